@@ -1,0 +1,24 @@
+#!/bin/sh
+# The project's test command: installs its dependencies, checks formatting,
+# builds the optimised and the ASan+UBSan(+libFuzzer) trees and runs every
+# CTest test in both.  Usage: scripts/test.sh
+set -eu
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+
+echo "== clang-format check"
+files=$(git ls-files '*.c' '*.h' 2>/dev/null || find proto arch stub bridge bench qemu-tests -name '*.[ch]')
+# shellcheck disable=SC2086
+clang-format --dry-run -Werror $files
+
+JOBS=${JOBS:-2}
+echo "== optimised build"
+cmake -S . -B build/release -DCMAKE_BUILD_TYPE=Release
+cmake --build build/release -j"$JOBS"
+ctest --test-dir build/release -j"$JOBS" --output-on-failure --no-tests=error -LE fuzz
+
+echo "== ASan+UBSan build with fuzz targets"
+CC=clang cmake -S . -B build/asan -DCMAKE_BUILD_TYPE=Debug -DRSP_SANITIZE=ON -DRSP_FUZZ=ON
+cmake --build build/asan -j"$JOBS"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+  ctest --test-dir build/asan -j"$JOBS" --output-on-failure --no-tests=error
