@@ -1,0 +1,104 @@
+/* service.h - the bridge's own services: monitor commands, memory cache,
+ * address-space contexts, physical-access backends, target discovery.
+ *
+ * Contract between the bridge core (bridge/*.c: libuv loop, connections,
+ * forwarding) and the service (bridge/service/: everything that needs more
+ * than forwarding).
+ *
+ * Threads.  The core runs the libuv loop on one thread.  Work that needs
+ * upstream round trips runs on ONE worker thread owned by the core: the
+ * core calls svc_handle() there, one client request at a time (RSP clients
+ * have at most one request outstanding).  Inside svc_handle() the service
+ * talks to the target with the blocking io->transact(), which the core
+ * implements by queueing the requests on the upstream pipe (in order,
+ * pipelined) and waking the worker when the replies are in.
+ *
+ * The loop thread calls only svc_classify(), svc_event() and
+ * svc_interrupt(); those are cheap and thread-safe.
+ */
+#ifndef SVC_SERVICE_H
+#define SVC_SERVICE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct svc svc;
+
+/* One upstream request body (not framed). */
+typedef struct {
+  const char *body;
+  size_t len;
+} svc_req;
+
+/* Reply i of a transact() call, in the worker thread.  The body is only
+ * valid during the call.  Return non-zero to mark the transaction failed
+ * (the remaining replies are still consumed so the pipe stays in sync). */
+typedef int (*svc_reply_cb)(void *arg, size_t i, const char *body, size_t len);
+
+typedef struct {
+  /* Worker thread, blocking: send n requests upstream in order (the core may
+   * pipeline them), wait for their n replies and deliver each in order.
+   * Returns 0, or a negative error (target gone, timeout) after which some
+   * replies may not have been delivered. */
+  int (*transact)(void *ctx, const svc_req *reqs, size_t n, svc_reply_cb on_reply, void *arg);
+  /* Worker thread: console text for the client, sent as one or more 'O'
+   * packets (the core hex-encodes and chunks).  May block for flow control.
+   * Returns 0 or a negative error (client gone). */
+  int (*output)(void *ctx, const char *text, size_t len);
+  /* Worker thread: non-zero once the client sent ^C (0x03) during the
+   * current svc_handle(); long operations poll it and stop early. */
+  int (*interrupted)(void *ctx);
+  /* Worker thread: the final reply to the client request being handled.
+   * Called exactly once per svc_handle(). */
+  void (*reply)(void *ctx, const char *body, size_t len);
+  /* Any thread: a log line (level 0 = info, 1 = -v, 2 = -vv). May be NULL. */
+  void (*log)(void *ctx, int level, const char *msg);
+} svc_io;
+
+typedef struct {
+  size_t cache_bytes;       /* --cache-size; 0 disables the cache */
+  int read_only;            /* --read-only: refuse physical writes */
+  const char *phys_backend; /* "auto" (NULL), "qemu", "offset:OFF", "none" */
+  uint64_t root_override;   /* --root, when has_root_override */
+  int has_root_override;
+} svc_config;
+
+/* Loop thread: what to do with a client request body. */
+enum svc_action {
+  SVC_FORWARD = 0,        /* forward unchanged; no service involvement */
+  SVC_FORWARD_RESUME = 1, /* forward; the target resumes (c, s, vCont, ...):
+                             the core calls svc_event(SVC_EV_RESUME) first */
+  SVC_HANDLE = 2          /* the core must call svc_handle() on the worker */
+};
+
+enum svc_event {
+  SVC_EV_RESUME = 1,   /* target resumed or stepped: drop cache and registers */
+  SVC_EV_STOP = 2,     /* a stop reply was forwarded to the client */
+  SVC_EV_CONNECT = 3,  /* (re)connected upstream: forget everything learned */
+  SVC_EV_DETACH = 4,   /* client detached or disconnected */
+  SVC_EV_REG_WRITE = 5 /* forwarded a register write (P, G) */
+};
+
+/* Returns NULL on allocation failure.  io and ctx must outlive the svc. */
+svc *svc_new(const svc_io *io, void *ctx, const svc_config *cfg);
+void svc_free(svc *s);
+
+/* Loop thread.  May record cheap state (e.g. the Hg thread). */
+enum svc_action svc_classify(svc *s, const char *body, size_t len);
+void svc_event(svc *s, enum svc_event ev);
+void svc_interrupt(svc *s);
+
+/* Worker thread.  Handles one client request (classified SVC_HANDLE), e.g.
+ * qRcmd (our commands; unknown ones are forwarded with transact), m/M/X
+ * served from the cache or translated through a context, qSupported
+ * merging.  Calls io->reply exactly once. */
+void svc_handle(svc *s, const char *body, size_t len);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* SVC_SERVICE_H */
