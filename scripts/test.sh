@@ -1,7 +1,8 @@
 #!/bin/sh
 # The project's test command: installs its dependencies, checks formatting,
 # builds the optimised and the ASan+UBSan(+libFuzzer) trees and runs every
-# CTest test in both.  Usage: scripts/test.sh
+# CTest test in both (benchmarks only in the optimised tree, fuzz targets only
+# in the sanitizer tree).  Usage: scripts/test.sh
 set -eu
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -21,4 +22,4 @@ echo "== ASan+UBSan build with fuzz targets"
 CC=clang cmake -S . -B build/asan -DCMAKE_BUILD_TYPE=Debug -DRSP_SANITIZE=ON -DRSP_FUZZ=ON
 cmake --build build/asan -j"$JOBS"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
-  ctest --test-dir build/asan -j"$JOBS" --output-on-failure --no-tests=error
+  ctest --test-dir build/asan -j"$JOBS" --output-on-failure --no-tests=error -LE bench
