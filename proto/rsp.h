@@ -22,18 +22,18 @@ extern "C" {
 /* ------------------------------------------------------------------------
  * Errors: one X-macro list, names and descriptions from the same place.
  */
-#define RSP_ERRNO_MAP(XX)                                                  \
-  XX(NOBUFS, 1, "output buffer too small")                               \
-  XX(OVERFLOW, 2, "packet body exceeds the buffer")                      \
-  XX(CHECKSUM, 3, "bad packet checksum")                                 \
-  XX(BADHEX, 4, "invalid hex digit")                                     \
-  XX(BADRLE, 5, "invalid run-length encoding")                           \
-  XX(BADESCAPE, 6, "escape character at the end of a packet")           \
-  XX(TRUNCATED, 7, "packet interrupted by a new start character")       \
-  XX(SYNTAX, 8, "malformed command")                                     \
-  XX(RANGE, 9, "number out of range")                                    \
-  XX(CALLBACK, 10, "a callback stopped the parser")                      \
-  XX(UNSUPPORTED, 11, "not supported")                                   \
+#define RSP_ERRNO_MAP(XX)                                         \
+  XX(NOBUFS, 1, "output buffer too small")                        \
+  XX(OVERFLOW, 2, "packet body exceeds the buffer")               \
+  XX(CHECKSUM, 3, "bad packet checksum")                          \
+  XX(BADHEX, 4, "invalid hex digit")                              \
+  XX(BADRLE, 5, "invalid run-length encoding")                    \
+  XX(BADESCAPE, 6, "escape character at the end of a packet")     \
+  XX(TRUNCATED, 7, "packet interrupted by a new start character") \
+  XX(SYNTAX, 8, "malformed command")                              \
+  XX(RANGE, 9, "number out of range")                             \
+  XX(CALLBACK, 10, "a callback stopped the parser")               \
+  XX(UNSUPPORTED, 11, "not supported")                            \
   XX(INVAL, 12, "invalid argument")
 
 enum rsp_err {
@@ -57,16 +57,30 @@ const char *rsp_strerror(int err);
  * the start character and '#', as the manual specifies.
  *
  * Outside a packet: '+' is an ack, '-' a nak, 0x03 an interrupt; any other
- * byte is garbage and ignored.  Inside a packet, 0x03 is an ordinary body
- * byte.  A '$' or '%' inside a packet abandons the packet (on_error with
- * RSP_ETRUNCATED) and starts a new one.  A body that would exceed the buffer
- * is reported once (on_error with RSP_EOVERFLOW) and the rest of it is
- * skipped up to its '#xx'; the parser never writes past the buffer and
- * resynchronises at the next start character.
+ * byte is garbage and ignored.  Inside a packet, 0x03, '+', '-' and '%' are
+ * ordinary body bytes ('%' must be: GDB does not escape it in binary X
+ * data).  A '$' inside a packet (even in the checksum) abandons the packet
+ * (on_error with RSP_ETRUNCATED) and starts a new one.  A body that would
+ * exceed the buffer is reported once, when detected (on_error with
+ * RSP_EOVERFLOW), and the rest of it is skipped up to its '#xx'; the parser
+ * never writes past the buffer and resynchronises at the next '$' or '%'.
+ *
+ * Escapes and run-length encoding ("Binary Data"): '}' X yields X ^ 0x20;
+ * '}' directly before '#' is RSP_EBADESCAPE.  '*' C repeats the previous
+ * decoded byte C - 29 times; C must be printable (' ' to '~', i.e. 3 to 97
+ * repeats, the range gdbserver emits), else RSP_EBADRLE, as is a '*' with no
+ * previous byte or directly before '#'.  A repeated byte may itself have
+ * been escaped.  Every packet ends in exactly one of on_packet,
+ * on_notification, on_bad_checksum or on_error (errors are reported as soon
+ * as they are detected, and the rest of the packet up to '#xx' is skipped).
+ * The two checksum characters are always consumed; with RSP_PARSER_NOVERIFY
+ * they are not compared (nor required to be hex).  Hex digits may be
+ * upper or lower case.
  *
  * A callback returning non-zero stops execute() right after the byte that
  * triggered it; parser->err is RSP_ECALLBACK and the return value counts
- * that byte.  Errors are not sticky: the next execute() continues.
+ * that byte.  Errors are not sticky: the next execute() continues.  err is
+ * cleared at the start of every execute().
  */
 typedef struct rsp_parser rsp_parser;
 typedef int (*rsp_cb)(rsp_parser *p);
@@ -157,8 +171,7 @@ int rsp_format_X(char *out, size_t cap, uint64_t addr, const void *data, size_t 
 int rsp_parse_p(const char *b, size_t len, uint64_t *regno);
 int rsp_format_p(char *out, size_t cap, uint64_t regno);
 /* P N=HEX -- value bytes decoded into buf; returns 0, *vlen set. */
-int rsp_parse_P(const char *b, size_t len, uint64_t *regno, void *buf, size_t bufcap,
-                size_t *vlen);
+int rsp_parse_P(const char *b, size_t len, uint64_t *regno, void *buf, size_t bufcap, size_t *vlen);
 int rsp_format_P(char *out, size_t cap, uint64_t regno, const void *val, size_t vlen);
 
 /* qRcmd,HEX -- the command text decoded into buf; returns its length. */
@@ -216,10 +229,10 @@ int rsp_format_tid(char *out, size_t cap, rsp_tid t, int multiprocess);
 /* vCont;ACTION[:TID];... -- iterates the actions.  "vCont?" is not a
  * vCont action list; check for it before. */
 typedef struct {
-  char action;   /* 'c', 'C', 's', 'S', 't', 'r' */
-  uint8_t sig;   /* C, S */
-  uint64_t lo;   /* r start */
-  uint64_t hi;   /* r end */
+  char action; /* 'c', 'C', 's', 'S', 't', 'r' */
+  uint8_t sig; /* C, S */
+  uint64_t lo; /* r start */
+  uint64_t hi; /* r end */
   int has_tid;
   rsp_tid tid;
 } rsp_vcont_action;
@@ -233,11 +246,11 @@ int rsp_vcont_next(rsp_vcont_iter *it, rsp_vcont_action *a);
 /* Stop replies: S AA, T AA n1:r1;n2:r2;..., W AA[;process:PID],
  * X AA[;process:PID], O HEX. */
 typedef struct {
-  char kind;        /* 'S', 'T', 'W', 'X', 'O' */
-  uint8_t sig;      /* S, T: signal; W: exit status; X: signal */
-  int has_thread;   /* T with a "thread:" pair */
+  char kind;      /* 'S', 'T', 'W', 'X', 'O' */
+  uint8_t sig;    /* S, T: signal; W: exit status; X: signal */
+  int has_thread; /* T with a "thread:" pair */
   rsp_tid thread;
-  int has_pid;      /* W, X with ";process:PID" */
+  int has_pid; /* W, X with ";process:PID" */
   int64_t pid;
   const char *pairs; /* T: the raw "n:r;..." text, for rsp_stop_next_pair */
   size_t pairs_len;
@@ -255,14 +268,14 @@ typedef struct {
 int rsp_stop_next_pair(const rsp_stop *s, size_t *pos, rsp_pair *kv);
 int rsp_format_stop_S(char *out, size_t cap, uint8_t sig);
 /* T AA thread:TID; then the given pairs text verbatim (may be NULL). */
-int rsp_format_stop_T(char *out, size_t cap, uint8_t sig, const rsp_tid *thread,
-                      int multiprocess, const char *pairs, size_t pairs_len);
+int rsp_format_stop_T(char *out, size_t cap, uint8_t sig, const rsp_tid *thread, int multiprocess,
+                      const char *pairs, size_t pairs_len);
 int rsp_format_stop_W(char *out, size_t cap, uint8_t status);
 int rsp_format_stop_X(char *out, size_t cap, uint8_t sig);
 
 /* Error replies: "Exx" (exactly two hex digits) and "E.message".
  * rsp_parse_error returns 1 if b is an error reply (fills *code, or
- * *msg/*msg_len for the E. form with *code = -1), 0 if it is not. */
+ * msg and msg_len for the E. form with *code = -1), 0 if it is not. */
 int rsp_format_error(char *out, size_t cap, uint8_t code);
 int rsp_format_error_msg(char *out, size_t cap, const char *msg, size_t msg_len);
 int rsp_parse_error(const char *b, size_t len, int *code, const char **msg, size_t *msg_len);
