@@ -1,0 +1,541 @@
+"""Guest layouts: one text file per paging mode, read by the guest build and the tests.
+
+A layout file (qemu-tests/layouts/*.layout) lists every mapping of a guest, its holes, a
+counter, byte patterns and the QEMU command line.  This module parses it, builds the page
+tables the guest will run on (the guest image carries them at their physical addresses), and
+answers what the tests ask: where does VA go under root R, which walk stops where, what bytes
+live at PA.  The same code runs at build time (gen.py) and inside GDB (the tests), so the
+guest and the tests can never disagree about the layout.
+
+Grammar, one directive per line, '#' starts a comment, numbers are hex with 0x or decimal:
+
+    mode     NAME                       paging mode (see MODES)
+    qemu     ARGS...                    QEMU program and machine arguments (no -kernel/-gdb)
+    gdb      PROGRAM                    gdb or gdb-multiarch
+    ram      BASE SIZE                  guest RAM
+    image    BASE                       load address of the guest image
+    tables   BASE SIZE                  pool for the generated page tables
+    root     NAME                       an address space; the first one is live at the stop
+    map      ROOT VA PA SIZE PAGE FLAGS NAME
+                                        SIZE bytes of PAGE-sized leaves; FLAGS letters r w x
+                                        u (user) g (global) d (device, uncached); '-' ignored
+    hole     ROOT VA LEVEL              VA must be unmapped, the walk stopping at LEVEL
+    pattern  BASE SIZE                  fill: the 64-bit LE word at PA p is PATTERN_TAG | p
+    device   BASE SIZE NAME             an MMIO region (not RAM)
+    counter  VA                         a 64-bit (32-bit on 32-bit guests) word the guest
+                                        increments forever once its tables are live
+    stop     SYMBOL                     the guest calls SYMBOL once its tables are live
+"""
+
+import os
+import random
+
+PATTERN_TAG = 0x5A00000000000000
+PAGE = 4096
+
+SIZE_SUFFIX = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+
+class LayoutError(Exception):
+    pass
+
+
+def parse_num(text):
+    t = text.strip()
+    if t and t[-1].upper() in SIZE_SUFFIX:
+        return int(t[:-1], 0) * SIZE_SUFFIX[t[-1].upper()]
+    return int(t, 0)
+
+
+# --------------------------------------------------------------------------------------------
+# Paging modes: levels as data, entry encodings as small functions.
+
+
+class Level:
+    def __init__(self, name, shift, bits, leaf):
+        self.name = name
+        self.shift = shift
+        self.bits = bits
+        self.leaf = leaf  # may this level hold a leaf (a page of 1 << shift bytes)?
+
+    @property
+    def entries(self):
+        return 1 << self.bits
+
+    def index(self, va):
+        return (va >> self.shift) & (self.entries - 1)
+
+
+X86_P, X86_W, X86_U, X86_PWT, X86_PCD = 1, 2, 4, 8, 0x10
+X86_A, X86_D, X86_PS, X86_G = 0x20, 0x40, 0x80, 0x100
+X86_NX = 1 << 63
+
+
+class Mode:
+    """A paging mode.  Subclasses give the entry encoding."""
+
+    name = ""
+    entry_size = 8
+    levels = []
+    va_bits = 0  # canonical width for sign-extended modes, else the VA width
+    sign_extend = False
+    root_align = PAGE
+    pa_mask = (1 << 52) - 1
+    word = 8  # size of the counter and of a pointer in the guest
+
+    def canonical(self, va):
+        if not self.sign_extend:
+            return 0 <= va < (1 << self.va_bits)
+        top = va >> (self.va_bits - 1)
+        return top == 0 or top == (1 << (64 - self.va_bits + 1)) - 1
+
+    def va_mask(self):
+        return (1 << 64) - 1 if self.sign_extend else (1 << self.va_bits) - 1
+
+    def table_size(self, depth):
+        return self.levels[depth].entries * self.entry_size
+
+    def page_sizes(self):
+        return [1 << lv.shift for lv in self.levels if lv.leaf]
+
+    # Encoders, given a summary of what lies below a table entry (flags of every leaf).
+    def table_entry(self, depth, next_pa, below):
+        raise NotImplementedError
+
+    def leaf_entry(self, depth, pa, flags):
+        raise NotImplementedError
+
+    def decode(self, depth, raw):
+        """Returns (present, leaf, address) of an entry at level depth."""
+        raise NotImplementedError
+
+
+class X86Mode(Mode):
+    nx = True
+
+    def table_entry(self, depth, next_pa, below):
+        e = next_pa | X86_P | X86_W | X86_A
+        if "u" in below:
+            e |= X86_U
+        return e
+
+    def leaf_entry(self, depth, pa, flags):
+        e = pa | X86_P | X86_A | X86_D
+        if depth != len(self.levels) - 1:
+            e |= X86_PS
+        if "w" in flags:
+            e |= X86_W
+        if "u" in flags:
+            e |= X86_U
+        if "g" in flags:
+            e |= X86_G
+        if "d" in flags:
+            e |= X86_PCD | X86_PWT
+        if "x" not in flags:
+            if not self.nx:
+                raise LayoutError("%s has no no-execute bit: use x on every mapping" % self.name)
+            e |= X86_NX
+        return e
+
+    def decode(self, depth, raw):
+        present = bool(raw & X86_P)
+        last = depth == len(self.levels) - 1
+        leaf = last or (self.levels[depth].leaf and bool(raw & X86_PS))
+        if leaf:
+            mask = ~((1 << self.levels[depth].shift) - 1)
+        else:
+            mask = ~(PAGE - 1)
+        return present, leaf, raw & mask & self.pa_mask
+
+    def flags_of(self, raw):
+        """Flags letters of a leaf entry, for comparisons with info tlb and the layout."""
+        f = "r"
+        if raw & X86_W:
+            f += "w"
+        if not (raw & X86_NX) or not self.nx:
+            f += "x"
+        if raw & X86_U:
+            f += "u"
+        if raw & X86_G:
+            f += "g"
+        if raw & X86_PCD:
+            f += "d"
+        return f
+
+
+class X86_64(X86Mode):
+    name = "x86_64"
+    levels = [
+        Level("PML4", 39, 9, False),
+        Level("PDPT", 30, 9, True),
+        Level("PD", 21, 9, True),
+        Level("PT", 12, 9, True),
+    ]
+    va_bits = 48
+    sign_extend = True
+
+
+class X86_64_LA57(X86_64):
+    name = "x86_64_la57"
+    levels = [Level("PML5", 48, 9, False)] + X86_64.levels
+    va_bits = 57
+
+
+class I386(X86Mode):
+    """32-bit paging (no PAE) with 4 MiB pages (CR4.PSE)."""
+
+    name = "i386"
+    entry_size = 4
+    levels = [Level("PD", 22, 10, True), Level("PT", 12, 10, True)]
+    va_bits = 32
+    pa_mask = (1 << 32) - 1
+    nx = False
+    word = 4
+
+
+class I386_PAE(X86Mode):
+    """PAE paging: a 32-byte PDPT of four entries that hold only P (and PWT/PCD)."""
+
+    name = "i386_pae"
+    levels = [Level("PDPT", 30, 2, False), Level("PD", 21, 9, True), Level("PT", 12, 9, True)]
+    va_bits = 32
+    root_align = 32
+    word = 4
+
+    def table_entry(self, depth, next_pa, below):
+        if depth == 0:
+            return next_pa | X86_P  # R/W, U/S, A and NX are reserved in PDPTEs
+        return super().table_entry(depth, next_pa, below)
+
+
+MODES = {m.name: m for m in (X86_64(), X86_64_LA57(), I386(), I386_PAE())}
+
+
+# --------------------------------------------------------------------------------------------
+# The layout itself.
+
+
+class Mapping:
+    def __init__(self, root, va, pa, size, page, flags, name):
+        self.root, self.va, self.pa, self.size = root, va, pa, size
+        self.page, self.flags, self.name = page, flags, name
+
+    def contains(self, va):
+        return self.va <= va < self.va + self.size
+
+    def __repr__(self):
+        return "map(%s %#x->%#x %#x/%#x %s %s)" % (
+            self.root,
+            self.va,
+            self.pa,
+            self.size,
+            self.page,
+            self.flags,
+            self.name,
+        )
+
+
+class Leaf:
+    def __init__(self, va, pa, size, flags, mapping, raw, depth):
+        self.va, self.pa, self.size, self.flags = va, pa, size, flags
+        self.mapping, self.raw, self.depth = mapping, raw, depth
+
+
+class Step:
+    """One level of a walk: the entry read and what it says."""
+
+    def __init__(self, depth, name, index, entry_pa, raw, present, leaf, address):
+        self.depth, self.name, self.index, self.entry_pa, self.raw = depth, name, index, entry_pa, raw
+        self.present, self.leaf, self.address = present, leaf, address
+
+
+class Layout:
+    def __init__(self, path):
+        self.path = path
+        self.mode = None
+        self.qemu = []
+        self.gdb = "gdb"
+        self.ram = []
+        self.image_base = None
+        self.tables_base = self.tables_size = None
+        self.roots = []  # names, first is live at the stop
+        self.maps = []
+        self.holes = []  # (root, va, level name)
+        self.patterns = []  # (base, size)
+        self.devices = []  # (base, size, name)
+        self.counter = None
+        self.stop = None
+        self._parse()
+        self._build()
+
+    # ---- parsing
+    def _parse(self):
+        with open(self.path) as f:
+            lines = f.readlines()
+        for n, line in enumerate(lines, 1):
+            words = line.split("#", 1)[0].split()
+            if not words:
+                continue
+            try:
+                self._directive(words[0], words[1:])
+            except (ValueError, IndexError, KeyError) as e:
+                raise LayoutError("%s:%d: %s: %s" % (self.path, n, line.strip(), e)) from e
+        if self.mode is None or not self.roots or self.counter is None or self.stop is None:
+            raise LayoutError("%s: mode, root, counter and stop are required" % self.path)
+
+    def _directive(self, d, a):
+        if d == "mode":
+            self.mode = MODES[a[0]]
+        elif d == "qemu":
+            self.qemu = a
+        elif d == "gdb":
+            self.gdb = a[0]
+        elif d == "ram":
+            self.ram.append((parse_num(a[0]), parse_num(a[1])))
+        elif d == "image":
+            self.image_base = parse_num(a[0])
+        elif d == "tables":
+            self.tables_base, self.tables_size = parse_num(a[0]), parse_num(a[1])
+        elif d == "root":
+            self.roots.append(a[0])
+        elif d == "map":
+            root, va, pa, size, page, flags, name = a
+            if root not in self.roots:
+                raise KeyError("unknown root " + root)
+            flags = flags.replace("-", "")
+            if set(flags) - set("rwxugd"):
+                raise ValueError("bad flags")
+            m = Mapping(root, parse_num(va), parse_num(pa), parse_num(size), parse_num(page), flags, name)
+            if m.va % m.page or m.pa % m.page or m.size % m.page or m.size == 0:
+                raise ValueError("VA, PA and size must be multiples of the page size")
+            self.maps.append(m)
+        elif d == "hole":
+            self.holes.append((a[0], parse_num(a[1]), a[2]))
+        elif d == "pattern":
+            self.patterns.append((parse_num(a[0]), parse_num(a[1])))
+        elif d == "device":
+            self.devices.append((parse_num(a[0]), parse_num(a[1]), a[2]))
+        elif d == "counter":
+            self.counter = parse_num(a[0])
+        elif d == "stop":
+            self.stop = a[0]
+        else:
+            raise ValueError("unknown directive")
+
+    # ---- page-table construction
+    def _alloc(self, size, align):
+        pa = (self._next + align - 1) & ~(align - 1)
+        if pa + size > self.tables_base + self.tables_size:
+            raise LayoutError("%s: page-table pool too small" % self.path)
+        self._next = pa + size
+        return pa
+
+    def _build(self):
+        mode = self.mode
+        self.mem = {}  # page PA -> bytearray, the tables only
+        self._next = self.tables_base
+        self.root_pa = {}
+        for r in self.roots:
+            if mode.root_align < PAGE:
+                # PAE: roots are 32-byte PDPTs; keep them off the page start, as Linux does.
+                if self._next % PAGE == 0:
+                    self._next += mode.root_align
+                self.root_pa[r] = self._alloc(mode.table_size(0), mode.root_align)
+            else:
+                self.root_pa[r] = self._alloc(PAGE, PAGE)
+        self._next = (self._next + PAGE - 1) & ~(PAGE - 1)
+        # Summaries of flags below each table entry: decided before encoding.
+        self.leaves = {r: {} for r in self.roots}  # (va, size) -> Leaf
+        tree = {r: {} for r in self.roots}  # nested dicts: index -> subtree, or Leaf
+        below = {}  # (root, depth, prefix) -> set of flag letters
+        for m in self.maps:
+            depth = self._depth_for(m.page)
+            for off in range(0, m.size, m.page):
+                va, pa = (m.va + off) & mode.va_mask(), m.pa + off
+                if not mode.canonical(va):
+                    raise LayoutError("%r: VA %#x not canonical" % (m, va))
+                node = tree[m.root]
+                path = ()
+                for d in range(depth):
+                    idx = mode.levels[d].index(va)
+                    path += (idx,)
+                    below.setdefault((m.root, path), set()).update(m.flags)
+                    node = node.setdefault(idx, {})
+                    if isinstance(node, Leaf):
+                        raise LayoutError("%r overlaps a larger page" % m)
+                idx = mode.levels[depth].index(va)
+                if idx in node:
+                    raise LayoutError("%r overlaps another mapping at %#x" % (m, va))
+                raw = mode.leaf_entry(depth, pa, m.flags)
+                leaf = Leaf(va, pa, m.page, m.flags, m, raw, depth)
+                node[idx] = leaf
+                self.leaves[m.root][(va, m.page)] = leaf
+        for r in self.roots:
+            self._emit(r, tree[r], 0, self.root_pa[r], (), below)
+        self._check()
+
+    def _depth_for(self, page):
+        for d, lv in enumerate(self.mode.levels):
+            if lv.leaf and (1 << lv.shift) == page:
+                return d
+        raise LayoutError("%s has no %#x-byte pages" % (self.mode.name, page))
+
+    def _write(self, pa, value, size):
+        page = pa & ~(PAGE - 1)
+        buf = self.mem.setdefault(page, bytearray(PAGE))
+        off = pa - page
+        buf[off : off + size] = value.to_bytes(size, "little")
+
+    def _emit(self, root, node, depth, table_pa, path, below):
+        mode = self.mode
+        self.mem.setdefault(table_pa & ~(PAGE - 1), bytearray(PAGE))
+        for idx in sorted(node):
+            child = node[idx]
+            entry_pa = table_pa + idx * mode.entry_size
+            if isinstance(child, Leaf):
+                self._write(entry_pa, child.raw, mode.entry_size)
+                continue
+            sub = self._alloc(PAGE, PAGE)
+            flags = below[(root, path + (idx,))]
+            self._write(entry_pa, mode.table_entry(depth, sub, flags), mode.entry_size)
+            self._emit(root, child, depth + 1, sub, path + (idx,), below)
+
+    def read_table(self, pa, size):
+        page = pa & ~(PAGE - 1)
+        buf = self.mem.get(page)
+        if buf is None:
+            return None
+        return int.from_bytes(buf[pa - page : pa - page + size], "little")
+
+    def walk(self, va, root=None):
+        """The reference walk over the generated tables: a list of Steps, top level first."""
+        mode = self.mode
+        table = self.root_pa[root or self.roots[0]]
+        steps = []
+        for depth, lv in enumerate(mode.levels):
+            idx = lv.index(va)
+            entry_pa = table + idx * mode.entry_size
+            raw = self.read_table(entry_pa, mode.entry_size)
+            if raw is None:
+                raise LayoutError("walk left the generated tables at %#x" % entry_pa)
+            present, leaf, addr = mode.decode(depth, raw)
+            steps.append(Step(depth, lv.name, idx, entry_pa, raw, present, leaf, addr))
+            if not present or leaf:
+                break
+            table = addr
+        return steps
+
+    def _check(self):
+        # Every hole really is one, stopping where the layout says.
+        for root, va, level in self.holes:
+            if self.translate(va, root) is not None:
+                raise LayoutError("hole %#x is mapped" % va)
+            if level == "noncanonical":
+                if self.mode.canonical(va):
+                    raise LayoutError("hole %#x is canonical" % va)
+                continue
+            steps = self.walk(va, root)
+            if steps[-1].name != level or steps[-1].present:
+                raise LayoutError("hole %#x stops at %s, not %s" % (va, steps[-1].name, level))
+        # Every leaf is found again by the walk.
+        for r in self.roots:
+            for leaf in self.leaves[r].values():
+                st = self.walk(leaf.va, r)[-1]
+                if not (st.present and st.leaf and st.address == leaf.pa):
+                    raise LayoutError("walk of %#x disagrees with the layout" % leaf.va)
+        m = self.mapping_at(self.counter)
+        if m is None or "w" not in m.flags:
+            raise LayoutError("counter %#x is not mapped writable in %s" % (self.counter, self.roots[0]))
+
+    # ---- questions the tests ask
+    def mapping_at(self, va, root=None):
+        root = root or self.roots[0]
+        va &= self.mode.va_mask()
+        for m in self.maps:
+            if m.root == root and m.contains(va):
+                return m
+        return None
+
+    def translate(self, va, root=None):
+        """Expected PA of VA under root (the first root by default), or None if unmapped."""
+        if not self.mode.canonical(va & self.mode.va_mask()):
+            return None
+        m = self.mapping_at(va, root)
+        if m is None:
+            return None
+        return m.pa + ((va & self.mode.va_mask()) - m.va)
+
+    def leaf_list(self, root=None):
+        """Every leaf of root, sorted by VA."""
+        return sorted(self.leaves[root or self.roots[0]].values(), key=lambda lf: lf.va)
+
+    def pattern_word(self, pa):
+        """The expected 64-bit word at 8-aligned PA, or None if PA holds no pattern."""
+        for base, size in self.patterns:
+            if base <= pa < base + size:
+                return PATTERN_TAG | pa
+        return None
+
+    def is_ram(self, pa):
+        return any(b <= pa < b + s for b, s in self.ram)
+
+    def sample_vas(self, count, seed, root=None):
+        """VAs worth asking about: both ends and the middle of every mapping, every hole,
+        and a seeded random sample (inside mappings, next to them, anywhere)."""
+        root = root or self.roots[0]
+        rnd = random.Random(seed)
+        vas = []
+        mine = [m for m in self.maps if m.root == root]
+        for m in mine:
+            vas += [m.va, m.va + m.size // 2 + 0x123, m.va + m.size - 1, m.va - 1, m.va + m.size]
+        vas += [va for r, va, _ in self.holes if r == root]
+        mode = self.mode
+        for _ in range(count):
+            kind = rnd.random()
+            if kind < 0.5:
+                m = rnd.choice(mine)
+                va = m.va + rnd.randrange(m.size)
+            elif kind < 0.75:
+                m = rnd.choice(mine)
+                va = m.va + m.size + rnd.randrange(-4 * PAGE, 4 * PAGE)
+            else:
+                va = rnd.getrandbits(mode.va_bits)
+                if mode.sign_extend and va >> (mode.va_bits - 1):
+                    va |= ((1 << 64) - 1) ^ ((1 << mode.va_bits) - 1)
+            vas.append(va & ((1 << 64) - 1))
+        out = []
+        for va in vas:
+            if mode.sign_extend:
+                va &= (1 << 64) - 1
+            elif not 0 <= va < (1 << mode.va_bits):
+                continue
+            if mode.canonical(va):
+                out.append(va)
+        return out
+
+    # ---- build-time outputs
+    def header(self):
+        """A C/assembler header with the layout's constants for the guest."""
+        lines = [
+            "/* Generated from %s by qemu-tests/harness/gen.py: do not edit. */" % os.path.basename(self.path),
+            "#ifndef LAYOUT_H",
+            "#define LAYOUT_H",
+            "#define LAYOUT_IMAGE_BASE 0x%x" % self.image_base,
+            "#define LAYOUT_COUNTER_VA 0x%x" % self.counter,
+        ]
+        for r in self.roots:
+            lines.append("#define LAYOUT_ROOT_%s 0x%x" % (r, self.root_pa[r]))
+        lines += ["#endif", ""]
+        return "\n".join(lines)
+
+    def image_chunks(self):
+        """(PA, bytes) regions the image must carry besides the guest code: tables, patterns."""
+        chunks = []
+        for page in sorted(self.mem):
+            chunks.append((page, bytes(self.mem[page])))
+        for base, size in self.patterns:
+            data = bytearray()
+            for pa in range(base, base + size, 8):
+                data += (PATTERN_TAG | pa).to_bytes(8, "little")
+            chunks.append((base, bytes(data)))
+        return chunks

@@ -1,0 +1,128 @@
+#!/usr/bin/env python3
+"""Runs one end-to-end test: QEMU (stopped, gdbstub on a free loopback port), optionally
+rspbridge in front of it, and stock GDB in batch mode running a test script (Python inside
+GDB, see gdbside.py).  Exit status: GDB's (0 pass, 1 fail), 77 when a tool is missing (a
+failure when RSP_NO_SKIP=1).
+
+    runner.py --layout L --kernel IMAGE --elf GUEST.elf --script T.py [--bridge RSPBRIDGE]
+              [--timeout S] [--seed N] [--serial FILE]
+"""
+
+import argparse
+import contextlib
+import os
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import layout  # noqa: E402
+import procs  # noqa: E402
+
+
+def qemu_argv(qemu, lay, kernel, port, serial=None):
+    return [qemu] + lay.qemu[1:] + [
+        "-nodefaults",
+        "-display",
+        "none",
+        "-monitor",
+        "none",
+        "-serial",
+        "file:" + serial if serial else "none",
+        "-no-reboot",
+        "-S",
+        "-gdb",
+        "tcp:127.0.0.1:%d" % port,
+        "-kernel",
+        kernel,
+    ]
+
+
+@contextlib.contextmanager
+def session(lay, kernel, bridge=None, serial=None, bridge_args=()):
+    """Starts QEMU (and the bridge); yields (port for GDB, QEMU's port); reaps both."""
+    qemu = procs.require(lay.qemu[0], "QEMU")
+    if not os.path.exists(kernel):
+        raise procs.Skip("guest image %s was not built (clang or ld.lld missing?)" % kernel)
+    if bridge:
+        procs.require(bridge, "rspbridge")
+    started = []
+    try:
+        q, qport = procs.start_listener(lambda p: qemu_argv(qemu, lay, kernel, p, serial), "QEMU")
+        started.append(q)
+        port = qport
+        if bridge:
+            b, port = procs.start_listener(
+                lambda p: [bridge, "--listen", "127.0.0.1:%d" % p] + list(bridge_args) + ["tcp:127.0.0.1:%d" % qport],
+                "rspbridge",
+            )
+            started.append(b)
+        yield port, qport
+    finally:
+        for p in reversed(started):
+            procs.reap(p)
+
+
+def gdb_argv(lay, script):
+    gdb = procs.require(lay.gdb, "GDB")
+    return [
+        gdb,
+        "-nx",
+        "-batch",
+        "-ex",
+        "python import sys; sys.path.insert(0, %r)" % HERE,
+        "-x",
+        script,
+    ]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--layout", required=True)
+    ap.add_argument("--kernel", required=True)
+    ap.add_argument("--elf", required=True)
+    ap.add_argument("--script", required=True)
+    ap.add_argument("--bridge")
+    ap.add_argument("--timeout", type=float, default=240)
+    ap.add_argument("--seed", type=int, default=None)
+    ap.add_argument("--serial")
+    args = ap.parse_args()
+    no_skip = os.environ.get("RSP_NO_SKIP") == "1"
+    try:
+        lay = layout.Layout(args.layout)
+        argv = gdb_argv(lay, args.script)
+        with session(lay, args.kernel, args.bridge, args.serial) as (port, qport):
+            env = dict(os.environ)
+            env.update(
+                RSPT_PORT=str(port),
+                RSPT_QEMU_PORT=str(qport),
+                RSPT_LAYOUT=os.path.abspath(args.layout),
+                RSPT_ELF=os.path.abspath(args.elf),
+                RSPT_BRIDGE="1" if args.bridge else "0",
+            )
+            if args.seed is not None:
+                env["RSPT_SEED"] = str(args.seed)
+            g = procs.spawn(argv, env=env)
+            try:
+                rc = g.wait(args.timeout)
+            except subprocess.TimeoutExpired:
+                print("runner: timeout after %gs" % args.timeout, file=sys.stderr)
+                rc = 1
+            finally:
+                procs.reap(g)
+    except procs.Skip as e:
+        print("runner: %s" % e, file=sys.stderr)
+        return 1 if no_skip else procs.SKIP
+    except Exception as e:  # noqa: BLE001 - any harness failure fails the test
+        print("runner: %s: %s" % (type(e).__name__, e), file=sys.stderr)
+        return 1
+    finally:
+        procs.reap_all()
+    if rc == procs.SKIP and no_skip:
+        print("runner: the test skipped and RSP_NO_SKIP=1", file=sys.stderr)
+        return 1
+    return rc
+
+
+if __name__ == "__main__":
+    sys.exit(main())
