@@ -138,7 +138,9 @@ class Ctx:
             flags += "u" if f[7] == "U" else ""
             flags += "g" if f[1] == "G" else ""
             flags += "d" if f[5] == "C" else ""
-            leaves[int(m.group(1), 16)] = (int(m.group(2), 16), flags)
+            # QEMU 7.2 prints PAE entries with the NX bit (63) still in the address column;
+            # no physical address has bits above 51.
+            leaves[int(m.group(1), 16)] = (int(m.group(2), 16) & ((1 << 52) - 1), flags)
         return leaves
 
     # ---- address spaces

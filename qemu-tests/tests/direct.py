@@ -19,7 +19,7 @@ def check_tables(t):
         want = [int.from_bytes(buf[i : i + 8], "little") for i in range(0, 4096, 8)]
         bad = [i for i in range(512) if got[i] != want[i]]
         t.check(not bad, "table page %#x differs at %s" % (page, ["%#x" % (page + 8 * i) for i in bad[:4]]))
-    t.log("%d table pages match the layout" % len(L.mem))
+    t.log("%d table pages compared with the layout" % len(L.mem))
 
 
 def check_translation(t):
