@@ -82,6 +82,7 @@ class Mode:
     root_align = PAGE
     pa_mask = (1 << 52) - 1
     word = 8  # size of the counter and of a pointer in the guest
+    mmu_bits = 0
 
     def canonical(self, va):
         if not self.sign_extend:
@@ -112,6 +113,9 @@ class Mode:
 
 class X86Mode(Mode):
     nx = True
+    # Bits the MMU itself may set in the tables (accessed, dirty).  The generator sets them
+    # in advance, except in PAE PDPTEs where they are reserved (QEMU 7.2 sets A there).
+    mmu_bits = X86_A | X86_D
 
     def table_entry(self, depth, next_pa, below):
         e = next_pa | X86_P | X86_W | X86_A
