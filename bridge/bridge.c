@@ -1,0 +1,1761 @@
+/* bridge.c - the packet path: one client, one target, an ordered upstream
+ * pipe shared by the client's requests and the worker's, and the worker
+ * thread that runs the services.
+ *
+ * References are to the GDB manual, appendix "Remote Serial Protocol".
+ */
+#define _POSIX_C_SOURCE 200809L
+#define _DEFAULT_SOURCE
+#include "bridge.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+enum { BR__OWN_CLIENT = 0, BR__OWN_WORKER, BR__OWN_INTERNAL, BR__OWN_ORPHAN };
+
+enum {
+  BR__REQ_RESUME = 1, /* the reply is a stop reply, it may take forever */
+  BR__REQ_QSUP = 2    /* qSupported: merge the reply */
+};
+
+enum { BR__T_IDLE = 0, BR__T_CONNECTING, BR__T_UP, BR__T_CLOSING };
+
+struct br__rxent {
+  size_t off, len;
+  uint32_t idx;
+};
+
+struct br__wtx {
+  const svc_req *reqs;
+  size_t n;
+  size_t sent, got; /* loop thread */
+  int status;       /* under mtx */
+  int accepted;     /* under mtx */
+  int done;         /* under mtx */
+};
+
+static const char *const msg_lost = "E.rspbridge: target connection lost";
+static const char *const msg_noconn = "E.rspbridge: target not connected";
+
+/* ------------------------------------------------------------------------
+ * Small helpers.
+ */
+
+static int buf_reserve(br_buf *b, size_t extra) {
+  if (b->cap - b->len >= extra)
+    return 0;
+  size_t want = b->cap ? b->cap : 4096;
+  while (want - b->len < extra)
+    want *= 2;
+  char *p = realloc(b->p, want);
+  if (!p)
+    return UV_ENOMEM;
+  b->p = p;
+  b->cap = want;
+  return 0;
+}
+
+static int buf_append(br_buf *b, const void *d, size_t n) {
+  if (buf_reserve(b, n))
+    return UV_ENOMEM;
+  memcpy(b->p + b->len, d, n);
+  b->len += n;
+  return 0;
+}
+
+static void buf_free(br_buf *b) {
+  free(b->p);
+  b->p = NULL;
+  b->len = b->cap = 0;
+}
+
+static int eq(const char *b, size_t len, const char *s) {
+  size_t n = strlen(s);
+  return len == n && memcmp(b, s, n) == 0;
+}
+
+void br__log(br_t *br, int level, const char *fmt, ...) {
+  if (level > br->cfg.verbose)
+    return;
+  char line[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(line, sizeof(line), fmt, ap);
+  va_end(ap);
+  /* One fprintf per line: stdio locks the stream, so lines from the loop
+   * and the worker do not interleave. */
+  fprintf(br->cfg.log ? br->cfg.log : stderr, "rspbridge: %s\n", line);
+}
+
+static void br__trace(br_t *br, const char *dir, const char *what, const char *body, size_t len) {
+  FILE *f = br->cfg.trace;
+  if (!f)
+    return;
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  fprintf(f, "%lld.%06ld %s %s", (long long)ts.tv_sec, ts.tv_nsec / 1000, dir, what);
+  for (size_t i = 0; i < len; i++) {
+    unsigned char c = (unsigned char)body[i];
+    if (c >= 0x20 && c < 0x7f && c != '\\')
+      fputc(c, f);
+    else
+      fprintf(f, "\\x%02x", c);
+  }
+  fputc('\n', f);
+}
+
+/* Console output from a stub ('O' followed by hex), as opposed to "OK". */
+static int is_console(const char *b, size_t len) {
+  if (len < 3 || b[0] != 'O' || len % 2 == 0)
+    return 0;
+  for (size_t i = 1; i < len; i++)
+    if (rsp_hex_digit((unsigned char)b[i]) < 0)
+      return 0;
+  return 1;
+}
+
+static int is_stop_reply(const char *b, size_t len) {
+  return len >= 3 && (b[0] == 'S' || b[0] == 'T' || b[0] == 'W' || b[0] == 'X');
+}
+
+/* Requests whose reply is a stop reply that comes when the target stops
+ * ("Packets": c, C, s, S, i, I, vCont with actions, vRun, vAttach). */
+static int is_resume(const char *b, size_t len) {
+  if (!len)
+    return 0;
+  switch (b[0]) {
+  case 'c':
+  case 'C':
+  case 's':
+  case 'S':
+  case 'i':
+  case 'I':
+    return 1;
+  case 'v':
+    return rsp_has_prefix(b, len, "vCont;") || rsp_has_prefix(b, len, "vRun") ||
+           rsp_has_prefix(b, len, "vAttach");
+  default:
+    return 0;
+  }
+}
+
+/* ------------------------------------------------------------------------
+ * Output: per-side accumulation buffer, one write in flight, try_write
+ * first.  Everything queued while handling one read is written with one
+ * system call at the end of the callback.
+ */
+
+static void side_fail(br__side *s, int err);
+static void br__flush_all(br_t *br);
+static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+static void read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf);
+static void req_timeout_cb(uv_timer_t *t);
+static void worker_poll(br_t *br);
+
+static br__side *other(br__side *s) {
+  return s == &s->br->c ? &s->br->t : &s->br->c;
+}
+
+static int side_writable(br__side *s) {
+  br_t *br = s->br;
+  if (br->closing)
+    return 0;
+  if (s == &br->c)
+    return s->up;
+  return br->tstate == BR__T_UP || br->tstate == BR__T_CONNECTING;
+}
+
+static void side_pause_check(br__side *s) {
+  br__side *o = other(s);
+  if (s->acc.len + s->fly.len > BR_HIGH_WATER && o->up && !o->paused) {
+    uv_read_stop(o->rd);
+    o->paused = 1;
+    br__log(s->br, 2, "%s is slow: pausing %s", s->name, o->name);
+  }
+}
+
+static void side_resume_check(br__side *s) {
+  br__side *o = other(s);
+  if (s->acc.len + s->fly.len <= BR_HIGH_WATER / 2 && o->paused) {
+    o->paused = 0;
+    if (o->up && !s->br->closing)
+      uv_read_start(o->rd, alloc_cb, read_cb);
+  }
+}
+
+static int side_raw(br__side *s, const char *d, size_t n) {
+  if (!side_writable(s))
+    return UV_ENOTCONN;
+  if (buf_append(&s->acc, d, n))
+    return UV_ENOMEM;
+  side_pause_check(s);
+  return 0;
+}
+
+static const char *dir_out(br__side *s) {
+  return s == &s->br->c ? "b>c" : "b>t";
+}
+
+static int side_send(br__side *s, const char *body, size_t len, unsigned flags) {
+  if (!side_writable(s))
+    return UV_ENOTCONN;
+  size_t need = RSP_FRAME_MAX(len);
+  if (buf_reserve(&s->acc, need))
+    return UV_ENOMEM;
+  int n = rsp_encode(s->acc.p + s->acc.len, need, body, len, flags);
+  if (n < 0)
+    return UV_EINVAL;
+  if (!(flags & RSP_ENC_NOTIFY) && (size_t)n <= sizeof(s->last)) {
+    memcpy(s->last, s->acc.p + s->acc.len, (size_t)n);
+    s->last_len = (size_t)n;
+    s->naks = 0;
+  }
+  s->acc.len += (size_t)n;
+  br__trace(s->br, dir_out(s), (flags & RSP_ENC_NOTIFY) ? "%" : "$", body, len);
+  side_pause_check(s);
+  return 0;
+}
+
+static void write_cb(uv_write_t *req, int status);
+
+static void side_flush(br__side *s) {
+  br_t *br = s->br;
+  if (br->closing || !s->up || s->writing || s->acc.len == 0)
+    return;
+  uv_buf_t b = uv_buf_init(s->acc.p, (unsigned)s->acc.len);
+  int n = uv_try_write(s->wr, &b, 1);
+  if (n == UV_EAGAIN || n == UV_ENOSYS)
+    n = 0;
+  if (n < 0) {
+    side_fail(s, n);
+    return;
+  }
+  if ((size_t)n == s->acc.len) {
+    s->acc.len = 0;
+    side_resume_check(s);
+    return;
+  }
+  br_buf tmp = s->fly;
+  s->fly = s->acc;
+  s->acc = tmp;
+  s->acc.len = 0;
+  b = uv_buf_init(s->fly.p + n, (unsigned)(s->fly.len - (size_t)n));
+  s->wreq.data = s;
+  int rc = uv_write(&s->wreq, s->wr, &b, 1, write_cb);
+  if (rc < 0) {
+    s->fly.len = 0;
+    side_fail(s, rc);
+    return;
+  }
+  s->writing = 1;
+}
+
+static void br__pump_worker_output(br_t *br);
+
+static void write_cb(uv_write_t *req, int status) {
+  br__side *s = req->data;
+  s->writing = 0;
+  s->fly.len = 0;
+  if (status == UV_ECANCELED || s->br->closing)
+    return;
+  if (status < 0) {
+    side_fail(s, status);
+    return;
+  }
+  side_flush(s);
+  side_resume_check(s);
+  if (s == &s->br->c)
+    worker_poll(s->br);
+  br__flush_all(s->br);
+}
+
+static void br__flush_all(br_t *br) {
+  side_flush(&br->t);
+  side_flush(&br->c);
+  if (br->cfg.trace)
+    fflush(br->cfg.trace);
+}
+
+/* ------------------------------------------------------------------------
+ * Handles.
+ */
+
+static void br__maybe_finish_close(br_t *br);
+
+static void handle_closed(uv_handle_t *h) {
+  br_t *br = h->data;
+  br->open_handles--;
+  br__maybe_finish_close(br);
+}
+
+static void close_handle(br_t *br, uv_handle_t *h, uv_close_cb cb) {
+  (void)br;
+  if (!uv_is_closing(h))
+    uv_close(h, cb);
+}
+
+/* ------------------------------------------------------------------------
+ * Client replies.
+ */
+
+static void client_reply(br_t *br, const char *body, size_t len) {
+  side_send(&br->c, body, len, 0);
+}
+
+static void client_error(br_t *br, const char *emsg) {
+  client_reply(br, emsg, strlen(emsg));
+}
+
+/* GDB manual, "General Query Packets", qSupported: the client sees the
+ * target's features, with a PacketSize both the target and the bridge can
+ * take, plus QStartNoAckMode, which the bridge implements on the client
+ * side whatever the target does. */
+static size_t merge_qsupported(br_t *br, const char *in, size_t len, char *out, size_t cap) {
+  int code;
+  const char *m;
+  size_t ml;
+  if (len && rsp_parse_error(in, len, &code, &m, &ml) == 1) {
+    if (len > cap)
+      len = cap;
+    memcpy(out, in, len);
+    return len;
+  }
+  size_t o = 0;
+  uint64_t psize = 0;
+  rsp_feature_iter it;
+  rsp_feature f;
+  rsp_features_begin(&it, in, len);
+  while (rsp_features_next(&it, &f) == 1) {
+    if (f.name_len == 10 && memcmp(f.name, "PacketSize", 10) == 0) {
+      const char *p = f.value;
+      if (f.kind == '=' && rsp_parse_hex(&p, f.value + f.value_len, &psize) < 0)
+        psize = 0;
+      continue;
+    }
+    if (f.name_len == 15 && memcmp(f.name, "QStartNoAckMode", 15) == 0)
+      continue;
+    size_t need = f.name_len + 2 + (f.kind == '=' ? f.value_len : 0);
+    if (cap - o < need + 64)
+      break;
+    if (o)
+      out[o++] = ';';
+    memcpy(out + o, f.name, f.name_len);
+    o += f.name_len;
+    if (f.kind == '=') {
+      out[o++] = '=';
+      memcpy(out + o, f.value, f.value_len);
+      o += f.value_len;
+    } else {
+      out[o++] = f.kind;
+    }
+  }
+  br->target_psize = psize ? (unsigned)(psize > 0xffffffu ? 0xffffffu : psize) : 0;
+  uint64_t ps = psize && psize < BR_BODY_MAX ? psize : BR_BODY_MAX;
+  o += (size_t)snprintf(out + o, cap - o, "%sPacketSize=%llx;QStartNoAckMode+", o ? ";" : "",
+                        (unsigned long long)ps);
+  return o;
+}
+
+/* ------------------------------------------------------------------------
+ * The upstream FIFO.
+ */
+
+static br__req *fifo_at(br_t *br, unsigned i) {
+  return &br->fifo[(br->fhead + i) % BR_FIFO_CAP];
+}
+
+static int fifo_push(br_t *br, uint8_t owner, uint8_t flags, uint32_t idx) {
+  if (br->fcount == BR_FIFO_CAP)
+    return -1;
+  br__req *r = &br->fifo[(br->fhead + br->fcount) % BR_FIFO_CAP];
+  r->owner = owner;
+  r->flags = flags;
+  r->idx = idx;
+  br->fcount++;
+  if (owner == BR__OWN_CLIENT)
+    br->fclient++;
+  return 0;
+}
+
+static br__req fifo_pop(br_t *br) {
+  br__req r = br->fifo[br->fhead];
+  br->fhead = (br->fhead + 1) % BR_FIFO_CAP;
+  br->fcount--;
+  if (r.owner == BR__OWN_CLIENT)
+    br->fclient--;
+  if (r.owner == BR__OWN_ORPHAN)
+    br->forphan--;
+  return r;
+}
+
+static void fifo_clear(br_t *br) {
+  br->fhead = br->fcount = br->fclient = br->forphan = 0;
+}
+
+static void timer_kick(br_t *br, int progress);
+
+/* ------------------------------------------------------------------------
+ * Worker side of the loop.
+ */
+
+static void wtx_finish(br_t *br, br__wtx *tx) {
+  /* Under mtx. */
+  tx->done = 1;
+  if (br->ltx == tx)
+    br->ltx = NULL;
+  uv_cond_broadcast(&br->cond);
+}
+
+static void wtx_fail(br_t *br, int status) {
+  uv_mutex_lock(&br->mtx);
+  br__wtx *tx = br->ltx;
+  if (tx) {
+    tx->status = status;
+    wtx_finish(br, tx);
+  }
+  uv_mutex_unlock(&br->mtx);
+}
+
+/* A reply (final) or console output (not final) for worker request idx. */
+static void wtx_reply(br_t *br, uint32_t idx, const char *body, size_t len, int final) {
+  uv_mutex_lock(&br->mtx);
+  br__wtx *tx = br->ltx;
+  if (tx) {
+    if (br->rxe_len == br->rxe_cap) {
+      size_t nc = br->rxe_cap ? 2 * br->rxe_cap : 64;
+      struct br__rxent *ne = realloc(br->rxe, nc * sizeof(*ne));
+      if (!ne) {
+        tx->status = UV_ENOMEM;
+      } else {
+        br->rxe = ne;
+        br->rxe_cap = nc;
+      }
+    }
+    if (br->rxe_len < br->rxe_cap && buf_reserve(&br->rx, len) == 0) {
+      struct br__rxent *e = &br->rxe[br->rxe_len++];
+      e->off = br->rx.len;
+      e->len = len;
+      e->idx = idx;
+      memcpy(br->rx.p + br->rx.len, body, len);
+      br->rx.len += len;
+    } else {
+      tx->status = UV_ENOMEM;
+    }
+    if (final) {
+      tx->got++;
+      if (tx->got == tx->n || (tx->status < 0 && tx->got == tx->sent))
+        wtx_finish(br, tx);
+    }
+  }
+  uv_mutex_unlock(&br->mtx);
+}
+
+/* Queues more of the worker's requests, up to the window. */
+static void wtx_topup(br_t *br) {
+  br__wtx *tx = br->ltx; /* only the loop thread changes ltx to non-NULL */
+  if (!tx)
+    return;
+  while (tx->sent < tx->n && tx->sent - tx->got < BR_WORKER_WINDOW && br->fcount < BR_FIFO_CAP) {
+    const svc_req *r = &tx->reqs[tx->sent];
+    int bad = r->len > BR_BODY_MAX || (br->target_psize && r->len >= br->target_psize);
+    if (bad || br->tstate != BR__T_UP) {
+      uv_mutex_lock(&br->mtx);
+      tx->status = bad ? UV_E2BIG : UV_ENOTCONN;
+      if (tx->got == tx->sent)
+        wtx_finish(br, tx);
+      tx->n = tx->sent; /* send nothing more */
+      uv_mutex_unlock(&br->mtx);
+      return;
+    }
+    side_send(&br->t, r->body, r->len, 0);
+    fifo_push(br, BR__OWN_WORKER, 0, (uint32_t)tx->sent);
+    tx->sent++;
+  }
+  timer_kick(br, 0);
+}
+
+static void job_start(br_t *br, const char *body, size_t len) {
+  uv_mutex_lock(&br->mtx);
+  memcpy(br->job, body, len);
+  br->job_len = len;
+  br->wk_has_job = 1;
+  br->wk_busy = 1;
+  br->wk_job_gen = br->client_gen;
+  br->wk_job_qsup = rsp_has_prefix(body, len, "qSupported");
+  br->wk_client_ok = 1;
+  br->wk_intr = 0;
+  uv_cond_broadcast(&br->cond);
+  uv_mutex_unlock(&br->mtx);
+}
+
+/* Moves the worker's console output to the client, respecting the
+ * client's back-pressure. */
+static void br__pump_worker_output(br_t *br) {
+  uv_mutex_lock(&br->mtx);
+  if (br->wout.len) {
+    int ok = br->c.up && br->wk_job_gen == br->client_gen;
+    if (!ok) {
+      br->wout.len = 0;
+      uv_cond_broadcast(&br->cond);
+    } else if (br->c.acc.len + br->c.fly.len < BR_HIGH_WATER) {
+      size_t off = 0;
+      while (off + 4 <= br->wout.len) {
+        uint32_t n;
+        memcpy(&n, br->wout.p + off, 4);
+        side_send(&br->c, br->wout.p + off + 4, n, 0);
+        off += 4 + n;
+      }
+      br->wout.len = 0;
+      uv_cond_broadcast(&br->cond);
+    }
+  }
+  uv_mutex_unlock(&br->mtx);
+}
+
+static void drain_pending(br_t *br);
+
+static void async_cb(uv_async_t *a) {
+  br_t *br = a->data;
+  if (br->closing)
+    return;
+  worker_poll(br);
+  br__flush_all(br);
+}
+
+/* Everything the worker may have handed over: a transaction to start,
+ * console output, its final reply. */
+static void worker_poll(br_t *br) {
+  int finished = 0;
+  uv_mutex_lock(&br->mtx);
+  br__wtx *tx = br->wtx;
+  if (tx && !tx->accepted) {
+    tx->accepted = 1;
+    tx->sent = tx->got = 0;
+    br->rx.len = 0;
+    br->rxe_len = 0;
+    if (br->tstate != BR__T_UP) {
+      tx->status = UV_ENOTCONN;
+      wtx_finish(br, tx);
+    } else {
+      br->ltx = tx;
+    }
+  }
+  uv_mutex_unlock(&br->mtx);
+  wtx_topup(br);
+  br__pump_worker_output(br);
+  uv_mutex_lock(&br->mtx);
+  if (br->wk_reply_ready && br->wout.len == 0) {
+    br->wk_reply_ready = 0;
+    br->wk_busy = 0;
+    finished = 1;
+    if (br->c.up && br->wk_job_gen == br->client_gen) {
+      if (br->wk_job_qsup) {
+        size_t n =
+            merge_qsupported(br, br->wreply.p, br->wreply.len, br->scratch, sizeof(br->scratch));
+        client_reply(br, br->scratch, n);
+      } else {
+        client_reply(br, br->wreply.p, br->wreply.len);
+      }
+    }
+  }
+  uv_mutex_unlock(&br->mtx);
+  if (finished)
+    drain_pending(br);
+}
+
+/* ------------------------------------------------------------------------
+ * Worker thread and the svc_io it gives the service.
+ */
+
+static int io_transact(void *ctx, const svc_req *reqs, size_t n, svc_reply_cb on_reply, void *arg) {
+  br_t *br = ctx;
+  if (n == 0)
+    return 0;
+  br__wtx tx;
+  memset(&tx, 0, sizeof(tx));
+  tx.reqs = reqs;
+  tx.n = n;
+  uv_mutex_lock(&br->mtx);
+  if (br->wk_quit) {
+    uv_mutex_unlock(&br->mtx);
+    return UV_ECANCELED;
+  }
+  br->wtx = &tx;
+  uv_mutex_unlock(&br->mtx);
+  uv_async_send(&br->async);
+  uv_mutex_lock(&br->mtx);
+  while (!tx.done && !br->wk_quit)
+    uv_cond_wait(&br->cond, &br->mtx);
+  if (!tx.done) {
+    tx.status = UV_ECANCELED;
+    if (br->ltx == &tx)
+      br->ltx = NULL;
+  }
+  br->wtx = NULL;
+  uv_mutex_unlock(&br->mtx);
+  /* The loop no longer touches rx: deliver without the lock, so that the
+   * callbacks may call output(). */
+  int failed = 0;
+  for (size_t i = 0; i < br->rxe_len; i++) {
+    const struct br__rxent *e = &br->rxe[i];
+    if (on_reply(arg, e->idx, br->rx.p + e->off, e->len))
+      failed = 1;
+  }
+  if (tx.status < 0)
+    return tx.status;
+  return failed ? UV_EIO : 0;
+}
+
+static int io_output(void *ctx, const char *text, size_t len) {
+  br_t *br = ctx;
+  char body[1 + 2 * 512];
+  while (len) {
+    size_t take = len > 512 ? 512 : len;
+    int n = rsp_format_O(body, sizeof(body), text, take);
+    if (n < 0)
+      return UV_EINVAL;
+    uv_mutex_lock(&br->mtx);
+    while (!br->wk_quit && br->wk_client_ok && br->wout.len > 65536)
+      uv_cond_wait(&br->cond, &br->mtx);
+    if (br->wk_quit || !br->wk_client_ok) {
+      uv_mutex_unlock(&br->mtx);
+      return UV_ENOTCONN;
+    }
+    uint32_t n32 = (uint32_t)n;
+    int rc = buf_append(&br->wout, &n32, 4);
+    if (!rc)
+      rc = buf_append(&br->wout, body, (size_t)n);
+    uv_mutex_unlock(&br->mtx);
+    if (rc)
+      return rc;
+    uv_async_send(&br->async);
+    text += take;
+    len -= take;
+  }
+  return 0;
+}
+
+static int io_interrupted(void *ctx) {
+  br_t *br = ctx;
+  uv_mutex_lock(&br->mtx);
+  int v = br->wk_intr;
+  uv_mutex_unlock(&br->mtx);
+  return v;
+}
+
+static void io_reply(void *ctx, const char *body, size_t len) {
+  br_t *br = ctx;
+  static const char toolong[] = "E.rspbridge: reply too long";
+  if (br->wk_replied)
+    return;
+  br->wk_replied = 1;
+  if (len > BR_BODY_MAX) {
+    body = toolong;
+    len = sizeof(toolong) - 1;
+  }
+  uv_mutex_lock(&br->mtx);
+  br->wreply.len = 0;
+  if (buf_append(&br->wreply, body, len))
+    buf_append(&br->wreply, "E0c", 3);
+  br->wk_reply_ready = 1;
+  uv_mutex_unlock(&br->mtx);
+  uv_async_send(&br->async);
+}
+
+static void io_log(void *ctx, int level, const char *msg) {
+  br__log(ctx, level, "%s", msg);
+}
+
+static const svc_io br__io = {
+    .transact = io_transact,
+    .output = io_output,
+    .interrupted = io_interrupted,
+    .reply = io_reply,
+    .log = io_log,
+};
+
+static void worker_main(void *arg) {
+  br_t *br = arg;
+  uv_mutex_lock(&br->mtx);
+  for (;;) {
+    while (!br->wk_quit && !br->wk_has_job)
+      uv_cond_wait(&br->cond, &br->mtx);
+    if (br->wk_quit)
+      break;
+    br->wk_has_job = 0;
+    size_t len = br->job_len;
+    uv_mutex_unlock(&br->mtx);
+    br->wk_replied = 0;
+    svc_handle(br->svc, br->job, len);
+    if (!br->wk_replied)
+      io_reply(br, "E.rspbridge: the service gave no reply", 38);
+    uv_mutex_lock(&br->mtx);
+  }
+  uv_mutex_unlock(&br->mtx);
+}
+
+/* ------------------------------------------------------------------------
+ * Timeouts.  A request other than a resume must be answered within
+ * timeout_ms of the last progress on the pipe; a resume only once a ^C was
+ * sent for it.
+ */
+
+static int needs_timer(br_t *br) {
+  for (unsigned i = 0; i < br->fcount; i++) {
+    br__req *r = fifo_at(br, i);
+    if (r->owner == BR__OWN_ORPHAN)
+      continue;
+    if (!(r->flags & BR__REQ_RESUME) || br->intr_sent)
+      return 1;
+  }
+  return 0;
+}
+
+static void timer_kick(br_t *br, int progress) {
+  if (br->closing)
+    return;
+  if (!needs_timer(br)) {
+    uv_timer_stop(&br->req_timer);
+    return;
+  }
+  if (progress || !uv_is_active((uv_handle_t *)&br->req_timer))
+    uv_timer_start(&br->req_timer, req_timeout_cb, br->cfg.timeout_ms, 0);
+}
+
+static void target_lost(br_t *br, const char *why);
+
+static void req_timeout_cb(uv_timer_t *t) {
+  br_t *br = t->data;
+  if (br->closing)
+    return;
+  br__log(br, 0, "target did not answer within %u ms%s", br->cfg.timeout_ms,
+          br->tstate == BR__T_UP ? "" : " (not connected)");
+  for (unsigned i = 0; i < br->fcount; i++) {
+    br__req *r = fifo_at(br, i);
+    if (r->owner == BR__OWN_ORPHAN)
+      continue;
+    if (r->owner == BR__OWN_CLIENT) {
+      client_error(br, br->tstate == BR__T_UP ? "E.rspbridge: target timeout" : msg_noconn);
+      br->fclient--;
+    }
+    r->owner = BR__OWN_ORPHAN;
+    br->forphan++;
+  }
+  wtx_fail(br, UV_ETIMEDOUT);
+  br->intr_sent = 0;
+  if (br->tstate != BR__T_UP) {
+    /* Nothing went out: forget the queued frames too. */
+    fifo_clear(br);
+    br->t.acc.len = 0;
+  } else if (br->forphan > BR_FIFO_CAP / 2) {
+    target_lost(br, "too many unanswered requests");
+  }
+  drain_pending(br);
+  br__flush_all(br);
+}
+
+/* ------------------------------------------------------------------------
+ * Target connection.
+ */
+
+static void target_connect(br_t *br);
+static void br__stop(br_t *br, int status, const char *why);
+
+static void retry_cb(uv_timer_t *t) {
+  br_t *br = t->data;
+  if (!br->closing && br->tstate == BR__T_IDLE)
+    target_connect(br);
+}
+
+static void target_retry(br_t *br, const char *why) {
+  if (br->closing)
+    return;
+  int pol = br->cfg.reconnect;
+  if (pol == 0 || (pol > 0 && br->retries >= pol)) {
+    char msg[256];
+    snprintf(msg, sizeof(msg), "target %s, not reconnecting (--reconnect %s)", why,
+             pol == 0 ? "never" : "attempts exhausted");
+    br__stop(br, 1, msg);
+    return;
+  }
+  br->retries++;
+  br__log(br, 1, "target: next attempt in %u ms", br->cfg.retry_ms);
+  uv_timer_start(&br->retry_timer, retry_cb, br->cfg.retry_ms, 0);
+}
+
+static void target_closed(uv_handle_t *h) {
+  br__side *s = h->data;
+  br_t *br = s->br;
+  br->open_handles--;
+  s->handles--;
+  if (s->handles == 0) {
+    br->tstate = BR__T_IDLE;
+    s->acc.len = 0;
+    s->fly.len = 0;
+    s->writing = 0;
+    if (!br->closing && br->retry_pending_reason) {
+      const char *why = br->retry_pending_reason;
+      br->retry_pending_reason = NULL;
+      target_retry(br, why);
+    }
+  }
+  br__maybe_finish_close(br);
+}
+
+static void target_close_handle(br_t *br, const char *retry_why) {
+  br__side *t = &br->t;
+  t->up = 0;
+  br->tstate = BR__T_CLOSING;
+  br->retry_pending_reason = retry_why;
+  close_handle(br, &t->h.handle, target_closed);
+}
+
+static void replay_session(br_t *br) {
+  /* A fresh connection to QEMU knows nothing: p/P answer empty until the
+   * target description was read ("QEMU 7.2 facts" in DESIGN.md). */
+  if (br->sess_qsupported_len) {
+    side_send(&br->t, br->sess_qsupported, br->sess_qsupported_len, 0);
+    fifo_push(br, BR__OWN_INTERNAL, 0, 0);
+  }
+  if (br->sess_xml) {
+    static const char xml[] = "qXfer:features:read:target.xml:0,ffb";
+    side_send(&br->t, xml, sizeof(xml) - 1, 0);
+    fifo_push(br, BR__OWN_INTERNAL, 0, 0);
+  }
+}
+
+static void target_up(br_t *br) {
+  br__side *t = &br->t;
+  t->rd = t->wr = &t->h.stream;
+  t->up = 1;
+  t->naks = t->bad = 0;
+  t->paused = 0;
+  br->tstate = BR__T_UP;
+  br->retries = 0;
+  rsp_parser_reset(&t->parser);
+  char a[160];
+  br_addr_format(&br->cfg.target, a, sizeof(a));
+  br__log(br, 0, "%s target %s", br->ever_connected ? "reconnected to" : "connected to", a);
+  br->ever_connected = 1;
+  svc_event(br->svc, SVC_EV_CONNECT);
+  uv_read_start(&t->h.stream, alloc_cb, read_cb);
+  if (br->need_replay) {
+    br->need_replay = 0;
+    replay_session(br);
+  }
+  timer_kick(br, 1);
+  br__flush_all(br);
+}
+
+static void connect_cb(uv_connect_t *req, int status) {
+  br_t *br = req->data;
+  if (br->closing)
+    return;
+  if (status < 0) {
+    br__log(br, br->ever_connected ? 1 : 0, "cannot connect to target: %s", uv_strerror(status));
+    target_close_handle(br, "unreachable");
+    return;
+  }
+  if (br->cfg.target.kind == BR_ADDR_TCP)
+    uv_tcp_nodelay(&br->t.h.tcp, 1);
+  target_up(br);
+}
+
+static speed_t baud_const(int b) {
+  switch (b) {
+  case 9600:
+    return B9600;
+  case 19200:
+    return B19200;
+  case 38400:
+    return B38400;
+  case 57600:
+    return B57600;
+  case 115200:
+    return B115200;
+  case 230400:
+    return B230400;
+  case 460800:
+    return B460800;
+  case 921600:
+    return B921600;
+  default:
+    return 0;
+  }
+}
+
+static int open_serial(br_t *br) {
+  const br_addr *a = &br->cfg.target;
+  int fd = open(a->path, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0)
+    return -errno;
+  struct termios tio;
+  if (tcgetattr(fd, &tio) == 0) {
+    cfmakeraw(&tio);
+    tio.c_cflag |= CLOCAL | CREAD;
+    tio.c_cc[VMIN] = 1;
+    tio.c_cc[VTIME] = 0;
+    if (a->baud) {
+      speed_t sp = baud_const(a->baud);
+      if (!sp) {
+        close(fd);
+        br__log(br, 0, "serial: unsupported baud rate %d", a->baud);
+        return UV_EINVAL;
+      }
+      cfsetispeed(&tio, sp);
+      cfsetospeed(&tio, sp);
+    }
+    tcsetattr(fd, TCSANOW, &tio);
+  }
+  return fd;
+}
+
+static void target_connect(br_t *br) {
+  br__side *t = &br->t;
+  if (br->closing || br->tstate != BR__T_IDLE)
+    return;
+  const br_addr *a = &br->cfg.target;
+  int rc = 0;
+  br->treq.data = br;
+  switch (a->kind) {
+  case BR_ADDR_TCP:
+    rc = uv_tcp_init(br->loop, &t->h.tcp);
+    break;
+  case BR_ADDR_UNIX:
+  case BR_ADDR_SERIAL:
+    rc = uv_pipe_init(br->loop, &t->h.pipe, 0);
+    break;
+  default:
+    rc = UV_EINVAL;
+  }
+  if (rc < 0) {
+    br__log(br, 0, "target: %s", uv_strerror(rc));
+    return;
+  }
+  t->h.handle.data = t;
+  t->handles = 1;
+  br->open_handles++;
+  br->tstate = BR__T_CONNECTING;
+  if (a->kind == BR_ADDR_TCP) {
+    rc = uv_tcp_connect(&br->treq, &t->h.tcp, (const struct sockaddr *)&a->sa, connect_cb);
+  } else if (a->kind == BR_ADDR_UNIX) {
+    uv_pipe_connect(&br->treq, &t->h.pipe, a->path, connect_cb);
+  } else {
+    int fd = open_serial(br);
+    rc = fd < 0 ? fd : uv_pipe_open(&t->h.pipe, fd);
+    if (rc == 0) {
+      target_up(br);
+      return;
+    }
+    if (fd >= 0)
+      close(fd);
+  }
+  if (rc < 0) {
+    br__log(br, br->ever_connected ? 1 : 0, "cannot connect to target: %s", uv_strerror(rc));
+    target_close_handle(br, "unreachable");
+  }
+}
+
+/* The pipe is unusable: every request in flight fails, the connection is
+ * closed and re-established according to the policy. */
+static void target_lost(br_t *br, const char *why) {
+  if (br->tstate != BR__T_UP && br->tstate != BR__T_CONNECTING)
+    return;
+  br__log(br, 0, "target connection lost (%s)", why);
+  for (unsigned i = 0; i < br->fcount; i++) {
+    br__req *r = fifo_at(br, i);
+    if (r->owner == BR__OWN_CLIENT)
+      client_error(br, msg_lost);
+  }
+  fifo_clear(br);
+  wtx_fail(br, UV_ECONNRESET);
+  br->intr_sent = 0;
+  if (br->c.up && (br->sess_qsupported_len || br->sess_xml))
+    br->need_replay = 1;
+  if (br->c.paused) {
+    br->c.paused = 0;
+    if (br->c.up)
+      uv_read_start(br->c.rd, alloc_cb, read_cb);
+  }
+  br->t.acc.len = 0;
+  target_close_handle(br, "lost");
+  timer_kick(br, 0);
+  drain_pending(br);
+}
+
+/* ------------------------------------------------------------------------
+ * Client requests.
+ */
+
+static void client_drop(br_t *br, const char *why);
+
+/* Local answers that must not overtake replies still in flight. */
+static const char *local_answer(br_t *br, const char *b, size_t len) {
+  if (eq(b, len, "QStartNoAckMode"))
+    return "OK";
+  /* QEMU 7.2 answers bc/bs with E22 and then aborts: never forward them. */
+  if (eq(b, len, "bc") || eq(b, len, "bs"))
+    return "E.rspbridge: reverse execution (bc/bs) is not supported by this target";
+  if (br->cfg.read_only && len &&
+      (b[0] == 'M' || b[0] == 'X' || b[0] == 'P' || b[0] == 'G' ||
+       rsp_has_prefix(b, len, "vFlashWrite") || rsp_has_prefix(b, len, "vFlashErase")))
+    return "E.rspbridge: read-only mode: memory and register writes are refused";
+  return NULL;
+}
+
+enum { DISPATCH_DONE = 0, DISPATCH_WAIT = 1 };
+
+static int dispatch(br_t *br, const char *b, size_t len, int *action) {
+  const char *local = local_answer(br, b, len);
+  if (local) {
+    if (br->fclient)
+      return DISPATCH_WAIT;
+    client_error(br, local);
+    if (eq(b, len, "QStartNoAckMode")) {
+      /* "Packet Acknowledgment": the mode starts once our OK is sent. */
+      br->c.noack = 1;
+      br->c.parser.flags |= RSP_PARSER_NOVERIFY;
+      br__log(br, 1, "client: no-ack mode");
+    }
+    return DISPATCH_DONE;
+  }
+  if (*action < 0)
+    *action = (int)svc_classify(br->svc, b, len);
+  if (*action == SVC_HANDLE) {
+    if (br->fclient)
+      return DISPATCH_WAIT;
+    job_start(br, b, len);
+    return DISPATCH_DONE;
+  }
+  if (br->tstate != BR__T_UP && br->tstate != BR__T_CONNECTING) {
+    if (br->need_replay || br->ever_connected) {
+      if (br->fclient)
+        return DISPATCH_WAIT;
+      client_error(br, msg_noconn);
+      if (br->tstate == BR__T_IDLE && !uv_is_active((uv_handle_t *)&br->retry_timer))
+        target_connect(br);
+      return DISPATCH_DONE;
+    }
+    if (br->tstate == BR__T_IDLE && !uv_is_active((uv_handle_t *)&br->retry_timer))
+      target_connect(br);
+  }
+  if (br->fcount == BR_FIFO_CAP)
+    return DISPATCH_WAIT;
+  /* QEMU 7.2 silently drops a packet of PacketSize payload characters or
+   * more: refuse it here rather than let the client wait forever. */
+  if (br->target_psize && RSP_FRAME_MAX(len) - 4 >= br->target_psize) {
+    size_t n = 0;
+    for (size_t i = 0; i < len; i++)
+      n += (b[i] == '$' || b[i] == '#' || b[i] == '}' || b[i] == '*') ? 2 : 1;
+    if (n >= br->target_psize) {
+      if (br->fclient)
+        return DISPATCH_WAIT;
+      client_error(br, "E.rspbridge: packet longer than the target's PacketSize");
+      return DISPATCH_DONE;
+    }
+  }
+  uint8_t flags = 0;
+  if (*action == SVC_FORWARD_RESUME || is_resume(b, len)) {
+    flags |= BR__REQ_RESUME;
+    svc_event(br->svc, SVC_EV_RESUME);
+    br->intr_sent = 0;
+  }
+  if (rsp_has_prefix(b, len, "qSupported")) {
+    flags |= BR__REQ_QSUP;
+    if (len <= sizeof(br->sess_qsupported)) {
+      memcpy(br->sess_qsupported, b, len);
+      br->sess_qsupported_len = len;
+    }
+  }
+  if (rsp_has_prefix(b, len, "qXfer:features:read:"))
+    br->sess_xml = 1;
+  if (len && (b[0] == 'P' || b[0] == 'G'))
+    svc_event(br->svc, SVC_EV_REG_WRITE);
+  if (len && b[0] == 'D')
+    svc_event(br->svc, SVC_EV_DETACH);
+  side_send(&br->t, b, len, 0);
+  /* "k" has no reply ("Packets": the stub may just exit). */
+  if (!eq(b, len, "k"))
+    fifo_push(br, BR__OWN_CLIENT, flags, 0);
+  timer_kick(br, 0);
+  return DISPATCH_DONE;
+}
+
+static int pend_push(br_t *br, const char *b, size_t len, int action) {
+  if (br->pend_count >= 16 || br->pend.len + len + 8 > 4 * BR_BODY_MAX) {
+    br__log(br, 0, "client sends requests without waiting for replies: dropped one");
+    return -1;
+  }
+  uint32_t n = (uint32_t)len;
+  int32_t a = action;
+  if (buf_reserve(&br->pend, len + 8))
+    return -1;
+  memcpy(br->pend.p + br->pend.len, &n, 4);
+  memcpy(br->pend.p + br->pend.len + 4, &a, 4);
+  memcpy(br->pend.p + br->pend.len + 8, b, len);
+  br->pend.len += len + 8;
+  br->pend_count++;
+  return 0;
+}
+
+static void drain_pending(br_t *br) {
+  while (br->pend_count && !br->wk_busy && !br->closing) {
+    uint32_t n;
+    int32_t a;
+    memcpy(&n, br->pend.p, 4);
+    memcpy(&a, br->pend.p + 4, 4);
+    int action = a;
+    /* Copy out: dispatch may not run on the pend buffer it rewrites. */
+    memcpy(br->scratch, br->pend.p + 8, n);
+    int r = dispatch(br, br->scratch, n, &action);
+    if (r == DISPATCH_WAIT) {
+      a = action;
+      memcpy(br->pend.p + 4, &a, 4);
+      break;
+    }
+    size_t used = 8 + (size_t)n;
+    memmove(br->pend.p, br->pend.p + used, br->pend.len - used);
+    br->pend.len -= used;
+    br->pend_count--;
+  }
+}
+
+static void client_request(br_t *br, const char *b, size_t len) {
+  if (br->pend_count || br->wk_busy) {
+    pend_push(br, b, len, -1);
+    return;
+  }
+  int action = -1;
+  if (dispatch(br, b, len, &action) == DISPATCH_WAIT)
+    pend_push(br, b, len, action);
+}
+
+/* ------------------------------------------------------------------------
+ * Parser callbacks, client side.
+ */
+
+static int c_on_packet(rsp_parser *p, const char *b, size_t len) {
+  br__side *c = p->data;
+  br_t *br = c->br;
+  br__trace(br, "c>b", "$", b, len);
+  if (!c->noack)
+    side_raw(c, "+", 1);
+  client_request(br, b, len);
+  return 0;
+}
+
+static int c_on_notification(rsp_parser *p, const char *b, size_t len) {
+  br__side *c = p->data;
+  br__trace(c->br, "c>b", "%", b, len);
+  br__log(c->br, 1, "client sent a notification: ignored");
+  return 0;
+}
+
+static int c_on_ack(rsp_parser *p) {
+  br__side *c = p->data;
+  c->naks = 0;
+  return 0;
+}
+
+static int c_on_nak(rsp_parser *p) {
+  br__side *c = p->data;
+  br__trace(c->br, "c>b", "-", NULL, 0);
+  if (c->noack || !c->last_len)
+    return 0;
+  if (++c->naks > BR_MAX_RETRIES) {
+    br__log(c->br, 0, "client: %u NAKs for one packet, giving up on it", c->naks - 1);
+    return 0;
+  }
+  side_raw(c, c->last, c->last_len);
+  br__trace(c->br, "b>c", "(again) ", c->last, c->last_len);
+  return 0;
+}
+
+static int c_on_interrupt(rsp_parser *p) {
+  br__side *c = p->data;
+  br_t *br = c->br;
+  br__trace(br, "c>b", "^C", NULL, 0);
+  if (br->wk_busy) {
+    uv_mutex_lock(&br->mtx);
+    br->wk_intr = 1;
+    uv_mutex_unlock(&br->mtx);
+    svc_interrupt(br->svc);
+    return 0;
+  }
+  if (side_raw(&br->t, "\003", 1) == 0) {
+    br__trace(br, "b>t", "^C", NULL, 0);
+    for (unsigned i = 0; i < br->fcount; i++) {
+      br__req *r = fifo_at(br, i);
+      if (r->owner == BR__OWN_CLIENT && (r->flags & BR__REQ_RESUME)) {
+        br->intr_sent = 1;
+        timer_kick(br, 1);
+        break;
+      }
+    }
+  }
+  return 0;
+}
+
+static int c_on_bad_checksum(rsp_parser *p) {
+  br__side *c = p->data;
+  br__log(c->br, 1, "client: bad checksum, NAK");
+  side_raw(c, "-", 1);
+  return 0;
+}
+
+static int c_on_error(rsp_parser *p) {
+  br__side *c = p->data;
+  br_t *br = c->br;
+  br__log(br, 0, "client: malformed packet (%s)", rsp_strerror(p->err));
+  if (p->err == RSP_ETRUNCATED)
+    return 0; /* a new packet started; the client retransmits if it cares */
+  int idle = !br->fclient && !br->wk_busy && !br->pend_count;
+  if (p->err == RSP_EOVERFLOW) {
+    if (!c->noack)
+      side_raw(c, "+", 1);
+    if (idle)
+      client_error(br, "E.rspbridge: packet too long");
+  } else if (!c->noack) {
+    side_raw(c, "-", 1);
+  } else if (idle) {
+    client_error(br, "E.rspbridge: malformed packet");
+  }
+  return 0;
+}
+
+static const rsp_parser_settings c_settings = {
+    .on_packet = c_on_packet,
+    .on_notification = c_on_notification,
+    .on_ack = c_on_ack,
+    .on_nak = c_on_nak,
+    .on_interrupt = c_on_interrupt,
+    .on_bad_checksum = c_on_bad_checksum,
+    .on_error = c_on_error,
+};
+
+/* ------------------------------------------------------------------------
+ * Parser callbacks, target side.
+ */
+
+/* The head request got its reply (or an error in its place). */
+static void complete_head(br_t *br, const char *b, size_t len) {
+  br__req r = fifo_pop(br);
+  switch (r.owner) {
+  case BR__OWN_CLIENT:
+    if (r.flags & BR__REQ_QSUP) {
+      size_t n = merge_qsupported(br, b, len, br->scratch, sizeof(br->scratch));
+      client_reply(br, br->scratch, n);
+    } else {
+      client_reply(br, b, len);
+    }
+    if (r.flags & BR__REQ_RESUME) {
+      br->intr_sent = 0;
+      if (is_stop_reply(b, len))
+        svc_event(br->svc, SVC_EV_STOP);
+    }
+    break;
+  case BR__OWN_WORKER:
+    wtx_reply(br, r.idx, b, len, 1);
+    wtx_topup(br);
+    break;
+  case BR__OWN_ORPHAN:
+    br__log(br, 2, "dropped a late reply");
+    if (r.flags & BR__REQ_RESUME)
+      br->intr_sent = 0;
+    break;
+  default:
+    break;
+  }
+  timer_kick(br, 1);
+  drain_pending(br);
+}
+
+static int t_on_packet(rsp_parser *p, const char *b, size_t len) {
+  br__side *t = p->data;
+  br_t *br = t->br;
+  br__trace(br, "t>b", "$", b, len);
+  side_raw(t, "+", 1);
+  t->bad = 0;
+  if (br->fcount == 0) {
+    /* Nothing asked: an asynchronous stop reply or console output. */
+    if (br->c.up) {
+      client_reply(br, b, len);
+      if (is_stop_reply(b, len))
+        svc_event(br->svc, SVC_EV_STOP);
+    } else {
+      br__log(br, 1, "target sent a packet while no client is attached: dropped");
+    }
+    return 0;
+  }
+  br__req *head = fifo_at(br, 0);
+  if (is_console(b, len)) {
+    /* "Stop Reply Packets": O packets may precede the final reply of a
+     * resume or a qRcmd; they do not complete the request. */
+    if (head->owner == BR__OWN_WORKER)
+      wtx_reply(br, head->idx, b, len, 0);
+    else if (head->owner == BR__OWN_CLIENT)
+      client_reply(br, b, len);
+    timer_kick(br, 1);
+    return 0;
+  }
+  complete_head(br, b, len);
+  return 0;
+}
+
+static int t_on_notification(rsp_parser *p, const char *b, size_t len) {
+  br__side *t = p->data;
+  br_t *br = t->br;
+  br__trace(br, "t>b", "%", b, len);
+  if (br->c.up)
+    side_send(&br->c, b, len, RSP_ENC_NOTIFY);
+  return 0;
+}
+
+static int t_on_ack(rsp_parser *p) {
+  br__side *t = p->data;
+  t->naks = 0;
+  return 0;
+}
+
+static int t_on_nak(rsp_parser *p) {
+  br__side *t = p->data;
+  if (!t->last_len)
+    return 0;
+  if (++t->naks > BR_MAX_RETRIES) {
+    br__log(t->br, 0, "target: %u NAKs for one packet, giving up on it", t->naks - 1);
+    return 0;
+  }
+  side_raw(t, t->last, t->last_len);
+  return 0;
+}
+
+static void fail_head(br_t *br, const char *emsg) {
+  if (br->fcount)
+    complete_head(br, emsg, strlen(emsg));
+}
+
+static int t_on_bad_checksum(rsp_parser *p) {
+  br__side *t = p->data;
+  br_t *br = t->br;
+  if (++t->bad <= BR_MAX_RETRIES) {
+    br__log(br, 1, "target: bad checksum, NAK");
+    side_raw(t, "-", 1);
+    return 0;
+  }
+  br__log(br, 0, "target: %u bad checksums in a row, failing the request", t->bad);
+  t->bad = 0;
+  side_raw(t, "+", 1);
+  fail_head(br, "E.rspbridge: corrupt reply from the target");
+  return 0;
+}
+
+static int t_on_error(rsp_parser *p) {
+  br__side *t = p->data;
+  br_t *br = t->br;
+  br__log(br, 0, "target: malformed packet (%s)", rsp_strerror(p->err));
+  if (p->err == RSP_EOVERFLOW) {
+    /* The reply was sent and is lost: the request gets an error. */
+    side_raw(t, "+", 1);
+    fail_head(br, "E.rspbridge: reply from the target too long");
+  } else if (p->err != RSP_ETRUNCATED && ++t->bad <= BR_MAX_RETRIES) {
+    side_raw(t, "-", 1);
+  }
+  return 0;
+}
+
+static int t_on_interrupt(rsp_parser *p) {
+  (void)p;
+  return 0;
+}
+
+static const rsp_parser_settings t_settings = {
+    .on_packet = t_on_packet,
+    .on_notification = t_on_notification,
+    .on_ack = t_on_ack,
+    .on_nak = t_on_nak,
+    .on_interrupt = t_on_interrupt,
+    .on_bad_checksum = t_on_bad_checksum,
+    .on_error = t_on_error,
+};
+
+/* ------------------------------------------------------------------------
+ * Reading.
+ */
+
+static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+  br__side *s = h->data;
+  (void)suggested;
+  *buf = uv_buf_init(s->rbuf, sizeof(s->rbuf));
+}
+
+static void read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
+  br__side *s = st->data;
+  br_t *br = s->br;
+  (void)buf;
+  if (br->closing)
+    return;
+  if (nread < 0) {
+    side_fail(s, (int)nread);
+    br__flush_all(br);
+    return;
+  }
+  if (nread > 0) {
+    rsp_parser_execute(&s->parser, s == &br->c ? &c_settings : &t_settings, s->rbuf, (size_t)nread);
+  }
+  br__flush_all(br);
+}
+
+static void side_fail(br__side *s, int err) {
+  br_t *br = s->br;
+  const char *why = err == UV_EOF ? "closed" : uv_strerror(err);
+  if (s == &br->c)
+    client_drop(br, why);
+  else
+    target_lost(br, why);
+}
+
+/* ------------------------------------------------------------------------
+ * Client connection.
+ */
+
+static void try_accept(br_t *br);
+
+static void client_closed(uv_handle_t *h) {
+  br__side *c = h->data;
+  br_t *br = c->br;
+  br->open_handles--;
+  c->handles--;
+  if (c->handles == 0) {
+    c->acc.len = c->fly.len = 0;
+    c->writing = 0;
+    if (br->accept_pending && !br->closing)
+      try_accept(br);
+  }
+  br__maybe_finish_close(br);
+}
+
+static void client_up(br_t *br) {
+  br__side *c = &br->c;
+  c->up = 1;
+  c->noack = 0;
+  c->naks = c->bad = 0;
+  c->paused = 0;
+  c->last_len = 0;
+  c->acc.len = 0;
+  br->client_gen++;
+  rsp_parser_reset(&c->parser);
+  c->parser.flags = 0;
+  uv_read_start(c->rd, alloc_cb, read_cb);
+  br__log(br, 0, "client connected");
+  if (br->tstate == BR__T_IDLE && !uv_is_active((uv_handle_t *)&br->retry_timer))
+    target_connect(br);
+}
+
+static void client_drop(br_t *br, const char *why) {
+  br__side *c = &br->c;
+  if (!c->up)
+    return;
+  c->up = 0;
+  br__log(br, 0, "client disconnected (%s)", why);
+  br->client_gen++;
+  /* The target is left exactly as the client left it: nothing is sent.
+   * Replies still owed to the client are dropped when they come. */
+  for (unsigned i = 0; i < br->fcount; i++) {
+    br__req *r = fifo_at(br, i);
+    if (r->owner == BR__OWN_CLIENT) {
+      r->owner = BR__OWN_ORPHAN;
+      br->forphan++;
+    }
+  }
+  br->fclient = 0;
+  br->pend.len = 0;
+  br->pend_count = 0;
+  uv_mutex_lock(&br->mtx);
+  br->wk_client_ok = 0;
+  br->wout.len = 0;
+  uv_cond_broadcast(&br->cond);
+  uv_mutex_unlock(&br->mtx);
+  br->sess_qsupported_len = 0;
+  br->sess_xml = 0;
+  br->need_replay = 0;
+  br->intr_sent = 0;
+  svc_event(br->svc, SVC_EV_DETACH);
+  if (br->t.paused) {
+    br->t.paused = 0;
+    if (br->t.up)
+      uv_read_start(br->t.rd, alloc_cb, read_cb);
+  }
+  close_handle(br, &c->h.handle, client_closed);
+  if (br->client_stdio && c->w.handle.type != UV_UNKNOWN_HANDLE)
+    close_handle(br, &c->w.handle, client_closed);
+  timer_kick(br, 0);
+  if (br->client_stdio)
+    br__stop(br, 0, "client closed the connection");
+}
+
+static void reject_closed(uv_handle_t *h) {
+  br_t *br = h->data;
+  br->open_handles--;
+  br->reject_busy = 0;
+  if (br->accept_pending && !br->closing)
+    try_accept(br);
+  br__maybe_finish_close(br);
+}
+
+static int init_like_listener(br_t *br, uv_handle_t *h) {
+  int rc = br->cfg.listen.kind == BR_ADDR_TCP ? uv_tcp_init(br->loop, (uv_tcp_t *)h)
+                                              : uv_pipe_init(br->loop, (uv_pipe_t *)h, 0);
+  if (rc == 0)
+    br->open_handles++;
+  return rc;
+}
+
+static void try_accept(br_t *br) {
+  br__side *c = &br->c;
+  br->accept_pending = 0;
+  if (c->handles == 0) {
+    if (init_like_listener(br, &c->h.handle))
+      return;
+    c->h.handle.data = c;
+    c->handles = 1;
+    if (uv_accept(&br->listener.stream, &c->h.stream) < 0) {
+      close_handle(br, &c->h.handle, client_closed);
+      return;
+    }
+    if (br->cfg.listen.kind == BR_ADDR_TCP)
+      uv_tcp_nodelay(&c->h.tcp, 1);
+    c->rd = c->wr = &c->h.stream;
+    client_up(br);
+    return;
+  }
+  if (!br->reject_busy) {
+    if (init_like_listener(br, &br->reject.handle))
+      return;
+    br->reject.handle.data = br;
+    br->reject_busy = 1;
+    if (uv_accept(&br->listener.stream, (uv_stream_t *)&br->reject.handle) == 0)
+      br__log(br, 0, "refused a second client (one client at a time)");
+    close_handle(br, &br->reject.handle, reject_closed);
+    return;
+  }
+  br->accept_pending = 1;
+}
+
+static void connection_cb(uv_stream_t *server, int status) {
+  br_t *br = server->data;
+  if (br->closing)
+    return;
+  if (status < 0) {
+    br__log(br, 0, "accept: %s", uv_strerror(status));
+    return;
+  }
+  try_accept(br);
+  br__flush_all(br);
+}
+
+/* ------------------------------------------------------------------------
+ * Lifecycle.
+ */
+
+void br_config_default(br_config *cfg) {
+  memset(cfg, 0, sizeof(*cfg));
+  cfg->listen.kind = BR_ADDR_TCP;
+  struct sockaddr_in *s4 = (struct sockaddr_in *)&cfg->listen.sa;
+  uv_ip4_addr("127.0.0.1", BR_DEFAULT_PORT, s4);
+  cfg->reconnect = -1;
+  cfg->retry_ms = 1000;
+  cfg->timeout_ms = 5000;
+}
+
+int br_init(uv_loop_t *loop, br_t *br, const br_config *cfg) {
+  memset(br, 0, sizeof(*br));
+  br->loop = loop;
+  br->cfg = *cfg;
+  br->c.br = br;
+  br->c.name = "client";
+  br->t.br = br;
+  br->t.name = "target";
+  rsp_parser_init(&br->c.parser, br->c.body, sizeof(br->c.body));
+  br->c.parser.data = &br->c;
+  rsp_parser_init(&br->t.parser, br->t.body, sizeof(br->t.body));
+  br->t.parser.data = &br->t;
+  if (br->cfg.timeout_ms == 0)
+    br->cfg.timeout_ms = 5000;
+  if (br->cfg.retry_ms == 0)
+    br->cfg.retry_ms = 1000;
+  return 0;
+}
+
+static int open_stdio_side(br_t *br, int fd, uv_handle_t *h) {
+  int rc;
+  if (uv_guess_handle(fd) == UV_TTY) {
+    rc = uv_tty_init(br->loop, (uv_tty_t *)h, fd, fd == 0);
+    if (rc == 0)
+      br->open_handles++;
+    if (rc == 0 && fd == 0)
+      uv_tty_set_mode((uv_tty_t *)h, UV_TTY_MODE_RAW);
+    return rc;
+  }
+  rc = uv_pipe_init(br->loop, (uv_pipe_t *)h, 0);
+  if (rc < 0)
+    return rc;
+  br->open_handles++;
+  rc = uv_pipe_open((uv_pipe_t *)h, fd);
+  return rc;
+}
+
+int br_start(br_t *br) {
+  int rc;
+  br->svc = svc_new(&br__io, br, &br->cfg.svc);
+  if (!br->svc)
+    return UV_ENOMEM;
+  if ((rc = uv_mutex_init(&br->mtx)) < 0)
+    return rc;
+  if ((rc = uv_cond_init(&br->cond)) < 0) {
+    uv_mutex_destroy(&br->mtx);
+    return rc;
+  }
+  br->started = 1;
+  uv_timer_init(br->loop, &br->retry_timer);
+  br->retry_timer.data = br;
+  uv_timer_init(br->loop, &br->req_timer);
+  br->req_timer.data = br;
+  uv_async_init(br->loop, &br->async, async_cb);
+  br->async.data = br;
+  br->open_handles += 3;
+  br->listener.handle.data = br;
+  br->reject.handle.data = br;
+
+  const br_addr *l = &br->cfg.listen;
+  if (l->kind == BR_ADDR_STDIO) {
+    br->client_stdio = 1;
+    br__side *c = &br->c;
+    c->h.handle.data = c;
+    c->w.handle.data = c;
+    if ((rc = open_stdio_side(br, 0, &c->h.handle)) < 0)
+      return rc;
+    c->handles = 1;
+    if ((rc = open_stdio_side(br, 1, &c->w.handle)) < 0)
+      return rc;
+    c->handles = 2;
+    c->rd = &c->h.stream;
+    c->wr = &c->w.stream;
+    client_up(br);
+  } else if (l->kind == BR_ADDR_TCP) {
+    if ((rc = uv_tcp_init(br->loop, &br->listener.tcp)) < 0)
+      return rc;
+    br->open_handles++;
+    br->listening = 1;
+    if ((rc = uv_tcp_bind(&br->listener.tcp, (const struct sockaddr *)&l->sa, 0)) < 0)
+      return rc;
+    if ((rc = uv_listen(&br->listener.stream, 4, connection_cb)) < 0)
+      return rc;
+    struct sockaddr_storage ss;
+    int n = sizeof(ss);
+    if (uv_tcp_getsockname(&br->listener.tcp, (struct sockaddr *)&ss, &n) == 0) {
+      if (ss.ss_family == AF_INET)
+        br->listen_port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+      else if (ss.ss_family == AF_INET6)
+        br->listen_port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    }
+  } else if (l->kind == BR_ADDR_UNIX) {
+    if ((rc = uv_pipe_init(br->loop, &br->listener.pipe, 0)) < 0)
+      return rc;
+    br->open_handles++;
+    br->listening = 1;
+    if ((rc = uv_pipe_bind(&br->listener.pipe, l->path)) < 0)
+      return rc;
+    if ((rc = uv_listen(&br->listener.stream, 4, connection_cb)) < 0)
+      return rc;
+  } else {
+    return UV_EINVAL;
+  }
+  if ((rc = uv_thread_create(&br->thread, worker_main, br)) < 0)
+    return rc;
+  br->thread_started = 1;
+  return 0;
+}
+
+int br_listen_port(const br_t *br) {
+  return br->listen_port;
+}
+
+static void br__stop(br_t *br, int status, const char *why) {
+  if (br->stopped || br->closing)
+    return;
+  br->stopped = 1;
+  br__log(br, 0, "%s", why);
+  if (br->cfg.on_stop)
+    br->cfg.on_stop(br, status, why);
+}
+
+static void br__maybe_finish_close(br_t *br) {
+  if (!br->closing || br->open_handles > 0 || !br->close_cb)
+    return;
+  br_close_cb cb = br->close_cb;
+  br->close_cb = NULL;
+  if (br->svc)
+    svc_free(br->svc);
+  br->svc = NULL;
+  if (br->started) {
+    uv_cond_destroy(&br->cond);
+    uv_mutex_destroy(&br->mtx);
+  }
+  buf_free(&br->c.acc);
+  buf_free(&br->c.fly);
+  buf_free(&br->t.acc);
+  buf_free(&br->t.fly);
+  buf_free(&br->pend);
+  buf_free(&br->wout);
+  buf_free(&br->rx);
+  buf_free(&br->wreply);
+  free(br->rxe);
+  br->rxe = NULL;
+  if (br->cfg.trace)
+    fflush(br->cfg.trace);
+  cb(br);
+}
+
+void br_close(br_t *br, br_close_cb cb) {
+  if (br->closing)
+    return;
+  br->closing = 1;
+  br->close_cb = cb;
+  if (br->thread_started) {
+    uv_mutex_lock(&br->mtx);
+    br->wk_quit = 1;
+    if (br->ltx) {
+      br->ltx->status = UV_ECANCELED;
+      wtx_finish(br, br->ltx);
+    }
+    uv_cond_broadcast(&br->cond);
+    uv_mutex_unlock(&br->mtx);
+    uv_thread_join(&br->thread);
+    br->thread_started = 0;
+  }
+  if (br->started) {
+    close_handle(br, (uv_handle_t *)&br->retry_timer, handle_closed);
+    close_handle(br, (uv_handle_t *)&br->req_timer, handle_closed);
+    close_handle(br, (uv_handle_t *)&br->async, handle_closed);
+  }
+  if (br->listening)
+    close_handle(br, &br->listener.handle, handle_closed);
+  br->listening = 0;
+  if (br->c.handles) {
+    br->c.up = 0;
+    close_handle(br, &br->c.h.handle, client_closed);
+    if (br->c.handles > 1)
+      close_handle(br, &br->c.w.handle, client_closed);
+  }
+  if (br->t.handles) {
+    br->t.up = 0;
+    close_handle(br, &br->t.h.handle, target_closed);
+  }
+  br__maybe_finish_close(br);
+}

@@ -1,0 +1,263 @@
+/* bridge.h - the rspbridge core: one RSP client, one RSP target, a libuv
+ * loop in between.
+ *
+ * Lifecycle (libuv style): the caller allocates a br_t (it is large: the
+ * packet buffers live inside it), br_init() fills it without allocating,
+ * br_start() opens the listener (or stdio) and the worker thread,
+ * br_close(br, cb) closes every handle; the memory may be reclaimed only in
+ * or after cb.  No globals: several bridges may run in one process, which is
+ * how the integration tests embed the bridge in their own loop.
+ *
+ * Errors are libuv's negative error codes (uv_strerror/uv_err_name).
+ *
+ * Threads: everything here runs on the loop thread except the worker
+ * thread, which runs svc_handle() (see service/service.h) and talks to the
+ * loop through one uv_async_t, one mutex and one condition variable.
+ */
+#ifndef BR_BRIDGE_H
+#define BR_BRIDGE_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <uv.h>
+
+#include "rsp.h"
+#include "service.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The largest packet body the bridge takes from either side.  QEMU 7.2
+ * answers at most 4096 payload characters, GDB's qXfer chunks follow the
+ * PacketSize we advertise; anything longer is an error (answered, never a
+ * crash), and memory stays bounded by these buffers. */
+#define BR_BODY_MAX      0x4000
+#define BR_FRAME_MAX     RSP_FRAME_MAX(BR_BODY_MAX)
+#define BR_READ_SIZE     65536
+/* Upstream requests in flight (client requests plus the worker's). */
+#define BR_FIFO_CAP      64
+/* The worker's requests in flight at once (QEMU answers pipelined requests
+ * in order; 8 to 16 in flight is where its throughput levels off). */
+#define BR_WORKER_WINDOW 16
+/* Consecutive NAKs or bad checksums before the bridge gives up on a
+ * packet. */
+#define BR_MAX_RETRIES   5
+/* Pending output above which the bridge stops reading the other side. */
+#define BR_HIGH_WATER    (1024 * 1024)
+
+/* Default listen port, stated in --help. */
+#define BR_DEFAULT_PORT 3333
+
+typedef enum {
+  BR_ADDR_NONE = 0,
+  BR_ADDR_TCP,
+  BR_ADDR_UNIX,
+  BR_ADDR_SERIAL,
+  BR_ADDR_STDIO
+} br_addr_kind;
+
+typedef struct {
+  br_addr_kind kind;
+  struct sockaddr_storage sa; /* BR_ADDR_TCP, resolved */
+  char path[108];             /* BR_ADDR_UNIX, BR_ADDR_SERIAL */
+  int baud;                   /* BR_ADDR_SERIAL; 0 leaves the line as it is */
+} br_addr;
+
+/* Parses a listen address (HOST:PORT, :PORT, unix:PATH) or, with
+ * is_target, a target (tcp:HOST:PORT, HOST:PORT, unix:PATH,
+ * serial:DEV[,BAUD]).  Host names are resolved here, synchronously.
+ * Returns 0 or a negative libuv error; *why names the problem. */
+int br_addr_parse(br_addr *a, const char *s, int is_target, const char **why);
+/* "127.0.0.1:3333", "unix:/path", ... into out. */
+void br_addr_format(const br_addr *a, char *out, size_t cap);
+
+typedef struct br br_t;
+typedef void (*br_close_cb)(br_t *br);
+/* The bridge wants to end: the stdio client went away (status 0), or the
+ * target is lost and the reconnect policy says stop (status 1).  The owner
+ * usually calls br_close() from here. */
+typedef void (*br_stop_cb)(br_t *br, int status, const char *why);
+
+typedef struct {
+  br_addr listen; /* BR_ADDR_STDIO: the client is stdin/stdout */
+  br_addr target;
+  int verbose;         /* 0 info, 1 -v, 2 -vv */
+  FILE *log;           /* log lines; NULL: stderr */
+  FILE *trace;         /* --trace: every packet, timestamped; may be NULL */
+  int read_only;       /* refuse M, X, P, G */
+  int reconnect;       /* -1: forever, 0: never, N: N attempts per loss */
+  unsigned retry_ms;   /* delay between connection attempts */
+  unsigned timeout_ms; /* a request unanswered this long fails */
+  svc_config svc;
+  br_stop_cb on_stop;
+  void *data; /* for the owner */
+} br_config;
+
+/* Fills cfg with the defaults (listen 127.0.0.1:BR_DEFAULT_PORT, reconnect
+ * forever every second, 5 s request timeout). */
+void br_config_default(br_config *cfg);
+
+/* A growable byte buffer; grows to its high-water mark and stays there, so
+ * the packet path does not allocate in the steady state. */
+typedef struct {
+  char *p;
+  size_t len;
+  size_t cap;
+} br_buf;
+
+/* One request on the upstream pipe. */
+typedef struct {
+  uint8_t owner; /* BR__OWN_* */
+  uint8_t flags; /* BR__REQ_* */
+  uint32_t idx;  /* worker: index in its transact() call */
+} br__req;
+
+/* One side of the bridge: the client or the target.  Private. */
+typedef struct br__side {
+  br_t *br;
+  const char *name; /* "client", "target" */
+  union {
+    uv_handle_t handle;
+    uv_stream_t stream;
+    uv_tcp_t tcp;
+    uv_pipe_t pipe;
+    uv_tty_t tty;
+  } h;
+  union { /* stdio only: stdout, when reading stdin */
+    uv_handle_t handle;
+    uv_stream_t stream;
+    uv_pipe_t pipe;
+    uv_tty_t tty;
+  } w;
+  uv_stream_t *rd, *wr;
+  int up;      /* connected and reading */
+  int handles; /* handles open or closing */
+  int noack;   /* this side is in no-ack mode */
+  int paused;  /* reading stopped for back-pressure */
+  int writing; /* a uv_write of fly is in flight */
+  unsigned naks;
+  unsigned bad;
+  rsp_parser parser;
+  br_buf acc; /* bytes waiting to be written */
+  br_buf fly; /* bytes being written */
+  uv_write_t wreq;
+  size_t last_len; /* the last frame sent, for retransmission on '-' */
+  char last[BR_FRAME_MAX];
+  char body[BR_BODY_MAX];
+  char rbuf[BR_READ_SIZE];
+} br__side;
+
+/* A worker transaction, shared between the worker and the loop. */
+typedef struct br__wtx br__wtx;
+
+struct br {
+  /* Public. */
+  void *data;
+  br_config cfg;
+  /* Private. */
+  uv_loop_t *loop;
+  svc *svc;
+  int started;
+  int closing;
+  int open_handles;
+  br_close_cb close_cb;
+  int stopped; /* on_stop called */
+
+  union {
+    uv_handle_t handle;
+    uv_stream_t stream;
+    uv_tcp_t tcp;
+    uv_pipe_t pipe;
+  } listener;
+  int listening;
+  int accept_pending; /* a connection waits until the client slot frees */
+  union {
+    uv_handle_t handle;
+    uv_tcp_t tcp;
+    uv_pipe_t pipe;
+  } reject;
+  int reject_busy;
+  int listen_port; /* after br_start, for TCP */
+
+  br__side c; /* client */
+  br__side t; /* target */
+  unsigned client_gen;
+  int client_stdio;
+
+  /* Target connection. */
+  int tstate; /* BR__T_* */
+  uv_connect_t treq;
+  uv_timer_t retry_timer;
+  int retries; /* attempts since the last loss */
+  int ever_connected;
+  int need_replay;                  /* reconnected under a live session: replay its setup */
+  const char *retry_pending_reason; /* retry once the handle is closed */
+  unsigned target_psize;
+  /* What the client set up on the target, replayed after a reconnect. */
+  char sess_qsupported[512];
+  size_t sess_qsupported_len;
+  int sess_xml;
+
+  /* Upstream FIFO. */
+  br__req fifo[BR_FIFO_CAP];
+  unsigned fhead, fcount;
+  unsigned fclient; /* entries owned by the client */
+  unsigned forphan;
+  uv_timer_t req_timer;
+  int intr_sent; /* a ^C went up while a resume was pending */
+
+  /* Client requests waiting their turn: [u32 len][i32 action][body]... */
+  br_buf pend;
+  unsigned pend_count;
+  char scratch[BR_FRAME_MAX]; /* merged qSupported, local replies */
+
+  /* Worker. */
+  uv_thread_t thread;
+  int thread_started;
+  uv_async_t async;
+  uv_mutex_t mtx;
+  uv_cond_t cond;
+  /* Under mtx. */
+  int wk_quit;
+  int wk_has_job;
+  int wk_busy;         /* loop's view: a job is running */
+  unsigned wk_job_gen; /* client_gen of the job */
+  int wk_job_qsup;     /* the job is a qSupported: merge its reply */
+  int wk_client_ok;    /* output() may still reach the client */
+  br__wtx *wtx;        /* submitted by the worker */
+  br__wtx *ltx;        /* accepted by the loop */
+  br_buf wout;         /* O frames from the worker, for the client */
+  br_buf rx;           /* replies for the current transaction */
+  struct br__rxent *rxe;
+  size_t rxe_len, rxe_cap;
+  int wk_reply_ready;
+  br_buf wreply;
+  volatile int wk_intr; /* ^C during the current job (read by the worker) */
+  char job[BR_BODY_MAX];
+  size_t job_len;
+  int wk_replied; /* worker thread only */
+};
+
+int br_init(uv_loop_t *loop, br_t *br, const br_config *cfg);
+/* Listens (or opens stdio) and starts the worker. */
+int br_start(br_t *br);
+/* Closes everything; cb runs once every handle is closed and the worker
+ * thread has ended.  Safe to call twice (the second call does nothing). */
+void br_close(br_t *br, br_close_cb cb);
+/* The TCP port the bridge listens on (after br_start), else 0. */
+int br_listen_port(const br_t *br);
+
+/* Logging to cfg.log (stderr): level 0 info, 1 -v, 2 -vv.  Any thread. */
+void br__log(br_t *br, int level, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* BR_BRIDGE_H */

@@ -1,0 +1,473 @@
+/* main.c - the rspbridge command line. */
+#define _POSIX_C_SOURCE 200809L
+#define _DEFAULT_SOURCE
+#include "bridge.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#ifndef RSPBRIDGE_VERSION
+#define RSPBRIDGE_VERSION "0.1.0"
+#endif
+
+/* Exit codes, stated in --help. */
+enum {
+  EXIT_OK = 0,      /* ended by a signal, or the --stdio client went away */
+  EXIT_RUNTIME = 1, /* the target is gone and the reconnect policy says stop */
+  EXIT_USAGE = 2,   /* bad command line */
+  EXIT_SETUP = 3,   /* cannot listen, resolve, open or start QEMU */
+  EXIT_QEMU = 4     /* --exec: QEMU exited */
+};
+
+typedef struct {
+  uv_loop_t *loop;
+  br_t *br;
+  uv_signal_t sigint, sigterm;
+  uv_process_t proc;
+  int proc_alive;
+  int proc_spawned;
+  uv_timer_t kill_timer;
+  int exit_code;
+  int closing;
+} app_t;
+
+static void usage(FILE *f) {
+  fprintf(f,
+          "usage: rspbridge [OPTIONS] TARGET\n"
+          "       rspbridge [OPTIONS] --exec -- qemu-system-ARCH [QEMU ARGS]\n"
+          "\n"
+          "A GDB remote serial protocol bridge: GDB (or any RSP client) connects to\n"
+          "rspbridge, rspbridge connects to the target's gdbstub.\n"
+          "\n"
+          "TARGET:\n"
+          "  tcp:HOST:PORT | HOST:PORT   a TCP gdbstub (QEMU -gdb tcp::PORT)\n"
+          "  unix:PATH                   a gdbstub on a Unix socket\n"
+          "  serial:/dev/ttyX[,BAUD]     a stub on a serial line (raw mode)\n"
+          "  --exec -- qemu-system-...   start QEMU with -gdb on a free loopback port;\n"
+          "                              QEMU's output passes through, QEMU ends with\n"
+          "                              the bridge, the bridge ends when QEMU dies\n"
+          "\n"
+          "Options:\n"
+          "  --listen ADDR      where GDB connects: HOST:PORT, :PORT or unix:PATH\n"
+          "                     (default 127.0.0.1:%d; another interface only if named)\n"
+          "  --stdio            talk to the client on stdin/stdout, for\n"
+          "                     (gdb) target remote | rspbridge --stdio TARGET\n"
+          "  -v, -vv            more log lines on stderr\n"
+          "  --trace FILE       write every packet with a timestamp and direction\n"
+          "  --read-only        refuse M, X, P, G and physical writes\n"
+          "  --reconnect POLICY when the target goes away: always (default, retry\n"
+          "                     every --retry-ms), never (exit 1), or N attempts\n"
+          "  --retry-ms MS      delay between connection attempts (default 1000)\n"
+          "  --timeout MS       a request unanswered this long fails (default 5000)\n"
+          "  --cache-size BYTES memory cache size (K/M suffix; 0 disables)\n"
+          "  --phys BACKEND     physical access: auto, qemu, offset:OFF, none\n"
+          "  --root PA          page-table root to use instead of the CPU's\n"
+          "  -h, --help         this text\n"
+          "  -V, --version      the version\n"
+          "\n"
+          "Exit codes: 0 ended by a signal or the --stdio client left; 1 target lost\n"
+          "and the reconnect policy says stop; 2 usage error; 3 cannot listen, connect,\n"
+          "open or start QEMU; 4 QEMU started with --exec exited.\n",
+          BR_DEFAULT_PORT);
+}
+
+static void log_err(const char *fmt, const char *a, const char *b) {
+  fprintf(stderr, "rspbridge: ");
+  fprintf(stderr, fmt, a, b);
+  fputc('\n', stderr);
+}
+
+static int parse_size(const char *s, size_t *out) {
+  char *end;
+  errno = 0;
+  unsigned long long v = strtoull(s, &end, 0);
+  if (errno || end == s)
+    return -1;
+  if (*end == 'k' || *end == 'K')
+    v <<= 10, end++;
+  else if (*end == 'm' || *end == 'M')
+    v <<= 20, end++;
+  else if (*end == 'g' || *end == 'G')
+    v <<= 30, end++;
+  if (*end)
+    return -1;
+  *out = (size_t)v;
+  return 0;
+}
+
+static int parse_uint(const char *s, unsigned long long max, unsigned long long *out) {
+  char *end;
+  errno = 0;
+  unsigned long long v = strtoull(s, &end, 0);
+  if (errno || end == s || *end || v > max)
+    return -1;
+  *out = v;
+  return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * Shutdown.
+ */
+
+static void on_handle_closed(uv_handle_t *h) {
+  (void)h;
+}
+
+static void on_bridge_closed(br_t *br) {
+  (void)br;
+}
+
+static void kill_timer_cb(uv_timer_t *t) {
+  app_t *app = t->data;
+  if (app->proc_alive) {
+    fprintf(stderr, "rspbridge: QEMU (pid %d) ignores SIGTERM, sending SIGKILL\n", app->proc.pid);
+    uv_process_kill(&app->proc, SIGKILL);
+  }
+}
+
+static void app_shutdown(app_t *app, int code) {
+  if (app->closing)
+    return;
+  app->closing = 1;
+  app->exit_code = code;
+  br_close(app->br, on_bridge_closed);
+  uv_close((uv_handle_t *)&app->sigint, on_handle_closed);
+  uv_close((uv_handle_t *)&app->sigterm, on_handle_closed);
+  if (app->proc_alive) {
+    /* End QEMU by its PID; the exit callback closes the process handle. */
+    uv_process_kill(&app->proc, SIGTERM);
+    uv_timer_start(&app->kill_timer, kill_timer_cb, 3000, 0);
+  } else {
+    uv_close((uv_handle_t *)&app->kill_timer, on_handle_closed);
+  }
+}
+
+static void on_stop(br_t *br, int status, const char *why) {
+  app_t *app = br->data;
+  (void)why;
+  app_shutdown(app, status ? EXIT_RUNTIME : EXIT_OK);
+}
+
+static void on_signal(uv_signal_t *s, int signum) {
+  app_t *app = s->data;
+  fprintf(stderr, "rspbridge: %s, exiting\n", signum == SIGINT ? "SIGINT" : "SIGTERM");
+  app_shutdown(app, EXIT_OK);
+}
+
+static void on_exit_cb(uv_process_t *p, int64_t status, int sig) {
+  app_t *app = p->data;
+  app->proc_alive = 0;
+  if (!app->closing) {
+    if (sig)
+      fprintf(stderr, "rspbridge: QEMU (pid %d) was killed by signal %d; exiting\n", p->pid, sig);
+    else
+      fprintf(stderr, "rspbridge: QEMU (pid %d) exited with status %lld; exiting\n", p->pid,
+              (long long)status);
+    app_shutdown(app, EXIT_QEMU);
+  } else {
+    uv_timer_stop(&app->kill_timer);
+    uv_close((uv_handle_t *)&app->kill_timer, on_handle_closed);
+  }
+  uv_close((uv_handle_t *)p, on_handle_closed);
+}
+
+/* ------------------------------------------------------------------------
+ * --exec.
+ */
+
+static int free_loopback_port(void) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0)
+    return -1;
+  struct sockaddr_in sa;
+  memset(&sa, 0, sizeof(sa));
+  sa.sin_family = AF_INET;
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t n = sizeof(sa);
+  int port = -1;
+  if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+      getsockname(fd, (struct sockaddr *)&sa, &n) == 0)
+    port = ntohs(sa.sin_port);
+  close(fd);
+  return port;
+}
+
+static int port_accepts(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0)
+    return 0;
+  struct sockaddr_in sa;
+  memset(&sa, 0, sizeof(sa));
+  sa.sin_family = AF_INET;
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  sa.sin_port = htons((uint16_t)port);
+  int ok = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+  close(fd);
+  return ok;
+}
+
+/* Starts QEMU with a -gdb socket of our choosing and waits until it
+ * listens.  Probing the port opens (and closes) one connection; QEMU stops
+ * the guest on a gdb connection, which is also what -S asks for. */
+static int start_qemu(app_t *app, char **args, int nargs, int stdio_client, br_addr *target) {
+  int port = free_loopback_port();
+  if (port < 0) {
+    fprintf(stderr, "rspbridge: cannot find a free loopback port\n");
+    return -1;
+  }
+  char gdbarg[64];
+  snprintf(gdbarg, sizeof(gdbarg), "tcp:127.0.0.1:%d", port);
+  char **argv = calloc((size_t)nargs + 3, sizeof(char *));
+  if (!argv)
+    return -1;
+  for (int i = 0; i < nargs; i++)
+    argv[i] = args[i];
+  argv[nargs] = "-gdb";
+  argv[nargs + 1] = gdbarg;
+  argv[nargs + 2] = NULL;
+
+  uv_stdio_container_t st[3];
+  /* With --stdio, stdin/stdout carry the protocol: QEMU must not touch
+   * them, its output goes to stderr. */
+  st[0].flags = stdio_client ? UV_IGNORE : UV_INHERIT_FD;
+  st[0].data.fd = 0;
+  st[1].flags = UV_INHERIT_FD;
+  st[1].data.fd = stdio_client ? 2 : 1;
+  st[2].flags = UV_INHERIT_FD;
+  st[2].data.fd = 2;
+  uv_process_options_t po;
+  memset(&po, 0, sizeof(po));
+  po.file = argv[0];
+  po.args = argv;
+  po.exit_cb = on_exit_cb;
+  po.stdio_count = 3;
+  po.stdio = st;
+  app->proc.data = app;
+  int rc = uv_spawn(app->loop, &app->proc, &po);
+  free(argv);
+  if (rc < 0) {
+    fprintf(stderr, "rspbridge: cannot start %s: %s\n", args[0], uv_strerror(rc));
+    uv_close((uv_handle_t *)&app->proc, on_handle_closed);
+    return -1;
+  }
+  app->proc_spawned = 1;
+  app->proc_alive = 1;
+  fprintf(stderr, "rspbridge: started %s (pid %d) with -gdb %s\n", args[0], app->proc.pid, gdbarg);
+  for (int i = 0; i < 1000 && app->proc_alive; i++) {
+    if (port_accepts(port))
+      break;
+    uv_run(app->loop, UV_RUN_NOWAIT);
+    usleep(10000);
+  }
+  if (!app->proc_alive)
+    return -1;
+  memset(target, 0, sizeof(*target));
+  target->kind = BR_ADDR_TCP;
+  uv_ip4_addr("127.0.0.1", port, (struct sockaddr_in *)&target->sa);
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  enum {
+    O_LISTEN = 256,
+    O_STDIO,
+    O_EXEC,
+    O_TRACE,
+    O_READONLY,
+    O_RECONNECT,
+    O_RETRY,
+    O_TIMEOUT,
+    O_CACHE,
+    O_PHYS,
+    O_ROOT
+  };
+  static const struct option opts[] = {
+      {"listen", required_argument, NULL, O_LISTEN},
+      {"stdio", no_argument, NULL, O_STDIO},
+      {"exec", no_argument, NULL, O_EXEC},
+      {"trace", required_argument, NULL, O_TRACE},
+      {"read-only", no_argument, NULL, O_READONLY},
+      {"reconnect", required_argument, NULL, O_RECONNECT},
+      {"retry-ms", required_argument, NULL, O_RETRY},
+      {"timeout", required_argument, NULL, O_TIMEOUT},
+      {"cache-size", required_argument, NULL, O_CACHE},
+      {"phys", required_argument, NULL, O_PHYS},
+      {"root", required_argument, NULL, O_ROOT},
+      {"verbose", no_argument, NULL, 'v'},
+      {"help", no_argument, NULL, 'h'},
+      {"version", no_argument, NULL, 'V'},
+      {NULL, 0, NULL, 0},
+  };
+  br_config cfg;
+  br_config_default(&cfg);
+  cfg.svc.cache_bytes = 4u << 20;
+  const char *listen_arg = NULL, *trace_arg = NULL, *why = NULL;
+  int stdio_client = 0, exec_qemu = 0;
+  unsigned long long u;
+  int c;
+
+  while ((c = getopt_long(argc, argv, "+hVv", opts, NULL)) != -1) {
+    switch (c) {
+    case O_LISTEN:
+      listen_arg = optarg;
+      break;
+    case O_STDIO:
+      stdio_client = 1;
+      break;
+    case O_EXEC:
+      exec_qemu = 1;
+      break;
+    case O_TRACE:
+      trace_arg = optarg;
+      break;
+    case O_READONLY:
+      cfg.read_only = 1;
+      cfg.svc.read_only = 1;
+      break;
+    case O_RECONNECT:
+      if (strcmp(optarg, "always") == 0)
+        cfg.reconnect = -1;
+      else if (strcmp(optarg, "never") == 0)
+        cfg.reconnect = 0;
+      else if (parse_uint(optarg, 1000000, &u) == 0 && u > 0)
+        cfg.reconnect = (int)u;
+      else {
+        log_err("--reconnect: expected always, never or a number, not '%s'%s", optarg, "");
+        return EXIT_USAGE;
+      }
+      break;
+    case O_RETRY:
+    case O_TIMEOUT:
+      if (parse_uint(optarg, 3600000, &u) || u == 0) {
+        log_err("%s: expected milliseconds, not '%s'", c == O_RETRY ? "--retry-ms" : "--timeout",
+                optarg);
+        return EXIT_USAGE;
+      }
+      if (c == O_RETRY)
+        cfg.retry_ms = (unsigned)u;
+      else
+        cfg.timeout_ms = (unsigned)u;
+      break;
+    case O_CACHE:
+      if (parse_size(optarg, &cfg.svc.cache_bytes)) {
+        log_err("--cache-size: expected a size, not '%s'%s", optarg, "");
+        return EXIT_USAGE;
+      }
+      break;
+    case O_PHYS:
+      cfg.svc.phys_backend = strcmp(optarg, "auto") == 0 ? NULL : optarg;
+      break;
+    case O_ROOT:
+      if (parse_uint(optarg, ~0ull, &u)) {
+        log_err("--root: expected a physical address, not '%s'%s", optarg, "");
+        return EXIT_USAGE;
+      }
+      cfg.svc.root_override = u;
+      cfg.svc.has_root_override = 1;
+      break;
+    case 'v':
+      cfg.verbose++;
+      break;
+    case 'h':
+      usage(stdout);
+      return EXIT_OK;
+    case 'V':
+      printf("rspbridge %s\n", RSPBRIDGE_VERSION);
+      return EXIT_OK;
+    default:
+      usage(stderr);
+      return EXIT_USAGE;
+    }
+  }
+  int rest = argc - optind;
+  if (exec_qemu ? rest < 1 : rest != 1) {
+    fprintf(stderr, exec_qemu ? "rspbridge: --exec needs a QEMU command after --\n"
+                              : "rspbridge: expected one TARGET\n");
+    usage(stderr);
+    return EXIT_USAGE;
+  }
+  if (stdio_client && listen_arg) {
+    fprintf(stderr, "rspbridge: --stdio and --listen exclude each other\n");
+    return EXIT_USAGE;
+  }
+  if (stdio_client) {
+    cfg.listen.kind = BR_ADDR_STDIO;
+  } else if (listen_arg && br_addr_parse(&cfg.listen, listen_arg, 0, &why) < 0) {
+    log_err("--listen %s: %s", listen_arg, why ? why : "invalid");
+    return EXIT_USAGE;
+  }
+  if (!exec_qemu && br_addr_parse(&cfg.target, argv[optind], 1, &why) < 0) {
+    log_err("target %s: %s", argv[optind], why ? why : "invalid");
+    return EXIT_USAGE;
+  }
+  if (trace_arg) {
+    cfg.trace = fopen(trace_arg, "w");
+    if (!cfg.trace) {
+      log_err("--trace %s: %s", trace_arg, strerror(errno));
+      return EXIT_SETUP;
+    }
+  }
+  signal(SIGPIPE, SIG_IGN);
+
+  static app_t app;
+  static br_t br;
+  app.loop = uv_default_loop();
+  app.br = &br;
+  cfg.on_stop = on_stop;
+  uv_timer_init(app.loop, &app.kill_timer);
+  app.kill_timer.data = &app;
+  uv_signal_init(app.loop, &app.sigint);
+  uv_signal_init(app.loop, &app.sigterm);
+  app.sigint.data = app.sigterm.data = &app;
+  uv_signal_start(&app.sigint, on_signal, SIGINT);
+  uv_signal_start(&app.sigterm, on_signal, SIGTERM);
+
+  int code = EXIT_OK;
+  if (exec_qemu && start_qemu(&app, argv + optind, rest, stdio_client, &cfg.target) < 0) {
+    code = app.proc_spawned ? EXIT_QEMU : EXIT_SETUP;
+    goto fail;
+  }
+  br_init(app.loop, &br, &cfg);
+  br.data = &app;
+  int rc = br_start(&br);
+  if (rc < 0) {
+    char a[160];
+    br_addr_format(&cfg.listen, a, sizeof(a));
+    fprintf(stderr, "rspbridge: cannot listen on %s: %s\n", a, uv_strerror(rc));
+    code = EXIT_SETUP;
+    goto fail;
+  }
+  if (!stdio_client) {
+    char a[160], t[160];
+    br_addr l = cfg.listen;
+    if (l.kind == BR_ADDR_TCP) {
+      if (l.sa.ss_family == AF_INET6)
+        ((struct sockaddr_in6 *)&l.sa)->sin6_port = htons((uint16_t)br_listen_port(&br));
+      else
+        ((struct sockaddr_in *)&l.sa)->sin_port = htons((uint16_t)br_listen_port(&br));
+    }
+    br_addr_format(&l, a, sizeof(a));
+    br_addr_format(&cfg.target, t, sizeof(t));
+    fprintf(stderr, "rspbridge: listening on %s, target %s\n", a, t);
+    fflush(stderr);
+  }
+  uv_run(app.loop, UV_RUN_DEFAULT);
+  code = app.exit_code;
+  goto done;
+
+fail:
+  app_shutdown(&app, code);
+  uv_run(app.loop, UV_RUN_DEFAULT);
+  code = app.exit_code;
+done:
+  if (uv_loop_close(app.loop) != 0)
+    fprintf(stderr, "rspbridge: warning: handles left open at exit\n");
+  if (cfg.trace)
+    fclose(cfg.trace);
+  return code;
+}

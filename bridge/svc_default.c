@@ -1,0 +1,64 @@
+/* svc_default.c - the service used when bridge/service/ is not built:
+ * everything is forwarded, resumes are marked so the core drops what it
+ * knows about the stopped target.  svc_handle() is never called. */
+#include <stdlib.h>
+
+#include "rsp.h"
+#include "service.h"
+
+struct svc {
+  const svc_io *io;
+  void *ctx;
+};
+
+svc *svc_new(const svc_io *io, void *ctx, const svc_config *cfg) {
+  (void)cfg;
+  svc *s = calloc(1, sizeof(*s));
+  if (s) {
+    s->io = io;
+    s->ctx = ctx;
+  }
+  return s;
+}
+
+void svc_free(svc *s) {
+  free(s);
+}
+
+enum svc_action svc_classify(svc *s, const char *b, size_t len) {
+  (void)s;
+  if (!len)
+    return SVC_FORWARD;
+  switch (b[0]) {
+  case 'c':
+  case 'C':
+  case 's':
+  case 'S':
+  case 'i':
+  case 'I':
+    return SVC_FORWARD_RESUME;
+  case 'v':
+    if (rsp_has_prefix(b, len, "vCont;") || rsp_has_prefix(b, len, "vRun") ||
+        rsp_has_prefix(b, len, "vAttach"))
+      return SVC_FORWARD_RESUME;
+    return SVC_FORWARD;
+  default:
+    return SVC_FORWARD;
+  }
+}
+
+void svc_event(svc *s, enum svc_event ev) {
+  (void)s;
+  (void)ev;
+}
+
+void svc_interrupt(svc *s) {
+  (void)s;
+}
+
+void svc_handle(svc *s, const char *body, size_t len) {
+  (void)body;
+  (void)len;
+  static const char e[] = "E.no service";
+  s->io->reply(s->ctx, e, sizeof(e) - 1);
+}

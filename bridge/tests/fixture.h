@@ -1,0 +1,96 @@
+/* fixture.h - one embedded bridge, one fake client, one fake target. */
+#ifndef BR_TEST_FIXTURE_H
+#define BR_TEST_FIXTURE_H
+
+#ifndef _POSIX_C_SOURCE
+#define _POSIX_C_SOURCE 200809L
+#endif
+#ifndef _DEFAULT_SOURCE
+#define _DEFAULT_SOURCE
+#endif
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "peer.h"
+
+#define QEMU_FEATURES "PacketSize=1000;qXfer:features:read+;vContSupported+;multiprocess+"
+#define WAIT          3000
+
+typedef struct {
+  harness h;
+  int lfd, tport;
+  peer *c, *t;
+} fx;
+
+static inline void fx_up(fx *f, void (*tweak)(br_config *)) {
+  memset(f, 0, sizeof(*f));
+  f->lfd = tcp_listen_any(&f->tport);
+  br_config cfg;
+  harness_config(&cfg, f->tport);
+  if (tweak)
+    tweak(&cfg);
+  harness_start(&f->h, &cfg);
+  f->c = peer_new(tcp_connect_port(f->h.port));
+  /* The bridge connects upstream when its first client arrives. */
+  f->t = peer_new(tcp_accept_timeout(f->lfd, WAIT));
+}
+
+static inline void fx_down(fx *f) {
+  peer_free(f->c);
+  peer_free(f->t);
+  harness_stop(&f->h);
+  close(f->lfd);
+  harness_free(&f->h);
+}
+
+#define expect_pkt(p, want)                    \
+  do {                                         \
+    const char *got_ = peer_packet((p), WAIT); \
+    assert_non_null(got_);                     \
+    assert_string_equal(got_, (want));         \
+  } while (0)
+
+#define expect_prefix(p, want)                              \
+  do {                                                      \
+    const char *got_ = peer_packet((p), WAIT);              \
+    assert_non_null(got_);                                  \
+    if (strncmp(got_, (want), strlen(want)) != 0)           \
+      fail_msg("got '%s', want prefix '%s'", got_, (want)); \
+  } while (0)
+
+/* The next event is exactly kind (acks are not skipped). */
+#define expect_ev(p, kind) assert_int_equal(peer_next((p), WAIT, NULL, NULL), (kind))
+
+/* Nothing but acks arrives within ms. */
+static inline void expect_quiet(peer *p, int ms) {
+  const char *b = NULL;
+  int k;
+  while ((k = peer_next(p, ms, &b, NULL)) == EV_ACK)
+    ;
+  if (k != EV_TIMEOUT)
+    fail_msg("expected silence, got event %d '%s'", k, b ? b : "");
+}
+
+/* The client's qSupported reaches the target, QEMU's answer comes back. */
+static inline void fx_handshake(fx *f) {
+  peer_send(f->c, "qSupported:multiprocess+;swbreak+;hwbreak+;xmlRegisters=i386");
+  expect_ev(f->c, EV_ACK);
+  expect_pkt(f->t, "qSupported:multiprocess+;swbreak+;hwbreak+;xmlRegisters=i386");
+  peer_send(f->t, QEMU_FEATURES);
+  expect_ev(f->t, EV_ACK);
+  const char *r = peer_packet(f->c, WAIT);
+  assert_non_null(r);
+  assert_non_null(strstr(r, "qXfer:features:read+"));
+  assert_non_null(strstr(r, "multiprocess+"));
+  assert_non_null(strstr(r, "PacketSize=1000"));
+  assert_non_null(strstr(r, "QStartNoAckMode+"));
+}
+
+#endif

@@ -1,0 +1,303 @@
+/* peer.c - see peer.h. */
+#define _POSIX_C_SOURCE 200809L
+#define _DEFAULT_SOURCE
+#include "peer.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+static void push(peer *p, int kind, const char *b, size_t len) {
+  if (p->qn == PEER_QLEN) {
+    fail_msg("peer event queue full");
+    return;
+  }
+  peer_ev *e = &p->q[(p->qh + p->qn) % PEER_QLEN];
+  e->kind = kind;
+  e->len = len;
+  e->body = malloc(len + 1);
+  assert_non_null(e->body);
+  if (len)
+    memcpy(e->body, b, len);
+  e->body[len] = 0;
+  p->qn++;
+}
+
+static int on_packet(rsp_parser *rp, const char *b, size_t len) {
+  push(rp->data, EV_PACKET, b, len);
+  return 0;
+}
+static int on_notify(rsp_parser *rp, const char *b, size_t len) {
+  push(rp->data, EV_NOTIFY, b, len);
+  return 0;
+}
+static int on_ack(rsp_parser *rp) {
+  push(rp->data, EV_ACK, NULL, 0);
+  return 0;
+}
+static int on_nak(rsp_parser *rp) {
+  push(rp->data, EV_NAK, NULL, 0);
+  return 0;
+}
+static int on_intr(rsp_parser *rp) {
+  push(rp->data, EV_INTR, NULL, 0);
+  return 0;
+}
+static int on_bad(rsp_parser *rp) {
+  push(rp->data, EV_BADSUM, NULL, 0);
+  return 0;
+}
+static int on_err(rsp_parser *rp) {
+  push(rp->data, EV_ERROR, NULL, 0);
+  return 0;
+}
+
+static const rsp_parser_settings settings = {
+    .on_packet = on_packet,
+    .on_notification = on_notify,
+    .on_ack = on_ack,
+    .on_nak = on_nak,
+    .on_interrupt = on_intr,
+    .on_bad_checksum = on_bad,
+    .on_error = on_err,
+};
+
+peer *peer_new(int fd) {
+  assert_true(fd >= 0);
+  peer *p = calloc(1, sizeof(*p));
+  assert_non_null(p);
+  p->fd = fd;
+  rsp_parser_init(&p->p, p->pbody, sizeof(p->pbody));
+  p->p.data = p;
+  return p;
+}
+
+static char *last_body;
+
+void peer_free(peer *p) {
+  if (!p)
+    return;
+  if (p->fd >= 0)
+    close(p->fd);
+  while (p->qn) {
+    free(p->q[p->qh].body);
+    p->qh = (p->qh + 1) % PEER_QLEN;
+    p->qn--;
+  }
+  free(p);
+  free(last_body);
+  last_body = NULL;
+}
+
+void peer_close(peer *p) {
+  if (p->fd >= 0)
+    close(p->fd);
+  p->fd = -1;
+}
+
+int peer_next(peer *p, int timeout_ms, const char **body, size_t *len) {
+  uint64_t deadline = uv_hrtime() + (uint64_t)timeout_ms * 1000000u;
+  while (p->qn == 0 && !p->eof && p->fd >= 0) {
+    uint64_t now = uv_hrtime();
+    if (now >= deadline)
+      break;
+    struct pollfd pf = {.fd = p->fd, .events = POLLIN};
+    int r = poll(&pf, 1, (int)((deadline - now) / 1000000u) + 1);
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r <= 0)
+      break;
+    char buf[8192];
+    ssize_t n = read(p->fd, buf, sizeof(buf));
+    if (n <= 0) {
+      p->eof = 1;
+      break;
+    }
+    rsp_parser_execute(&p->p, &settings, buf, (size_t)n);
+  }
+  if (p->qn == 0)
+    return p->eof ? EV_EOF : EV_TIMEOUT;
+  peer_ev e = p->q[p->qh];
+  p->qh = (p->qh + 1) % PEER_QLEN;
+  p->qn--;
+  free(last_body);
+  last_body = e.body;
+  if (body)
+    *body = e.body;
+  if (len)
+    *len = e.len;
+  return e.kind;
+}
+
+int peer_next_noack(peer *p, int timeout_ms, const char **body, size_t *len) {
+  int k;
+  while ((k = peer_next(p, timeout_ms, body, len)) == EV_ACK)
+    ;
+  return k;
+}
+
+const char *peer_packet(peer *p, int timeout_ms) {
+  const char *b;
+  int k = peer_next_noack(p, timeout_ms, &b, NULL);
+  return k == EV_PACKET ? b : NULL;
+}
+
+void peer_raw(peer *p, const void *d, size_t n) {
+  const char *c = d;
+  while (n) {
+    ssize_t w = write(p->fd, c, n);
+    if (w < 0 && errno == EINTR)
+      continue;
+    if (w <= 0)
+      return; /* the other side may be gone: the test checks effects */
+    c += w;
+    n -= (size_t)w;
+  }
+}
+
+void peer_send_n(peer *p, const char *body, size_t len, unsigned flags) {
+  size_t cap = RSP_FRAME_MAX(len);
+  char *f = malloc(cap);
+  assert_non_null(f);
+  int n = rsp_encode(f, cap, body, len, flags);
+  assert_true(n > 0);
+  peer_raw(p, f, (size_t)n);
+  free(f);
+}
+
+void peer_send(peer *p, const char *body) {
+  peer_send_n(p, body, strlen(body), 0);
+}
+
+/* ------------------------------------------------------------------------ */
+
+int tcp_listen_any(int *port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  assert_true(fd >= 0);
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  struct sockaddr_in sa;
+  memset(&sa, 0, sizeof(sa));
+  sa.sin_family = AF_INET;
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+  assert_int_equal(listen(fd, 8), 0);
+  socklen_t n = sizeof(sa);
+  assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &n), 0);
+  *port = ntohs(sa.sin_port);
+  return fd;
+}
+
+int tcp_accept_timeout(int lfd, int timeout_ms) {
+  struct pollfd pf = {.fd = lfd, .events = POLLIN};
+  if (poll(&pf, 1, timeout_ms) <= 0)
+    return -1;
+  int fd = accept(lfd, NULL, NULL);
+  if (fd >= 0) {
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  }
+  return fd;
+}
+
+int tcp_connect_port(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  assert_true(fd >= 0);
+  struct sockaddr_in sa;
+  memset(&sa, 0, sizeof(sa));
+  sa.sin_family = AF_INET;
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  sa.sin_port = htons((uint16_t)port);
+  if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+    close(fd);
+    return -1;
+  }
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  return fd;
+}
+
+/* ------------------------------------------------------------------------ */
+
+static void h_on_stop(br_t *br, int status, const char *why) {
+  harness *h = br->data;
+  (void)why;
+  h->stop_status = status;
+}
+
+void harness_config(br_config *cfg, int target_port) {
+  br_config_default(cfg);
+  const char *why;
+  assert_int_equal(br_addr_parse(&cfg->listen, "127.0.0.1:0", 0, &why), 0);
+  char t[64];
+  snprintf(t, sizeof(t), "tcp:127.0.0.1:%d", target_port);
+  assert_int_equal(br_addr_parse(&cfg->target, t, 1, &why), 0);
+  cfg->retry_ms = 50;
+  cfg->timeout_ms = 2000;
+  cfg->verbose = 2;
+}
+
+static void loop_thread(void *arg) {
+  harness *h = arg;
+  uv_run(&h->loop, UV_RUN_DEFAULT);
+}
+
+static void closed_cb(br_t *br) {
+  (void)br;
+}
+
+static void stop_cb(uv_async_t *a) {
+  harness *h = a->data;
+  br_close(h->br, closed_cb);
+  uv_close((uv_handle_t *)a, NULL);
+}
+
+void harness_start(harness *h, const br_config *cfg) {
+  memset(h, 0, sizeof(*h));
+  h->stop_status = -1;
+  h->log = open_memstream(&h->logbuf, &h->loglen);
+  assert_non_null(h->log);
+  assert_int_equal(uv_loop_init(&h->loop), 0);
+  h->br = calloc(1, sizeof(br_t));
+  assert_non_null(h->br);
+  br_config c = *cfg;
+  c.on_stop = h_on_stop;
+  c.log = h->log;
+  assert_int_equal(br_init(&h->loop, h->br, &c), 0);
+  h->br->data = h;
+  assert_int_equal(br_start(h->br), 0);
+  h->port = br_listen_port(h->br);
+  assert_true(h->port > 0);
+  assert_int_equal(uv_async_init(&h->loop, &h->stop, stop_cb), 0);
+  h->stop.data = h;
+  assert_int_equal(uv_thread_create(&h->th, loop_thread, h), 0);
+}
+
+void harness_stop(harness *h) {
+  uv_async_send(&h->stop);
+  uv_thread_join(&h->th);
+  /* A leaked handle fails here. */
+  assert_int_equal(uv_loop_close(&h->loop), 0);
+  free(h->br);
+  h->br = NULL;
+  fclose(h->log);
+  h->log = NULL;
+}
+
+int harness_log_has(harness *h, const char *s) {
+  assert_null(h->log); /* only after harness_stop: the loop thread writes it */
+  return h->logbuf && strstr(h->logbuf, s) != NULL;
+}
+
+void harness_free(harness *h) {
+  free(h->logbuf);
+  h->logbuf = NULL;
+}

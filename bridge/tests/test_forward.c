@@ -1,0 +1,242 @@
+/* test_forward.c - transparent forwarding through an embedded bridge:
+ * acks per side, no-ack mode, NAKs, bad checksums, qSupported merging,
+ * packets refused locally, interrupts, async stop replies, notifications,
+ * console output, detach and kill. */
+#include "fixture.h"
+
+static void t_forward_and_acks(void **state) {
+  (void)state;
+  fx f;
+  fx_up(&f, NULL);
+  fx_handshake(&f);
+  peer_send(f.c, "m1000,4");
+  expect_ev(f.c, EV_ACK);
+  expect_pkt(f.t, "m1000,4");
+  peer_send(f.t, "deadbeef");
+  expect_ev(f.t, EV_ACK); /* the bridge acks the target itself */
+  expect_pkt(f.c, "deadbeef");
+  /* Binary bodies survive re-encoding (escapes). */
+  static const char bin[] = "Xabc}$#*end";
+  peer_send_n(f.c, bin, sizeof(bin) - 1, 0);
+  const char *b;
+  size_t n;
+  assert_int_equal(peer_next_noack(f.t, WAIT, &b, &n), EV_PACKET);
+  assert_int_equal(n, sizeof(bin) - 1);
+  assert_memory_equal(b, bin, n);
+  peer_send(f.t, "OK");
+  expect_pkt(f.c, "OK");
+  fx_down(&f);
+}
+
+static void t_qsupported_packetsize(void **state) {
+  (void)state;
+  fx f;
+  fx_up(&f, NULL);
+  peer_send(f.c, "qSupported:multiprocess+");
+  expect_pkt(f.t, "qSupported:multiprocess+");
+  /* A target offering more than the bridge can take gets the bridge's
+   * size; its own QStartNoAckMode- is replaced. */
+  peer_send(f.t, "PacketSize=100000;QStartNoAckMode-;swbreak+");
+  const char *r = peer_packet(f.c, WAIT);
+  assert_non_null(r);
+  assert_non_null(strstr(r, "swbreak+"));
+  assert_non_null(strstr(r, "PacketSize=4000;"));
+  assert_null(strstr(r, "QStartNoAckMode-"));
+  assert_non_null(strstr(r, "QStartNoAckMode+"));
+  fx_down(&f);
+}
+
+static void t_noack_client_only(void **state) {
+  (void)state;
+  fx f;
+  fx_up(&f, NULL);
+  fx_handshake(&f);
+  peer_send(f.c, "QStartNoAckMode");
+  expect_ev(f.c, EV_ACK);
+  expect_pkt(f.c, "OK");
+  peer_raw(f.c, "+", 1);
+  /* No-ack mode: checksums are not verified and no acks come back. */
+  peer_raw(f.c, "$g#00", 5);
+  expect_pkt(f.t, "g"); /* the target never saw QStartNoAckMode */
+  peer_send(f.t, "0011");
+  expect_ev(f.t, EV_ACK); /* the target side stays in ack mode */
+  const char *b;
+  assert_int_equal(peer_next(f.c, WAIT, &b, NULL), EV_PACKET);
+  assert_string_equal(b, "0011");
+  expect_quiet(f.t, 100);
+  fx_down(&f);
+}
+
+static void t_nak_retransmit_bounded(void **state) {
+  (void)state;
+  fx f;
+  fx_up(&f, NULL);
+  fx_handshake(&f);
+  peer_send(f.c, "?");
+  expect_pkt(f.t, "?");
+  peer_send(f.t, "S05");
+  expect_pkt(f.c, "S05");
+  for (int i = 0; i < BR_MAX_RETRIES; i++) {
+    peer_raw(f.c, "-", 1);
+    expect_pkt(f.c, "S05");
+  }
+  peer_raw(f.c, "-", 1); /* one too many: no more retransmissions */
+  expect_quiet(f.c, 200);
+  /* The target NAKs the bridge's packet: it is sent again. */
+  peer_send(f.c, "g");
+  expect_pkt(f.t, "g");
+  peer_raw(f.t, "-", 1);
+  expect_pkt(f.t, "g");
+  peer_send(f.t, "00");
+  expect_pkt(f.c, "00");
+  fx_down(&f);
+}
+
+static void t_bad_checksums(void **state) {
+  (void)state;
+  fx f;
+  fx_up(&f, NULL);
+  fx_handshake(&f);
+  /* From the client: '-', nothing forwarded. */
+  peer_raw(f.c, "$m0,4#00", 8);
+  expect_ev(f.c, EV_NAK);
+  expect_quiet(f.t, 100);
+  /* From the target: '-' and the good retransmission goes through. */
+  peer_send(f.c, "m0,4");
+  expect_pkt(f.t, "m0,4");
+  peer_raw(f.t, "$01020304#00", 12);
+  expect_ev(f.t, EV_NAK);
+  peer_send(f.t, "01020304");
+  expect_pkt(f.c, "01020304");
+  fx_down(&f);
+}
+
+static void t_bc_bs_never_forwarded(void **state) {
+  (void)state;
+  fx f;
+  fx_up(&f, NULL);
+  fx_handshake(&f);
+  peer_send(f.c, "bc");
+  expect_prefix(f.c, "E.");
+  peer_send(f.c, "bs");
+  expect_prefix(f.c, "E.");
+  peer_send(f.c, "?");
+  expect_pkt(f.t, "?"); /* the first thing the target sees */
+  fx_down(&f);
+}
+
+static void ro(br_config *c) {
+  c->read_only = 1;
+}
+
+static void t_read_only(void **state) {
+  (void)state;
+  fx f;
+  fx_up(&f, ro);
+  fx_handshake(&f);
+  const char *w[] = {"M1000,2:abcd", "X1000,1:a", "P8=00000000", "G0011"};
+  for (int i = 0; i < 4; i++) {
+    peer_send(f.c, w[i]);
+    const char *r = peer_packet(f.c, WAIT);
+    assert_non_null(r);
+    assert_non_null(strstr(r, "read-only"));
+    assert_true(r[0] == 'E' && r[1] == '.');
+  }
+  peer_send(f.c, "m1000,2");
+  expect_pkt(f.t, "m1000,2"); /* reads still go through, writes never did */
+  peer_send(f.t, "abcd");
+  expect_pkt(f.c, "abcd");
+  fx_down(&f);
+}
+
+static void t_interrupt_async_stop_notification(void **state) {
+  (void)state;
+  fx f;
+  fx_up(&f, NULL);
+  fx_handshake(&f);
+  peer_send(f.c, "vCont;c");
+  expect_pkt(f.t, "vCont;c");
+  peer_raw(f.c, "\003", 1);
+  assert_int_equal(peer_next_noack(f.t, WAIT, NULL, NULL), EV_INTR);
+  peer_send(f.t, "T02thread:p01.01;");
+  expect_pkt(f.c, "T02thread:p01.01;");
+  /* Asynchronous: nothing was asked. */
+  peer_send_n(f.t, "Stop:T05thread:01;", 18, RSP_ENC_NOTIFY);
+  const char *b;
+  assert_int_equal(peer_next_noack(f.c, WAIT, &b, NULL), EV_NOTIFY);
+  assert_string_equal(b, "Stop:T05thread:01;");
+  peer_send(f.t, "T05thread:01;");
+  expect_pkt(f.c, "T05thread:01;");
+  fx_down(&f);
+}
+
+static void t_console_output_then_reply(void **state) {
+  (void)state;
+  fx f;
+  fx_up(&f, NULL);
+  fx_handshake(&f);
+  peer_send(f.c, "qRcmd,696e666f");
+  expect_pkt(f.t, "qRcmd,696e666f");
+  peer_send(f.t, "O68690a");
+  peer_send(f.t, "O7468657265");
+  peer_send(f.t, "OK");
+  expect_pkt(f.c, "O68690a");
+  expect_pkt(f.c, "O7468657265");
+  expect_pkt(f.c, "OK");
+  fx_down(&f);
+}
+
+static void t_detach_and_kill(void **state) {
+  (void)state;
+  fx f;
+  fx_up(&f, NULL);
+  fx_handshake(&f);
+  peer_send(f.c, "k");
+  expect_pkt(f.t, "k"); /* no reply expected */
+  peer_send(f.c, "?");
+  expect_pkt(f.t, "?");
+  peer_send(f.t, "S05");
+  expect_pkt(f.c, "S05");
+  peer_send(f.c, "D;1");
+  expect_pkt(f.t, "D;1");
+  peer_send(f.t, "OK");
+  expect_pkt(f.c, "OK");
+  fx_down(&f);
+}
+
+static void t_pipelined_client_requests(void **state) {
+  (void)state;
+  fx f;
+  fx_up(&f, NULL);
+  fx_handshake(&f);
+  peer_send(f.c, "m0,1");
+  peer_send(f.c, "m1,1");
+  peer_send(f.c, "m2,1");
+  expect_pkt(f.t, "m0,1");
+  expect_pkt(f.t, "m1,1");
+  expect_pkt(f.t, "m2,1");
+  peer_send(f.t, "00");
+  peer_send(f.t, "01");
+  peer_send(f.t, "02");
+  expect_pkt(f.c, "00");
+  expect_pkt(f.c, "01");
+  expect_pkt(f.c, "02");
+  fx_down(&f);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(t_forward_and_acks),
+      cmocka_unit_test(t_qsupported_packetsize),
+      cmocka_unit_test(t_noack_client_only),
+      cmocka_unit_test(t_nak_retransmit_bounded),
+      cmocka_unit_test(t_bad_checksums),
+      cmocka_unit_test(t_bc_bs_never_forwarded),
+      cmocka_unit_test(t_read_only),
+      cmocka_unit_test(t_interrupt_async_stop_notification),
+      cmocka_unit_test(t_console_output_then_reply),
+      cmocka_unit_test(t_detach_and_kill),
+      cmocka_unit_test(t_pipelined_client_requests),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
