@@ -74,11 +74,14 @@ class Ctx:
 
     def to_stop(self):
         """Runs the guest to the layout's stop symbol (its tables are live)."""
-        stop = self.symbol(self.layout.stop)
-        bp = gdb.Breakpoint("*%#x" % stop, internal=True, temporary=True)
+        self.run_to(self.layout.stop)
+
+    def run_to(self, name):
+        where = self.symbol(name)
+        bp = gdb.Breakpoint("*%#x" % where, internal=True, temporary=True)
         self.gdb("continue")
         pc = self.reg("pc")
-        self.require(pc == stop, "guest did not stop at %s (%#x) but at %#x" % (self.layout.stop, stop, pc))
+        self.require(pc == where, "guest did not stop at %s (%#x) but at %#x" % (name, where, pc))
         if bp.is_valid():
             bp.delete()
 
@@ -145,16 +148,28 @@ class Ctx:
 
     # ---- address spaces
     def root(self):
-        """The live root (page-table base) as the layout names it."""
-        if self.mode.name.startswith(("x86", "i386")):
+        """The live root (page-table base, the TTBR0 half on AArch64)."""
+        fam = self.mode.family
+        if fam == "x86":
             # CR3 bits 11:0 are flags or a PCID, except under PAE where the PDPT is
             # 32-byte aligned.
             return self.reg("cr3") & ~(self.mode.root_align - 1) & ((1 << 52) - 1)
+        if fam == "riscv":
+            return (self.reg("satp") & ((1 << self.mode.ppn_bits) - 1)) << 12
+        if fam == "arm64":
+            return self.reg("TTBR0_EL1") & ((1 << 48) - 2)  # no ASID, no CnP
         raise Fail("no root register known for " + self.mode.name)
+
+    def root_hi(self):
+        return self.reg("TTBR1_EL1") & ((1 << 48) - 2)
+
+    def can_set_root(self):
+        """x86 only: QEMU 7.2 writes CR3 from GDB; the others switch roots themselves."""
+        return self.mode.family == "x86"
 
     def set_root(self, name):
         pa = self.layout.root_pa[name]
-        if self.mode.name.startswith(("x86", "i386")):
+        if self.mode.family == "x86":
             self.gdb("set $cr3 = (void *)%#x" % pa)
         else:
             raise Fail("cannot switch roots on " + self.mode.name)

@@ -65,13 +65,38 @@ def flat_image(lay, segs):
     return bytes(out)
 
 
+def elf_image(lay, segs, elf_path):
+    """An ELF with one loadable segment: the guest, its tables and patterns, and the zeros
+    between them, at their physical addresses; class, machine and entry from the guest."""
+    with open(elf_path, "rb") as f:
+        hdr = f.read(64)
+    blob = flat_image(lay, segs)
+    cls64 = hdr[4] == 2
+    machine, = struct.unpack_from("<H", hdr, 18)
+    if cls64:
+        entry, = struct.unpack_from("<Q", hdr, 24)
+        flags, = struct.unpack_from("<I", hdr, 48)
+        eh = struct.pack("<16sHHIQQQIHHHHHH", hdr[:16], 2, machine, 1, entry, 64, 0, flags, 64, 56, 1, 64, 0, 0)
+        ph = struct.pack("<IIQQQQQQ", 1, 7, 0x1000, lay.image_base, lay.image_base, len(blob), len(blob), 0x1000)
+    else:
+        entry, = struct.unpack_from("<I", hdr, 24)
+        flags, = struct.unpack_from("<I", hdr, 36)
+        eh = struct.pack("<16sHHIIIIIHHHHHH", hdr[:16], 2, machine, 1, entry, 52, 0, flags, 52, 32, 1, 40, 0, 0)
+        ph = struct.pack("<IIIIIIII", 1, 0x1000, lay.image_base, lay.image_base, len(blob), len(blob), 7, 0x1000)
+    head = eh + ph
+    return head + bytes(0x1000 - len(head)) + blob
+
+
 def main(argv):
     if len(argv) == 4 and argv[1] == "header":
         text = layout.Layout(argv[2]).header()
         out = argv[3]
     elif len(argv) == 5 and argv[1] == "image":
         lay = layout.Layout(argv[2])
-        text = flat_image(lay, elf_segments(argv[3]))
+        if lay.mode.family == "x86":
+            text = flat_image(lay, elf_segments(argv[3]))  # multiboot, a.out kludge
+        else:
+            text = elf_image(lay, elf_segments(argv[3]), argv[3])
         out = argv[4]
     else:
         raise SystemExit(__doc__)

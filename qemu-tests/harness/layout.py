@@ -83,6 +83,15 @@ class Mode:
     pa_mask = (1 << 52) - 1
     word = 8  # size of the counter and of a pointer in the guest
     mmu_bits = 0
+    granule = PAGE  # size and alignment of a table (but the root)
+    halves = 1  # 2 when the top VA bit selects another root register (AArch64 TTBR1)
+    family = ""
+
+    def half(self, va):
+        return 0
+
+    def header_extra(self, lay):
+        return []
 
     def canonical(self, va):
         if not self.sign_extend:
@@ -112,6 +121,7 @@ class Mode:
 
 
 class X86Mode(Mode):
+    family = "x86"
     nx = True
     # Bits the MMU itself may set in the tables (accessed, dirty).  The generator sets them
     # in advance, except in PAE PDPTEs where they are reserved (QEMU 7.2 sets A there).
@@ -212,7 +222,162 @@ class I386_PAE(X86Mode):
         return super().table_entry(depth, next_pa, below)
 
 
-MODES = {m.name: m for m in (X86_64(), X86_64_LA57(), I386(), I386_PAE())}
+RV_V, RV_R, RV_W, RV_X, RV_U, RV_G, RV_A, RV_D = 1, 2, 4, 8, 0x10, 0x20, 0x40, 0x80
+
+
+class RiscvMode(Mode):
+    """Sv32/Sv39/Sv48/Sv57.  Levels are named as in the privileged spec (VPN[i] -> Li)."""
+
+    family = "riscv"
+    mmu_bits = RV_A | RV_D
+    satp_mode = 0
+    ppn_bits = 44
+
+    def __init__(self, name, nlevels, satp_mode):
+        self.name = name
+        self.satp_mode = satp_mode
+        if name == "sv32":
+            self.entry_size, self.word, self.va_bits, self.ppn_bits = 4, 4, 32, 22
+            self.levels = [Level("L1", 22, 10, True), Level("L0", 12, 10, True)]
+            self.pa_mask = (1 << 34) - 1
+        else:
+            self.sign_extend = True
+            self.va_bits = 12 + 9 * nlevels
+            self.levels = [Level("L%d" % i, 12 + 9 * i, 9, True) for i in reversed(range(nlevels))]
+            self.pa_mask = (1 << 56) - 1
+
+    def table_entry(self, depth, next_pa, below):
+        return (next_pa >> 12) << 10 | RV_V
+
+    def leaf_entry(self, depth, pa, flags):
+        e = (pa >> 12) << 10 | RV_V | RV_A | RV_D | RV_R
+        for letter, bit in (("w", RV_W), ("x", RV_X), ("u", RV_U), ("g", RV_G)):
+            if letter in flags:
+                e |= bit
+        return e  # "d" (device) has no bit without Svpbmt: PMAs decide
+
+    def decode(self, depth, raw):
+        leaf = bool(raw & (RV_R | RV_X))
+        return bool(raw & RV_V), leaf, ((raw >> 10) & ((1 << self.ppn_bits) - 1)) << 12
+
+    def satp(self, root_pa):
+        if self.name == "sv32":
+            return 1 << 31 | root_pa >> 12
+        return self.satp_mode << 60 | root_pa >> 12
+
+    def header_extra(self, lay):
+        return ["#define LAYOUT_SATP_%s 0x%x" % (r, self.satp(lay.root_pa[r])) for r in lay.roots]
+
+
+A64_VALID, A64_TABLE, A64_AF, A64_NG = 1, 2, 1 << 10, 1 << 11
+A64_AP_EL0, A64_AP_RO = 1 << 6, 1 << 7
+A64_PXN, A64_UXN = 1 << 53, 1 << 54
+
+
+class Arm64Mode(Mode):
+    """AArch64 stage 1, EL1&0, 48-bit VAs in both halves (TTBR0_EL1 below, TTBR1_EL1 above)."""
+
+    family = "arm64"
+    sign_extend = True
+    va_bits = 48
+    halves = 2
+    pa_mask = (1 << 48) - 1
+
+    def __init__(self, name, granule):
+        self.name = name
+        self.granule = granule
+        if granule == 4 << 10:
+            self.levels = [
+                Level("L0", 39, 9, False),
+                Level("L1", 30, 9, True),
+                Level("L2", 21, 9, True),
+                Level("L3", 12, 9, True),
+            ]
+            self.tg0, self.tg1 = 0, 2
+        elif granule == 16 << 10:
+            self.levels = [
+                Level("L0", 47, 1, False),
+                Level("L1", 36, 11, False),
+                Level("L2", 25, 11, True),
+                Level("L3", 14, 11, True),
+            ]
+            self.tg0, self.tg1 = 2, 1
+        else:
+            self.levels = [Level("L1", 42, 6, False), Level("L2", 29, 13, True), Level("L3", 16, 13, True)]
+            self.tg0, self.tg1 = 1, 3
+
+    def half(self, va):
+        return (va >> 55) & 1
+
+    def table_entry(self, depth, next_pa, below):
+        return next_pa | A64_VALID | A64_TABLE
+
+    def leaf_entry(self, depth, pa, flags):
+        e = pa | A64_VALID | A64_AF
+        if depth == len(self.levels) - 1:
+            e |= A64_TABLE  # a page descriptor has the table bit set
+        if "d" in flags:
+            e |= 1 << 2  # MAIR attribute 1: Device-nGnRE, not shareable
+        else:
+            e |= 3 << 8  # attribute 0: normal write-back, inner shareable
+        if "u" in flags:
+            e |= A64_AP_EL0
+        if "w" not in flags:
+            e |= A64_AP_RO
+        if "g" not in flags:
+            e |= A64_NG
+        if "x" not in flags:
+            e |= A64_PXN | A64_UXN
+        elif "u" in flags:
+            e |= A64_PXN  # user code: never executable at EL1
+        else:
+            e |= A64_UXN
+        return e
+
+    def decode(self, depth, raw):
+        last = depth == len(self.levels) - 1
+        if last:
+            present, leaf = (raw & 3) == 3, True
+        else:
+            present, leaf = bool(raw & 1), not (raw & A64_TABLE)
+        size = 1 << self.levels[depth].shift if leaf else self.granule
+        return present, leaf, raw & self.pa_mask & ~(size - 1)
+
+    def tcr(self):
+        t0sz = t1sz = 64 - self.va_bits
+        wbwa_ish = 1 << 8 | 1 << 10 | 3 << 12  # IRGN0, ORGN0 write-back, SH0 inner shareable
+        return (
+            t0sz
+            | wbwa_ish
+            | self.tg0 << 14
+            | t1sz << 16
+            | wbwa_ish << 16
+            | self.tg1 << 30
+            | 5 << 32  # IPS: 48-bit physical addresses
+        )
+
+    def header_extra(self, lay):
+        out = ["#define LAYOUT_TCR 0x%x" % self.tcr(), "#define LAYOUT_MAIR 0x4ff"]
+        out += ["#define LAYOUT_ROOT_%s_HI 0x%x" % (r, lay.root_pa_hi[r]) for r in lay.roots]
+        return out
+
+
+MODES = {
+    m.name: m
+    for m in (
+        X86_64(),
+        X86_64_LA57(),
+        I386(),
+        I386_PAE(),
+        RiscvMode("sv32", 2, 1),
+        RiscvMode("sv39", 3, 8),
+        RiscvMode("sv48", 4, 9),
+        RiscvMode("sv57", 5, 10),
+        Arm64Mode("arm64_4k", 4 << 10),
+        Arm64Mode("arm64_16k", 16 << 10),
+        Arm64Mode("arm64_64k", 64 << 10),
+    )
+}
 
 
 # --------------------------------------------------------------------------------------------
@@ -339,6 +504,8 @@ class Layout:
         self.mem = {}  # page PA -> bytearray, the tables only
         self._next = self.tables_base
         self.root_pa = {}
+        self.root_pa_hi = {}  # the TTBR1 half, when the mode has two
+        gran = mode.granule
         for r in self.roots:
             if mode.root_align < PAGE:
                 # PAE: roots are 32-byte PDPTs; keep them off the page start, as Linux does.
@@ -346,11 +513,13 @@ class Layout:
                     self._next += mode.root_align
                 self.root_pa[r] = self._alloc(mode.table_size(0), mode.root_align)
             else:
-                self.root_pa[r] = self._alloc(PAGE, PAGE)
-        self._next = (self._next + PAGE - 1) & ~(PAGE - 1)
+                self.root_pa[r] = self._alloc(gran, gran)
+            if mode.halves == 2:
+                self.root_pa_hi[r] = self._alloc(gran, gran)
+        self._next = (self._next + gran - 1) & ~(gran - 1)
         # Summaries of flags below each table entry: decided before encoding.
         self.leaves = {r: {} for r in self.roots}  # (va, size) -> Leaf
-        tree = {r: {} for r in self.roots}  # nested dicts: index -> subtree, or Leaf
+        tree = {(r, h): {} for r in self.roots for h in range(mode.halves)}  # index -> subtree or Leaf
         below = {}  # (root, depth, prefix) -> set of flag letters
         for m in self.maps:
             depth = self._depth_for(m.page)
@@ -358,8 +527,8 @@ class Layout:
                 va, pa = (m.va + off) & mode.va_mask(), m.pa + off
                 if not mode.canonical(va):
                     raise LayoutError("%r: VA %#x not canonical" % (m, va))
-                node = tree[m.root]
-                path = ()
+                node = tree[(m.root, mode.half(va))]
+                path = (mode.half(va),)
                 for d in range(depth):
                     idx = mode.levels[d].index(va)
                     path += (idx,)
@@ -375,7 +544,9 @@ class Layout:
                 node[idx] = leaf
                 self.leaves[m.root][(va, m.page)] = leaf
         for r in self.roots:
-            self._emit(r, tree[r], 0, self.root_pa[r], (), below)
+            self._emit(r, tree[(r, 0)], 0, self.root_pa[r], (0,), below)
+            if mode.halves == 2:
+                self._emit(r, tree[(r, 1)], 0, self.root_pa_hi[r], (1,), below)
         self._check()
 
     def _depth_for(self, page):
@@ -392,14 +563,16 @@ class Layout:
 
     def _emit(self, root, node, depth, table_pa, path, below):
         mode = self.mode
-        self.mem.setdefault(table_pa & ~(PAGE - 1), bytearray(PAGE))
+        first = table_pa & ~(PAGE - 1)
+        for page in range(first, max(first + PAGE, table_pa + mode.table_size(depth)), PAGE):
+            self.mem.setdefault(page, bytearray(PAGE))
         for idx in sorted(node):
             child = node[idx]
             entry_pa = table_pa + idx * mode.entry_size
             if isinstance(child, Leaf):
                 self._write(entry_pa, child.raw, mode.entry_size)
                 continue
-            sub = self._alloc(PAGE, PAGE)
+            sub = self._alloc(mode.granule, mode.granule)
             flags = below[(root, path + (idx,))]
             self._write(entry_pa, mode.table_entry(depth, sub, flags), mode.entry_size)
             self._emit(root, child, depth + 1, sub, path + (idx,), below)
@@ -414,7 +587,8 @@ class Layout:
     def walk(self, va, root=None):
         """The reference walk over the generated tables: a list of Steps, top level first."""
         mode = self.mode
-        table = self.root_pa[root or self.roots[0]]
+        root = root or self.roots[0]
+        table = self.root_pa_hi[root] if mode.half(va) else self.root_pa[root]
         steps = []
         for depth, lv in enumerate(mode.levels):
             idx = lv.index(va)
@@ -529,6 +703,7 @@ class Layout:
         ]
         for r in self.roots:
             lines.append("#define LAYOUT_ROOT_%s 0x%x" % (r, self.root_pa[r]))
+        lines += self.mode.header_extra(self)
         lines += ["#endif", ""]
         return "\n".join(lines)
 
