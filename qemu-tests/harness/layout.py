@@ -99,6 +99,12 @@ class Mode:
         top = va >> (self.va_bits - 1)
         return top == 0 or top == (1 << (64 - self.va_bits + 1)) - 1
 
+    def random_va(self, rnd):
+        va = rnd.getrandbits(self.va_bits)
+        if self.sign_extend and va >> (self.va_bits - 1):
+            va |= ((1 << 64) - 1) ^ ((1 << self.va_bits) - 1)
+        return va
+
     def va_mask(self):
         return (1 << 64) - 1 if self.sign_extend else (1 << self.va_bits) - 1
 
@@ -308,6 +314,14 @@ class Arm64Mode(Mode):
 
     def half(self, va):
         return (va >> 55) & 1
+
+    def canonical(self, va):
+        # T0SZ = T1SZ = 16: TTBR0 covers bits 63:48 all zero, TTBR1 all one (no TBI here).
+        return (va >> 48) in (0, 0xFFFF)
+
+    def random_va(self, rnd):
+        va = rnd.getrandbits(48)
+        return va | (0xFFFF << 48 if rnd.random() < 0.5 else 0)
 
     def table_entry(self, depth, next_pa, below):
         return next_pa | A64_VALID | A64_TABLE
@@ -677,9 +691,7 @@ class Layout:
                 m = rnd.choice(mine)
                 va = m.va + m.size + rnd.randrange(-4 * PAGE, 4 * PAGE)
             else:
-                va = rnd.getrandbits(mode.va_bits)
-                if mode.sign_extend and va >> (mode.va_bits - 1):
-                    va |= ((1 << 64) - 1) ^ ((1 << mode.va_bits) - 1)
+                va = mode.random_va(rnd)
             vas.append(va & ((1 << 64) - 1))
         out = []
         for va in vas:
