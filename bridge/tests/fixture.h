@@ -42,11 +42,17 @@ static inline void fx_up(fx *f, void (*tweak)(br_config *)) {
   f->t = peer_new(tcp_accept_timeout(f->lfd, WAIT));
 }
 
-static inline void fx_down(fx *f) {
+/* Stops the bridge and checks the loop closed with no live handles; the
+ * log stays readable until harness_free(). */
+static inline void fx_stop(fx *f) {
   peer_free(f->c);
   peer_free(f->t);
   harness_stop(&f->h);
   close(f->lfd);
+}
+
+static inline void fx_down(fx *f) {
+  fx_stop(f);
   harness_free(&f->h);
 }
 

@@ -1,0 +1,194 @@
+#!/usr/bin/env python3
+"""End-to-end: stock gdb against qemu-system-x86_64 directly, through
+rspbridge (--listen, QEMU started with --exec) and through rspbridge
+--stdio, running the same GDB script; the transcripts must be identical.
+
+QEMU runs with no guest at all (-S, the BIOS reset vector in real mode):
+enough for breakpoints, continue, stepi, registers and memory.
+
+Usage: e2e_gdb.py RSPBRIDGE.  Exit 77 (skip) without QEMU or GDB unless
+RSP_NO_SKIP=1.  Every process is killed by PID and reaped, also on failure.
+"""
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SCRIPT = os.path.join(HERE, "e2e_script.gdb")
+QEMU = "qemu-system-x86_64"
+QEMU_ARGS = ["-S", "-display", "none", "-monitor", "none", "-serial", "none",
+             "-nodefaults", "-m", "64"]
+procs = []
+
+
+def which(name):
+    for d in os.environ.get("PATH", "").split(":"):
+        p = os.path.join(d, name)
+        if os.access(p, os.X_OK):
+            return p
+    return None
+
+
+def skip(why):
+    if os.environ.get("RSP_NO_SKIP") == "1":
+        print("FAIL (RSP_NO_SKIP=1): " + why)
+        sys.exit(1)
+    print("SKIP: " + why)
+    sys.exit(77)
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_port(port, proc, secs=10):
+    end = time.time() + secs
+    while time.time() < end:
+        if proc.poll() is not None:
+            raise RuntimeError("process exited early")
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            return
+        except OSError:
+            time.sleep(0.02)
+    raise RuntimeError("port %d never opened" % port)
+
+
+def spawn(argv, **kw):
+    p = subprocess.Popen(argv, **kw)
+    procs.append(p)
+    return p
+
+
+def kill_all():
+    for p in procs:
+        if p.poll() is None:
+            try:
+                os.kill(p.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        try:
+            p.wait(5)
+        except Exception:
+            pass
+
+
+def gdb(target_cmd):
+    r = subprocess.run(["gdb", "-nx", "-batch", "-ex", target_cmd, "-x", SCRIPT],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                       timeout=60, text=True)
+    return r.stdout
+
+
+def normalise(text):
+    out = []
+    for line in text.splitlines():
+        # The bridge's own log lines (--stdio: its stderr is gdb's).
+        if line.startswith("Remote debugging using") or line.startswith("rspbridge: "):
+            continue
+        out.append(line)
+    return "\n".join(out)
+
+
+def run_direct():
+    port = free_port()
+    q = spawn([QEMU] + QEMU_ARGS + ["-gdb", "tcp:127.0.0.1:%d" % port])
+    # QEMU pauses the guest when gdb connects; probing the port first is
+    # harmless under -S.
+    wait_port(port, q)
+    out = gdb("target remote 127.0.0.1:%d" % port)
+    os.kill(q.pid, signal.SIGKILL)
+    q.wait(5)
+    return out
+
+
+def run_bridge_exec(bridge):
+    b = spawn([bridge, "--listen", "127.0.0.1:0", "--exec", "--", QEMU] + QEMU_ARGS,
+              stderr=subprocess.PIPE, text=True)
+    port = qpid = None
+    end = time.time() + 15
+    while time.time() < end and port is None:
+        line = b.stderr.readline()
+        if not line:
+            break
+        m = re.search(r"pid (\d+)", line)
+        if m and "started" in line:
+            qpid = int(m.group(1))
+        m = re.search(r"listening on 127\.0\.0\.1:(\d+)", line)
+        if m:
+            port = int(m.group(1))
+    if port is None:
+        raise RuntimeError("bridge did not say where it listens")
+    out = gdb("target remote 127.0.0.1:%d" % port)
+    # The bridge ends QEMU when it exits.
+    os.kill(b.pid, signal.SIGTERM)
+    rc = b.wait(10)
+    rest = b.stderr.read()
+    if rc != 0:
+        raise RuntimeError("bridge exit status %d: %s" % (rc, rest))
+    if qpid is not None:
+        try:
+            os.kill(qpid, 0)
+            raise RuntimeError("QEMU pid %d survived the bridge" % qpid)
+        except ProcessLookupError:
+            pass
+    return out
+
+
+def run_bridge_stdio(bridge):
+    port = free_port()
+    q = spawn([QEMU] + QEMU_ARGS + ["-gdb", "tcp:127.0.0.1:%d" % port])
+    wait_port(port, q)
+    out = gdb("target remote | %s --stdio 127.0.0.1:%d" % (bridge, port))
+    os.kill(q.pid, signal.SIGKILL)
+    q.wait(5)
+    return out
+
+
+def main():
+    if len(sys.argv) != 2:
+        print("usage: e2e_gdb.py RSPBRIDGE")
+        return 2
+    bridge = sys.argv[1]
+    if not which(QEMU):
+        skip(QEMU + " not found")
+    if not which("gdb"):
+        skip("gdb not found")
+    try:
+        direct = normalise(run_direct())
+        via = normalise(run_bridge_exec(bridge))
+        via_stdio = normalise(run_bridge_stdio(bridge))
+    finally:
+        kill_all()
+    # The script must have done real work, so that two empty transcripts
+    # cannot pass.
+    for want in ["0xffff0:\t0xea\t0x5b\t0xe0", "rip            0xe05b",
+                 "0x1000:\t0x12345678\t0x000000ab", "efer", "Breakpoint 1 at 0xfe05b"]:
+        if want not in direct:
+            print("direct transcript lacks %r:\n%s" % (want, direct))
+            return 1
+    ok = True
+    for name, t in (("--exec", via), ("--stdio", via_stdio)):
+        if t != direct:
+            ok = False
+            import difflib
+            print("transcript through the bridge (%s) differs from direct:" % name)
+            for d in difflib.unified_diff(direct.splitlines(), t.splitlines(), "direct", name,
+                                          lineterm=""):
+                print(d)
+    if ok:
+        print("identical transcripts (%d lines) direct, via --exec, via --stdio"
+              % len(direct.splitlines()))
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,267 @@
+/* test_faults.c - the bridge under faults: the target disconnects
+ * mid-packet or mid-request, the client disconnects, the target stalls,
+ * either side sends oversized or malformed packets. */
+#include "fixture.h"
+
+#include <stdlib.h>
+
+static void fast_timeout(br_config *c) {
+  c->timeout_ms = 300;
+}
+
+/* After a loss the bridge reconnects and replays the session's setup. */
+static peer *reaccept_and_replay(fx *f) {
+  int fd = tcp_accept_timeout(f->lfd, WAIT);
+  assert_true(fd >= 0);
+  peer *t = peer_new(fd);
+  expect_prefix(t, "qSupported:");
+  peer_send(t, QEMU_FEATURES);
+  return t;
+}
+
+static void t_target_gone_mid_packet(void **state) {
+  (void)state;
+  fx f;
+  fx_up(&f, NULL);
+  fx_handshake(&f);
+  peer_send(f.c, "m0,8");
+  expect_pkt(f.t, "m0,8");
+  peer_raw(f.t, "$00112233", 9); /* half a reply, then gone */
+  usleep(20000);
+  peer_free(f.t);
+  f.t = NULL;
+  const char *r = peer_packet(f.c, WAIT);
+  assert_non_null(r);
+  assert_string_equal(r, "E.rspbridge: target connection lost");
+  /* The bridge comes back by itself and the session works again. */
+  f.t = reaccept_and_replay(&f);
+  peer_send(f.c, "m0,2");
+  expect_pkt(f.t, "m0,2");
+  peer_send(f.t, "abcd");
+  expect_pkt(f.c, "abcd");
+  fx_stop(&f);
+  assert_true(harness_log_has(&f.h, "target connection lost"));
+  assert_true(harness_log_has(&f.h, "reconnected to target"));
+  harness_free(&f.h);
+}
+
+static void t_target_gone_mid_request(void **state) {
+  (void)state;
+  fx f;
+  fx_up(&f, NULL);
+  fx_handshake(&f);
+  /* A resume in flight: the client must not wait for a stop forever. */
+  peer_send(f.c, "c");
+  expect_pkt(f.t, "c");
+  peer_free(f.t);
+  f.t = NULL;
+  expect_pkt(f.c, "E.rspbridge: target connection lost");
+  f.t = reaccept_and_replay(&f);
+  peer_send(f.c, "?");
+  expect_pkt(f.t, "?");
+  peer_send(f.t, "S05");
+  expect_pkt(f.c, "S05");
+  fx_down(&f);
+}
+
+static void t_target_down_answers_at_once(void **state) {
+  (void)state;
+  fx f;
+  fx_up(&f, NULL);
+  fx_handshake(&f);
+  close(f.lfd); /* nothing to reconnect to */
+  f.lfd = -1;
+  peer_free(f.t);
+  f.t = NULL;
+  usleep(100000);
+  uint64_t t0 = uv_hrtime();
+  peer_send(f.c, "g");
+  const char *r = peer_packet(f.c, WAIT);
+  assert_non_null(r);
+  assert_true(r[0] == 'E');
+  assert_true(uv_hrtime() - t0 < 1000000000u); /* no hang */
+  f.lfd = tcp_listen_any(&f.tport);            /* for fx_down */
+  fx_down(&f);
+}
+
+static void never(br_config *c) {
+  c->reconnect = 0;
+}
+
+static void t_reconnect_never_stops(void **state) {
+  (void)state;
+  fx f;
+  fx_up(&f, never);
+  fx_handshake(&f);
+  peer_send(f.c, "g");
+  expect_pkt(f.t, "g");
+  peer_free(f.t);
+  f.t = NULL;
+  expect_pkt(f.c, "E.rspbridge: target connection lost");
+  for (int i = 0; i < 100 && f.h.stop_status < 0; i++)
+    usleep(10000);
+  assert_int_equal(f.h.stop_status, 1);
+  assert_true(tcp_accept_timeout(f.lfd, 300) < 0); /* no reconnection */
+  fx_down(&f);
+}
+
+static void t_client_gone_target_untouched(void **state) {
+  (void)state;
+  fx f;
+  fx_up(&f, NULL);
+  fx_handshake(&f);
+  peer_send(f.c, "vCont;c");
+  expect_pkt(f.t, "vCont;c");
+  peer_free(f.c);
+  f.c = NULL;
+  /* Nothing reaches the target: no ^C, no D, no k. */
+  expect_quiet(f.t, 300);
+  /* A new client attaches to the same target connection. */
+  f.c = peer_new(tcp_connect_port(f.h.port));
+  peer_send(f.c, "?");
+  expect_pkt(f.t, "?");
+  peer_send(f.t, "T05thread:01;"); /* the old resume's stop reply: dropped */
+  peer_send(f.t, "S02");
+  expect_pkt(f.c, "S02");
+  expect_quiet(f.c, 100);
+  fx_down(&f);
+}
+
+static void t_second_client_refused(void **state) {
+  (void)state;
+  fx f;
+  fx_up(&f, NULL);
+  fx_handshake(&f);
+  peer *c2 = peer_new(tcp_connect_port(f.h.port));
+  assert_int_equal(peer_next(c2, WAIT, NULL, NULL), EV_EOF);
+  peer_free(c2);
+  peer_send(f.c, "?");
+  expect_pkt(f.t, "?");
+  peer_send(f.t, "S05");
+  expect_pkt(f.c, "S05");
+  fx_down(&f);
+}
+
+static void t_stalled_target(void **state) {
+  (void)state;
+  fx f;
+  fx_up(&f, fast_timeout);
+  fx_handshake(&f);
+  /* A request the target never answers: an error after the timeout. */
+  uint64_t t0 = uv_hrtime();
+  peer_send(f.c, "m0,4");
+  expect_pkt(f.t, "m0,4");
+  expect_pkt(f.c, "E.rspbridge: target timeout");
+  uint64_t ms = (uv_hrtime() - t0) / 1000000u;
+  assert_true(ms >= 250 && ms < 2000);
+  /* Its late reply is dropped; the next request gets its own reply. */
+  peer_send(f.t, "11111111");
+  peer_send(f.c, "m4,4");
+  expect_pkt(f.t, "m4,4");
+  peer_send(f.t, "22222222");
+  expect_pkt(f.c, "22222222");
+  /* A running target that ignores ^C: the ^C still reaches it, and the
+   * client gets an error instead of waiting forever. */
+  peer_send(f.c, "c");
+  expect_pkt(f.t, "c");
+  expect_quiet(f.c, 500); /* running is not a timeout */
+  peer_raw(f.c, "\003", 1);
+  assert_int_equal(peer_next_noack(f.t, WAIT, NULL, NULL), EV_INTR);
+  expect_pkt(f.c, "E.rspbridge: target timeout");
+  fx_down(&f);
+}
+
+static void t_client_oversized_and_malformed(void **state) {
+  (void)state;
+  fx f;
+  fx_up(&f, NULL);
+  fx_handshake(&f);
+  size_t n = 3 * BR_BODY_MAX;
+  char *big = malloc(n);
+  assert_non_null(big);
+  memset(big, 'a', n);
+  peer_send_n(f.c, big, n, 0);
+  expect_prefix(f.c, "E.rspbridge: packet too long");
+  /* Garbage, a bad escape, an RLE with nothing to repeat, binary noise. */
+  peer_raw(f.c, "garbage\xff\x01", 9);
+  peer_raw(f.c, "$m0}#00", 7);
+  expect_ev(f.c, EV_NAK);
+  peer_raw(f.c, "$*a#00", 6);
+  expect_ev(f.c, EV_NAK);
+  /* Longer than the target's PacketSize (0x1000): refused, not dropped by
+   * the target in silence. */
+  memset(big, 'b', 0x1000);
+  big[0] = 'M';
+  peer_send_n(f.c, big, 0x1000, 0);
+  expect_prefix(f.c, "E.rspbridge: packet longer");
+  /* Resynchronised: the next packet goes through. */
+  peer_send(f.c, "?");
+  expect_pkt(f.t, "?");
+  peer_send(f.t, "S05");
+  expect_pkt(f.c, "S05");
+  /* Lots of noise, in and out of a packet that never ends: one error, and
+   * memory does not grow (the body buffer is fixed). */
+  memset(big, 'x', n);
+  for (int i = 0; i < 100; i++)
+    peer_raw(f.c, big, n);
+  peer_raw(f.c, "$", 1);
+  for (int i = 0; i < 100; i++)
+    peer_raw(f.c, big, n);
+  peer_raw(f.c, "#00", 3);
+  expect_prefix(f.c, "E.rspbridge: packet too long");
+  peer_send(f.c, "?");
+  expect_pkt(f.t, "?");
+  peer_send(f.t, "S05");
+  expect_pkt(f.c, "S05");
+  free(big);
+  fx_down(&f);
+}
+
+static void t_target_oversized_and_corrupt(void **state) {
+  (void)state;
+  fx f;
+  fx_up(&f, NULL);
+  fx_handshake(&f);
+  size_t n = 3 * BR_BODY_MAX;
+  char *big = malloc(n);
+  assert_non_null(big);
+  memset(big, '0', n);
+  peer_send(f.c, "m0,8000");
+  expect_pkt(f.t, "m0,8000");
+  peer_send_n(f.t, big, n, 0);
+  expect_pkt(f.c, "E.rspbridge: reply from the target too long");
+  /* A target that keeps sending bad checksums: bounded NAKs, then an
+   * error reply. */
+  peer_send(f.c, "g");
+  expect_pkt(f.t, "g");
+  for (int i = 0; i < BR_MAX_RETRIES; i++) {
+    peer_raw(f.t, "$00#ff", 6);
+    expect_ev(f.t, EV_NAK);
+  }
+  peer_raw(f.t, "$00#ff", 6);
+  expect_ev(f.t, EV_ACK);
+  expect_pkt(f.c, "E.rspbridge: corrupt reply from the target");
+  /* Resynchronised. */
+  peer_raw(f.t, "junk\x01\x02", 6);
+  peer_send(f.c, "?");
+  expect_pkt(f.t, "?");
+  peer_send(f.t, "S05");
+  expect_pkt(f.c, "S05");
+  free(big);
+  fx_down(&f);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(t_target_gone_mid_packet),
+      cmocka_unit_test(t_target_gone_mid_request),
+      cmocka_unit_test(t_target_down_answers_at_once),
+      cmocka_unit_test(t_reconnect_never_stops),
+      cmocka_unit_test(t_client_gone_target_untouched),
+      cmocka_unit_test(t_second_client_refused),
+      cmocka_unit_test(t_stalled_target),
+      cmocka_unit_test(t_client_oversized_and_malformed),
+      cmocka_unit_test(t_target_oversized_and_corrupt),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,273 @@
+/* test_worker.c - the worker path: a fake service (linked instead of the
+ * real one) handles qRcmd on the worker thread with transact() (pipelined
+ * on the same upstream pipe), output() ('O' packets), interrupted() and
+ * reply(). */
+#include "fixture.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+/* ------------------------------------------------------------------------
+ * The fake service.
+ */
+
+struct svc {
+  const svc_io *io;
+  void *ctx;
+  int interrupts;
+  int events[8];
+};
+
+/* The events seen by the last service, saved when it is freed (on the
+ * loop thread, before the test joins it). */
+static int last_events[8];
+
+svc *svc_new(const svc_io *io, void *ctx, const svc_config *cfg) {
+  (void)cfg;
+  svc *s = calloc(1, sizeof(*s));
+  s->io = io;
+  s->ctx = ctx;
+  return s;
+}
+
+void svc_free(svc *s) {
+  memcpy(last_events, s->events, sizeof(last_events));
+  free(s);
+}
+
+enum svc_action svc_classify(svc *s, const char *b, size_t len) {
+  (void)s;
+  if (rsp_has_prefix(b, len, "qRcmd,"))
+    return SVC_HANDLE;
+  if (len && b[0] == 'c')
+    return SVC_FORWARD_RESUME;
+  return SVC_FORWARD;
+}
+
+void svc_event(svc *s, enum svc_event ev) {
+  if ((unsigned)ev < 8)
+    s->events[ev]++;
+}
+
+void svc_interrupt(svc *s) {
+  s->interrupts++;
+}
+
+typedef struct {
+  size_t n, finals, console;
+  int order_ok;
+} pipe_acc;
+
+static int on_pipe(void *arg, size_t i, const char *body, size_t len) {
+  pipe_acc *a = arg;
+  char want[16];
+  if (len && body[0] == 'O' && len % 2 == 1) {
+    a->console++;
+    return 0;
+  }
+  snprintf(want, sizeof(want), "%02zx", i & 0xff);
+  if (i != a->finals || len != 2 || memcmp(body, want, 2) != 0)
+    a->order_ok = 0;
+  a->finals++;
+  return 0;
+}
+
+void svc_handle(svc *s, const char *body, size_t len) {
+  char cmd[256];
+  char msg[256];
+  int n = rsp_parse_qrcmd(body, len, cmd, sizeof(cmd) - 1);
+  if (n < 0) {
+    s->io->reply(s->ctx, "E01", 3);
+    return;
+  }
+  cmd[n] = 0;
+  unsigned count;
+  if (sscanf(cmd, "pipe %u", &count) == 1) {
+    /* count reads of one byte each, pipelined; the fake target answers
+     * request i with the byte i. */
+    svc_req *reqs = calloc(count, sizeof(*reqs));
+    char(*bodies)[32] = calloc(count, 32);
+    for (unsigned i = 0; i < count; i++) {
+      int l = rsp_format_m(bodies[i], 32, i, 1);
+      reqs[i].body = bodies[i];
+      reqs[i].len = (size_t)l;
+    }
+    pipe_acc a = {0, 0, 0, 1};
+    int rc = s->io->transact(s->ctx, reqs, count, on_pipe, &a);
+    snprintf(msg, sizeof(msg), "rc=%d replies=%zu console=%zu order=%s\n", rc, a.finals, a.console,
+             a.order_ok ? "ok" : "bad");
+    s->io->output(s->ctx, msg, strlen(msg));
+    s->io->reply(s->ctx, rc == 0 ? "OK" : "E02", 3 - (rc == 0));
+    free(reqs);
+    free(bodies);
+  } else if (strcmp(cmd, "spin") == 0) {
+    /* A long operation that polls for ^C. */
+    int i;
+    for (i = 0; i < 500 && !s->io->interrupted(s->ctx); i++)
+      usleep(10000);
+    s->io->reply(s->ctx, i < 500 ? "OK" : "E03", 2 + (i >= 500));
+  } else if (strcmp(cmd, "big") == 0) {
+    /* Output larger than one packet: chunked into several O packets. */
+    char *t = malloc(3000);
+    memset(t, 'z', 3000);
+    int rc = s->io->output(s->ctx, t, 3000);
+    free(t);
+    s->io->reply(s->ctx, rc == 0 ? "OK" : "E04", 3 - (rc == 0));
+  } else {
+    s->io->reply(s->ctx, "E05", 3);
+  }
+}
+
+/* ------------------------------------------------------------------------
+ * Tests.
+ */
+
+static void send_rcmd(peer *c, const char *cmd) {
+  char body[600];
+  int n = rsp_format_qrcmd(body, sizeof(body), cmd, strlen(cmd));
+  assert_true(n > 0);
+  peer_send_n(c, body, (size_t)n, 0);
+}
+
+static char *decode_O(const char *b) {
+  static char text[4096];
+  assert_int_equal(b[0], 'O');
+  int n = rsp_hex_decode(text, sizeof(text) - 1, b + 1, strlen(b + 1));
+  assert_true(n >= 0);
+  text[n] = 0;
+  return text;
+}
+
+static void t_transact_pipelined_in_order(void **state) {
+  (void)state;
+  fx f;
+  fx_up(&f, NULL);
+  fx_handshake(&f);
+  send_rcmd(f.c, "pipe 40");
+  /* Several requests arrive before any reply: pipelined, bounded by the
+   * window. */
+  unsigned got = 0;
+  const char *b;
+  while (peer_next_noack(f.t, 200, &b, NULL) == EV_PACKET) {
+    char want[32];
+    snprintf(want, sizeof(want), "m%x,1", got);
+    assert_string_equal(b, want);
+    got++;
+  }
+  assert_true(got > 1);
+  assert_true(got <= BR_WORKER_WINDOW);
+  /* Answer in order, with some console output in the middle; the rest of
+   * the requests follow as replies come in. */
+  unsigned answered = 0;
+  while (answered < 40) {
+    if (answered == 3)
+      peer_send(f.t, "O6869");
+    char r[8];
+    snprintf(r, sizeof(r), "%02x", answered);
+    peer_send(f.t, r);
+    answered++;
+    while (got < 40 && got < answered + BR_WORKER_WINDOW) {
+      b = peer_packet(f.t, WAIT);
+      assert_non_null(b);
+      char want[32];
+      snprintf(want, sizeof(want), "m%x,1", got);
+      assert_string_equal(b, want);
+      got++;
+    }
+  }
+  b = peer_packet(f.c, WAIT);
+  assert_non_null(b);
+  assert_string_equal(decode_O(b), "rc=0 replies=40 console=1 order=ok\n");
+  expect_pkt(f.c, "OK");
+  fx_down(&f);
+}
+
+static void t_interrupt_goes_to_the_service(void **state) {
+  (void)state;
+  fx f;
+  fx_up(&f, NULL);
+  fx_handshake(&f);
+  send_rcmd(f.c, "spin");
+  usleep(50000);
+  peer_raw(f.c, "\003", 1);
+  expect_pkt(f.c, "OK");
+  expect_quiet(f.t, 100); /* the ^C was for the monitor command */
+  fx_down(&f);
+}
+
+static void t_output_chunks_and_ordering(void **state) {
+  (void)state;
+  fx f;
+  fx_up(&f, NULL);
+  fx_handshake(&f);
+  /* A forwarded request, then one for the worker right behind it: the
+   * worker waits for the first reply, replies stay in order. */
+  peer_send(f.c, "m0,1");
+  send_rcmd(f.c, "big");
+  expect_pkt(f.t, "m0,1");
+  expect_quiet(f.c, 100);
+  peer_send(f.t, "aa");
+  expect_pkt(f.c, "aa");
+  size_t total = 0;
+  const char *b;
+  while ((b = peer_packet(f.c, WAIT)) && b[0] == 'O' && b[1] != 'K')
+    total += strlen(decode_O(b));
+  assert_non_null(b);
+  assert_string_equal(b, "OK");
+  assert_int_equal(total, 3000);
+  fx_down(&f);
+}
+
+static void t_target_lost_during_transact(void **state) {
+  (void)state;
+  fx f;
+  fx_up(&f, NULL);
+  fx_handshake(&f);
+  send_rcmd(f.c, "pipe 4");
+  expect_pkt(f.t, "m0,1");
+  peer_send(f.t, "00");
+  peer_free(f.t);
+  f.t = NULL;
+  const char *b = peer_packet(f.c, WAIT);
+  assert_non_null(b);
+  char want[64];
+  snprintf(want, sizeof(want), "rc=%d replies=1", UV_ECONNRESET);
+  assert_non_null(strstr(decode_O(b), want));
+  expect_pkt(f.c, "E02");
+  fx_down(&f);
+}
+
+static void t_events(void **state) {
+  (void)state;
+  fx f;
+  fx_up(&f, NULL);
+  fx_handshake(&f);
+  peer_send(f.c, "c");
+  expect_pkt(f.t, "c");
+  peer_send(f.t, "S05");
+  expect_pkt(f.c, "S05");
+  peer_send(f.c, "P8=00");
+  expect_pkt(f.t, "P8=00");
+  peer_send(f.t, "OK");
+  expect_pkt(f.c, "OK");
+  peer_free(f.c);
+  f.c = NULL;
+  usleep(100000);
+  fx_down(&f);
+  assert_int_equal(last_events[SVC_EV_CONNECT], 1);
+  assert_int_equal(last_events[SVC_EV_RESUME], 1);
+  assert_int_equal(last_events[SVC_EV_STOP], 1);
+  assert_int_equal(last_events[SVC_EV_REG_WRITE], 1);
+  assert_int_equal(last_events[SVC_EV_DETACH], 1);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(t_transact_pipelined_in_order),
+      cmocka_unit_test(t_interrupt_goes_to_the_service),
+      cmocka_unit_test(t_output_chunks_and_ordering),
+      cmocka_unit_test(t_target_lost_during_transact),
+      cmocka_unit_test(t_events),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
