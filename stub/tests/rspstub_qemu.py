@@ -74,14 +74,22 @@ class QMP:
         self.s.close()
 
 
-REGS = ["rip", "rsp", "rax", "rbx", "rcx", "rdx", "rsi", "rdi", "r8", "r15", "eflags", "cs",
-        "ss", "ds", "fs_base", "cr0", "cr3", "cr4"]
+ARCHES = {
+    "x86_64": ("i386:x86-64", ["rip", "rsp", "rax", "rbx", "rcx", "rdx", "rsi", "rdi", "r8",
+                               "r15", "eflags", "cs", "ss", "ds", "fs_base", "cr0", "cr3",
+                               "cr4"]),
+    "aarch64": ("aarch64", ["pc", "sp", "x0", "x1", "x2", "x19", "x29", "x30", "cpsr"]),
+}
+# QEMU's AArch64 dumps carry no system registers: the test reads them from the live guest
+# and gives them to rspstub with --reg, as a user would from a log or a crash handler.
+A64_SYSREGS = ["TTBR0_EL1", "TTBR1_EL1", "TCR_EL1", "SCTLR"]
 
 
-def gdb_script(port, vas, pas, extra=""):
-    lines = ["set pagination off", "set confirm off", "set architecture i386:x86-64",
+def gdb_script(arch, port, vas, pas, extra=""):
+    gdb_arch, regs = ARCHES[arch]
+    lines = ["set pagination off", "set confirm off", "set architecture " + gdb_arch,
              "target remote 127.0.0.1:%d" % port]
-    for r in REGS:
+    for r in regs:
         lines.append("info registers %s" % r)
     # One command per address; errors do not stop a batch run of -ex commands, so each
     # read is wrapped to print the error text instead.
@@ -162,7 +170,6 @@ def main():
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
     a = ap.parse_args()
 
-    gdb = procs.require(a.gdb, "GDB")
     procs.require(a.rspstub, "rspstub")
     if a.kernel and not os.path.exists(a.kernel):
         raise procs.Skip("guest image %s was not built (clang or ld.lld missing?)" % a.kernel)
@@ -173,6 +180,8 @@ def main():
         a.bridge = os.path.join(a.bridge_dir, "rspbridge")
     guest = bool(a.kernel)
     lay = layoutmod.Layout(a.layout) if guest else None
+    arch = "aarch64" if lay and lay.mode.name.startswith("arm64") else "x86_64"
+    gdb = procs.require(lay.gdb if lay else a.gdb, "GDB")
     qemu = procs.require(lay.qemu[0] if lay else "qemu-system-x86_64", "QEMU")
     if not guest:
         print("note: no guest image; testing plain QEMU at the BIOS reset vector")
@@ -219,14 +228,22 @@ def main():
             vas = [0xffff0, 0x7c00, 0xf0000]
             pas = [0xffff0, 0xfffffff0 - 0x20]
 
+        stub_args = []
+        if arch == "aarch64":
+            script = gdb_script(arch, qport, [], [], "\n".join("p/x $%s" % r for r in A64_SYSREGS))
+            out = run_gdb(gdb, script, tmp, "sysregs")
+            vals = [l.split("=")[1].strip() for l in out.splitlines() if l.startswith("$")]
+            if len(vals) != len(A64_SYSREGS):
+                raise RuntimeError("cannot read the system registers from QEMU:\n" + out)
+            stub_args = ["--reg=%s=%s" % kv for kv in zip(A64_SYSREGS, vals)]
         slog = open(os.path.join(tmp, "rspstub.log"), "w")
         s, sport = procs.start_listener(
-            lambda p: [a.rspstub, "--listen", "127.0.0.1:%d" % p, core], "rspstub",
-            stderr=slog)
+            lambda p: [a.rspstub, "--listen", "127.0.0.1:%d" % p] + stub_args + [core],
+            "rspstub", stderr=slog)
         try:
-            live = normalise(run_gdb(gdb, gdb_script(qport, vas, pas), tmp, "live"))
-            dump = normalise(run_gdb(gdb, gdb_script(sport, vas, pas), tmp, "dump"))
-            if not any(l.startswith("rip") for l in live):
+            live = normalise(run_gdb(gdb, gdb_script(arch, qport, vas, pas), tmp, "live"))
+            dump = normalise(run_gdb(gdb, gdb_script(arch, sport, vas, pas), tmp, "dump"))
+            if not any(l.startswith(ARCHES[arch][1][0] + " ") for l in live):
                 failures.append("GDB could not read registers from QEMU:\n" + "\n".join(live))
             if live != dump:
                 import difflib
@@ -239,7 +256,7 @@ def main():
             # Writes go to the overlay: visible through the stub, absent from the file.
             va = vas[0]
             extra = ("set {unsigned char}%#x = 0x5a\nx/1xb %#x\nmonitor info\n" % (va, va))
-            out = run_gdb(gdb, gdb_script(sport, [], [], extra), tmp, "write")
+            out = run_gdb(gdb, gdb_script(arch, sport, [], [], extra), tmp, "write")
             if "0x5a" not in out.split("set {unsigned char}")[-1]:
                 failures.append("write through rspstub not visible:\n" + out)
             if "overlay: 1 page(s) written" not in out:
