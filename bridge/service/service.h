@@ -1,7 +1,7 @@
 /* service.h - the bridge's own services: monitor commands, memory cache,
  * address-space contexts, physical-access backends, target discovery.
  *
- * Contract between the bridge core (bridge/*.c: libuv loop, connections,
+ * Contract between the bridge core (the .c files of bridge/: libuv loop, connections,
  * forwarding) and the service (bridge/service/: everything that needs more
  * than forwarding).
  *

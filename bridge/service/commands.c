@@ -1,0 +1,1218 @@
+/* commands.c - the monitor commands (`monitor vtop ...` arrives as qRcmd).
+ *
+ * Output is streamed to the client in chunks of about SVC_OUT_CHUNK bytes
+ * ('O' packets, sent by the core), then one final reply: OK, or E01 after a
+ * one-line error message.  Every query takes --json.  Numbers are hex, 0x
+ * optional.  Unknown commands go to the target's own monitor.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rsp.h"
+#include "walk.h"
+
+/* ------------------------------------------------------------------------
+ * Output. */
+
+void svc__out_flush(svc *s) {
+  if (s->out.len && !s->out_err && s->io->output)
+    if (s->io->output(s->ctx, s->out.p, s->out.len))
+      s->out_err = 1;
+  s->out.len = 0;
+  if (s->out.p)
+    s->out.p[0] = 0;
+}
+
+void svc__outf(svc *s, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  svc__sb_vprintf(&s->out, fmt, ap);
+  va_end(ap);
+  if (s->out.len >= SVC_OUT_CHUNK)
+    svc__out_flush(s);
+}
+
+static void out_json_str(svc *s, const char *str) {
+  svc__sb_json_str(&s->out, str, strlen(str));
+}
+
+static int stop_requested(svc *s) {
+  return s->out_err || atomic_load(&s->intr) || (s->io->interrupted && s->io->interrupted(s->ctx));
+}
+
+typedef struct {
+  svc *s;
+  const char *name; /* command name for messages */
+  int json;
+  int has_root;
+  uint64_t root;
+  int width;
+  int uw; /* --u8/16/32/64: bytes */
+  const char *uval;
+  const char *pos[SVC_MAX_TOK];
+  int npos;
+  int failed;
+} cmd;
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 2, 3)))
+#endif
+static void
+fail(cmd *c, const char *fmt, ...) {
+  char msg[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof(msg), fmt, ap);
+  va_end(ap);
+  if (c->json) {
+    svc__outf(c->s, "{\"error\":");
+    out_json_str(c->s, msg);
+    svc__outf(c->s, "}\n");
+  } else {
+    svc__outf(c->s, "%s: %s\n", c->name, msg);
+  }
+  c->failed = 1;
+}
+
+static int num(cmd *c, const char *tok, const char *what, uint64_t *v) {
+  if (!tok) {
+    fail(c, "missing %s", what);
+    return -1;
+  }
+  if (svc__parse_num(tok, v)) {
+    fail(c, "bad %s '%s' (hex number expected)", what, tok);
+    return -1;
+  }
+  return 0;
+}
+
+static const char *human(uint64_t n, char *buf, size_t cap) {
+  static const char u[] = "KMGTPE";
+  if (n && !(n & 1023)) {
+    int k = -1;
+    while (n && !(n & 1023) && k < 5) {
+      n >>= 10;
+      k++;
+    }
+    snprintf(buf, cap, "%llu%c", (unsigned long long)n, u[k]);
+  } else {
+    snprintf(buf, cap, "%llu", (unsigned long long)n);
+  }
+  return buf;
+}
+
+/* ------------------------------------------------------------------------
+ * Help. */
+
+typedef struct {
+  const char *name;
+  const char *usage;
+  const char *text;
+} help_entry;
+
+static const help_entry help_tab[] = {
+    {"vtop", "vtop VA [--root PA] [--json]",
+     "Translate VA to a physical address with the selected thread's page tables (or the\n"
+     "table at --root): PA, page size, effective flags; or where the walk stopped.\n"
+     "A VA that maps to no physical page is an error (like VirtualToPhysical).\n"},
+    {"pte", "pte VA [--root PA] [--json]",
+     "Every level of the walk for VA, like !pte: name, index, entry PA, raw entry,\n"
+     "next-table PA or page PFN, decoded flags.\n"},
+    {"phys",
+     "phys read PA LEN [--width 1|2|4|8] | write PA BYTES | write PA --u8|--u16|--u32|--u64 V\n"
+     "     | fill PA LEN PATTERN | search PA LEN PATTERN | backend [auto|qemu|offset OFF|none]\n"
+     "     | map   [--json]",
+     "Physical memory: hex+ASCII dump (like !db/!dw/!dd/!dq), write, fill with a byte\n"
+     "pattern, search for a byte pattern, choose the access backend, show the RAM map.\n"
+     "BYTES and PATTERN are hex bytes (\"deadbeef\"); --uN values are little endian.\n"},
+    {"maps", "maps [VA_LO VA_HI] [--root PA] [--json]",
+     "Coalesced mappings of the address space (ptdump): VA range, size, leaf level,\n"
+     "flags and PA.  VA_HI is exclusive.  ^C stops it.\n"},
+    {"ptov", "ptov PA [--root PA] [--json]",
+     "Every virtual address that maps the physical page of PA (!ptov).\n"},
+    {"context", "context [ROOT | default] [--json]",
+     "Translate GDB's own memory packets through the page table at ROOT (like .process /p;\n"
+     "on AArch64 ROOT replaces TTBR0); `context default` restores pass-through.\n"},
+    {"cache", "cache [on|off|flush|stats] [--json]",
+     "The memory cache: valid while the target is stopped, flushed on resume, step,\n"
+     "register write, detach and reconnect; write-through.\n"},
+    {"uncached", "uncached add LO HI | del LO HI | list [--json]",
+     "Ranges [LO, HI) that are never cached nor read ahead (MMIO); they apply to\n"
+     "virtual and physical addresses alike.\n"},
+    {"arch", "arch [auto|MODE] [--json]",
+     "Show the paging mode, or force one (x86-32 x86-pae x86-64 x86-64-la57 aarch64\n"
+     "sv32 sv39 sv48 sv57); `arch auto` detects it from the control registers.\n"},
+    {"help", "help [COMMAND]", "This text.  Unknown commands go to the target's own monitor.\n"},
+};
+
+static void cmd_help(cmd *c) {
+  const char *which = c->npos > 0 ? c->pos[0] : NULL;
+  for (size_t i = 0; i < sizeof(help_tab) / sizeof(help_tab[0]); i++) {
+    if (which && strcmp(which, help_tab[i].name))
+      continue;
+    if (which)
+      svc__outf(c->s, "usage: %s\n%s", help_tab[i].usage, help_tab[i].text);
+    else
+      svc__outf(c->s, "  %s\n", help_tab[i].usage);
+    if (which)
+      return;
+  }
+  if (which) {
+    fail(c, "no command '%s' (try `monitor help`)", which);
+    return;
+  }
+  svc__outf(c->s, "Numbers are hex (0x optional).  Other commands go to the target's monitor.\n");
+}
+
+/* ------------------------------------------------------------------------
+ * Translation commands. */
+
+static int get_ctx(cmd *c, uint64_t va, arch_ctx *ctx) {
+  char err[200];
+  int half = 0;
+  if (c->has_root)
+    half = (int)((va >> 55) & 1);
+  if (svc__make_ctx(c->s, c->has_root, c->root, half, ctx, err, sizeof(err))) {
+    fail(c, "%s", err);
+    return -1;
+  }
+  return 0;
+}
+
+static void flags_str(arch_mode m, uint32_t f, int style, char *buf, size_t cap) {
+  if (arch_flags_str(m, f, style, buf, cap) < 0)
+    snprintf(buf, cap, "0x%x", f);
+}
+
+/* "PML4E[0x100] at 0x1a3f800 = 0x0 (not present)" */
+static void stop_reason(const svc_walk *w, const arch_xlate *xl, char *buf, size_t cap) {
+  const char *why = arch_stop_str(xl->stop);
+  char extra[96] = "";
+  if (xl->stop == ARCH_STOP_READ && w->err)
+    snprintf(extra, sizeof(extra), ": %s at 0x%llx", svc__strerror(w->err),
+             (unsigned long long)w->err_pa);
+  else if ((xl->stop == ARCH_STOP_RESERVED || xl->stop == ARCH_STOP_ADDR_SIZE) && xl->bad_bits)
+    snprintf(extra, sizeof(extra), ": bits 0x%llx", (unsigned long long)xl->bad_bits);
+  if (xl->nlevels == 0) {
+    if (xl->stop == ARCH_STOP_READ)
+      snprintf(buf, cap, "cannot read the root table%s", extra);
+    else
+      snprintf(buf, cap, "%s", why);
+    return;
+  }
+  const arch_level *l = &xl->lv[xl->nlevels - 1];
+  if (xl->stop == ARCH_STOP_READ)
+    snprintf(buf, cap, "%s[0x%x] at 0x%llx: %s%s", l->name, l->index,
+             (unsigned long long)l->entry_pa, why, extra);
+  else
+    snprintf(buf, cap, "%s[0x%x] at 0x%llx = 0x%llx (%s%s)", l->name, l->index,
+             (unsigned long long)l->entry_pa, (unsigned long long)l->raw, why, extra);
+}
+
+/* VirtualToPhysical's "no physical page": the PA is not backed (qemu map). */
+static const char *pa_problem(svc *s, uint64_t pa) {
+  if (s->phys != SVC_PHYS_QEMU || !s->ram_known)
+    return NULL;
+  const svc_region *r = svc__ram_find(s, pa);
+  if (!r)
+    return "no physical page";
+  return NULL;
+}
+
+static void cmd_vtop(cmd *c) {
+  svc *s = c->s;
+  uint64_t va;
+  if (num(c, c->npos ? c->pos[0] : NULL, "VA", &va))
+    return;
+  arch_ctx ctx;
+  if (get_ctx(c, va, &ctx))
+    return;
+  svc_walk w;
+  svc__walk_init(&w, s);
+  arch_xlate xl;
+  memset(&xl, 0, sizeof(xl));
+  int rc = ctx.mode == ARCH_MODE_NONE ? ARCH_ENOPAGING : arch_translate(&ctx, &w.mem, va, &xl);
+  if (rc == ARCH_ENOPAGING) {
+    const char *p = pa_problem(s, va);
+    if (p) {
+      fail(c, "0x%llx (paging off) -> 0x%llx: %s", (unsigned long long)va, (unsigned long long)va,
+           p);
+      return;
+    }
+    if (c->json)
+      svc__outf(s, "{\"va\":\"0x%llx\",\"pa\":\"0x%llx\",\"mode\":\"none\",\"paging\":false}\n",
+                (unsigned long long)va, (unsigned long long)va);
+    else
+      svc__outf(s, "0x%llx -> 0x%llx (paging off)\n", (unsigned long long)va,
+                (unsigned long long)va);
+    return;
+  }
+  if (w.intr) {
+    fail(c, "interrupted");
+    return;
+  }
+  if (rc == ARCH_ENOTMAPPED) {
+    char why[256];
+    stop_reason(&w, &xl, why, sizeof(why));
+    if (c->json) {
+      svc__outf(s, "{\"va\":\"0x%llx\",\"mapped\":false,\"stop\":", (unsigned long long)va);
+      out_json_str(s, arch_stop_str(xl.stop));
+      svc__outf(s, ",\"error\":");
+      char msg[320];
+      snprintf(msg, sizeof(msg), "0x%llx not mapped: %s", (unsigned long long)va, why);
+      out_json_str(s, msg);
+      svc__outf(s, "}\n");
+      c->failed = 1;
+    } else {
+      fail(c, "0x%llx not mapped: %s", (unsigned long long)va, why);
+    }
+    return;
+  }
+  if (rc) {
+    fail(c, "%s", arch_strerror(rc));
+    return;
+  }
+  const char *p = pa_problem(s, xl.pa);
+  if (p) {
+    fail(c, "0x%llx -> 0x%llx: %s", (unsigned long long)va, (unsigned long long)xl.pa, p);
+    return;
+  }
+  char fc[64], fl[256], sz[24];
+  flags_str(ctx.mode, xl.flags, ARCH_FMT_COMPACT, fc, sizeof(fc));
+  flags_str(ctx.mode, xl.flags, ARCH_FMT_LONG, fl, sizeof(fl));
+  const char *lvl = xl.nlevels ? xl.lv[xl.nlevels - 1].name : "";
+  const svc_region *r = s->ram_known ? svc__ram_find(s, xl.pa) : NULL;
+  if (c->json) {
+    svc__outf(s,
+              "{\"va\":\"0x%llx\",\"mapped\":true,\"pa\":\"0x%llx\",\"page_pa\":\"0x%llx\","
+              "\"page_size\":\"0x%llx\",\"level\":",
+              (unsigned long long)va, (unsigned long long)xl.pa, (unsigned long long)xl.page_pa,
+              (unsigned long long)xl.page_size);
+    out_json_str(s, lvl);
+    svc__outf(s, ",\"mode\":");
+    out_json_str(s, arch_mode_name(ctx.mode));
+    svc__outf(s, ",\"flags\":");
+    out_json_str(s, fc);
+    svc__outf(s, ",\"flags_long\":");
+    out_json_str(s, fl);
+    svc__outf(s, ",\"write\":%s,\"user\":%s,\"exec\":%s,\"levels\":%u,\"mmio\":%s}\n",
+              xl.flags & ARCH_F_WRITE ? "true" : "false", xl.flags & ARCH_F_USER ? "true" : "false",
+              xl.flags & ARCH_F_NX ? "false" : "true", xl.nlevels,
+              r && r->kind == 'i' ? "true" : "false");
+    return;
+  }
+  svc__outf(s, "0x%llx -> 0x%llx  %s page at 0x%llx (%s)  %s  [%s]%s%s\n", (unsigned long long)va,
+            (unsigned long long)xl.pa, human(xl.page_size, sz, sizeof(sz)),
+            (unsigned long long)xl.page_pa, lvl, fc, fl, r && r->kind == 'i' ? "  I/O: " : "",
+            r && r->kind == 'i' ? r->name : "");
+}
+
+static void cmd_pte(cmd *c) {
+  svc *s = c->s;
+  uint64_t va;
+  if (num(c, c->npos ? c->pos[0] : NULL, "VA", &va))
+    return;
+  arch_ctx ctx;
+  if (get_ctx(c, va, &ctx))
+    return;
+  if (ctx.mode == ARCH_MODE_NONE) {
+    fail(c, "paging is off: 0x%llx is a physical address", (unsigned long long)va);
+    return;
+  }
+  svc_walk w;
+  svc__walk_init(&w, s);
+  arch_xlate xl;
+  memset(&xl, 0, sizeof(xl));
+  int rc = arch_translate(&ctx, &w.mem, va, &xl);
+  if (w.intr) {
+    fail(c, "interrupted");
+    return;
+  }
+  if (rc && rc != ARCH_ENOTMAPPED) {
+    fail(c, "%s", arch_strerror(rc));
+    return;
+  }
+  char cs[160];
+  if (arch_ctx_str(&ctx, cs, sizeof(cs)) < 0)
+    snprintf(cs, sizeof(cs), "%s", arch_mode_name(ctx.mode));
+  char why[256] = "";
+  if (rc)
+    stop_reason(&w, &xl, why, sizeof(why));
+  if (c->json) {
+    svc__outf(s, "{\"va\":\"0x%llx\",\"mode\":", (unsigned long long)va);
+    out_json_str(s, arch_mode_name(ctx.mode));
+    svc__outf(s, ",\"context\":");
+    out_json_str(s, cs);
+    svc__outf(s, ",\"levels\":[");
+    for (unsigned i = 0; i < xl.nlevels; i++) {
+      const arch_level *l = &xl.lv[i];
+      char fc[64], fl[256];
+      flags_str(ctx.mode, l->flags, ARCH_FMT_COMPACT, fc, sizeof(fc));
+      flags_str(ctx.mode, l->flags, ARCH_FMT_LONG, fl, sizeof(fl));
+      svc__outf(s, "%s{\"name\":", i ? "," : "");
+      out_json_str(s, l->name);
+      svc__outf(s,
+                ",\"index\":%u,\"table_pa\":\"0x%llx\",\"entry_pa\":\"0x%llx\",\"raw\":\"0x%llx\","
+                "\"next_pa\":\"0x%llx\",\"size\":\"0x%llx\",\"leaf\":%s,\"flags\":",
+                l->index, (unsigned long long)l->table_pa, (unsigned long long)l->entry_pa,
+                (unsigned long long)l->raw, (unsigned long long)l->next_pa,
+                (unsigned long long)l->size, l->leaf ? "true" : "false");
+      out_json_str(s, fc);
+      svc__outf(s, ",\"flags_long\":");
+      out_json_str(s, fl);
+      svc__outf(s, "}");
+    }
+    svc__outf(s, "],\"mapped\":%s", rc ? "false" : "true");
+    if (!rc)
+      svc__outf(s, ",\"pa\":\"0x%llx\",\"page_size\":\"0x%llx\"", (unsigned long long)xl.pa,
+                (unsigned long long)xl.page_size);
+    else {
+      svc__outf(s, ",\"stop\":");
+      out_json_str(s, arch_stop_str(xl.stop));
+      svc__outf(s, ",\"reason\":");
+      out_json_str(s, why);
+    }
+    svc__outf(s, "}\n");
+    return;
+  }
+  svc__outf(s, "VA 0x%llx  %s\n", (unsigned long long)va, cs);
+  svc__outf(s, "%-6s %-6s %-18s %-18s %-22s %s\n", "level", "index", "entry at", "contains",
+            "next table / page", "flags");
+  for (unsigned i = 0; i < xl.nlevels; i++) {
+    const arch_level *l = &xl.lv[i];
+    char fc[64], nx[40], ea[24], raw[24], idx[12];
+    flags_str(ctx.mode, l->flags, ARCH_FMT_COMPACT, fc, sizeof(fc));
+    if (!(l->flags & ARCH_F_VALID))
+      snprintf(nx, sizeof(nx), "-");
+    else if (l->leaf)
+      snprintf(nx, sizeof(nx), "pfn 0x%llx", (unsigned long long)(l->next_pa >> 12));
+    else
+      snprintf(nx, sizeof(nx), "0x%llx", (unsigned long long)l->next_pa);
+    snprintf(ea, sizeof(ea), "0x%llx", (unsigned long long)l->entry_pa);
+    snprintf(raw, sizeof(raw), "0x%llx", (unsigned long long)l->raw);
+    snprintf(idx, sizeof(idx), "0x%x", l->index);
+    svc__outf(s, "%-6s %-6s %-18s %-18s %-22s %s\n", l->name, idx, ea, raw, nx, fc);
+  }
+  if (rc) {
+    svc__outf(s, "not mapped: %s\n", why);
+  } else {
+    char sz[24];
+    svc__outf(s, "-> 0x%llx (%s page at 0x%llx)\n", (unsigned long long)xl.pa,
+              human(xl.page_size, sz, sizeof(sz)), (unsigned long long)xl.page_pa);
+  }
+}
+
+typedef struct {
+  cmd *c;
+  arch_mode mode;
+  uint64_t n;
+} runs_ctx;
+
+static int on_run(void *arg, const arch_run *r) {
+  runs_ctx *rc = arg;
+  svc *s = rc->c->s;
+  char fc[64], sz[24], ps[24];
+  flags_str(rc->mode, r->flags, ARCH_FMT_COMPACT, fc, sizeof(fc));
+  if (rc->c->json) {
+    svc__outf(s,
+              "%s{\"va\":\"0x%llx\",\"end\":\"0x%llx\",\"size\":\"0x%llx\",\"pa\":\"0x%llx\","
+              "\"page_size\":\"0x%llx\",\"count\":%llu,\"level\":",
+              rc->n ? ",\n" : "", (unsigned long long)r->va, (unsigned long long)(r->va + r->size),
+              (unsigned long long)r->size, (unsigned long long)r->pa,
+              (unsigned long long)r->page_size, (unsigned long long)r->count);
+    out_json_str(s, r->level ? r->level : "");
+    svc__outf(s, ",\"flags\":");
+    out_json_str(s, fc);
+    svc__outf(s, ",\"write\":%s,\"user\":%s,\"exec\":%s,\"half\":%d}",
+              r->flags & ARCH_F_WRITE ? "true" : "false", r->flags & ARCH_F_USER ? "true" : "false",
+              r->flags & ARCH_F_NX ? "false" : "true", r->half);
+  } else {
+    svc__outf(s, "0x%016llx-0x%016llx %7s %-5s %5s x%-6llu %s -> 0x%llx\n",
+              (unsigned long long)r->va, (unsigned long long)(r->va + r->size),
+              human(r->size, sz, sizeof(sz)), r->level ? r->level : "",
+              human(r->page_size, ps, sizeof(ps)), (unsigned long long)r->count, fc,
+              (unsigned long long)r->pa);
+  }
+  rc->n++;
+  return stop_requested(s);
+}
+
+static void cmd_maps(cmd *c) {
+  svc *s = c->s;
+  uint64_t lo = 0, hi = ~0ull;
+  if (c->npos >= 1 && num(c, c->pos[0], "VA_LO", &lo))
+    return;
+  if (c->npos >= 2) {
+    if (num(c, c->pos[1], "VA_HI", &hi))
+      return;
+    if (hi <= lo) {
+      fail(c, "empty range 0x%llx-0x%llx", (unsigned long long)lo, (unsigned long long)hi);
+      return;
+    }
+    hi--;
+  }
+  arch_ctx ctx;
+  if (get_ctx(c, lo, &ctx))
+    return;
+  if (ctx.mode == ARCH_MODE_NONE) {
+    fail(c, "paging is off: every address is physical");
+    return;
+  }
+  size_t wl = arch_work_size(&ctx);
+  if (wl < ARCH_WORK_MIN || wl > ARCH_WORK_MAX)
+    wl = ARCH_WORK_MAX;
+  void *work = malloc(wl);
+  if (!work) {
+    fail(c, "out of memory");
+    return;
+  }
+  svc_walk w;
+  svc__walk_init(&w, s);
+  runs_ctx rc = {c, ctx.mode, 0};
+  arch_walk_stats st;
+  memset(&st, 0, sizeof(st));
+  if (c->json)
+    svc__outf(s, "{\"runs\":[\n");
+  int r = arch_enumerate(&ctx, &w.mem, lo, hi, work, wl, on_run, &rc, &st);
+  free(work);
+  int intr = r == ARCH_ECANCELED || w.intr;
+  if (r && r != ARCH_ECANCELED) {
+    if (c->json)
+      svc__outf(s, "]}\n");
+    fail(c, "%s", arch_strerror(r));
+    return;
+  }
+  if (c->json) {
+    svc__outf(s,
+              "],\"runs_count\":%llu,\"tables\":%llu,\"leaves\":%llu,\"faults\":%llu,"
+              "\"read_errors\":%llu,\"interrupted\":%s}\n",
+              (unsigned long long)rc.n, (unsigned long long)st.tables,
+              (unsigned long long)st.leaves, (unsigned long long)st.faults,
+              (unsigned long long)st.read_errors, intr ? "true" : "false");
+  } else {
+    svc__outf(s, "%llu runs, %llu leaves, %llu tables", (unsigned long long)rc.n,
+              (unsigned long long)st.leaves, (unsigned long long)st.tables);
+    if (st.faults)
+      svc__outf(s, ", %llu bad entries skipped", (unsigned long long)st.faults);
+    if (st.read_errors)
+      svc__outf(s, ", %llu unreadable tables (first at 0x%llx)", (unsigned long long)st.read_errors,
+                (unsigned long long)st.first_error_pa);
+    svc__outf(s, "%s\n", intr ? " (interrupted)" : "");
+  }
+}
+
+typedef struct {
+  cmd *c;
+  arch_mode mode;
+  uint64_t n;
+} ptov_ctx;
+
+static int on_ptov(void *arg, uint64_t va, const arch_run *r) {
+  ptov_ctx *p = arg;
+  svc *s = p->c->s;
+  char fc[64], ps[24];
+  flags_str(p->mode, r->flags, ARCH_FMT_COMPACT, fc, sizeof(fc));
+  if (p->c->json) {
+    svc__outf(s, "%s{\"va\":\"0x%llx\",\"level\":", p->n ? "," : "", (unsigned long long)va);
+    out_json_str(s, r->level ? r->level : "");
+    svc__outf(s, ",\"page_size\":\"0x%llx\",\"flags\":", (unsigned long long)r->page_size);
+    out_json_str(s, fc);
+    svc__outf(s, "}");
+  } else {
+    svc__outf(s, "0x%llx  (%s, %s page)  %s\n", (unsigned long long)va, r->level ? r->level : "",
+              human(r->page_size, ps, sizeof(ps)), fc);
+  }
+  p->n++;
+  return stop_requested(s);
+}
+
+static void cmd_ptov(cmd *c) {
+  svc *s = c->s;
+  uint64_t pa;
+  if (num(c, c->npos ? c->pos[0] : NULL, "PA", &pa))
+    return;
+  arch_ctx ctx;
+  if (get_ctx(c, 0, &ctx))
+    return;
+  if (ctx.mode == ARCH_MODE_NONE) {
+    fail(c, "paging is off: 0x%llx is mapped at the same address", (unsigned long long)pa);
+    return;
+  }
+  size_t wl = arch_work_size(&ctx);
+  if (wl < ARCH_WORK_MIN || wl > ARCH_WORK_MAX)
+    wl = ARCH_WORK_MAX;
+  void *work = malloc(wl);
+  if (!work) {
+    fail(c, "out of memory");
+    return;
+  }
+  svc_walk w;
+  svc__walk_init(&w, s);
+  ptov_ctx p = {c, ctx.mode, 0};
+  if (c->json)
+    svc__outf(s, "{\"pa\":\"0x%llx\",\"vas\":[", (unsigned long long)pa);
+  int r = arch_ptov(&ctx, &w.mem, pa, work, wl, on_ptov, &p, NULL);
+  free(work);
+  if (c->json) {
+    svc__outf(s, "],\"count\":%llu,\"interrupted\":%s}\n", (unsigned long long)p.n,
+              r == ARCH_ECANCELED ? "true" : "false");
+  } else if (r < 0 && r != ARCH_ECANCELED) {
+    fail(c, "%s", arch_strerror(r));
+  } else {
+    svc__outf(s, "%llu virtual address%s map%s 0x%llx%s\n", (unsigned long long)p.n,
+              p.n == 1 ? "" : "es", p.n == 1 ? "s" : "", (unsigned long long)pa,
+              r == ARCH_ECANCELED ? " (interrupted)" : "");
+  }
+}
+
+/* ------------------------------------------------------------------------
+ * Physical memory. */
+
+#define PHYS_CHUNK    0x10000u
+#define PHYS_MAX_READ (64u << 20)
+
+static void dump_line(svc *s, uint64_t a, const uint8_t *p, size_t n, int width) {
+  char line[160];
+  size_t k = (size_t)snprintf(line, sizeof(line), "%016llx ", (unsigned long long)a);
+  for (size_t i = 0; i < 16; i += (size_t)width) {
+    if (i + (size_t)width <= n) {
+      uint64_t v = 0;
+      for (int b = 0; b < width; b++)
+        v |= (uint64_t)p[i + (size_t)b] << (8 * b);
+      k +=
+          (size_t)snprintf(line + k, sizeof(line) - k, " %0*llx", width * 2, (unsigned long long)v);
+    } else {
+      k += (size_t)snprintf(line + k, sizeof(line) - k, " %*s", width * 2, "");
+    }
+    if (width == 1 && i == 7)
+      k += (size_t)snprintf(line + k, sizeof(line) - k, " ");
+  }
+  k += (size_t)snprintf(line + k, sizeof(line) - k, "  ");
+  for (size_t i = 0; i < n && k + 2 < sizeof(line); i++)
+    line[k++] = p[i] >= 0x20 && p[i] < 0x7f ? (char)p[i] : '.';
+  line[k++] = '\n';
+  line[k] = 0;
+  svc__outf(s, "%s", line);
+}
+
+static void phys_read(cmd *c) {
+  svc *s = c->s;
+  uint64_t pa, len;
+  if (num(c, c->npos > 1 ? c->pos[1] : NULL, "PA", &pa) ||
+      num(c, c->npos > 2 ? c->pos[2] : NULL, "LEN", &len))
+    return;
+  int width = c->width ? c->width : 1;
+  if (width != 1 && width != 2 && width != 4 && width != 8) {
+    fail(c, "bad --width %d (1, 2, 4 or 8)", width);
+    return;
+  }
+  if (!len || len > PHYS_MAX_READ) {
+    fail(c, "LEN 0x%llx out of range (1..0x%x)", (unsigned long long)len, PHYS_MAX_READ);
+    return;
+  }
+  if (pa + len < pa) {
+    fail(c, "range wraps around");
+    return;
+  }
+  uint8_t *buf = malloc(PHYS_CHUNK);
+  if (!buf) {
+    fail(c, "out of memory");
+    return;
+  }
+  if (c->json)
+    svc__outf(s, "{\"pa\":\"0x%llx\",\"data\":\"", (unsigned long long)pa);
+  uint64_t done = 0;
+  int rc = 0;
+  while (done < len) {
+    size_t n = len - done > PHYS_CHUNK ? PHYS_CHUNK : (size_t)(len - done);
+    size_t got = 0;
+    rc = svc__phys_read_cached(s, pa + done, buf, n, &got);
+    if (c->json) {
+      char hex[1025];
+      for (size_t i = 0; i < got; i += 512) {
+        size_t m = got - i > 512 ? 512 : got - i;
+        rsp_hex_encode(hex, sizeof(hex), buf + i, m);
+        hex[2 * m] = 0;
+        svc__outf(s, "%s", hex);
+      }
+    } else {
+      for (size_t i = 0; i < got; i += 16)
+        dump_line(s, pa + done + i, buf + i, got - i > 16 ? 16 : got - i, width);
+    }
+    done += got;
+    if (rc)
+      break;
+    if (stop_requested(s)) {
+      rc = SVC_EINTR;
+      break;
+    }
+  }
+  free(buf);
+  if (c->json) {
+    svc__outf(s, "\",\"len\":\"0x%llx\"", (unsigned long long)done);
+    if (rc) {
+      char msg[200];
+      snprintf(msg, sizeof(msg), "stopped at 0x%llx: %s", (unsigned long long)(pa + done),
+               svc__strerror(rc));
+      svc__outf(s, ",\"error\":");
+      out_json_str(s, msg);
+      c->failed = 1;
+    }
+    svc__outf(s, "}\n");
+    return;
+  }
+  if (rc)
+    fail(c, "read stopped at 0x%llx: %s", (unsigned long long)(pa + done), svc__strerror(rc));
+}
+
+static int pattern(cmd *c, const char *tok, uint8_t *buf, size_t cap) {
+  if (!tok) {
+    fail(c, "missing PATTERN (hex bytes)");
+    return -1;
+  }
+  int n = svc__parse_bytes(tok, buf, cap);
+  if (n <= 0)
+    fail(c, "bad byte pattern '%s' (hex bytes expected, e.g. deadbeef)", tok);
+  return n;
+}
+
+static void phys_write(cmd *c) {
+  svc *s = c->s;
+  uint64_t pa;
+  if (num(c, c->npos > 1 ? c->pos[1] : NULL, "PA", &pa))
+    return;
+  uint8_t buf[256];
+  int n;
+  if (c->uw) {
+    uint64_t v;
+    if (num(c, c->uval, "value", &v))
+      return;
+    if (c->uw < 8 && v >> (8 * c->uw)) {
+      fail(c, "value 0x%llx does not fit in %d bytes", (unsigned long long)v, c->uw);
+      return;
+    }
+    for (int i = 0; i < c->uw; i++)
+      buf[i] = (uint8_t)(v >> (8 * i));
+    n = c->uw;
+  } else {
+    n = pattern(c, c->npos > 2 ? c->pos[2] : NULL, buf, sizeof(buf));
+    if (n <= 0)
+      return;
+  }
+  int rc = svc__phys_write(s, pa, buf, (size_t)n);
+  if (rc) {
+    fail(c, "0x%llx: %s", (unsigned long long)pa, svc__strerror(rc));
+    return;
+  }
+  if (c->json)
+    svc__outf(s, "{\"pa\":\"0x%llx\",\"written\":%d}\n", (unsigned long long)pa, n);
+  else
+    svc__outf(s, "wrote %d byte%s at 0x%llx\n", n, n == 1 ? "" : "s", (unsigned long long)pa);
+}
+
+static void phys_fill(cmd *c) {
+  svc *s = c->s;
+  uint64_t pa, len;
+  if (num(c, c->npos > 1 ? c->pos[1] : NULL, "PA", &pa) ||
+      num(c, c->npos > 2 ? c->pos[2] : NULL, "LEN", &len))
+    return;
+  uint8_t pat[256];
+  int pn = pattern(c, c->npos > 3 ? c->pos[3] : NULL, pat, sizeof(pat));
+  if (pn <= 0)
+    return;
+  if (!len || len > PHYS_MAX_READ || pa + len < pa) {
+    fail(c, "LEN 0x%llx out of range (1..0x%x)", (unsigned long long)len, PHYS_MAX_READ);
+    return;
+  }
+  uint8_t *buf = malloc(PHYS_CHUNK);
+  if (!buf) {
+    fail(c, "out of memory");
+    return;
+  }
+  uint64_t done = 0;
+  int rc = 0;
+  while (done < len) {
+    size_t n = len - done > PHYS_CHUNK ? PHYS_CHUNK : (size_t)(len - done);
+    for (size_t i = 0; i < n; i++)
+      buf[i] = pat[(done + i) % (uint64_t)pn];
+    rc = svc__phys_write(s, pa + done, buf, n);
+    if (rc)
+      break;
+    done += n;
+    if (done < len && stop_requested(s)) {
+      rc = SVC_EINTR;
+      break;
+    }
+  }
+  free(buf);
+  if (rc) {
+    fail(c, "stopped after 0x%llx bytes at 0x%llx: %s", (unsigned long long)done,
+         (unsigned long long)(pa + done), svc__strerror(rc));
+    return;
+  }
+  if (c->json)
+    svc__outf(s, "{\"pa\":\"0x%llx\",\"filled\":\"0x%llx\"}\n", (unsigned long long)pa,
+              (unsigned long long)done);
+  else
+    svc__outf(s, "filled 0x%llx bytes at 0x%llx\n", (unsigned long long)done,
+              (unsigned long long)pa);
+}
+
+static void phys_search(cmd *c) {
+  svc *s = c->s;
+  uint64_t pa, len;
+  if (num(c, c->npos > 1 ? c->pos[1] : NULL, "PA", &pa) ||
+      num(c, c->npos > 2 ? c->pos[2] : NULL, "LEN", &len))
+    return;
+  uint8_t pat[256];
+  int pn = pattern(c, c->npos > 3 ? c->pos[3] : NULL, pat, sizeof(pat));
+  if (pn <= 0)
+    return;
+  if (!len || pa + len < pa) {
+    fail(c, "bad range");
+    return;
+  }
+  size_t keep = (size_t)pn - 1;
+  uint8_t *buf = malloc(PHYS_CHUNK + keep);
+  if (!buf) {
+    fail(c, "out of memory");
+    return;
+  }
+  if (c->json)
+    svc__outf(s, "{\"pattern_len\":%d,\"matches\":[", pn);
+  uint64_t hits = 0, skipped = 0, pos = 0;
+  size_t have = 0; /* bytes carried over, ending at pa + pos */
+  int rc = 0;
+  while (pos < len) {
+    size_t n = len - pos > PHYS_CHUNK ? PHYS_CHUNK : (size_t)(len - pos);
+    size_t got = 0;
+    rc = svc__phys_read_cached(s, pa + pos, buf + have, n, &got);
+    size_t total = have + got;
+    uint64_t base = pa + pos - have;
+    for (size_t i = 0; i + (size_t)pn <= total; i++) {
+      if (!memcmp(buf + i, pat, (size_t)pn)) {
+        if (c->json)
+          svc__outf(s, "%s\"0x%llx\"", hits ? "," : "", (unsigned long long)(base + i));
+        else
+          svc__outf(s, "0x%llx\n", (unsigned long long)(base + i));
+        hits++;
+      }
+    }
+    pos += got;
+    if (rc == SVC_ENOPAGE || rc == SVC_EMMIO || rc == SVC_ETARGET) {
+      /* Not RAM here: skip to the next unit, a match cannot span the hole. */
+      uint64_t next = ((pa + pos) | (SVC_CPAGE - 1)) + 1;
+      if (next - pa > len)
+        next = pa + len;
+      skipped += next - (pa + pos);
+      pos = next - pa;
+      have = 0;
+      rc = 0;
+      continue;
+    }
+    if (rc)
+      break;
+    have = total < keep ? total : keep;
+    memmove(buf, buf + total - have, have);
+    if (stop_requested(s)) {
+      rc = SVC_EINTR;
+      break;
+    }
+  }
+  free(buf);
+  if (c->json) {
+    svc__outf(s, "],\"count\":%llu,\"skipped\":\"0x%llx\"", (unsigned long long)hits,
+              (unsigned long long)skipped);
+    if (rc) {
+      svc__outf(s, ",\"error\":");
+      out_json_str(s, svc__strerror(rc));
+      c->failed = 1;
+    }
+    svc__outf(s, "}\n");
+    return;
+  }
+  if (rc) {
+    fail(c, "stopped at 0x%llx: %s", (unsigned long long)(pa + pos), svc__strerror(rc));
+    return;
+  }
+  svc__outf(s, "%llu match%s", (unsigned long long)hits, hits == 1 ? "" : "es");
+  if (skipped)
+    svc__outf(s, " (0x%llx bytes without physical pages skipped)", (unsigned long long)skipped);
+  svc__outf(s, "\n");
+}
+
+static void phys_backend(cmd *c) {
+  svc *s = c->s;
+  svc__discover(s);
+  if (c->npos > 1) {
+    const char *b = c->pos[1];
+    if (!strcmp(b, "auto")) {
+      s->phys_forced = 0;
+      s->phys = s->qemu_phys ? SVC_PHYS_QEMU : SVC_PHYS_NONE;
+    } else if (!strcmp(b, "qemu")) {
+      if (!s->qemu_phys) {
+        fail(c, "the target does not list PhyMemMode in qqemu.Supported");
+        return;
+      }
+      s->phys = SVC_PHYS_QEMU;
+      s->phys_forced = 1;
+    } else if (!strcmp(b, "offset")) {
+      uint64_t off;
+      if (num(c, c->npos > 2 ? c->pos[2] : NULL, "OFF", &off))
+        return;
+      s->phys = SVC_PHYS_OFFSET;
+      s->phys_off = off;
+      s->phys_forced = 1;
+    } else if (!strcmp(b, "none")) {
+      s->phys = SVC_PHYS_NONE;
+      s->phys_forced = 1;
+    } else {
+      fail(c, "unknown backend '%s' (auto, qemu, offset OFF, none)", b);
+      return;
+    }
+    svc__cache_flush(&s->cache);
+    if (s->phys == SVC_PHYS_QEMU && !s->ram_known)
+      svc__ram_load(s);
+  }
+  if (c->json)
+    svc__outf(s, "{\"backend\":\"%s\",\"offset\":\"0x%llx\",\"forced\":%s,\"ram_map\":%s}\n",
+              svc__phys_name(s), (unsigned long long)s->phys_off, s->phys_forced ? "true" : "false",
+              s->ram_known ? "true" : "false");
+  else if (s->phys == SVC_PHYS_OFFSET)
+    svc__outf(s, "physical backend: offset 0x%llx (PA + offset read as virtual)\n",
+              (unsigned long long)s->phys_off);
+  else if (s->phys == SVC_PHYS_QEMU)
+    svc__outf(s, "physical backend: qemu (PhyMemMode)%s\n",
+              s->ram_known ? ", RAM map from `info mtree -f`" : ", RAM map unknown");
+  else
+    svc__outf(s, "physical backend: none (%s)\n", svc__strerror(SVC_ENOBACK));
+}
+
+static void phys_map(cmd *c) {
+  svc *s = c->s;
+  svc__discover(s);
+  if (!s->ram_known) {
+    fail(c, "physical memory map unknown (qemu backend only)");
+    return;
+  }
+  if (c->json)
+    svc__outf(s, "{\"regions\":[");
+  for (int i = 0; i < s->nram; i++) {
+    const svc_region *r = &s->ram[i];
+    if (c->json) {
+      svc__outf(s, "%s{\"lo\":\"0x%llx\",\"hi\":\"0x%llx\",\"kind\":\"%s\",\"name\":", i ? "," : "",
+                (unsigned long long)r->lo, (unsigned long long)r->hi,
+                r->kind == 'r' ? "ram" : "io");
+      out_json_str(s, r->name);
+      svc__outf(s, "}");
+    } else {
+      svc__outf(s, "0x%016llx-0x%016llx %-4s %s\n", (unsigned long long)r->lo,
+                (unsigned long long)r->hi, r->kind == 'r' ? "ram" : "i/o", r->name);
+    }
+  }
+  if (c->json)
+    svc__outf(s, "]}\n");
+}
+
+static void cmd_phys(cmd *c) {
+  const char *sub = c->npos ? c->pos[0] : NULL;
+  svc__discover(c->s);
+  if (!sub) {
+    fail(c, "missing subcommand (read, write, fill, search, backend, map)");
+    return;
+  }
+  if (!strcmp(sub, "backend")) {
+    phys_backend(c);
+    return;
+  }
+  if (!strcmp(sub, "map")) {
+    phys_map(c);
+    return;
+  }
+  if (c->s->phys == SVC_PHYS_NONE) {
+    fail(c, "%s", svc__strerror(SVC_ENOBACK));
+    return;
+  }
+  if (!strcmp(sub, "read"))
+    phys_read(c);
+  else if (!strcmp(sub, "write"))
+    phys_write(c);
+  else if (!strcmp(sub, "fill"))
+    phys_fill(c);
+  else if (!strcmp(sub, "search"))
+    phys_search(c);
+  else
+    fail(c, "unknown subcommand '%s' (read, write, fill, search, backend, map)", sub);
+}
+
+/* ------------------------------------------------------------------------
+ * State commands. */
+
+static void cmd_context(cmd *c) {
+  svc *s = c->s;
+  if (c->npos >= 1) {
+    if (!strcmp(c->pos[0], "default")) {
+      atomic_store(&s->ctx_on, 0);
+    } else {
+      uint64_t root;
+      if (num(c, c->pos[0], "ROOT", &root))
+        return;
+      arch_ctx ctx;
+      char err[200];
+      if (svc__make_ctx(s, 1, root, 0, &ctx, err, sizeof(err))) {
+        fail(c, "%s", err);
+        return;
+      }
+      s->ctx_root = root;
+      atomic_store(&s->ctx_on, 1);
+    }
+    svc__cache_flush(&s->cache);
+  }
+  int on = atomic_load(&s->ctx_on);
+  if (c->json)
+    svc__outf(s, "{\"context\":\"%s\",\"root\":\"0x%llx\"}\n", on ? "root" : "default",
+              (unsigned long long)(on ? s->ctx_root : 0));
+  else if (on)
+    svc__outf(s, "context: GDB's memory accesses are translated through root 0x%llx\n",
+              (unsigned long long)s->ctx_root);
+  else
+    svc__outf(s, "context: default (GDB's memory accesses go to the target as they are)\n");
+}
+
+static void cmd_cache(cmd *c) {
+  svc *s = c->s;
+  const char *sub = c->npos ? c->pos[0] : "stats";
+  if (!strcmp(sub, "on")) {
+    if (!s->cache.max) {
+      fail(c, "the cache has no room (--cache-size 0)");
+      return;
+    }
+    svc__cache_flush(&s->cache);
+    atomic_store(&s->cache_on, 1);
+  } else if (!strcmp(sub, "off")) {
+    atomic_store(&s->cache_on, 0);
+    svc__cache_flush(&s->cache);
+  } else if (!strcmp(sub, "flush")) {
+    svc__cache_flush(&s->cache);
+  } else if (strcmp(sub, "stats")) {
+    fail(c, "unknown subcommand '%s' (on, off, flush, stats)", sub);
+    return;
+  }
+  svc_cache *k = &s->cache;
+  int on = atomic_load(&s->cache_on) && k->max;
+  if (c->json)
+    svc__outf(s,
+              "{\"enabled\":%s,\"units\":%zu,\"capacity_units\":%zu,\"unit_bytes\":%u,"
+              "\"hits\":%llu,\"misses\":%llu,\"evictions\":%llu,\"flushes\":%llu,"
+              "\"upstream_requests\":%llu,\"upstream_transactions\":%llu}\n",
+              on ? "true" : "false", k->n, k->max, SVC_CPAGE, (unsigned long long)k->hits,
+              (unsigned long long)k->misses, (unsigned long long)k->evictions,
+              (unsigned long long)k->flushes, (unsigned long long)s->n_requests,
+              (unsigned long long)s->n_transact);
+  else
+    svc__outf(s,
+              "cache %s: %zu of %zu units of 0x%x bytes; %llu hits, %llu misses, %llu evictions, "
+              "%llu flushes; %llu upstream requests in %llu transactions\n",
+              on ? "on" : "off", k->n, k->max, SVC_CPAGE, (unsigned long long)k->hits,
+              (unsigned long long)k->misses, (unsigned long long)k->evictions,
+              (unsigned long long)k->flushes, (unsigned long long)s->n_requests,
+              (unsigned long long)s->n_transact);
+}
+
+static void cmd_uncached(cmd *c) {
+  svc *s = c->s;
+  const char *sub = c->npos ? c->pos[0] : "list";
+  if (!strcmp(sub, "add") || !strcmp(sub, "del")) {
+    uint64_t lo, hi;
+    if (num(c, c->npos > 1 ? c->pos[1] : NULL, "LO", &lo) ||
+        num(c, c->npos > 2 ? c->pos[2] : NULL, "HI", &hi))
+      return;
+    if (hi <= lo) {
+      fail(c, "empty range 0x%llx-0x%llx (HI is exclusive)", (unsigned long long)lo,
+           (unsigned long long)hi);
+      return;
+    }
+    if (sub[0] == 'a') {
+      if (s->nunc == SVC_MAX_UNCACHED) {
+        fail(c, "too many ranges (%d)", SVC_MAX_UNCACHED);
+        return;
+      }
+      s->unc[s->nunc].lo = lo;
+      s->unc[s->nunc].hi = hi;
+      s->nunc++;
+      svc__cache_flush(&s->cache);
+    } else {
+      int found = 0;
+      for (int i = 0; i < s->nunc; i++)
+        if (s->unc[i].lo == lo && s->unc[i].hi == hi) {
+          s->unc[i] = s->unc[--s->nunc];
+          found = 1;
+          break;
+        }
+      if (!found) {
+        fail(c, "no range 0x%llx-0x%llx", (unsigned long long)lo, (unsigned long long)hi);
+        return;
+      }
+    }
+  } else if (strcmp(sub, "list")) {
+    fail(c, "unknown subcommand '%s' (add, del, list)", sub);
+    return;
+  }
+  if (c->json)
+    svc__outf(s, "{\"ranges\":[");
+  for (int i = 0; i < s->nunc; i++) {
+    if (c->json)
+      svc__outf(s, "%s{\"lo\":\"0x%llx\",\"hi\":\"0x%llx\"}", i ? "," : "",
+                (unsigned long long)s->unc[i].lo, (unsigned long long)s->unc[i].hi);
+    else
+      svc__outf(s, "0x%llx-0x%llx\n", (unsigned long long)s->unc[i].lo,
+                (unsigned long long)s->unc[i].hi);
+  }
+  if (c->json)
+    svc__outf(s, "]}\n");
+  else if (!s->nunc)
+    svc__outf(s, "no uncached ranges\n");
+}
+
+static void cmd_arch(cmd *c) {
+  svc *s = c->s;
+  svc__discover(s);
+  if (c->npos >= 1) {
+    if (!strcmp(c->pos[0], "auto")) {
+      s->arch_forced = 0;
+    } else {
+      arch_mode m = arch_mode_parse(c->pos[0], strlen(c->pos[0]));
+      if (m == ARCH_MODE_NONE) {
+        fail(c,
+             "unknown mode '%s' (x86-32 x86-pae x86-64 x86-64-la57 aarch64 sv32 sv39 sv48 "
+             "sv57, or auto)",
+             c->pos[0]);
+        return;
+      }
+      s->arch_forced = 1;
+      s->arch_mode = (int)m;
+    }
+  }
+  arch_ctx ctx;
+  char err[200] = "", cs[200] = "";
+  int rc = svc__make_ctx(s, 0, 0, 0, &ctx, err, sizeof(err));
+  if (!rc && arch_ctx_str(&ctx, cs, sizeof(cs)) < 0)
+    snprintf(cs, sizeof(cs), "%s", arch_mode_name(ctx.mode));
+  if (c->json) {
+    svc__outf(s, "{\"target\":");
+    out_json_str(s, s->td.arch_name);
+    svc__outf(s, ",\"forced\":%s,\"mode\":", s->arch_forced ? "true" : "false");
+    out_json_str(s, rc ? "unknown" : arch_mode_name(ctx.mode));
+    svc__outf(s, ",\"context\":");
+    out_json_str(s, rc ? err : cs);
+    svc__outf(s, "}\n");
+  } else {
+    svc__outf(s, "target %s; paging %s%s: %s\n", s->td.arch_name[0] ? s->td.arch_name : "unknown",
+              rc ? "unknown" : arch_mode_name(ctx.mode), s->arch_forced ? " (forced)" : "",
+              rc ? err : cs);
+  }
+}
+
+/* ------------------------------------------------------------------------ */
+
+static int parse_opts(cmd *c, svc_args *a) {
+  for (int i = 1; i < a->n; i++) {
+    const char *t = a->tok[i];
+    if (!strcmp(t, "--json")) {
+      c->json = 1;
+    } else if (!strcmp(t, "--root")) {
+      if (i + 1 >= a->n || svc__parse_num(a->tok[i + 1], &c->root)) {
+        fail(c, "--root needs a hex address");
+        return -1;
+      }
+      c->has_root = 1;
+      i++;
+    } else if (!strcmp(t, "--width")) {
+      uint64_t w;
+      if (i + 1 >= a->n || svc__parse_num(a->tok[i + 1], &w) || w > 8) {
+        fail(c, "--width needs 1, 2, 4 or 8");
+        return -1;
+      }
+      c->width = (int)w;
+      i++;
+    } else if (!strcmp(t, "--u8") || !strcmp(t, "--u16") || !strcmp(t, "--u32") ||
+               !strcmp(t, "--u64")) {
+      if (i + 1 >= a->n) {
+        fail(c, "%s needs a value", t);
+        return -1;
+      }
+      c->uw = atoi(t + 3) / 8;
+      c->uval = a->tok[++i];
+    } else if (t[0] == '-' && t[1] == '-') {
+      fail(c, "unknown option '%s' (see `monitor help %s`)", t, c->name);
+      return -1;
+    } else {
+      c->pos[c->npos++] = t;
+    }
+  }
+  return 0;
+}
+
+typedef struct {
+  const char *name;
+  void (*fn)(cmd *c);
+} cmd_entry;
+
+static const cmd_entry cmds[] = {
+    {"vtop", cmd_vtop}, {"pte", cmd_pte},         {"phys", cmd_phys},   {"maps", cmd_maps},
+    {"ptov", cmd_ptov}, {"context", cmd_context}, {"cache", cmd_cache}, {"uncached", cmd_uncached},
+    {"arch", cmd_arch}, {"help", cmd_help},
+};
+
+void svc__monitor(svc *s, const char *line, size_t len) {
+  svc_args a;
+  s->out.len = 0;
+  s->out_err = 0;
+  int n = svc__split(&a, line, len);
+  if (n < 0) {
+    svc__outf(s, "command line too long\n");
+    svc__out_flush(s);
+    s->io->reply(s->ctx, "E01", 3);
+    return;
+  }
+  const cmd_entry *e = NULL;
+  if (n > 0)
+    for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+      if (!strcmp(a.tok[0], cmds[i].name))
+        e = &cmds[i];
+  if (!e) {
+    /* Not ours: the target's own monitor, its output relayed as it comes. */
+    char *cmdline = malloc(len + 1);
+    if (!cmdline) {
+      s->io->reply(s->ctx, "E0c", 3);
+      return;
+    }
+    memcpy(cmdline, line, len);
+    cmdline[len] = 0;
+    svc_sb fin;
+    svc__sb_init(&fin);
+    int rc = svc__rcmd(s, cmdline, 1, NULL, &fin);
+    free(cmdline);
+    if (rc == SVC_EIO && !fin.len)
+      s->io->reply(s->ctx, "E05", 3);
+    else
+      s->io->reply(s->ctx, fin.p ? fin.p : "", fin.len);
+    svc__sb_free(&fin);
+    return;
+  }
+  cmd c;
+  memset(&c, 0, sizeof(c));
+  c.s = s;
+  c.name = e->name;
+  if (parse_opts(&c, &a) == 0)
+    e->fn(&c);
+  svc__phys_end(s); /* QEMU's mode is restored on every path */
+  svc__cache_flush(&s->scratch);
+  svc__out_flush(s);
+  if (c.failed)
+    s->io->reply(s->ctx, "E01", 3);
+  else
+    s->io->reply(s->ctx, "OK", 2);
+}

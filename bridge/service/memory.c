@@ -1,0 +1,305 @@
+/* memory.c - the client's own memory packets (m, M, X): served from the
+ * cache while the target is stopped, or translated through a context root
+ * (context ROOT, like .process /p).
+ *
+ * Reads follow ReadVirtual: fewer bytes than asked is success when at least
+ * one byte was read; nothing read gives the target's error (E14 for QEMU).
+ * Writes are write-through: the cache is updated only after the target's OK,
+ * and every other unit is dropped because it may alias the written bytes.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rsp.h"
+#include "walk.h"
+
+/* The most a client read is answered with (partial reads are allowed). */
+#define MAX_CLIENT_READ 0x1000u
+
+static void reply_data(svc *s, const uint8_t *buf, size_t n) {
+  char *hex = malloc(2 * n + 1);
+  if (!hex) {
+    s->io->reply(s->ctx, "E0c", 3);
+    return;
+  }
+  rsp_hex_encode(hex, 2 * n + 1, buf, n);
+  s->io->reply(s->ctx, hex, 2 * n);
+  free(hex);
+}
+
+/* Forwards a request unchanged and relays the reply; returns 1 for OK. */
+typedef struct {
+  svc *s;
+  int ok;
+} fwd_ctx;
+static int on_fwd(void *arg, size_t i, const char *body, size_t len) {
+  fwd_ctx *f = arg;
+  (void)i;
+  f->ok = len == 2 && body[0] == 'O' && body[1] == 'K';
+  f->s->io->reply(f->s->ctx, body, len);
+  return 0;
+}
+static int forward(svc *s, const char *body, size_t len) {
+  fwd_ctx f = {s, -1};
+  svc_req r = {body, len};
+  int rc = svc__transact(s, &r, 1, on_fwd, &f);
+  if (f.ok < 0) { /* no reply was delivered */
+    s->io->reply(s->ctx, "E05", 3);
+    return 0;
+  }
+  return rc ? 0 : f.ok;
+}
+
+/* ------------------------------------------------------------------------
+ * Default context: virtual units cached under the selected thread. */
+
+typedef struct {
+  uint8_t (*buf)[SVC_CPAGE];
+  int *ok;
+  char err[8];
+  int have_err;
+} vrd_ctx;
+
+static int on_vread(void *arg, size_t i, const char *body, size_t len) {
+  vrd_ctx *c = arg;
+  c->ok[i] =
+      len == 2 * SVC_CPAGE && rsp_hex_decode(c->buf[i], SVC_CPAGE, body, len) == (int)SVC_CPAGE;
+  if (!c->ok[i] && !c->have_err && len >= 1 && len < sizeof(c->err) && body[0] == 'E') {
+    memcpy(c->err, body, len);
+    c->err[len] = 0;
+    c->have_err = 1;
+  }
+  return 0;
+}
+
+static void read_default(svc *s, const char *body, size_t blen, uint64_t addr, uint64_t len) {
+  if (svc__is_uncached(s, addr, len) || !atomic_load(&s->cache_on) || !s->cache.max) {
+    forward(s, body, blen); /* uncached: exactly what was asked, no read-ahead */
+    return;
+  }
+  uint64_t as = SVC_AS_VIRT(atomic_load(&s->thread));
+  uint64_t first = addr & ~(uint64_t)(SVC_CPAGE - 1);
+  uint64_t last = (addr + len - 1) & ~(uint64_t)(SVC_CPAGE - 1);
+  size_t nunit = (size_t)((last - first) / SVC_CPAGE + 1);
+  uint8_t(*units)[SVC_CPAGE] = malloc(nunit * sizeof(*units));
+  int *ok = calloc(nunit, sizeof(int));
+  svc_req *reqs = calloc(nunit, sizeof(*reqs));
+  char(*texts)[40] = malloc(nunit * sizeof(*texts));
+  size_t *idx = calloc(nunit, sizeof(size_t));
+  uint8_t *out = malloc(len);
+  if (!units || !ok || !reqs || !texts || !idx || !out) {
+    s->io->reply(s->ctx, "E0c", 3);
+    goto done;
+  }
+  size_t nr = 0;
+  for (size_t u = 0; u < nunit; u++) {
+    const uint8_t *hit = svc__cache_get(&s->cache, as, first + u * SVC_CPAGE);
+    if (hit) {
+      memcpy(units[u], hit, SVC_CPAGE);
+      ok[u] = 1;
+      continue;
+    }
+    int n = rsp_format_m(texts[nr], sizeof(texts[nr]), first + u * SVC_CPAGE, SVC_CPAGE);
+    reqs[nr].body = texts[nr];
+    reqs[nr].len = (size_t)n;
+    idx[nr++] = u;
+  }
+  if (nr) {
+    uint8_t(*rbuf)[SVC_CPAGE] = malloc(nr * sizeof(*rbuf));
+    int *rok = calloc(nr, sizeof(int));
+    vrd_ctx c = {rbuf, rok, {0}, 0};
+    unsigned gen = atomic_load(&s->gen);
+    int rc = rbuf && rok ? svc__transact(s, reqs, nr, on_vread, &c) : -1;
+    int fresh = gen == atomic_load(&s->gen);
+    for (size_t k = 0; k < nr && rbuf && rok; k++) {
+      if (rc || !rok[k])
+        continue;
+      memcpy(units[idx[k]], rbuf[k], SVC_CPAGE);
+      ok[idx[k]] = 1;
+      if (fresh)
+        svc__cache_put(&s->cache, as, first + idx[k] * SVC_CPAGE, rbuf[k]);
+    }
+    free(rbuf);
+    free(rok);
+    if (!ok[0] && nunit) {
+      /* Nothing readable at the start: the target's own error. */
+      if (c.have_err)
+        s->io->reply(s->ctx, c.err, strlen(c.err));
+      else
+        s->io->reply(s->ctx, "E14", 3);
+      goto done;
+    }
+  }
+  size_t got = 0;
+  for (size_t u = 0; u < nunit && ok[u]; u++) {
+    uint64_t ua = first + u * SVC_CPAGE;
+    uint64_t lo = ua < addr ? addr : ua;
+    uint64_t hi = ua + SVC_CPAGE < addr + len ? ua + SVC_CPAGE : addr + len;
+    memcpy(out + (lo - addr), units[u] + (lo - ua), (size_t)(hi - lo));
+    got = (size_t)(hi - addr);
+  }
+  reply_data(s, out, got);
+done:
+  free(units);
+  free(ok);
+  free(reqs);
+  free(texts);
+  free(idx);
+  free(out);
+}
+
+/* ------------------------------------------------------------------------
+ * Context: the bridge translates through s->ctx_root. */
+
+typedef struct {
+  arch_ctx ctx;
+  int have;
+  uint64_t page_va, page_pa, page_size; /* last translation */
+  int page_ok;
+} xl_cache;
+
+static int xlate(svc *s, xl_cache *x, uint64_t va, uint64_t *pa, uint64_t *room) {
+  if (!x->have) {
+    char err[160];
+    if (svc__make_ctx(s, 1, s->ctx_root, 0, &x->ctx, err, sizeof(err)))
+      return -1;
+    x->have = 1;
+  }
+  if (x->page_ok && va >= x->page_va && va - x->page_va < x->page_size) {
+    *pa = x->page_pa + (va - x->page_va);
+    *room = x->page_size - (va - x->page_va);
+    return 0;
+  }
+  svc_walk w;
+  svc__walk_init(&w, s);
+  arch_xlate xl;
+  int rc = arch_translate(&x->ctx, &w.mem, va, &xl);
+  if (rc == ARCH_ENOPAGING) {
+    *pa = va;
+    *room = SVC_CPAGE - (va & (SVC_CPAGE - 1));
+    return 0;
+  }
+  if (rc)
+    return -1;
+  x->page_ok = 1;
+  x->page_va = va - (xl.pa - xl.page_pa);
+  x->page_pa = xl.page_pa;
+  x->page_size = xl.page_size;
+  *pa = xl.pa;
+  *room = x->page_size - (va - x->page_va);
+  return 0;
+}
+
+static void read_context(svc *s, uint64_t addr, uint64_t len) {
+  uint8_t *out = malloc(len);
+  if (!out) {
+    s->io->reply(s->ctx, "E0c", 3);
+    return;
+  }
+  xl_cache x;
+  memset(&x, 0, sizeof(x));
+  size_t got = 0;
+  while (got < len) {
+    uint64_t pa, room;
+    if (xlate(s, &x, addr + got, &pa, &room))
+      break;
+    size_t n = len - got < room ? (size_t)(len - got) : (size_t)room;
+    size_t g = 0;
+    int rc = svc__phys_read_cached(s, pa, out + got, n, &g);
+    got += g;
+    if (rc)
+      break;
+  }
+  svc__phys_end(s);
+  if (!got)
+    s->io->reply(s->ctx, "E14", 3);
+  else
+    reply_data(s, out, got);
+  free(out);
+}
+
+static void write_context(svc *s, uint64_t addr, const uint8_t *data, size_t len) {
+  xl_cache x;
+  memset(&x, 0, sizeof(x));
+  size_t done = 0;
+  int rc = 0;
+  while (done < len) {
+    uint64_t pa, room;
+    if (xlate(s, &x, addr + done, &pa, &room)) {
+      rc = SVC_ENOPAGE;
+      break;
+    }
+    size_t n = len - done < room ? len - done : (size_t)room;
+    rc = svc__phys_write(s, pa, data + done, n);
+    if (rc)
+      break;
+    done += n;
+  }
+  svc__phys_end(s); /* svc__phys_write dropped every unit that may alias */
+  if (rc == 0)
+    s->io->reply(s->ctx, "OK", 2);
+  else if (rc == SVC_EREADONLY)
+    s->io->reply(s->ctx, "E01", 3);
+  else
+    s->io->reply(s->ctx, "E14", 3);
+}
+
+/* ------------------------------------------------------------------------ */
+
+void svc__handle_mem(svc *s, const char *body, size_t len) {
+  svc__phys_end(s);
+  uint64_t addr, n;
+  if (body[0] == 'm') {
+    if (rsp_parse_m(body, len, &addr, &n) < 0) {
+      s->io->reply(s->ctx, "E01", 3);
+      return;
+    }
+    if (n == 0) {
+      s->io->reply(s->ctx, "", 0);
+      return;
+    }
+    if (n > MAX_CLIENT_READ)
+      n = MAX_CLIENT_READ; /* a partial read, as ReadVirtual allows */
+    if (addr + n < addr)
+      n = 0 - addr;
+    if (atomic_load(&s->ctx_on))
+      read_context(s, addr, n);
+    else
+      read_default(s, body, len, addr, n);
+    return;
+  }
+  /* M and X. */
+  uint8_t *data = malloc(len + 1);
+  if (!data) {
+    s->io->reply(s->ctx, "E0c", 3);
+    return;
+  }
+  int rc;
+  const char *xdata = NULL;
+  if (body[0] == 'M') {
+    rc = rsp_parse_M(body, len, &addr, &n, data, len + 1);
+  } else {
+    rc = rsp_parse_X(body, len, &addr, &n, &xdata);
+    if (rc >= 0 && n <= len)
+      memcpy(data, xdata, (size_t)n);
+  }
+  if (rc < 0 || n > len) {
+    free(data);
+    s->io->reply(s->ctx, "E01", 3);
+    return;
+  }
+  if (atomic_load(&s->ctx_on)) {
+    write_context(s, addr, data, (size_t)n);
+  } else {
+    uint64_t as = SVC_AS_VIRT(atomic_load(&s->thread));
+    if (forward(s, body, len)) {
+      svc__cache_flush_except(&s->cache, as, addr, addr + n);
+      svc__cache_update(&s->cache, as, addr, data, (size_t)n);
+    } else {
+      svc__cache_flush(&s->cache); /* X unsupported, or a partial write */
+    }
+  }
+  free(data);
+}

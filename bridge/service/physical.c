@@ -1,0 +1,348 @@
+/* physical.c - physical-memory backends (qemu, offset, none) and the
+ * physical side of the cache.
+ *
+ * qemu: Qqemu.PhyMemMode:1 is sent in front of the first batch of a command
+ * and Qqemu.PhyMemMode:0 by svc__phys_end(), which svc_handle() calls on
+ * every path before replying, so the mode is always restored, also when a
+ * read fails midway.  Reads of addresses outside the RAM map are answered
+ * "no physical page" without asking the target (QEMU would return zeros).
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rsp.h"
+#include "svc_int.h"
+
+const char *svc__strerror(int rc) {
+  switch (rc) {
+  case SVC_OK:
+    return "ok";
+  case SVC_ENOPAGE:
+    return "no physical page";
+  case SVC_EMMIO:
+    return "I/O region, not read";
+  case SVC_ETARGET:
+    return "target error";
+  case SVC_EIO:
+    return "target connection failed";
+  case SVC_ENOBACK:
+    return "no physical-memory backend (use `monitor phys backend qemu` with QEMU, or "
+           "`phys backend offset OFF` when physical memory is mapped at PA+OFF)";
+  case SVC_EINTR:
+    return "interrupted";
+  case SVC_ENOMEM:
+    return "out of memory";
+  case SVC_EREADONLY:
+    return "the bridge is read-only (--read-only)";
+  default:
+    return "error";
+  }
+}
+
+const char *svc__phys_name(const svc *s) {
+  switch (s->phys) {
+  case SVC_PHYS_QEMU:
+    return "qemu";
+  case SVC_PHYS_OFFSET:
+    return "offset";
+  default:
+    return "none";
+  }
+}
+
+int svc__is_uncached(const svc *s, uint64_t lo, uint64_t len) {
+  uint64_t hi = lo + len; /* exclusive; wrap is clamped */
+  if (hi < lo)
+    hi = ~0ull;
+  for (int i = 0; i < s->nunc; i++)
+    if (lo < s->unc[i].hi && s->unc[i].lo < hi)
+      return 1;
+  return 0;
+}
+
+/* Checks [pa, pa+len) against the RAM map (qemu backend). */
+static int ram_check(const svc *s, uint64_t pa, size_t len) {
+  if (s->phys != SVC_PHYS_QEMU)
+    return SVC_OK;
+  if (s->td.arch == SVC_ARCH_X86 && (pa >> 32 || (pa + len - 1) >> 32))
+    return SVC_ENOPAGE; /* qemu-system-i386 cuts physical addresses to 32 bits */
+  if (!s->ram_known)
+    return SVC_OK;
+  uint64_t a = pa, last = pa + len - 1;
+  for (;;) {
+    const svc_region *r = svc__ram_find(s, a);
+    if (!r)
+      return SVC_ENOPAGE;
+    if (r->kind != 'r')
+      return SVC_EMMIO;
+    if (r->hi >= last)
+      return SVC_OK;
+    a = r->hi + 1;
+  }
+}
+
+typedef struct {
+  svc_prd *rds;
+  size_t *map; /* request index -> rds index, or (size_t)-1 */
+  int mode_failed;
+} rd_ctx;
+
+static int on_read(void *arg, size_t i, const char *body, size_t len) {
+  rd_ctx *c = arg;
+  size_t k = c->map[i];
+  if (k == (size_t)-1) {
+    if (!(len == 2 && body[0] == 'O' && body[1] == 'K'))
+      c->mode_failed = 1;
+    return 0;
+  }
+  svc_prd *r = &c->rds[k];
+  int code;
+  const char *msg;
+  size_t ml;
+  if (len == 2 * r->len && rsp_hex_decode(r->buf, r->len, body, len) == (int)r->len) {
+    r->rc = SVC_OK;
+  } else if (rsp_parse_error(body, len, &code, &msg, &ml) == 1) {
+    r->rc = SVC_ETARGET;
+  } else {
+    r->rc = SVC_ETARGET; /* short or malformed: never trust partial data */
+  }
+  return 0;
+}
+
+int svc__phys_read(svc *s, svc_prd *rds, size_t n) {
+  if (!n)
+    return 0;
+  if (s->phys == SVC_PHYS_NONE) {
+    for (size_t i = 0; i < n; i++)
+      rds[i].rc = SVC_ENOBACK;
+    return SVC_ENOBACK;
+  }
+  svc_req *reqs = calloc(n + 1, sizeof(*reqs));
+  char *texts = malloc((n + 1) * 48);
+  size_t *map = calloc(n + 1, sizeof(*map));
+  if (!reqs || !texts || !map) {
+    free(reqs);
+    free(texts);
+    free(map);
+    return SVC_ENOMEM;
+  }
+  size_t nr = 0;
+  int need_mode = s->phys == SVC_PHYS_QEMU && !s->phys_mode;
+  for (size_t i = 0; i < n; i++) {
+    rds[i].rc = ram_check(s, rds[i].pa, rds[i].len);
+    if (rds[i].rc)
+      continue;
+    if (need_mode) {
+      reqs[nr].body = "Qqemu.PhyMemMode:1";
+      reqs[nr].len = strlen(reqs[nr].body);
+      map[nr++] = (size_t)-1;
+      need_mode = 0;
+      s->phys_mode = 1; /* from now on svc__phys_end() must restore it */
+    }
+    uint64_t a = rds[i].pa + (s->phys == SVC_PHYS_OFFSET ? s->phys_off : 0);
+    char *t = texts + nr * 48;
+    int len = rsp_format_m(t, 48, a, rds[i].len);
+    if (len < 0) {
+      rds[i].rc = SVC_EIO;
+      continue;
+    }
+    reqs[nr].body = t;
+    reqs[nr].len = (size_t)len;
+    rds[i].rc = SVC_EIO; /* until a reply says otherwise */
+    map[nr++] = i;
+  }
+  rd_ctx c = {rds, map, 0};
+  int rc = nr ? svc__transact(s, reqs, nr, on_read, &c) : 0;
+  free(reqs);
+  free(texts);
+  free(map);
+  if (c.mode_failed) {
+    for (size_t i = 0; i < n; i++)
+      if (rds[i].rc == SVC_OK)
+        rds[i].rc = SVC_EIO; /* read in the wrong mode: discard */
+  }
+  if (rc)
+    return SVC_EIO;
+  return 0;
+}
+
+int svc__phys_end(svc *s) {
+  if (!s->phys_mode)
+    return 0;
+  char buf[16];
+  int n = svc__simple(s, "Qqemu.PhyMemMode:0", buf, sizeof(buf));
+  s->phys_mode = 0;
+  if (n != 2 || strcmp(buf, "OK")) {
+    svc__log(s, 0, "could not restore QEMU's virtual memory mode");
+    return SVC_EIO;
+  }
+  return 0;
+}
+
+svc_cache *svc__pcache(svc *s) {
+  if (atomic_load(&s->cache_on) && s->cache.max)
+    return &s->cache;
+  return s->scratch.max ? &s->scratch : NULL;
+}
+
+/* Batch size of one pipelined transaction of cache fills. */
+#define FILL_BATCH 64
+
+int svc__phys_read_cached(svc *s, uint64_t pa, uint8_t *buf, size_t len, size_t *got) {
+  *got = 0;
+  if (!len)
+    return 0;
+  uint8_t(*tmp)[SVC_CPAGE] = malloc(FILL_BATCH * sizeof(*tmp));
+  if (!tmp)
+    return SVC_ENOMEM;
+  int result = SVC_OK;
+  size_t done = 0;
+  svc_cache *pc = svc__pcache(s);
+  while (done < len && result == SVC_OK) {
+    /* Plan up to FILL_BATCH reads covering the next stretch. */
+    svc_prd rd[FILL_BATCH];
+    size_t from[FILL_BATCH], cnt[FILL_BATCH], off[FILL_BATCH];
+    const uint8_t *hit[FILL_BATCH];
+    int nplan = 0, nrd = 0;
+    int rdidx[FILL_BATCH];
+    size_t pos = done;
+    while (pos < len && nplan < FILL_BATCH) {
+      uint64_t a = pa + pos;
+      uint64_t unit = a & ~(uint64_t)(SVC_CPAGE - 1);
+      size_t o = (size_t)(a - unit);
+      size_t n = SVC_CPAGE - o;
+      if (n > len - pos)
+        n = len - pos;
+      from[nplan] = pos;
+      cnt[nplan] = n;
+      off[nplan] = o;
+      hit[nplan] = NULL;
+      rdidx[nplan] = -1;
+      int unc = svc__is_uncached(s, unit, SVC_CPAGE);
+      if (!unc && pc)
+        hit[nplan] = svc__cache_get(pc, SVC_AS_PHYS, unit);
+      if (!hit[nplan]) {
+        rd[nrd].pa = unc ? a : unit; /* uncached: exactly the bytes asked, no read-ahead */
+        rd[nrd].len = unc ? n : SVC_CPAGE;
+        rd[nrd].buf = tmp[nrd];
+        rd[nrd].rc = 0;
+        rdidx[nplan] = nrd++;
+      }
+      nplan++;
+      pos += n;
+    }
+    unsigned gen = atomic_load(&s->gen);
+    int rc = svc__phys_read(s, rd, (size_t)nrd);
+    int fresh = gen == atomic_load(&s->gen);
+    for (int i = 0; i < nplan; i++) {
+      const uint8_t *src;
+      if (rdidx[i] < 0) {
+        src = hit[i] + off[i];
+      } else {
+        svc_prd *r = &rd[rdidx[i]];
+        if (r->rc) {
+          result = r->rc;
+          break;
+        }
+        if (r->len == SVC_CPAGE) {
+          if (fresh && pc)
+            svc__cache_put(pc, SVC_AS_PHYS, r->pa, r->buf);
+          src = r->buf + off[i];
+        } else {
+          src = r->buf;
+        }
+      }
+      memcpy(buf + from[i], src, cnt[i]);
+      done = from[i] + cnt[i];
+    }
+    if (result == SVC_OK && rc)
+      result = rc;
+    if (result == SVC_OK && s->io->interrupted && s->io->interrupted(s->ctx))
+      result = SVC_EINTR;
+  }
+  free(tmp);
+  *got = done;
+  return result;
+}
+
+typedef struct {
+  size_t nreq;
+  int mode_req; /* index of the mode switch, or -1 */
+  int *ok;
+} wr_ctx;
+
+static int on_write(void *arg, size_t i, const char *body, size_t len) {
+  wr_ctx *c = arg;
+  c->ok[i] = len == 2 && body[0] == 'O' && body[1] == 'K';
+  return 0;
+}
+
+int svc__phys_write(svc *s, uint64_t pa, const uint8_t *buf, size_t len) {
+  if (s->cfg.read_only)
+    return SVC_EREADONLY;
+  if (s->phys == SVC_PHYS_NONE)
+    return SVC_ENOBACK;
+  if (!len)
+    return 0;
+  int rc = ram_check(s, pa, len);
+  if (rc)
+    return rc;
+  size_t nchunk = (len + SVC_MAX_MW - 1) / SVC_MAX_MW;
+  size_t cap = 2 * SVC_MAX_MW + 64;
+  svc_req *reqs = calloc(nchunk + 1, sizeof(*reqs));
+  char *texts = malloc((nchunk + 1) * cap);
+  int *ok = calloc(nchunk + 1, sizeof(int));
+  if (!reqs || !texts || !ok) {
+    free(reqs);
+    free(texts);
+    free(ok);
+    return SVC_ENOMEM;
+  }
+  size_t nr = 0;
+  if (s->phys == SVC_PHYS_QEMU && !s->phys_mode) {
+    reqs[nr].body = "Qqemu.PhyMemMode:1";
+    reqs[nr].len = strlen(reqs[nr].body);
+    nr++;
+    s->phys_mode = 1;
+  }
+  size_t first = nr;
+  for (size_t off = 0; off < len; off += SVC_MAX_MW) {
+    size_t n = len - off < SVC_MAX_MW ? len - off : SVC_MAX_MW;
+    uint64_t a = pa + off + (s->phys == SVC_PHYS_OFFSET ? s->phys_off : 0);
+    char *t = texts + nr * cap;
+    int l = rsp_format_M(t, cap, a, buf + off, n);
+    if (l < 0) {
+      free(reqs);
+      free(texts);
+      free(ok);
+      return SVC_EIO;
+    }
+    reqs[nr].body = t;
+    reqs[nr].len = (size_t)l;
+    nr++;
+  }
+  wr_ctx c = {nr, first ? 0 : -1, ok};
+  int trc = svc__transact(s, reqs, nr, on_write, &c);
+  int all = !trc;
+  for (size_t i = 0; i < nr; i++)
+    all = all && ok[i];
+  if (all) {
+    /* Acknowledged: other units may alias these bytes, so they go; the
+     * written units are updated in place. */
+    svc__cache_flush_except(&s->cache, SVC_AS_PHYS, pa, pa + len);
+    svc__cache_update(&s->cache, SVC_AS_PHYS, pa, buf, len);
+    svc__cache_flush_except(&s->scratch, SVC_AS_PHYS, pa, pa + len);
+    svc__cache_update(&s->scratch, SVC_AS_PHYS, pa, buf, len);
+  } else {
+    svc__cache_flush(&s->cache); /* some bytes may have been written */
+    svc__cache_flush(&s->scratch);
+  }
+  free(reqs);
+  free(texts);
+  free(ok);
+  if (trc)
+    return SVC_EIO;
+  return all ? 0 : SVC_ETARGET;
+}

@@ -1,0 +1,371 @@
+/* service.c - the contract with the bridge core: lifecycle, classification
+ * of client requests, events, and the worker-side entry point.
+ *
+ * Thread safety: the loop thread only reads and writes atomics here.
+ * Invalidating events bump s->gen; the worker compares it with the value it
+ * last saw (svc__sync) before it uses the cache or the register snapshot,
+ * and a cache fill is discarded when gen moved while its reads were in
+ * flight.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rsp.h"
+#include "svc_int.h"
+
+#define DEFAULT_CACHE_BYTES (8u << 20)
+/* Table reads of one command when the cache is off or too small. */
+#define SCRATCH_BYTES       (4u << 20)
+
+svc *svc_new(const svc_io *io, void *ctx, const svc_config *cfg) {
+  svc *s = calloc(1, sizeof(*s));
+  if (!s)
+    return NULL;
+  s->io = io;
+  s->ctx = ctx;
+  if (cfg)
+    s->cfg = *cfg;
+  s->cache_bytes = cfg ? cfg->cache_bytes : DEFAULT_CACHE_BYTES;
+  if (svc__cache_init(&s->cache, s->cache_bytes)) {
+    free(s);
+    return NULL;
+  }
+  atomic_init(&s->gen, 0);
+  atomic_init(&s->conn_gen, 0);
+  atomic_init(&s->intr, 0);
+  atomic_init(&s->ctx_on, 0);
+  atomic_init(&s->cache_on, s->cache.max > 0);
+  atomic_init(&s->thread, 0);
+  const char *pb = s->cfg.phys_backend;
+  if (pb) {
+    snprintf(s->backend_arg, sizeof(s->backend_arg), "%s", pb);
+    s->cfg.phys_backend = s->backend_arg;
+    if (!strcmp(pb, "qemu")) {
+      s->phys = SVC_PHYS_QEMU;
+      s->phys_forced = 1;
+    } else if (!strcmp(pb, "none")) {
+      s->phys = SVC_PHYS_NONE;
+      s->phys_forced = 1;
+    } else if (!strncmp(pb, "offset:", 7) || !strncmp(pb, "offset=", 7)) {
+      if (svc__parse_num(pb + 7, &s->phys_off)) {
+        svc__cache_free(&s->cache);
+        free(s);
+        return NULL;
+      }
+      s->phys = SVC_PHYS_OFFSET;
+      s->phys_forced = 1;
+    } else if (strcmp(pb, "auto")) {
+      svc__cache_free(&s->cache);
+      free(s);
+      return NULL;
+    }
+  }
+  if (svc__cache_init(&s->scratch, SCRATCH_BYTES)) {
+    svc__cache_free(&s->cache);
+    free(s);
+    return NULL;
+  }
+  svc__sb_init(&s->out);
+  return s;
+}
+
+void svc_free(svc *s) {
+  if (!s)
+    return;
+  svc__cache_free(&s->cache);
+  svc__cache_free(&s->scratch);
+  svc__tdesc_free(&s->td);
+  free(s->ram);
+  svc__sb_free(&s->out);
+  free(s);
+}
+
+static uint64_t hash_tid(const char *p, size_t n) {
+  uint64_t h = 1469598103934665603ull;
+  for (size_t i = 0; i < n; i++)
+    h = (h ^ (unsigned char)p[i]) * 1099511628211ull;
+  return (h >> 16) | 1; /* never 0: 0 is "no Hg seen" */
+}
+
+enum svc_action svc_classify(svc *s, const char *b, size_t len) {
+  if (!len)
+    return SVC_FORWARD;
+  switch (b[0]) {
+  case 'c':
+  case 'C':
+  case 's':
+  case 'S':
+  case 'i':
+  case 'I':
+    return SVC_FORWARD_RESUME;
+  case 'v':
+    if (rsp_has_prefix(b, len, "vCont;") || rsp_has_prefix(b, len, "vRun") ||
+        rsp_has_prefix(b, len, "vAttach"))
+      return SVC_FORWARD_RESUME;
+    return SVC_FORWARD;
+  case 'm':
+  case 'M':
+  case 'X':
+    if (atomic_load(&s->ctx_on) || (atomic_load(&s->cache_on) && s->cache.max))
+      return SVC_HANDLE;
+    return SVC_FORWARD;
+  case 'H':
+    if (len >= 2 && b[1] == 'g')
+      atomic_store(&s->thread, hash_tid(b + 2, len - 2));
+    return SVC_FORWARD;
+  case 'P':
+  case 'G':
+  case 'Z':
+  case 'z':
+    /* Register writes change the translation; a stub may implement
+     * software breakpoints by patching memory. */
+    atomic_fetch_add(&s->gen, 1);
+    return SVC_FORWARD;
+  case 'b':
+    if (len == 2 && (b[1] == 'c' || b[1] == 's'))
+      return SVC_HANDLE; /* QEMU answers E22 and then aborts: never forward */
+    return SVC_FORWARD;
+  case 'q':
+    if (rsp_has_prefix(b, len, "qRcmd,"))
+      return SVC_HANDLE;
+    return SVC_FORWARD;
+  default:
+    return SVC_FORWARD;
+  }
+}
+
+void svc_event(svc *s, enum svc_event ev) {
+  switch (ev) {
+  case SVC_EV_CONNECT:
+    atomic_fetch_add(&s->conn_gen, 1);
+    atomic_fetch_add(&s->gen, 1);
+    break;
+  case SVC_EV_RESUME:
+  case SVC_EV_STOP:
+  case SVC_EV_DETACH:
+  case SVC_EV_REG_WRITE:
+  default:
+    atomic_fetch_add(&s->gen, 1);
+    break;
+  }
+}
+
+void svc_interrupt(svc *s) {
+  atomic_store(&s->intr, 1);
+}
+
+void svc__sync(svc *s) {
+  unsigned cg = atomic_load(&s->conn_gen);
+  if (cg != s->seen_conn) {
+    s->seen_conn = cg;
+    s->discovered = 0;
+    s->phys_mode = 0;
+    s->ram_known = 0;
+    svc__tdesc_free(&s->td);
+    s->regs_valid = 0;
+  }
+  unsigned g = atomic_load(&s->gen);
+  if (g != s->seen_gen) {
+    s->seen_gen = g;
+    svc__cache_flush(&s->cache);
+    s->regs_valid = 0;
+  }
+}
+
+/* ------------------------------------------------------------------------
+ * Upstream. */
+
+int svc__transact(svc *s, const svc_req *reqs, size_t n, svc_reply_cb cb, void *arg) {
+  s->n_transact++;
+  s->n_requests += n;
+  return s->io->transact(s->ctx, reqs, n, cb, arg);
+}
+
+static int on_copy(void *arg, size_t i, const char *body, size_t len) {
+  svc_rep *reps = arg;
+  /* A later reply for the same index (the final reply after console 'O'
+   * packets of a qRcmd) replaces an earlier one. */
+  free(reps[i].body);
+  reps[i].body = malloc(len + 1);
+  if (!reps[i].body) {
+    reps[i].len = 0;
+    return 1;
+  }
+  memcpy(reps[i].body, body, len);
+  reps[i].body[len] = 0;
+  reps[i].len = len;
+  return 0;
+}
+
+int svc__transact_copy(svc *s, const svc_req *reqs, size_t n, svc_rep *reps) {
+  for (size_t i = 0; i < n; i++) {
+    reps[i].body = NULL;
+    reps[i].len = 0;
+  }
+  int rc = svc__transact(s, reqs, n, on_copy, reps);
+  for (size_t i = 0; i < n && !rc; i++)
+    if (!reps[i].body)
+      rc = -1;
+  if (rc)
+    svc__reps_free(reps, n);
+  return rc;
+}
+
+void svc__reps_free(svc_rep *reps, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    free(reps[i].body);
+    reps[i].body = NULL;
+    reps[i].len = 0;
+  }
+}
+
+int svc__simple(svc *s, const char *req, char *buf, size_t cap) {
+  svc_req r = {req, strlen(req)};
+  svc_rep rep;
+  if (svc__transact_copy(s, &r, 1, &rep))
+    return -1;
+  size_t n = rep.len < cap - 1 ? rep.len : cap - 1;
+  memcpy(buf, rep.body, n);
+  buf[n] = 0;
+  svc__reps_free(&rep, 1);
+  return (int)n;
+}
+
+void svc__log(svc *s, int level, const char *fmt, ...) {
+  if (!s->io->log)
+    return;
+  char buf[256];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(buf, sizeof(buf), fmt, ap);
+  va_end(ap);
+  s->io->log(s->ctx, level, buf);
+}
+
+/* ------------------------------------------------------------------------
+ * Registers: one snapshot per stop and thread, read in one batch. */
+
+static const char *const regs_x86[] = {"cr0", "cr3", "cr4", "efer"};
+static const char *const regs_a64[] = {"SCTLR", "TCR_EL1", "TTBR0_EL1", "TTBR1_EL1", "cpsr"};
+static const char *const regs_rv[] = {"satp", "priv"};
+
+static int on_reg(void *arg, size_t i, const char *body, size_t len) {
+  svc *s = arg;
+  s->snap[i].have = 0;
+  if (!len || len % 2 || len > 16 * 2)
+    return 0;
+  uint8_t b[16];
+  if (rsp_hex_decode(b, sizeof(b), body, len) < 0)
+    return 0; /* "xx": unavailable; Exx */
+  if (body[0] == 'E' && len == 3)
+    return 0;
+  uint64_t v = 0;
+  size_t n = len / 2 > 8 ? 8 : len / 2;
+  for (size_t k = 0; k < n; k++)
+    v |= (uint64_t)b[k] << (8 * k); /* target byte order: little endian */
+  s->snap[i].val = v;
+  s->snap[i].have = 1;
+  return 0;
+}
+
+int svc__regs_get(svc *s, const char *const *names, int n, uint64_t *vals, int *have) {
+  svc__sync(s);
+  svc__discover(s);
+  uint64_t th = atomic_load(&s->thread);
+  if (!s->regs_valid || s->regs_thread != th) {
+    const char *const *list = NULL;
+    int nl = 0;
+    switch (s->td.arch) {
+    case SVC_ARCH_X86:
+    case SVC_ARCH_X86_64:
+      list = regs_x86;
+      nl = 4;
+      break;
+    case SVC_ARCH_AARCH64:
+      list = regs_a64;
+      nl = 5;
+      break;
+    case SVC_ARCH_RISCV:
+      list = regs_rv;
+      nl = 2;
+      break;
+    default:
+      break;
+    }
+    svc_req reqs[8];
+    char texts[8][24];
+    int map[8], nr = 0;
+    s->nsnap = nl;
+    for (int i = 0; i < nl; i++) {
+      s->snap[i].name = list[i];
+      s->snap[i].have = 0;
+      const svc_reg *r = svc__tdesc_find(&s->td, list[i]);
+      if (!r)
+        continue;
+      int len = snprintf(texts[nr], sizeof(texts[nr]), "p%x", r->num);
+      reqs[nr].body = texts[nr];
+      reqs[nr].len = (size_t)len;
+      map[nr++] = i;
+    }
+    if (nr) {
+      /* Replies land in snap[] by request index; remap afterwards. */
+      struct {
+        uint64_t val;
+        int have;
+      } tmp[8];
+      for (int i = 0; i < nl; i++)
+        tmp[i].have = 0;
+      int rc = svc__transact(s, reqs, (size_t)nr, on_reg, s);
+      for (int k = 0; k < nr; k++) {
+        tmp[map[k]].val = s->snap[k].val;
+        tmp[map[k]].have = !rc && s->snap[k].have;
+      }
+      for (int i = 0; i < nl; i++) {
+        s->snap[i].val = tmp[i].val;
+        s->snap[i].have = tmp[i].have;
+      }
+    }
+    s->regs_valid = 1;
+    s->regs_thread = th;
+  }
+  int all = 1;
+  for (int k = 0; k < n; k++) {
+    have[k] = 0;
+    vals[k] = 0;
+    for (int i = 0; i < s->nsnap; i++)
+      if (!strcmp(s->snap[i].name, names[k]) && s->snap[i].have) {
+        vals[k] = s->snap[i].val;
+        have[k] = 1;
+      }
+    all = all && have[k];
+  }
+  return all ? 0 : -1;
+}
+
+/* ------------------------------------------------------------------------ */
+
+void svc_handle(svc *s, const char *body, size_t len) {
+  svc__sync(s);
+  atomic_store(&s->intr, 0);
+  if (len == 2 && body[0] == 'b' && (body[1] == 'c' || body[1] == 's')) {
+    s->io->reply(s->ctx, "", 0); /* unsupported: reverse execution */
+    return;
+  }
+  if (len && (body[0] == 'm' || body[0] == 'M' || body[0] == 'X')) {
+    svc__handle_mem(s, body, len);
+    return;
+  }
+  if (rsp_has_prefix(body, len, "qRcmd,")) {
+    char line[1024];
+    int n = rsp_parse_qrcmd(body, len, line, sizeof(line) - 1);
+    if (n < 0) {
+      s->io->reply(s->ctx, "E01", 3);
+      return;
+    }
+    svc__monitor(s, line, (size_t)n);
+    return;
+  }
+  s->io->reply(s->ctx, "", 0);
+}

@@ -1,0 +1,261 @@
+/* svc_int.h - internals of the bridge service (not part of the contract).
+ *
+ * Everything here runs on the worker thread unless it says otherwise.  The
+ * loop thread only touches the atomics in struct svc (generation counter,
+ * interrupt flag, selected thread, context/cache switches).
+ */
+#ifndef SVC_INT_H
+#define SVC_INT_H
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "service.h"
+
+/* The cache unit.  QEMU's largest 'm' is 0x800 bytes, so a unit is one
+ * upstream request; every supported paging mode maps at least 4 KiB, so a
+ * unit is either wholly mapped or wholly unmapped. */
+#define SVC_CPAGE     0x800u
+/* Largest 'm'/'M' payload sent upstream (QEMU drops packets of 4096+ chars). */
+#define SVC_MAX_M     0x800u
+#define SVC_MAX_MW    0x7c0u
+/* Output is flushed to the client in chunks of about this size. */
+#define SVC_OUT_CHUNK 2048u
+
+/* ------------------------------------------------------------------------
+ * Growing text buffer. */
+typedef struct {
+  char *p;
+  size_t len, cap;
+  int oom;
+} svc_sb;
+void svc__sb_init(svc_sb *b);
+void svc__sb_free(svc_sb *b);
+void svc__sb_add(svc_sb *b, const char *s, size_t n);
+void svc__sb_puts(svc_sb *b, const char *s);
+#if defined(__GNUC__)
+__attribute__((format(printf, 2, 3)))
+#endif
+void svc__sb_printf(svc_sb *b, const char *fmt, ...);
+void svc__sb_vprintf(svc_sb *b, const char *fmt, va_list ap);
+/* JSON string literal, quoted and escaped. */
+void svc__sb_json_str(svc_sb *b, const char *s, size_t n);
+
+/* ------------------------------------------------------------------------
+ * Command-line tokens. */
+#define SVC_MAX_TOK 24
+typedef struct {
+  char buf[1024];
+  char *tok[SVC_MAX_TOK];
+  int n;
+} svc_args;
+/* Splits on blanks; returns the token count, or -1 if too many/too long. */
+int svc__split(svc_args *a, const char *line, size_t len);
+/* Hex number with optional 0x and '`' / '_' separators (like 0xffff8000`00001000).
+ * Returns 0 or -1. */
+int svc__parse_num(const char *s, uint64_t *v);
+/* Hex byte string ("deadbeef", "de ad", "0xde") into buf; returns its length or -1. */
+int svc__parse_bytes(const char *s, uint8_t *buf, size_t cap);
+
+/* ------------------------------------------------------------------------
+ * Page cache: (address space, unit address) -> SVC_CPAGE bytes, LRU. */
+typedef struct svc_cpage svc_cpage;
+struct svc_cpage {
+  uint64_t as, addr;
+  svc_cpage *hnext;
+  svc_cpage *prev, *next;
+  uint8_t data[SVC_CPAGE];
+};
+typedef struct {
+  size_t max; /* in units; 0 = cache disabled */
+  size_t n;
+  svc_cpage **bucket;
+  size_t nbucket;
+  svc_cpage lru; /* sentinel: lru.next is the most recent */
+  uint64_t hits, misses, evictions, flushes, inserts;
+} svc_cache;
+int svc__cache_init(svc_cache *c, size_t bytes);
+void svc__cache_free(svc_cache *c);
+void svc__cache_flush(svc_cache *c);
+/* Flush every unit except those of as overlapping [lo, hi) (after a write
+ * there: other units may alias the written bytes through another mapping). */
+void svc__cache_flush_except(svc_cache *c, uint64_t as, uint64_t lo, uint64_t hi);
+const uint8_t *svc__cache_get(svc_cache *c, uint64_t as, uint64_t addr);
+void svc__cache_put(svc_cache *c, uint64_t as, uint64_t addr, const uint8_t *data);
+/* Update len bytes at addr (any alignment) in units that are cached. */
+void svc__cache_update(svc_cache *c, uint64_t as, uint64_t addr, const uint8_t *data, size_t len);
+
+/* Address spaces of the cache. */
+#define SVC_AS_PHYS              0u
+#define SVC_AS_VIRT(thread_hash) (1u + ((uint64_t)(thread_hash) << 1))
+
+/* ------------------------------------------------------------------------
+ * Target description. */
+#define SVC_MAX_REGS 1024
+typedef struct {
+  char name[32];
+  int num;
+  int bits;
+} svc_reg;
+enum svc_tarch {
+  SVC_ARCH_UNKNOWN = 0,
+  SVC_ARCH_X86,
+  SVC_ARCH_X86_64,
+  SVC_ARCH_AARCH64,
+  SVC_ARCH_RISCV
+};
+typedef struct {
+  int loaded;
+  char arch_name[64];
+  enum svc_tarch arch;
+  svc_reg *regs;
+  int nregs, capregs;
+  int docs; /* documents read, including includes */
+} svc_tdesc;
+const svc_reg *svc__tdesc_find(const svc_tdesc *t, const char *name);
+
+/* ------------------------------------------------------------------------
+ * Physical RAM map (from `info mtree -f`). */
+typedef struct {
+  uint64_t lo, hi; /* inclusive */
+  char kind;       /* 'r' ram/rom, 'i' i/o */
+  char name[24];
+} svc_region;
+
+enum svc_phys_kind { SVC_PHYS_NONE = 0, SVC_PHYS_QEMU, SVC_PHYS_OFFSET };
+
+/* Result codes of physical and virtual accesses. */
+enum {
+  SVC_OK = 0,
+  SVC_ENOPAGE = -1, /* no physical page (unassigned PA) */
+  SVC_EMMIO = -2,   /* PA is an I/O region: not read */
+  SVC_ETARGET = -3, /* target answered an error */
+  SVC_EIO = -4,     /* transport failure */
+  SVC_ENOBACK = -5, /* no physical backend */
+  SVC_EINTR = -6,   /* interrupted by the client */
+  SVC_ENOMEM = -7,
+  SVC_EREADONLY = -8
+};
+
+/* One physical read (len <= SVC_MAX_M). */
+typedef struct {
+  uint64_t pa;
+  size_t len;
+  uint8_t *buf;
+  int rc; /* out: SVC_OK or SVC_E* */
+} svc_prd;
+
+/* ------------------------------------------------------------------------
+ * The service. */
+#define SVC_MAX_UNCACHED 32
+struct svc {
+  const svc_io *io;
+  void *ctx;
+  svc_config cfg;
+  char backend_arg[64];
+
+  /* Shared with the loop thread. */
+  atomic_uint gen;      /* bumped by every invalidating event */
+  atomic_uint conn_gen; /* bumped by SVC_EV_CONNECT */
+  atomic_int intr;      /* svc_interrupt() */
+  atomic_int ctx_on;    /* a context root is set */
+  atomic_int cache_on;  /* cache enabled */
+  atomic_ullong thread; /* hash of the Hg thread id */
+
+  /* Worker state. */
+  unsigned seen_gen, seen_conn;
+  svc_cache cache;
+  svc_cache scratch; /* per command, when the cache is off: reads stay consistent */
+  size_t cache_bytes;
+  svc_tdesc td;
+  int discovered;
+  int qemu_phys; /* qqemu.Supported lists PhyMemMode */
+  enum svc_phys_kind phys;
+  uint64_t phys_off;
+  int phys_forced; /* backend chosen by config or command */
+  int phys_mode;   /* QEMU physical mode currently on */
+  svc_region *ram;
+  int nram;
+  int ram_known;
+  uint64_t ctx_root;
+  int arch_forced;
+  int arch_mode; /* forced arch mode (arch.h id) */
+  struct {
+    uint64_t lo, hi;
+  } unc[SVC_MAX_UNCACHED];
+  int nunc;
+  /* Register snapshot. */
+  unsigned regs_gen;
+  uint64_t regs_thread;
+  int regs_valid;
+  struct {
+    const char *name;
+    uint64_t val;
+    int have;
+  } snap[8];
+  int nsnap;
+  /* Statistics. */
+  uint64_t n_transact, n_requests;
+  /* Output of the current command. */
+  svc_sb out;
+  int out_err;
+};
+
+/* Upstream.  A reply copy for callers that want all replies. */
+typedef struct {
+  char *body;
+  size_t len;
+} svc_rep;
+int svc__transact(svc *s, const svc_req *reqs, size_t n, svc_reply_cb cb, void *arg);
+/* Sends n requests; stores copies of the replies in reps (caller frees with svc__reps_free). */
+int svc__transact_copy(svc *s, const svc_req *reqs, size_t n, svc_rep *reps);
+void svc__reps_free(svc_rep *reps, size_t n);
+/* One request, reply copied to buf (NUL-terminated, truncated to cap-1); returns length or <0. */
+int svc__simple(svc *s, const char *req, char *buf, size_t cap);
+void svc__log(svc *s, int level, const char *fmt, ...);
+
+/* Worker: apply pending invalidations from the loop thread. */
+void svc__sync(svc *s);
+
+/* Discovery. */
+int svc__discover(svc *s);
+int svc__tdesc_load(svc *s, svc_tdesc *t);
+void svc__tdesc_free(svc_tdesc *t);
+int svc__tdesc_parse_one(svc_tdesc *t, const char *xml, size_t len, char (*inc)[128], int *ninc,
+                         int maxinc);
+int svc__ram_load(svc *s);
+int svc__rcmd(svc *s, const char *cmd, int relay, svc_sb *text, svc_sb *final);
+int svc__ram_parse(const char *text, size_t len, svc_region **out, int *nout);
+const svc_region *svc__ram_find(const svc *s, uint64_t pa);
+
+/* Physical access (physical.c). */
+int svc__phys_read(svc *s, svc_prd *rds, size_t n);
+/* Physical read of any length through the cache; *got = bytes read before the first failure. */
+int svc__phys_read_cached(svc *s, uint64_t pa, uint8_t *buf, size_t len, size_t *got);
+int svc__phys_write(svc *s, uint64_t pa, const uint8_t *buf, size_t len);
+/* The cache physical reads go through: the cache, or the per-command scratch. */
+svc_cache *svc__pcache(svc *s);
+/* Restore QEMU's virtual mode if a physical session is open. */
+int svc__phys_end(svc *s);
+const char *svc__phys_name(const svc *s);
+const char *svc__strerror(int rc);
+int svc__is_uncached(const svc *s, uint64_t lo, uint64_t len);
+
+/* Registers. */
+int svc__regs_get(svc *s, const char *const *names, int n, uint64_t *vals, int *have);
+
+/* Memory requests from the client (memory.c). */
+void svc__handle_mem(svc *s, const char *body, size_t len);
+
+/* Monitor commands (commands.c).  Output goes to s->out. */
+void svc__monitor(svc *s, const char *line, size_t len);
+void svc__out_flush(svc *s);
+#if defined(__GNUC__)
+__attribute__((format(printf, 2, 3)))
+#endif
+void svc__outf(svc *s, const char *fmt, ...);
+
+#endif /* SVC_INT_H */

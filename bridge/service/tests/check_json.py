@@ -1,0 +1,133 @@
+#!/usr/bin/env python3
+"""Parses the --json output of every query (json_dump) and checks it against
+the simulated target's layout (tests/sim.c)."""
+import json
+import subprocess
+import sys
+
+out = subprocess.run([sys.argv[1]], check=True, capture_output=True, text=True).stdout
+docs = {}
+cur = None
+for line in out.splitlines(keepends=True):
+    if line.startswith("### reply "):
+        docs[cur]["reply"] = line[len("### reply "):].strip()
+        cur = None
+    elif line.startswith("### "):
+        cur = line[4:].strip()
+        docs[cur] = {"text": ""}
+    else:
+        docs[cur]["text"] += line
+
+failures = []
+
+
+def get(cmd):
+    d = docs[cmd]
+    try:
+        d["json"] = json.loads(d["text"])
+    except ValueError as e:
+        failures.append(f"{cmd}: not JSON ({e}): {d['text'][:200]!r}")
+        return None, d["reply"]
+    return d["json"], d["reply"]
+
+
+def check(cond, what):
+    if not cond:
+        failures.append(what)
+
+
+def h(v):
+    return int(v, 16)
+
+
+j, r = get("vtop 0xffff800000001980 --json")
+if j:
+    check(r == "OK" and j["mapped"] and h(j["pa"]) == 0x201980, f"vtop 4K: {j}")
+    check(h(j["page_size"]) == 0x1000 and j["level"] == "PTE", f"vtop 4K page: {j}")
+    check(j["write"] and not j["user"] and not j["exec"], f"vtop 4K perms: {j}")
+j, r = get("vtop 0xffff800000412345 --json")
+if j:
+    check(h(j["pa"]) == 0x412345 and h(j["page_size"]) == 0x200000 and j["exec"], f"2M: {j}")
+j, r = get("vtop 0x7f0000000000 --json")
+if j:
+    check(r == "E01" and j["mapped"] is False and j["stop"] == "not present", f"unmapped: {j}")
+    check("PML4E[0xfe] at 0x17f0" in j["error"], f"unmapped error: {j}")
+j, r = get("vtop 0x600000 --json")
+if j:
+    check(r == "E01" and "no physical page" in j["error"], f"nopage: {j}")
+j, r = get("pte 0xffff800000001980 --json")
+if j:
+    lv = j["levels"]
+    check([l["name"] for l in lv] == ["PML4E", "PDPTE", "PDE", "PTE"], f"pte names: {lv}")
+    check(h(lv[0]["entry_pa"]) == 0x1000 + 0x100 * 8 and lv[0]["index"] == 0x100, f"pml4e: {lv[0]}")
+    for a, b in zip(lv, lv[1:]):
+        check(h(a["next_pa"]) == h(b["table_pa"]), f"pte chain: {a} {b}")
+        check(h(b["entry_pa"]) == h(b["table_pa"]) + 8 * b["index"], f"pte entry: {b}")
+    check(lv[3]["leaf"] and h(lv[3]["raw"]) == 0x8000000000201103, f"pte leaf: {lv[3]}")
+    check(j["mapped"] and h(j["pa"]) == 0x201980, f"pte pa: {j}")
+j, r = get("pte 0xffff800000200000 --json")
+if j:
+    check(r == "OK" and not j["mapped"] and len(j["levels"]) == 3, f"pte unmapped: {j}")
+    check(j["stop"] == "not present" and j["reason"].startswith("PDE[0x1]"), f"pte stop: {j}")
+j, r = get("maps --json")
+if j:
+    runs = j["runs"]
+    check(j["runs_count"] == len(runs) == 5 and j["leaves"] == 516, f"maps count: {j}")
+    vas = [h(x["va"]) for x in runs]
+    check(vas == sorted(vas), "maps order")
+    k = [x for x in runs if h(x["va"]) == 0xffff800000000000][0]
+    check(h(k["size"]) == 0x200000 and k["count"] == 512 and h(k["pa"]) == 0x200000, f"run: {k}")
+    u = [x for x in runs if h(x["va"]) == 0x400000][0]
+    check(u["user"] and u["write"] and h(u["pa"]) == 0x300000, f"user run: {u}")
+    check(not j["interrupted"], "maps interrupted")
+j, r = get("ptov 0x300004 --json")
+if j:
+    # The user page and the kernel's 4K map of 0x200000-0x400000 alias it.
+    vas = sorted(h(x["va"]) for x in j["vas"])
+    check(j["count"] == 2 and vas == [0x400004, 0xffff800000100004], f"ptov: {j}")
+j, r = get("phys read 0x201980 0x10 --json")
+if j:
+    check(bytes.fromhex(j["data"]) == b"In memory......." and h(j["len"]) == 16, f"phys read: {j}")
+j, r = get("phys read 0xfffff8 0x10 --json")
+if j:
+    check(r == "E01" and h(j["len"]) == 8 and len(j["data"]) == 16, f"phys partial: {j}")
+    check("no physical page" in j["error"], f"phys partial error: {j}")
+j, r = get("phys write 0x300000 --u16 0xbeef --json")
+if j:
+    check(j["written"] == 2 and h(j["pa"]) == 0x300000, f"phys write: {j}")
+j, r = get("phys fill 0x300100 0x10 abcd --json")
+if j:
+    check(h(j["filled"]) == 0x10, f"phys fill: {j}")
+j, r = get("phys search 0x200000 0x4000 496e206d --json")
+if j:
+    check(j["count"] == 1 and h(j["matches"][0]) == 0x201980, f"phys search: {j}")
+j, r = get("phys backend --json")
+if j:
+    check(j["backend"] == "qemu" and j["ram_map"], f"backend: {j}")
+j, r = get("phys map --json")
+if j:
+    kinds = [(h(x["lo"]), x["kind"]) for x in j["regions"]]
+    check((0xfec00000, "io") in kinds and (0, "ram") in kinds, f"map: {j}")
+j, r = get("context 0x2000 --json")
+if j:
+    check(j["context"] == "root" and h(j["root"]) == 0x2000, f"context: {j}")
+j, r = get("context default --json")
+if j:
+    check(j["context"] == "default", f"context default: {j}")
+j, r = get("cache stats --json")
+if j:
+    check(j["enabled"] and j["unit_bytes"] == 0x800 and j["upstream_requests"] > 0, f"cache: {j}")
+j, r = get("uncached add fec00000 fec01000 --json")
+if j:
+    check(h(j["ranges"][0]["lo"]) == 0xfec00000 and h(j["ranges"][0]["hi"]) == 0xfec01000, f"unc: {j}")
+j, r = get("arch --json")
+if j:
+    check(j["target"] == "i386:x86-64" and j["mode"] == "x86-64" and not j["forced"], f"arch: {j}")
+j, r = get("vtop zz --json")
+if j:
+    check(r == "E01" and "bad VA" in j["error"], f"error json: {j}")
+
+for f in failures:
+    print("FAIL:", f)
+print(f"{len(docs)} documents, {len(failures)} failures")
+sys.exit(1 if failures else 0)

@@ -1,0 +1,305 @@
+/* test_cache.c - the memory cache and contexts seen through the client's own
+ * packets: request counts per cold and warm vtop, coherence (writes through
+ * the bridge, changes by the target between stops, resumes), partial reads,
+ * uncached ranges, and the physical mode restored on failures. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "rsp.h"
+#include "sim.h"
+
+typedef struct {
+  sim *t;
+  svc *s;
+} fx;
+
+static int setup_size(void **state, size_t bytes) {
+  fx *f = calloc(1, sizeof(*f));
+  f->t = sim_new();
+  svc_config cfg = {bytes, 0, NULL, 0, 0};
+  f->s = svc_new(&sim_io, f->t, &cfg);
+  assert_non_null(f->s);
+  *state = f;
+  return 0;
+}
+
+static int setup(void **state) {
+  return setup_size(state, 1u << 20);
+}
+
+static int setup_small(void **state) {
+  return setup_size(state, 4 * 0x800);
+}
+
+static int setup_nocache(void **state) {
+  return setup_size(state, 0);
+}
+
+static int teardown(void **state) {
+  fx *f = *state;
+  svc_free(f->s);
+  sim_free(f->t);
+  free(f);
+  return 0;
+}
+
+static void stop_cycle(fx *f) {
+  svc_event(f->s, SVC_EV_RESUME);
+  svc_event(f->s, SVC_EV_STOP);
+}
+
+static void reset_counts(sim *t) {
+  t->transacts = t->requests = t->reads_m = t->reads_p = t->mode_on = t->mode_off = 0;
+}
+
+/* "m ADDR,LEN" through the bridge; returns the reply. */
+static const char *mread(fx *f, uint64_t a, uint64_t n) {
+  char b[64];
+  snprintf(b, sizeof(b), "m%llx,%llx", (unsigned long long)a, (unsigned long long)n);
+  return sim_packet(f->t, f->s, b);
+}
+
+static void expect_bytes(fx *f, uint64_t va, uint64_t pa, size_t n) {
+  const char *r = mread(f, va, n);
+  char want[0x2001];
+  rsp_hex_encode(want, sizeof(want), f->t->ram + pa, n);
+  want[2 * n] = 0;
+  assert_string_equal(r, want);
+}
+
+static void test_vtop_counts(void **state) {
+  fx *f = *state;
+  /* Discovery happens once per connection. */
+  assert_string_equal(sim_cmd(f->t, f->s, "arch"), "OK");
+  stop_cycle(f);
+  reset_counts(f->t);
+  assert_string_equal(sim_cmd(f->t, f->s, "vtop 0xffff800000001980"), "OK");
+  /* Cold: one register batch (4 p), one read per level, one mode switch. */
+  assert_int_equal(f->t->reads_p, 4);
+  assert_int_equal(f->t->reads_m, 4);
+  assert_int_equal(f->t->mode_on, 1);
+  assert_int_equal(f->t->mode_off, 1);
+  assert_int_equal(f->t->requests, 4 + 4 + 2);
+  assert_int_equal(f->t->transacts, 1 + 4 + 1);
+  /* Warm: nothing upstream at all. */
+  reset_counts(f->t);
+  assert_string_equal(sim_cmd(f->t, f->s, "vtop 0xffff800000001990"), "OK");
+  assert_int_equal(f->t->requests, 0);
+  assert_string_equal(sim_cmd(f->t, f->s, "pte 0xffff800000001990"), "OK");
+  assert_int_equal(f->t->requests, 0);
+  /* A resume drops both the registers and the tables. */
+  stop_cycle(f);
+  assert_string_equal(sim_cmd(f->t, f->s, "vtop 0xffff800000001980"), "OK");
+  assert_int_equal(f->t->requests, 10);
+}
+
+static void test_vtop_counts_nocache(void **state) {
+  fx *f = *state;
+  assert_string_equal(sim_cmd(f->t, f->s, "arch"), "OK");
+  stop_cycle(f);
+  reset_counts(f->t);
+  assert_string_equal(sim_cmd(f->t, f->s, "vtop 0xffff800000001980"), "OK");
+  assert_int_equal(f->t->reads_m, 4);
+  assert_int_equal(f->t->mode_on, 1);
+  /* Without the cache the registers are still one snapshot per stop, the
+   * tables are read again. */
+  reset_counts(f->t);
+  assert_string_equal(sim_cmd(f->t, f->s, "vtop 0xffff800000001980"), "OK");
+  assert_int_equal(f->t->reads_p, 0);
+  assert_int_equal(f->t->reads_m, 4);
+  /* Client reads are forwarded as they are. */
+  assert_int_equal(svc_classify(f->s, "m400000,4", 9), SVC_FORWARD);
+}
+
+static void test_client_reads(void **state) {
+  fx *f = *state;
+  assert_int_equal(svc_classify(f->s, "m400000,4", 9), SVC_HANDLE);
+  expect_bytes(f, SIM_UVA + 0x10, SIM_UPA + 0x10, 0x40);
+  unsigned long before = f->t->requests;
+  expect_bytes(f, SIM_UVA + 0x20, SIM_UPA + 0x20, 0x100);
+  expect_bytes(f, SIM_UVA, SIM_UPA, 0x800);
+  assert_int_equal(f->t->requests, before); /* served from the cache */
+  /* ReadVirtual: a read running into an unmapped page returns what exists. */
+  const char *r = mread(f, SIM_UVA + 0xff0, 0x20);
+  assert_int_equal(strlen(r), 2 * 0x10);
+  /* Nothing readable: the target's own error. */
+  assert_string_equal(mread(f, 0x7f0000000000, 4), "E14");
+  /* Larger than the target's packet: a partial read, never an overflow. */
+  r = mread(f, SIM_KVA, 0x3000);
+  assert_int_equal(strlen(r), 2 * 0x1000);
+  assert_string_equal(sim_packet(f->t, f->s, "mzz"), "E01");
+  assert_string_equal(mread(f, SIM_UVA, 0), "");
+}
+
+static void test_coherence(void **state) {
+  fx *f = *state;
+  expect_bytes(f, SIM_UVA, SIM_UPA, 0x20);
+  /* A write through the bridge: the target's OK, then the cache. */
+  assert_string_equal(sim_packet(f->t, f->s, "M400004,4:deadbeef"), "OK");
+  assert_int_equal(f->t->ram[SIM_UPA + 4], 0xde);
+  unsigned long before = f->t->requests;
+  expect_bytes(f, SIM_UVA, SIM_UPA, 0x20);
+  assert_int_equal(f->t->requests, before); /* updated in place, still cached */
+  /* A failed write leaves nothing stale. */
+  assert_string_equal(sim_packet(f->t, f->s, "M7f0000000000,1:00"), "E14");
+  expect_bytes(f, SIM_UVA, SIM_UPA, 0x20);
+  /* The target changes memory while running: the resume drops the cache. */
+  f->t->ram[SIM_UPA + 1] ^= 0xff;
+  svc_event(f->s, SVC_EV_RESUME);
+  svc_event(f->s, SVC_EV_STOP);
+  expect_bytes(f, SIM_UVA, SIM_UPA, 0x20);
+  /* Through a resume packet classified by the service itself. */
+  f->t->ram[SIM_UPA + 2] ^= 0xff;
+  sim_packet(f->t, f->s, "c");
+  expect_bytes(f, SIM_UVA, SIM_UPA, 0x20);
+  /* A register write (CR3 switch) changes what the addresses mean. */
+  f->t->cr3 = SIM_ROOT2;
+  sim_packet(f->t, f->s, "P2d=0020000000000000");
+  expect_bytes(f, SIM_UVA, SIM_UPA2, 0x20);
+  f->t->cr3 = SIM_ROOT;
+  svc_event(f->s, SVC_EV_REG_WRITE);
+  /* A physical write aliasing a cached virtual unit. */
+  expect_bytes(f, SIM_KVA + 0x1980, SIM_KPA + 0x1980, 0x10);
+  assert_string_equal(sim_cmd(f->t, f->s, "phys write 0x201980 41"), "OK");
+  expect_bytes(f, SIM_KVA + 0x1980, SIM_KPA + 0x1980, 0x10);
+  assert_int_equal(f->t->ram[SIM_KPA + 0x1980], 0x41);
+  /* A virtual write aliasing cached physical units (page tables too). */
+  assert_string_equal(sim_cmd(f->t, f->s, "phys read 0x201980 0x10"), "OK");
+  assert_string_equal(sim_packet(f->t, f->s, "Mffff800000001980,1:42"), "OK");
+  assert_string_equal(sim_cmd(f->t, f->s, "phys read 0x201980 0x1"), "OK");
+  assert_non_null(strstr(f->t->out, " 42 "));
+  /* Reconnect and detach forget everything. */
+  f->t->ram[SIM_UPA] ^= 0xff;
+  svc_event(f->s, SVC_EV_DETACH);
+  expect_bytes(f, SIM_UVA, SIM_UPA, 0x20);
+  f->t->ram[SIM_UPA] ^= 0xff;
+  svc_event(f->s, SVC_EV_CONNECT);
+  expect_bytes(f, SIM_UVA, SIM_UPA, 0x20);
+  /* Software breakpoints may patch memory in a stub. */
+  f->t->ram[SIM_UPA + 3] ^= 0xff;
+  sim_packet(f->t, f->s, "Z0,400003,1");
+  expect_bytes(f, SIM_UVA, SIM_UPA, 0x20);
+}
+
+static void test_thread(void **state) {
+  fx *f = *state;
+  /* Virtual units belong to the selected thread (each CPU has its CR3). */
+  sim_packet(f->t, f->s, "Hg1");
+  expect_bytes(f, SIM_UVA, SIM_UPA, 0x10);
+  f->t->cr3 = SIM_ROOT2; /* CPU 2 runs another process */
+  sim_packet(f->t, f->s, "Hg2");
+  expect_bytes(f, SIM_UVA, SIM_UPA2, 0x10);
+  assert_string_equal(sim_cmd(f->t, f->s, "vtop 0x400000"), "OK");
+  assert_non_null(strstr(f->t->out, "-> 0x310000"));
+  f->t->cr3 = SIM_ROOT;
+  sim_packet(f->t, f->s, "Hg1");
+  expect_bytes(f, SIM_UVA, SIM_UPA, 0x10);
+  assert_string_equal(sim_cmd(f->t, f->s, "vtop 0x400000"), "OK");
+  assert_non_null(strstr(f->t->out, "-> 0x300000"));
+}
+
+static void test_uncached(void **state) {
+  fx *f = *state;
+  assert_string_equal(sim_cmd(f->t, f->s, "uncached add 400000 400100"), "OK");
+  expect_bytes(f, SIM_UVA, SIM_UPA, 0x10);
+  unsigned long m = f->t->reads_m;
+  expect_bytes(f, SIM_UVA, SIM_UPA, 0x10);
+  assert_int_equal(f->t->reads_m, m + 1); /* never cached */
+  /* Outside the range, still cached; the forwarded read was exactly 0x10. */
+  expect_bytes(f, SIM_UVA + 0x800, SIM_UPA + 0x800, 0x10);
+  m = f->t->reads_m;
+  expect_bytes(f, SIM_UVA + 0x800, SIM_UPA + 0x800, 0x10);
+  assert_int_equal(f->t->reads_m, m);
+  /* Physical uncached: exact reads, no read-ahead. */
+  assert_string_equal(sim_cmd(f->t, f->s, "uncached add fec00000 fec01000"), "OK");
+  assert_string_equal(sim_cmd(f->t, f->s, "cache flush"), "OK");
+  assert_string_equal(sim_cmd(f->t, f->s, "vtop 0x601000"), "OK");
+  assert_string_equal(sim_cmd(f->t, f->s, "cache stats --json"), "OK");
+  assert_non_null(strstr(f->t->out, "\"units\":4")); /* 4 table units, no MMIO */
+}
+
+static void test_context(void **state) {
+  fx *f = *state;
+  assert_string_equal(sim_cmd(f->t, f->s, "context 0x2000"), "OK");
+  assert_int_equal(svc_classify(f->s, "m400000,4", 9), SVC_HANDLE);
+  expect_bytes(f, SIM_UVA, SIM_UPA2, 0x40);
+  assert_int_equal(f->t->phys_mode, 0);
+  /* Unmapped in that address space (mapped in the default one). */
+  assert_string_equal(mread(f, SIM_KVA, 4), "E14");
+  /* Writes go to the context's physical page. */
+  assert_string_equal(sim_packet(f->t, f->s, "M400010,2:abcd"), "OK");
+  assert_int_equal(f->t->ram[SIM_UPA2 + 0x10], 0xab);
+  assert_int_equal(f->t->ram[SIM_UPA + 0x10], (uint8_t)(0x10 * 7 + 1));
+  expect_bytes(f, SIM_UVA, SIM_UPA2, 0x40);
+  assert_string_equal(sim_packet(f->t, f->s, "M7f0000000000,1:00"), "E14");
+  assert_string_equal(sim_packet(f->t, f->s, "X400020,1:z"), "OK");
+  assert_int_equal(f->t->ram[SIM_UPA2 + 0x20], 'z');
+  assert_int_equal(f->t->phys_mode, 0);
+  assert_string_equal(sim_cmd(f->t, f->s, "context default"), "OK");
+  expect_bytes(f, SIM_UVA, SIM_UPA, 0x40);
+}
+
+static void test_bounded(void **state) {
+  fx *f = *state;
+  for (uint64_t off = 0; off < 0x8000; off += 0x800)
+    expect_bytes(f, SIM_KVA + off, SIM_KPA + off, 0x10);
+  assert_string_equal(sim_cmd(f->t, f->s, "cache stats --json"), "OK");
+  assert_non_null(strstr(f->t->out, "\"units\":4,"));
+  assert_non_null(strstr(f->t->out, "\"evictions\":12,"));
+  /* maps with a cache smaller than its tables still works (scratch space). */
+  assert_string_equal(sim_cmd(f->t, f->s, "maps"), "OK");
+  assert_non_null(strstr(f->t->out, "5 runs, 516 leaves"));
+}
+
+static void test_mode_restored(void **state) {
+  fx *f = *state;
+  assert_string_equal(sim_cmd(f->t, f->s, "arch"), "OK");
+  for (long at = 1; at <= 4; at++) {
+    stop_cycle(f);
+    f->t->phys_reads_seen = 0;
+    f->t->fail_phys_read_at = at;
+    assert_string_equal(sim_cmd(f->t, f->s, "vtop 0xffff800000001980"), "E01");
+    assert_int_equal(f->t->phys_mode, 0);
+    assert_non_null(strstr(f->t->out, "cannot read entry"));
+  }
+  f->t->fail_phys_read_at = 0;
+  stop_cycle(f);
+  f->t->phys_reads_seen = 0;
+  f->t->fail_phys_read_at = 3;
+  f->t->fail_sticky = 1;
+  assert_string_equal(sim_cmd(f->t, f->s, "maps"), "OK");
+  assert_non_null(strstr(f->t->out, "unreadable"));
+  assert_int_equal(f->t->phys_mode, 0);
+  f->t->fail_phys_read_at = 0;
+  f->t->fail_sticky = 0;
+  /* The context path too. */
+  stop_cycle(f);
+  assert_string_equal(sim_cmd(f->t, f->s, "context 0x2000"), "OK");
+  stop_cycle(f);
+  f->t->phys_reads_seen = 0;
+  f->t->fail_phys_read_at = 2;
+  assert_string_equal(mread(f, SIM_UVA, 4), "E14");
+  assert_int_equal(f->t->phys_mode, 0);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_vtop_counts, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_vtop_counts_nocache, setup_nocache, teardown),
+      cmocka_unit_test_setup_teardown(test_client_reads, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_coherence, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_thread, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_uncached, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_context, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_bounded, setup_small, teardown),
+      cmocka_unit_test_setup_teardown(test_mode_restored, setup, teardown),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,348 @@
+/* test_cmds.c - every monitor command and its error paths, against the
+ * simulated QEMU-like target (tests/sim.c). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "sim.h"
+
+typedef struct {
+  sim *t;
+  svc *s;
+  svc_config cfg;
+} fx;
+
+static int setup_cfg(void **state, const svc_config *cfg) {
+  fx *f = calloc(1, sizeof(*f));
+  f->t = sim_new();
+  f->cfg = *cfg;
+  f->s = svc_new(&sim_io, f->t, &f->cfg);
+  assert_non_null(f->s);
+  svc_event(f->s, SVC_EV_CONNECT);
+  *state = f;
+  return 0;
+}
+
+static int setup(void **state) {
+  svc_config cfg = {1u << 20, 0, NULL, 0, 0};
+  return setup_cfg(state, &cfg);
+}
+
+static int setup_ro(void **state) {
+  svc_config cfg = {1u << 20, 1, NULL, 0, 0};
+  return setup_cfg(state, &cfg);
+}
+
+static int teardown(void **state) {
+  fx *f = *state;
+  svc_free(f->s);
+  sim_free(f->t);
+  free(f);
+  return 0;
+}
+
+/* Runs a command; checks the reply and that QEMU's mode is back to virtual. */
+static const char *run(fx *f, const char *cmd, const char *want_reply) {
+  const char *r = sim_cmd(f->t, f->s, cmd);
+  if (strcmp(r, want_reply))
+    fail_msg("`%s`: reply '%s', expected '%s'; output:\n%s", cmd, r, want_reply,
+             f->t->out ? f->t->out : "");
+  assert_int_equal(f->t->phys_mode, 0);
+  assert_true(f->t->mode_off >= f->t->mode_on);
+  return f->t->out ? f->t->out : "";
+}
+
+static void has(const char *out, const char *needle) {
+  if (!strstr(out, needle))
+    fail_msg("expected '%s' in:\n%s", needle, out);
+}
+
+static void test_vtop(void **state) {
+  fx *f = *state;
+  const char *o = run(f, "vtop 0xffff800000001980", "OK");
+  has(o, "0xffff800000001980 -> 0x201980");
+  has(o, "4K page at 0x201000 (PTE)");
+  /* Each answer agrees with the simulator's own walk. */
+  uint64_t vas[] = {SIM_KVA + 0x1fffff, SIM_LVA + 0x12345, SIM_UVA + 0x10, SIM_KVA};
+  for (size_t i = 0; i < 4; i++) {
+    uint64_t pa;
+    assert_int_equal(sim_translate(f->t, SIM_ROOT, vas[i], &pa), 0);
+    char cmd[64], want[96];
+    snprintf(cmd, sizeof(cmd), "vtop %llx", (unsigned long long)vas[i]);
+    snprintf(want, sizeof(want), "0x%llx -> 0x%llx ", (unsigned long long)vas[i],
+             (unsigned long long)pa);
+    has(run(f, cmd, "OK"), want);
+  }
+  has(run(f, "vtop ffff8000`00412345", "OK"), "2M page at 0x400000 (PDE)");
+  o = run(f, "vtop 0x400010", "OK");
+  has(o, "-> 0x300010");
+  has(o, "user");
+  /* The top-level miss names the entry, its address and value. */
+  o = run(f, "vtop 0x7f0000000000", "E01");
+  assert_string_equal(o, "vtop: 0x7f0000000000 not mapped: PML4E[0xfe] at 0x17f0 = 0x0 "
+                         "(not present)\n");
+  o = run(f, "vtop 0xffff800000200000", "E01");
+  has(o, "vtop: 0xffff800000200000 not mapped: PDE[0x1] at 0x");
+  has(o, "= 0x0 (not present)\n");
+  has(run(f, "vtop 0x0000800000000000", "E01"), "non-canonical");
+  /* Mapped to an address with no RAM: VirtualToPhysical's error. */
+  has(run(f, "vtop 0x600000", "E01"), "vtop: 0x600000 -> 0x80000000: no physical page");
+  has(run(f, "vtop 0x601004", "OK"), "I/O: ioapic");
+  /* Another root. */
+  has(run(f, "vtop 0x400000 --root 0x2000", "OK"), "-> 0x310000");
+  has(run(f, "vtop 0x400000 --root 2000", "OK"), "-> 0x310000");
+  /* Argument errors. */
+  assert_string_equal(run(f, "vtop zz", "E01"), "vtop: bad VA 'zz' (hex number expected)\n");
+  assert_string_equal(run(f, "vtop", "E01"), "vtop: missing VA\n");
+  has(run(f, "vtop 1 --frob", "E01"), "unknown option '--frob'");
+  has(run(f, "vtop 1 --root", "E01"), "--root needs a hex address");
+}
+
+static void test_vtop_regs(void **state) {
+  fx *f = *state;
+  f->t->no_regs = 1;
+  has(run(f, "vtop 0x400000", "E01"), "cr0/cr3/cr4 unavailable: give --root PA");
+  has(run(f, "vtop 0x400000 --root 0x1000", "OK"), "-> 0x300000");
+  has(run(f, "pte 0x400000", "E01"), "unavailable");
+  f->t->no_regs = 0;
+  svc_event(f->s, SVC_EV_RESUME);
+  svc_event(f->s, SVC_EV_STOP);
+  /* Paging off: VA is PA. */
+  f->t->cr0 = 0x11;
+  svc_event(f->s, SVC_EV_REG_WRITE);
+  has(run(f, "vtop 0x1234", "OK"), "0x1234 -> 0x1234 (paging off)");
+  has(run(f, "vtop 0x80000000", "E01"), "no physical page");
+  has(run(f, "maps", "E01"), "paging is off");
+  /* CR3 changes between stops are seen. */
+  f->t->cr0 = 0x80050033;
+  f->t->cr3 = SIM_ROOT2;
+  svc_event(f->s, SVC_EV_RESUME);
+  has(run(f, "vtop 0x400000", "OK"), "-> 0x310000");
+}
+
+static void test_pte(void **state) {
+  fx *f = *state;
+  const char *o = run(f, "pte 0xffff800000001980", "OK");
+  has(o, "VA 0xffff800000001980");
+  has(o, "PML4E  0x100  0x1800");
+  has(o, "PDPTE  0x0");
+  has(o, "PDE    0x0");
+  has(o, "PTE    0x1");
+  /* The PTE row: raw value 0x8000000000201103 (P W G NX + PA) and its PFN. */
+  has(o, "0x8000000000201103");
+  has(o, "pfn 0x201");
+  has(o, "-> 0x201980 (4K page at 0x201000)");
+  o = run(f, "pte 0xffff800000200000", "OK");
+  has(o, "not mapped: PDE[0x1]");
+  o = run(f, "pte 0xffff800000412345", "OK");
+  has(o, "-> 0x412345 (2M page at 0x400000)");
+  has(run(f, "pte", "E01"), "pte: missing VA");
+}
+
+static void test_maps(void **state) {
+  fx *f = *state;
+  const char *o = run(f, "maps", "OK");
+  /* 512 4K pages coalesce into one run; then the 2M page; three user-half
+   * pages (0x601000 is not PA-contiguous with 0x600000). */
+  has(o, "0x0000000000400000-0x0000000000401000");
+  has(o, "0xffff800000000000-0xffff800000200000      2M PTE      4K x512");
+  has(o, "0xffff800000400000-0xffff800000600000      2M PDE      2M x1");
+  has(o, "-> 0x200000");
+  has(o, "5 runs, 516 leaves");
+  o = run(f, "maps 0x400000 0x401000", "OK");
+  has(o, "1 runs");
+  o = run(f, "maps ffff800000100000 ffff800000101000", "OK");
+  has(o, "-> 0x300000"); /* clipped run: PA of its first byte */
+  has(run(f, "maps 5 4", "E01"), "empty range");
+  has(run(f, "maps --root 0x2000", "OK"), "1 runs");
+  f->t->force_intr = 1;
+  has(run(f, "maps", "OK"), "(interrupted)");
+  f->t->force_intr = 0;
+}
+
+static void test_ptov(void **state) {
+  fx *f = *state;
+  has(run(f, "ptov 0x201980", "OK"), "0xffff800000001980  (PTE, 4K page)");
+  has(run(f, "ptov 0x300004", "OK"), "0x400004");
+  has(run(f, "ptov 0x412345", "OK"), "0xffff800000412345");
+  has(run(f, "ptov 0xf00000", "OK"), "0 virtual addresses map 0xf00000");
+  has(run(f, "ptov", "E01"), "missing PA");
+}
+
+static void test_phys_read(void **state) {
+  fx *f = *state;
+  const char *o = run(f, "phys read 0x201980 0x20", "OK");
+  has(o, "0000000000201980  49 6e 20 6d 65 6d 6f 72  79 2e 2e 2e 2e 2e 2e 2e  In memory.......");
+  o = run(f, "phys read 201980 10 --width 4", "OK");
+  has(o, "0000000000201980  6d206e49 726f6d65 2e2e2e79 2e2e2e2e  In memory.......");
+  o = run(f, "phys read 201980 8 --width 8", "OK");
+  has(o, "726f6d656d206e49");
+  has(run(f, "phys read 201980 8 --width 3", "E01"), "bad --width 3");
+  assert_string_equal(run(f, "phys read 0x80000000 0x10", "E01"),
+                      "phys: read stopped at 0x80000000: no physical page\n");
+  /* A read running off the end of RAM shows what exists, then says why. */
+  o = run(f, "phys read 0xffffe0 0x40", "E01");
+  has(o, "0000000000fffff0");
+  has(o, "phys: read stopped at 0x1000000: no physical page");
+  has(run(f, "phys read 0xfec00000 4", "E01"), "I/O region, not read");
+  has(run(f, "phys read 0 0", "E01"), "out of range");
+  has(run(f, "phys read 0", "E01"), "missing LEN");
+  has(run(f, "phys", "E01"), "missing subcommand");
+  has(run(f, "phys frob", "E01"), "unknown subcommand 'frob'");
+  /* The physical mode is restored even when a read fails midway. */
+  f->t->fail_phys_read_at = f->t->phys_reads_seen + 2;
+  svc_event(f->s, SVC_EV_RESUME);
+  has(run(f, "phys read 0x100000 0x2000", "E01"), "target error");
+  assert_int_equal(f->t->phys_mode, 0);
+}
+
+static void test_phys_write(void **state) {
+  fx *f = *state;
+  has(run(f, "phys write 0x300000 aabbccdd", "OK"), "wrote 4 bytes at 0x300000");
+  assert_int_equal(f->t->ram[0x300000], 0xaa);
+  assert_int_equal(f->t->ram[0x300003], 0xdd);
+  has(run(f, "phys write 0x300004 --u32 0x11223344", "OK"), "wrote 4 bytes");
+  assert_int_equal(f->t->ram[0x300004], 0x44);
+  assert_int_equal(f->t->ram[0x300007], 0x11);
+  has(run(f, "phys write 0x300008 --u16 0x10000", "E01"), "does not fit");
+  has(run(f, "phys write 0x300008 xyz", "E01"), "bad byte pattern");
+  has(run(f, "phys write 0x80000000 00", "E01"), "no physical page");
+  /* The read shows the written bytes (served from the updated cache). */
+  has(run(f, "phys read 0x300000 8", "OK"), "aa bb cc dd 44 33 22 11");
+  has(run(f, "phys fill 0x300100 0x21 abcd", "OK"), "filled 0x21 bytes at 0x300100");
+  assert_int_equal(f->t->ram[0x300100], 0xab);
+  assert_int_equal(f->t->ram[0x300101], 0xcd);
+  assert_int_equal(f->t->ram[0x300120], 0xab);
+  assert_int_equal(f->t->ram[0x300121], (uint8_t)(0x121 * 7 + 1));
+  has(run(f, "phys fill 0x300100 0 ab", "E01"), "out of range");
+  has(run(f, "phys fill 0xfffff0 0x20 ab", "E01"), "no physical page");
+}
+
+static void test_readonly(void **state) {
+  fx *f = *state;
+  has(run(f, "phys write 0x300000 aa", "E01"), "read-only");
+  assert_int_equal(f->t->ram[0x300000], 1);
+}
+
+static void test_phys_search(void **state) {
+  fx *f = *state;
+  const char *o = run(f, "phys search 0x200000 0x200000 496e206d656d", "OK");
+  has(o, "0x201980\n1 match\n");
+  /* Matches across the unit boundary and in a range with holes. */
+  memcpy(f->t->ram + 0x2007fe, "\x12\x34\x56\x78", 4);
+  svc_event(f->s, SVC_EV_RESUME);
+  has(run(f, "phys search 0x200000 0x1000 12345678", "OK"), "0x2007fe\n");
+  memcpy(f->t->ram + 0xfffff0, "\x9a\xbc", 2);
+  svc_event(f->s, SVC_EV_RESUME);
+  o = run(f, "phys search 0xffff00 0x2000 9abc", "OK");
+  has(o, "0xfffff0\n1 match (0x1f00 bytes without physical pages skipped)");
+  has(run(f, "phys search 0 0x10", "E01"), "missing PATTERN");
+}
+
+static void test_backends(void **state) {
+  fx *f = *state;
+  has(run(f, "phys backend", "OK"), "physical backend: qemu (PhyMemMode), RAM map");
+  has(run(f, "phys map", "OK"), "0x00000000fec00000-0x00000000fec00fff i/o  ioapic");
+  has(run(f, "phys backend none", "OK"), "physical backend: none");
+  has(run(f, "phys read 0 4", "E01"), "phys backend qemu");
+  has(run(f, "vtop 0x400000", "E01"), "no physical-memory backend");
+  /* offset: the kernel's linear map is at SIM_KVA - SIM_KPA. */
+  has(run(f, "phys backend offset ffff7fffffe00000", "OK"), "offset 0xffff7fffffe00000");
+  has(run(f, "phys read 0x201980 0x10", "OK"), "In memory.......");
+  has(run(f, "phys read 0x100000 0x10", "E01"), "target error"); /* E14 upstream */
+  has(run(f, "phys backend bogus", "E01"), "unknown backend 'bogus'");
+  has(run(f, "phys backend auto", "OK"), "qemu");
+  f->t->no_qemu = 1;
+  svc_event(f->s, SVC_EV_CONNECT); /* a different target: learned again */
+  has(run(f, "phys backend", "OK"), "physical backend: none");
+  has(run(f, "phys backend qemu", "E01"), "does not list PhyMemMode");
+}
+
+static void test_no_qemu(void **state) {
+  fx *f = *state;
+  f->t->no_qemu = 1;
+  has(run(f, "phys read 0 4", "E01"), "no physical-memory backend");
+  has(run(f, "phys map", "E01"), "memory map unknown");
+}
+
+static void test_state_cmds(void **state) {
+  fx *f = *state;
+  has(run(f, "context", "OK"), "context: default");
+  has(run(f, "context 0x2000", "OK"), "through root 0x2000");
+  has(run(f, "context zz", "E01"), "bad ROOT");
+  has(run(f, "context default", "OK"), "context: default");
+  has(run(f, "cache", "OK"), "cache on:");
+  has(run(f, "cache off", "OK"), "cache off:");
+  has(run(f, "cache on", "OK"), "cache on: 0 of 512 units");
+  has(run(f, "cache flush", "OK"), "cache on");
+  has(run(f, "cache frob", "E01"), "unknown subcommand 'frob'");
+  has(run(f, "uncached", "OK"), "no uncached ranges");
+  has(run(f, "uncached add fec00000 fec01000", "OK"), "0xfec00000-0xfec01000");
+  has(run(f, "uncached add 5 5", "E01"), "empty range");
+  has(run(f, "uncached del 1 2", "E01"), "no range 0x1-0x2");
+  has(run(f, "uncached del fec00000 fec01000", "OK"), "no uncached ranges");
+  has(run(f, "uncached frob", "E01"), "unknown subcommand");
+  has(run(f, "arch", "OK"), "target i386:x86-64; paging x86-64: x86-64");
+  has(run(f, "arch x86-pae", "OK"), "x86-pae (forced)");
+  has(run(f, "arch frob", "E01"), "unknown mode 'frob'");
+  has(run(f, "arch auto", "OK"), "paging x86-64:");
+  has(run(f, "help", "OK"), "vtop VA [--root PA] [--json]");
+  has(run(f, "help pte", "OK"), "usage: pte VA");
+  has(run(f, "help frob", "E01"), "no command 'frob'");
+}
+
+static void test_passthrough(void **state) {
+  fx *f = *state;
+  const char *o = run(f, "info status", "OK");
+  assert_string_equal(o, "VM status: paused\r\n");
+  has(run(f, "gva2gpa 0x400000", "OK"), "gpa: 0x300000");
+  has(run(f, "frobnicate", "OK"), "unknown command: 'frobnicate'");
+  char big[1400];
+  memset(big, 'a', sizeof(big) - 1);
+  big[sizeof(big) - 1] = 0;
+  const char *r = sim_cmd(f->t, f->s, big);
+  assert_string_equal(r, "E01");
+  /* Reverse execution packets are never forwarded (QEMU aborts). */
+  unsigned long before = f->t->requests;
+  assert_string_equal(sim_packet(f->t, f->s, "bc"), "");
+  assert_int_equal(f->t->requests, before);
+}
+
+static void test_target_gone(void **state) {
+  fx *f = *state;
+  run(f, "arch", "OK");
+  svc_event(f->s, SVC_EV_RESUME);
+  f->t->drop_after = (long)f->t->requests + 2;
+  const char *r = sim_cmd(f->t, f->s, "vtop 0xffff800000001000");
+  assert_string_equal(r, "E01");
+  f->t->drop_after = 0;
+  f->t->phys_mode = 0;
+  svc_event(f->s, SVC_EV_CONNECT);
+  has(run(f, "vtop 0xffff800000001000", "OK"), "-> 0x201000");
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_vtop, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_vtop_regs, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_pte, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_maps, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_ptov, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_phys_read, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_phys_write, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_readonly, setup_ro, teardown),
+      cmocka_unit_test_setup_teardown(test_phys_search, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_backends, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_no_qemu, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_state_cmds, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_passthrough, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_target_gone, setup, teardown),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,214 @@
+/* walk.c - translation contexts from the target's registers, and the
+ * arch_mem callbacks that feed arch/'s walker from the physical cache. */
+#define _POSIX_C_SOURCE 200809L
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "walk.h"
+
+static int mem_read(void *c, uint64_t pa, void *buf, size_t len) {
+  svc_walk *w = c;
+  size_t got = 0;
+  int rc = svc__phys_read_cached(w->s, pa, buf, len, &got);
+  if (rc && !w->err) {
+    w->err = rc;
+    w->err_pa = pa + got;
+  }
+  if (rc == SVC_EINTR)
+    w->intr = 1;
+  if (!got)
+    return -1;
+  return (int)got;
+}
+
+/* Prefetch: fill the cache with the units of the tables the enumerator will
+ * read next, FILL units per pipelined transaction. */
+#define FILL 64
+static void mem_prefetch(void *c, const uint64_t *pas, size_t n, size_t len) {
+  svc_walk *w = c;
+  svc *s = w->s;
+  svc_cache *pc = svc__pcache(s);
+  if (!pc || w->intr)
+    return;
+  size_t budget = pc->max / 2;
+  uint64_t units[FILL];
+  size_t nu = 0, total = 0;
+  uint8_t(*tmp)[SVC_CPAGE] = malloc(FILL * sizeof(*tmp));
+  if (!tmp)
+    return;
+  for (size_t i = 0; i <= n; i++) {
+    if (i < n) {
+      uint64_t lo = pas[i] & ~(uint64_t)(SVC_CPAGE - 1);
+      for (uint64_t u = lo; u < pas[i] + len && total < budget; u += SVC_CPAGE) {
+        if (svc__is_uncached(s, u, SVC_CPAGE))
+          continue;
+        if (svc__cache_get(pc, SVC_AS_PHYS, u)) {
+          pc->hits--; /* a probe, not a use */
+          continue;
+        }
+        pc->misses--;
+        int dup = 0;
+        for (size_t k = 0; k < nu; k++)
+          dup |= units[k] == u;
+        if (dup)
+          continue;
+        units[nu++] = u;
+        total++;
+        if (nu == FILL)
+          break;
+      }
+    }
+    if (nu == FILL || (i == n && nu)) {
+      svc_prd rd[FILL];
+      for (size_t k = 0; k < nu; k++) {
+        rd[k].pa = units[k];
+        rd[k].len = SVC_CPAGE;
+        rd[k].buf = tmp[k];
+        rd[k].rc = 0;
+      }
+      unsigned gen = atomic_load(&s->gen);
+      svc__phys_read(s, rd, nu);
+      w->prefetched += nu;
+      if (gen == atomic_load(&s->gen))
+        for (size_t k = 0; k < nu; k++)
+          if (rd[k].rc == SVC_OK)
+            svc__cache_put(pc, SVC_AS_PHYS, rd[k].pa, rd[k].buf);
+      nu = 0;
+      if (s->io->interrupted && s->io->interrupted(s->ctx)) {
+        w->intr = 1;
+        break;
+      }
+    }
+    if (total >= budget)
+      break;
+  }
+  free(tmp);
+}
+
+void svc__walk_init(svc_walk *w, svc *s) {
+  memset(w, 0, sizeof(*w));
+  w->s = s;
+  w->mem.read = mem_read;
+  w->mem.prefetch = mem_prefetch;
+  w->mem.cb_ctx = w;
+}
+
+static arch_mode default_mode(const svc *s) {
+  switch (s->td.arch) {
+  case SVC_ARCH_X86_64:
+    return ARCH_X86_64_4L;
+  case SVC_ARCH_X86:
+    return ARCH_X86_32;
+  case SVC_ARCH_AARCH64:
+    return ARCH_AARCH64;
+  case SVC_ARCH_RISCV: {
+    const svc_reg *r = svc__tdesc_find(&s->td, "satp");
+    return r && r->bits == 32 ? ARCH_RISCV_SV32 : ARCH_RISCV_SV39;
+  }
+  default:
+    return ARCH_MODE_NONE;
+  }
+}
+
+int svc__make_ctx(svc *s, int has_root, uint64_t root, int half, arch_ctx *ctx, char *err,
+                  size_t cap) {
+  svc__discover(s);
+  memset(ctx, 0, sizeof(*ctx));
+  if (!has_root && s->cfg.has_root_override) {
+    has_root = 1;
+    root = s->cfg.root_override;
+  }
+  int rc = ARCH_EINVAL;
+  uint64_t v[5];
+  int have[5];
+  const char *missing = NULL;
+  switch (s->td.arch) {
+  case SVC_ARCH_X86:
+  case SVC_ARCH_X86_64: {
+    static const char *const n[] = {"cr0", "cr3", "cr4", "efer"};
+    svc__regs_get(s, n, 4, v, have);
+    if (!have[3])
+      v[3] = 0; /* i386 descriptions have no efer */
+    if (have[0] && have[1] && have[2])
+      rc = arch_detect_x86(v[0], v[2], v[3], v[1], ctx);
+    else
+      missing = "cr0/cr3/cr4";
+    break;
+  }
+  case SVC_ARCH_AARCH64: {
+    static const char *const n[] = {"SCTLR", "TCR_EL1", "TTBR0_EL1", "TTBR1_EL1"};
+    svc__regs_get(s, n, 4, v, have);
+    if (have[0] && have[1] && have[2] && have[3])
+      rc = arch_detect_aarch64(v[0], v[1], v[2], v[3], ctx);
+    else
+      missing = "SCTLR/TCR_EL1/TTBR0_EL1/TTBR1_EL1";
+    break;
+  }
+  case SVC_ARCH_RISCV: {
+    static const char *const n[] = {"satp"};
+    svc__regs_get(s, n, 1, v, have);
+    const svc_reg *r = svc__tdesc_find(&s->td, "satp");
+    if (have[0])
+      rc = arch_detect_riscv(v[0], r && r->bits == 32 ? 32 : 64, ctx);
+    else
+      missing = "satp";
+    break;
+  }
+  default:
+    missing = "paging registers (unknown architecture)";
+    break;
+  }
+  if (s->arch_forced) {
+    /* A forced mode keeps the roots the registers gave, if any. */
+    arch_ctx d = *ctx;
+    int ok = rc == 0 || rc == ARCH_ENOPAGING;
+    arch_ctx_init(ctx, (arch_mode)s->arch_mode);
+    if (ok && !has_root) {
+      if (ctx->mode == d.mode) {
+        *ctx = d;
+      } else if (s->td.arch == SVC_ARCH_X86 || s->td.arch == SVC_ARCH_X86_64) {
+        arch_set_root(ctx, 0, v[1]);
+      } else if (s->td.arch == SVC_ARCH_AARCH64) {
+        arch_set_root(ctx, 0, v[2]);
+        arch_set_root(ctx, 1, v[3]);
+      } else if (s->td.arch == SVC_ARCH_RISCV) {
+        arch_set_root(ctx, 0, (v[0] & ((1ull << 44) - 1)) << 12);
+      }
+    } else if (!has_root) {
+      snprintf(err, cap, "%s unavailable: give --root PA", missing ? missing : "registers");
+      return -1;
+    }
+    rc = 0;
+  } else if (rc == ARCH_ENOPAGING) {
+    if (!has_root) {
+      ctx->mode = ARCH_MODE_NONE;
+      return 0;
+    }
+    /* Paging is off, but the user names a table: walk it in the default mode. */
+    arch_ctx_init(ctx, default_mode(s));
+    rc = 0;
+  } else if (rc) {
+    if (!has_root || default_mode(s) == ARCH_MODE_NONE) {
+      if (missing)
+        snprintf(err, cap, "%s unavailable: give --root PA (and `arch MODE`)", missing);
+      else
+        snprintf(err, cap, "cannot use the paging registers: %s", arch_strerror(rc));
+      return -1;
+    }
+    arch_ctx_init(ctx, default_mode(s));
+    rc = 0;
+  }
+  if (has_root && arch_set_root(ctx, half, root)) {
+    snprintf(err, cap, "bad --root 0x%llx for %s", (unsigned long long)root,
+             arch_mode_name(ctx->mode));
+    return -1;
+  }
+  return rc;
+}
+
+/* The half of the AArch64 address space a VA belongs to. */
+int svc__half_of(const arch_ctx *ctx, uint64_t va) {
+  (void)ctx;
+  return (va >> 55) & 1;
+}
