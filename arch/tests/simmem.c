@@ -281,6 +281,10 @@ static uint64_t dec_addr(const pt_builder *b, uint64_t raw) {
 
 uint64_t pt_entry(pt_builder *b, uint64_t va, unsigned depth) {
   uint64_t table = b->root;
+  if (depth >= b->nlevels) {
+    fprintf(stderr, "pt_entry: depth %u beyond %u levels\n", depth, b->nlevels);
+    abort();
+  }
   for (unsigned d = 0;; d++) {
     uint64_t idx = (va >> b->shift[d]) & ((1ull << b->bits[d]) - 1);
     uint64_t epa = table + idx * b->esize;
