@@ -5,10 +5,13 @@ or the bridge), RSPT_LAYOUT, RSPT_ELF, RSPT_BRIDGE, RSPT_SEED.  A script calls r
 failures are collected (check()), printed, and turned into GDB's exit status.
 """
 
+import atexit
+import json
 import os
 import re
 import signal
 import sys
+import tempfile
 import threading
 import time
 import traceback
@@ -94,6 +97,34 @@ class Ctx:
 
     def monitor(self, cmd):
         return self.gdb("monitor " + cmd).replace("\r", "")
+
+    def monitor_full(self, cmd):
+        """(output, ok) of a monitor command that may fail: GDB drops the output captured
+        by to_string when the reply is an error, so it goes through a log file instead."""
+        if not hasattr(self, "_log"):
+            fd, self._log = tempfile.mkstemp(prefix="rspt-", suffix=".log")
+            os.close(fd)
+            atexit.register(os.unlink, self._log)
+            for c in ("file " + self._log, "overwrite on", "redirect on", "debugredirect on"):
+                gdb.execute("set logging " + c)
+        ok = True
+        gdb.execute("set logging enabled on")
+        try:
+            gdb.execute("monitor " + cmd)
+        except gdb.error:
+            ok = False
+        finally:
+            gdb.execute("set logging enabled off")
+        with open(self._log) as f:
+            return f.read().replace("\r", ""), ok
+
+    def monitor_json(self, cmd):
+        """The parsed --json answer of a bridge command and whether the command succeeded."""
+        out, ok = self.monitor_full(cmd + " --json")
+        try:
+            return json.loads(out), ok
+        except ValueError as e:
+            raise Fail("monitor %s --json: not JSON (%s): %r" % (cmd, e, out[:300]))
 
     def read_virt(self, va, n):
         return bytes(gdb.selected_inferior().read_memory(va, n))

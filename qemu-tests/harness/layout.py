@@ -671,6 +671,9 @@ class Layout:
     def is_ram(self, pa):
         return any(b <= pa < b + s for b, s in self.ram)
 
+    def is_device(self, pa):
+        return any(b <= pa < b + s for b, s, _n in self.devices)
+
     def sample_vas(self, count, seed, root=None):
         """VAs worth asking about: both ends and the middle of every mapping, every hole,
         and a seeded random sample (inside mappings, next to them, anywhere)."""

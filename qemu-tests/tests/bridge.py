@@ -1,0 +1,245 @@
+"""End-to-end through rspbridge: stock GDB's `monitor vtop/pte/maps/ptov/phys/context` on a
+live guest, checked against the layout and against QEMU's own MMU (gva2gpa and xp, reached
+through the bridge, which forwards unknown monitor commands to QEMU).  Runs inside GDB (see
+harness/runner.py --bridge).  A bridge lacking one of the commands fails the test."""
+
+import re
+
+import gdbside
+from gdbside import norm_flags  # noqa: F401
+
+COMMANDS = ("vtop", "pte", "maps", "ptov", "phys", "context", "cache")
+SAMPLE = 60  # random VAs per root, on top of every mapping's edges and every hole
+COUNT_STEPS = 20
+
+
+def hexint(s):
+    return int(s, 16)
+
+
+def check_help(t):
+    out = t.monitor("help")
+    for c in COMMANDS:
+        t.require(re.search(r"^\s*%s\b" % c, out, re.M), "the bridge has no `monitor %s`:\n%s" % (c, out))
+
+
+def keep_mask(L):
+    return ~L.mode.mmu_bits & ((1 << 64) - 1)
+
+
+def check_vtop(t, root, vas, root_arg=""):
+    """vtop agrees with the layout and with QEMU's gva2gpa (for the live root)."""
+    L = t.layout
+    live = root_arg == ""
+    n_ok = 0
+    for va in vas:
+        want = L.translate(va, root)
+        m = L.mapping_at(va, root)
+        j, ok = t.monitor_json("vtop %#x%s" % (va, root_arg))
+        if live:
+            q = t.gva2gpa(va)
+            t.check(q == want, "gva2gpa %#x = %s, layout %s" % (va, q, want))
+        if want is None:
+            t.check(not ok and j.get("mapped") is False, "vtop %#x%s: %s, but it is unmapped" % (va, root_arg, j))
+            continue
+        if not (L.is_ram(want) or L.is_device(want)):
+            # No RAM behind this PA: refusing it ("no physical page") is the documented answer.
+            t.check(
+                (ok and hexint(j["pa"]) == want) or (not ok and "error" in j),
+                "vtop %#x%s: %s (PA %#x, no RAM)" % (va, root_arg, j, want),
+            )
+            continue
+        if not t.check(ok and j.get("mapped") is True, "vtop %#x%s failed: %s (want %#x)" % (va, root_arg, j, want)):
+            continue
+        good = hexint(j["pa"]) == want and hexint(j["page_size"]) == m.page
+        good = good and j["write"] == ("w" in m.flags) and j["user"] == ("u" in m.flags)
+        if L.mode.family != "arm64":  # AArch64 has separate EL0/EL1 execute bits
+            good = good and j["exec"] == ("x" in m.flags)
+        if L.is_device(want):
+            good = good and j.get("mmio") is True
+        t.check(good, "vtop %#x%s: %s, layout %r" % (va, root_arg, j, m))
+        n_ok += good
+    t.log("root %s: vtop%s agrees on %d VAs (%d mapped)" % (root, root_arg, len(vas), n_ok))
+
+
+def check_noncanonical(t):
+    for root, va, level in t.layout.holes:
+        if level == "noncanonical" and root == t.layout.roots[0]:
+            j, ok = t.monitor_json("vtop %#x" % va)
+            t.check(not ok, "vtop of non-canonical %#x succeeded: %s" % (va, j))
+
+
+def check_pte(t, root, vas, root_arg=""):
+    """pte shows the layout's walk: same entries at the same addresses, same raw values
+    (but for the accessed/dirty bits the MMU owns)."""
+    L = t.layout
+    keep = keep_mask(L)
+    for va in vas:
+        steps = L.walk(va, root)
+        j, ok = t.monitor_json("pte %#x%s" % (va, root_arg))
+        if not t.check(ok, "pte %#x%s failed: %s" % (va, root_arg, j)):
+            continue
+        lv = j.get("levels", [])
+        t.check(len(lv) == len(steps), "pte %#x: %d levels, layout walks %d" % (va, len(lv), len(steps)))
+        for s, g in zip(steps, lv):
+            good = g["index"] == s.index and hexint(g["entry_pa"]) == s.entry_pa
+            good = good and hexint(g["raw"]) & keep == s.raw & keep
+            if s.present:
+                good = good and g["leaf"] == s.leaf and hexint(g["next_pa"]) == s.address
+            t.check(
+                good,
+                "pte %#x level %s: bridge %s, layout index %#x entry %#x raw %#x next %#x"
+                % (va, s.name, g, s.index, s.entry_pa, s.raw, s.address),
+            )
+        mapped = steps[-1].present
+        t.check(j.get("mapped") == mapped, "pte %#x: mapped=%s, layout %s" % (va, j.get("mapped"), mapped))
+    t.log("root %s: pte%s agrees on %d VAs" % (root, root_arg, len(vas)))
+
+
+def check_maps(t):
+    L = t.layout
+    j, ok = t.monitor_json("maps")
+    t.require(ok, "maps failed: %s" % j)
+    got = {}
+    for r in j["runs"]:
+        va, pa, ps = hexint(r["va"]), hexint(r["pa"]), hexint(r["page_size"])
+        t.check(r["count"] * ps == hexint(r["size"]), "maps run %s: count x page size != size" % r)
+        for i in range(r["count"]):
+            got[(va + i * ps) & ((1 << 64) - 1)] = (pa + i * ps, ps, r["write"], r["user"])
+    want = {lf.va: (lf.pa, lf.size, "w" in lf.flags, "u" in lf.flags) for lf in L.leaf_list()}
+    bad = sorted(set(got) ^ set(want)) + sorted(v for v in set(got) & set(want) if got[v] != want[v])
+    for va in bad[:10]:
+        t.check(False, "maps %#x: bridge %s, layout %s" % (va, got.get(va), want.get(va)))
+    t.check(not bad, "maps: %d leaves differ from the layout" % len(bad))
+    t.log("maps: %d runs, %d leaves as in the layout" % (len(j["runs"]), len(want)))
+    # On x86 the coalesced runs also agree with QEMU's own `info tlb` (one line per leaf).
+    if L.mode.family == "x86":
+        tlb = t.info_tlb()
+        t.check(
+            {va: (pa, ps) for va, (pa, ps, _w, _u) in got.items()}.keys() == tlb.keys(),
+            "maps and info tlb list different pages",
+        )
+
+
+def check_ptov(t):
+    L = t.layout
+    small = min(L.mode.page_sizes())
+    alias = [m for m in L.maps if m.root == L.roots[0] and m.name == "alias_lo"]
+    pas = [L.patterns[0][0], L.translate(L.counter)] + [m.pa for m in alias]
+    for pa in pas:
+        page = pa & ~(small - 1)
+        want = set()
+        for lf in L.leaf_list():
+            if lf.pa <= page < lf.pa + lf.size:
+                want.add(lf.va + (page - lf.pa))
+        j, ok = t.monitor_json("ptov %#x" % pa)
+        got = {hexint(v["va"]) & ~(small - 1) for v in j.get("vas", [])}
+        t.check(ok and got == want, "ptov %#x: bridge %s, layout %s" % (pa, sorted(map(hex, got)), sorted(map(hex, want))))
+    t.log("ptov: %d physical pages" % len(pas))
+
+
+def phys_read(t, pa, n):
+    j, ok = t.monitor_json("phys read %#x %#x" % (pa, n))
+    t.require(ok and hexint(j["len"]) == n, "phys read %#x %#x: %s" % (pa, n, j))
+    return bytes.fromhex(j["data"])
+
+
+def check_phys(t):
+    L = t.layout
+    base, size = L.patterns[0]
+    for pa in (base, base + 0x1230, base + size - 0x40):
+        data = phys_read(t, pa, 0x40)
+        want = b"".join(L.pattern_word(pa + i).to_bytes(8, "little") for i in range(0, 0x40, 8))
+        t.check(data == want, "phys read %#x: %s" % (pa, data.hex()))
+        xp = t.xp(pa, 8, 8)
+        t.check(data == b"".join(w.to_bytes(8, "little") for w in xp), "phys read %#x differs from xp" % pa)
+    root_pa = L.root_pa[L.roots[0]] & ~0xFFF
+    data = phys_read(t, root_pa, 0x1000)
+    t.check(data == b"".join(w.to_bytes(8, "little") for w in t.xp(root_pa, 512, 8)), "root page differs from xp")
+    # Search: a word of the pattern is found exactly where it lives.
+    needle = base + 0x2238
+    j, ok = t.monitor_json("phys search %#x %#x %s" % (base, size, L.pattern_word(needle).to_bytes(8, "little").hex()))
+    t.check(ok and [hexint(a) for a in j["matches"]] == [needle], "phys search: %s" % j)
+    # Write and fill in the counter page (the guest only writes its first word); the
+    # virtual view through the bridge sees the new bytes at once.
+    cpa = L.translate(L.counter)
+    cva = L.counter
+    before = t.read_virt(cva + 0x100, 16)  # now in the bridge's cache, if it caches
+    new = bytes(((b + 0x11) & 0xFF) for b in before)
+    j, ok = t.monitor_json("phys write %#x %s" % (cpa + 0x100, new.hex()))
+    t.check(ok, "phys write: %s" % j)
+    t.check(t.read_virt(cva + 0x100, 16) == new, "x/ after phys write: stale bytes")
+    t.check(b"".join(w.to_bytes(8, "little") for w in t.xp(cpa + 0x100, 2, 8)) == new, "xp after phys write")
+    j, ok = t.monitor_json("phys fill %#x 0x20 a55a0ff0" % (cpa + 0x200))
+    t.check(ok, "phys fill: %s" % j)
+    t.check(t.read_virt(cva + 0x200, 0x20) == bytes.fromhex("a55a0ff0") * 8, "x/ after phys fill")
+    t.log("phys read/search/write/fill agree with xp and the layout")
+
+
+def check_context(t):
+    """context ROOT: GDB's own reads go through root B; context default: back to the CPU's."""
+    L = t.layout
+    a, b = L.roots[0], L.roots[1]
+    users = [m for m in L.maps if m.root == b and m.name == "user"]
+    t.require(users, "layout has no user mapping in root %s" % b)
+    va = users[0].va
+    want_a, want_b = L.translate(va, a), L.translate(va, b)
+    j, ok = t.monitor_json("context %#x" % L.root_pa[b])
+    t.check(ok and j.get("context") == "root", "context root B: %s" % j)
+    got = int.from_bytes(t.read_virt(va, 8), "little")
+    t.check(got == L.pattern_word(want_b), "context B: x/ %#x = %#x, want the word of PA %#x" % (va, got, want_b))
+    j, ok = t.monitor_json("context default")
+    t.check(ok and j.get("context") == "default", "context default: %s" % j)
+    got = int.from_bytes(t.read_virt(va, 8), "little")
+    t.check(got == L.pattern_word(want_a), "context default: x/ %#x = %#x, want the word of PA %#x" % (va, got, want_a))
+    t.log("context switches GDB's view between roots")
+
+
+def check_counter(t, cache_on):
+    """Fresh data after every resume, with the cache on or off."""
+    L = t.layout
+    t.monitor("cache %s" % ("on" if cache_on else "off"))
+    loop = t.symbol("counter_loop")
+    bp = gdbside.gdb.Breakpoint("*%#x" % loop, internal=True)
+    t.gdb("continue")
+    c0 = t.read_word(L.counter)
+    t.read_word(L.counter)  # twice: a cached copy now exists
+    bp.ignore_count = COUNT_STEPS - 1
+    t.gdb("continue")
+    c1 = t.read_word(L.counter)
+    t.check(c1 == c0 + COUNT_STEPS, "cache %s: counter %d, want %d" % ("on" if cache_on else "off", c1, c0 + COUNT_STEPS))
+    j, ok = t.monitor_json("phys read %#x %d" % (L.translate(L.counter), L.mode.word))
+    t.check(ok and int.from_bytes(bytes.fromhex(j["data"]), "little") == c1, "phys read of the counter: %s" % j)
+    bp.delete()
+    t.interrupt_after(0.2)
+    c2 = t.read_word(L.counter)
+    t.check(c2 > c1, "counter %d after running from %d" % (c2, c1))
+    t.log("cache %s: counter %d -> %d -> %d" % ("on" if cache_on else "off", c0, c1, c2))
+
+
+def main(t):
+    t.require(t.bridge, "bridge.py runs behind rspbridge (runner.py --bridge)")
+    t.connect()
+    t.to_stop()
+    L = t.layout
+    check_help(t)
+    a = L.roots[0]
+    vas = L.sample_vas(SAMPLE, t.seed, a)
+    check_vtop(t, a, vas)
+    check_noncanonical(t)
+    check_pte(t, a, vas)
+    check_maps(t)
+    check_ptov(t)
+    check_phys(t)
+    # Root B through --root, without touching the CPU (the TTBR0 half on AArch64).
+    b = L.roots[1]
+    vb = [va for va in L.sample_vas(SAMPLE // 2, t.seed + 1, b) if L.mode.half(va) == 0]
+    check_vtop(t, b, vb, " --root %#x" % L.root_pa[b])
+    check_pte(t, b, vb, " --root %#x" % L.root_pa[b])
+    check_context(t)
+    check_counter(t, True)
+    check_counter(t, False)
+    t.monitor("cache on")
+
+
+gdbside.run(main)
