@@ -473,6 +473,7 @@ static void cmd_maps(cmd *c) {
   runs_ctx rc = {c, ctx.mode, 0};
   arch_walk_stats st;
   memset(&st, 0, sizeof(st));
+  svc__prewalk(s, &ctx, lo, hi, work, wl);
   if (c->json)
     svc__outf(s, "{\"runs\":[\n");
   int r = arch_enumerate(&ctx, &w.mem, lo, hi, work, wl, on_run, &rc, &st);
@@ -551,6 +552,7 @@ static void cmd_ptov(cmd *c) {
   svc_walk w;
   svc__walk_init(&w, s);
   ptov_ctx p = {c, ctx.mode, 0};
+  svc__prewalk(s, &ctx, 0, ~0ull, work, wl);
   if (c->json)
     svc__outf(s, "{\"pa\":\"0x%llx\",\"vas\":[", (unsigned long long)pa);
   int r = arch_ptov(&ctx, &w.mem, pa, work, wl, on_ptov, &p, NULL);

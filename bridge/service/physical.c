@@ -194,9 +194,9 @@ int svc__phys_read_cached(svc *s, uint64_t pa, uint8_t *buf, size_t len, size_t 
   *got = 0;
   if (!len)
     return 0;
-  uint8_t(*tmp)[SVC_CPAGE] = malloc(FILL_BATCH * sizeof(*tmp));
-  if (!tmp)
-    return SVC_ENOMEM;
+  /* Allocated on the first miss only: hits (every table read of a warm
+   * walk) cost no allocation. */
+  uint8_t(*tmp)[SVC_CPAGE] = NULL;
   int result = SVC_OK;
   size_t done = 0;
   svc_cache *pc = svc__pcache(s);
@@ -224,6 +224,10 @@ int svc__phys_read_cached(svc *s, uint64_t pa, uint8_t *buf, size_t len, size_t 
       if (!unc && pc)
         hit[nplan] = svc__cache_get(pc, SVC_AS_PHYS, unit);
       if (!hit[nplan]) {
+        if (!tmp && !(tmp = malloc(FILL_BATCH * sizeof(*tmp)))) {
+          *got = done;
+          return SVC_ENOMEM;
+        }
         rd[nrd].pa = unc ? a : unit; /* uncached: exactly the bytes asked, no read-ahead */
         rd[nrd].len = unc ? n : SVC_CPAGE;
         rd[nrd].buf = tmp[nrd];

@@ -7,9 +7,46 @@
 
 #include "walk.h"
 
+static void add_miss(svc_walk *w, uint64_t unit) {
+  if (w->nmiss == w->capmiss) {
+    size_t cap = w->capmiss ? 2 * w->capmiss : 256;
+    uint64_t *m = realloc(w->miss, cap * sizeof(*m));
+    if (!m)
+      return;
+    w->miss = m;
+    w->capmiss = cap;
+  }
+  w->miss[w->nmiss++] = unit;
+}
+
+/* Dry pass: units missing from the cache are recorded, never read. */
+static int dry_units(svc_walk *w, uint64_t pa, size_t len, int record) {
+  svc_cache *pc = svc__pcache(w->s);
+  int missing = 0;
+  if (!pc)
+    return 1;
+  for (uint64_t u = pa & ~(uint64_t)(SVC_CPAGE - 1); u < pa + len; u += SVC_CPAGE) {
+    if (svc__is_uncached(w->s, u, SVC_CPAGE))
+      return 1; /* never cached: the real pass reads it */
+    if (svc__cache_get(pc, SVC_AS_PHYS, u)) {
+      pc->hits--;
+      continue;
+    }
+    pc->misses--;
+    missing = 1;
+    if (record)
+      add_miss(w, u);
+  }
+  return missing;
+}
+
 static int mem_read(void *c, uint64_t pa, void *buf, size_t len) {
   svc_walk *w = c;
   size_t got = 0;
+  if (w->dry) {
+    if (dry_units(w, pa, len, 1))
+      return -1;
+  }
   int rc = svc__phys_read_cached(w->s, pa, buf, len, &got);
   if (rc && !w->err) {
     w->err = rc;
@@ -31,6 +68,11 @@ static void mem_prefetch(void *c, const uint64_t *pas, size_t n, size_t len) {
   svc_cache *pc = svc__pcache(s);
   if (!pc || w->intr)
     return;
+  if (w->dry) {
+    for (size_t i = 0; i < n; i++)
+      dry_units(w, pas[i], len, 1);
+    return;
+  }
   size_t budget = pc->max / 2;
   uint64_t units[FILL];
   size_t nu = 0, total = 0;
@@ -211,4 +253,66 @@ int svc__make_ctx(svc *s, int has_root, uint64_t root, int half, arch_ctx *ctx, 
 int svc__half_of(const arch_ctx *ctx, uint64_t va) {
   (void)ctx;
   return (va >> 55) & 1;
+}
+
+static int cmp_u64(const void *a, const void *b) {
+  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+static int dry_run(void *arg, const arch_run *r) {
+  (void)r;
+  svc_walk *w = arg;
+  return w->s->io->interrupted && w->s->io->interrupted(w->s->ctx);
+}
+
+#define PREWALK_BATCH 256
+int svc__prewalk(svc *s, const arch_ctx *ctx, uint64_t lo, uint64_t hi, void *work, size_t wl) {
+  svc_cache *pc = svc__pcache(s);
+  if (!pc)
+    return 0;
+  size_t budget = pc->max / 2, fetched = 0;
+  int batches = 0;
+  svc_walk w;
+  svc__walk_init(&w, s);
+  w.dry = 1;
+  uint8_t(*tmp)[SVC_CPAGE] = malloc(PREWALK_BATCH * sizeof(*tmp));
+  svc_prd *rd = malloc(PREWALK_BATCH * sizeof(*rd));
+  for (int pass = 0; pass < 8 && tmp && rd; pass++) {
+    w.nmiss = 0;
+    if (arch_enumerate(ctx, &w.mem, lo, hi, work, wl, dry_run, &w, NULL) == ARCH_ECANCELED)
+      break;
+    if (!w.nmiss)
+      break;
+    qsort(w.miss, w.nmiss, sizeof(*w.miss), cmp_u64);
+    size_t n = 0;
+    for (size_t i = 0; i < w.nmiss; i++)
+      if (!n || w.miss[n - 1] != w.miss[i])
+        w.miss[n++] = w.miss[i];
+    if (fetched + n > budget)
+      break; /* does not fit: the enumeration reads the rest itself */
+    fetched += n;
+    unsigned gen = atomic_load(&s->gen);
+    for (size_t i = 0; i < n; i += PREWALK_BATCH) {
+      size_t k = n - i < PREWALK_BATCH ? n - i : PREWALK_BATCH;
+      for (size_t j = 0; j < k; j++) {
+        rd[j].pa = w.miss[i + j];
+        rd[j].len = SVC_CPAGE;
+        rd[j].buf = tmp[j];
+        rd[j].rc = 0;
+      }
+      svc__phys_read(s, rd, k);
+      batches++;
+      if (gen == atomic_load(&s->gen))
+        for (size_t j = 0; j < k; j++)
+          if (rd[j].rc == SVC_OK)
+            svc__cache_put(pc, SVC_AS_PHYS, rd[j].pa, rd[j].buf);
+    }
+    if (s->io->interrupted && s->io->interrupted(s->ctx))
+      break;
+  }
+  free(tmp);
+  free(rd);
+  free(w.miss);
+  return batches;
 }

@@ -12,6 +12,10 @@ typedef struct {
   uint64_t err_pa; /* where it happened */
   int intr;
   uint64_t prefetched; /* units read ahead */
+  /* Dry pass of svc__prewalk: reads only from the cache, records misses. */
+  int dry;
+  uint64_t *miss;
+  size_t nmiss, capmiss;
 } svc_walk;
 
 void svc__walk_init(svc_walk *w, svc *s);
@@ -22,5 +26,10 @@ void svc__walk_init(svc_walk *w, svc *s);
 int svc__make_ctx(svc *s, int has_root, uint64_t root, int half, arch_ctx *ctx, char *err,
                   size_t cap);
 int svc__half_of(const arch_ctx *ctx, uint64_t va);
+/* Reads the tables of [lo, hi] level by level into the cache, each level in
+ * one pipelined batch, so that an enumeration after it needs no round trip
+ * per table.  Stops early (without error) when the tables would not fit in
+ * half the cache.  Returns the number of round-trip batches. */
+int svc__prewalk(svc *s, const arch_ctx *ctx, uint64_t lo, uint64_t hi, void *work, size_t wl);
 
 #endif

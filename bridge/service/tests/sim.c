@@ -183,21 +183,27 @@ static uint8_t phys_byte(const sim *t, uint64_t pa) {
 }
 
 static int mem_access(sim *t, uint64_t addr, uint64_t len, uint8_t *buf, const uint8_t *wdata) {
-  for (uint64_t i = 0; i < len; i++) {
-    uint64_t pa = addr + i;
+  /* Translate page by page first: an unmapped byte fails the whole request
+   * (E14, no partial data), like QEMU. */
+  for (uint64_t i = 0; i < len;) {
+    uint64_t pa, room = 0x1000 - ((addr + i) & 0xfff);
     if (!t->phys_mode && sim_translate(t, t->cr3, addr + i, &pa))
-      return -1; /* E14 for the whole request, no partial data */
+      return -1;
+    i += room;
   }
-  for (uint64_t i = 0; i < len; i++) {
-    uint64_t pa = addr + i;
+  for (uint64_t i = 0; i < len;) {
+    uint64_t pa = addr + i, room = 0x1000 - ((addr + i) & 0xfff);
     if (!t->phys_mode)
       sim_translate(t, t->cr3, addr + i, &pa);
-    if (wdata) {
-      if (pa < SIM_RAM)
-        t->ram[pa] = wdata[i];
-    } else {
-      buf[i] = phys_byte(t, pa);
+    for (uint64_t k = 0; k < room && i + k < len; k++) {
+      if (wdata) {
+        if (pa + k < SIM_RAM)
+          t->ram[pa + k] = wdata[i + k];
+      } else {
+        buf[i + k] = phys_byte(t, pa + k);
+      }
     }
+    i += room;
   }
   return 0;
 }
@@ -404,8 +410,9 @@ static void answer(sim *t, const char *body, size_t len, deliver *d) {
 static int sim_transact(void *ctx, const svc_req *reqs, size_t n, svc_reply_cb cb, void *arg) {
   sim *t = ctx;
   t->transacts++;
-  if (t->latency_us) {
-    struct timespec ts = {t->latency_us / 1000000, (t->latency_us % 1000000) * 1000};
+  if (t->latency_us || t->per_request_ns) {
+    long long ns = (long long)t->latency_us * 1000 + (long long)t->per_request_ns * (long long)n;
+    struct timespec ts = {(time_t)(ns / 1000000000), (long)(ns % 1000000000)};
     nanosleep(&ts, NULL);
   }
   deliver d = {cb, arg, 0, 0};

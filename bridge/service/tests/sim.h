@@ -37,11 +37,12 @@ typedef struct sim {
   /* Faults. */
   long fail_phys_read_at; /* the n-th physical m (1-based) answers E03; 0 = never */
   long phys_reads_seen;
-  int fail_sticky; /* every physical m from fail_phys_read_at on fails */
-  long drop_after; /* transact fails (target gone) after this many requests; 0 = never */
-  int no_regs;     /* p answers xx (bare-metal stub without the registers) */
-  int no_qemu;     /* qqemu.Supported unsupported */
-  long latency_us; /* per transact call */
+  int fail_sticky;     /* every physical m from fail_phys_read_at on fails */
+  long drop_after;     /* transact fails (target gone) after this many requests; 0 = never */
+  int no_regs;         /* p answers xx (bare-metal stub without the registers) */
+  int no_qemu;         /* qqemu.Supported unsupported */
+  long latency_us;     /* per transact call: one round trip of a pipelined batch */
+  long per_request_ns; /* plus this per request (the target's work) */
   /* Capture of the service's answers. */
   char *out;
   size_t out_len, out_cap;

@@ -138,8 +138,8 @@ static void test_tdesc(void **state) {
   const char *bad[] = {"<target><xi:include href=\"nope.xml\"/></target>",
                        "<target><xi:include href=\"self.xml\"/></target>", "<target><reg",
                        "<target><feature><reg name=\"a\"/></feature></target>",
-                       "<target><feature><reg name=\"a\" bitsize=\"8\" regnum=\"-3\"/></feature>"
-                       "</target>"};
+                       ("<target><feature><reg name=\"a\" bitsize=\"8\" regnum=\"-3\"/>"
+                        "</feature></target>")};
   for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
     memset(&t, 0, sizeof(t));
     assert_int_not_equal(svc__tdesc_parse(&t, bad[i], strlen(bad[i]), fetch, NULL), 0);
