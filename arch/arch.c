@@ -949,7 +949,8 @@ typedef struct {
   const geom *g;
   uint8_t *work;
   size_t cap;     /* entries per level buffer */
-  uint64_t va_or; /* high bits OR-ed into table VAs */
+  uint64_t va_or; /* high bits OR-ed into table VAs (TTBR1) */
+  unsigned sext;  /* sign-extend table VAs from bit sext - 1 (0: no) */
   arch_run_cb cb;
   void *arg;
   arch_walk_stats *st;
@@ -1054,7 +1055,10 @@ static void walk(walker *w, unsigned depth, uint64_t table_pa, uint64_t tbase, u
         uint64_t psize = size;
         if ((d.flags & ARCH_F_CONTIG) && g->family == FAM_RV)
           psize = 4096;
-        emit(w, depth, w->va_or | elo, d.addr + (elo - ebase), ehi - elo + 1, psize, f);
+        uint64_t va = w->va_or | elo;
+        if (w->sext && ((elo >> (w->sext - 1)) & 1))
+          va |= ~LOWMASK(w->sext);
+        emit(w, depth, va, d.addr + (elo - ebase), ehi - elo + 1, psize, f);
         break;
       }
       }
@@ -1084,48 +1088,48 @@ int arch_enumerate(const arch_ctx *ctx, const arch_mem *mem, uint64_t va_lo, uin
   w.cb = cb;
   w.arg = arg;
   w.st = stats;
-  /* Up to two spaces, in increasing VA order: the low half (or the whole
-   * 32-bit space) and the high half (sign-extended or TTBR1). */
-  for (int sp = 0; sp < 2 && !w.canceled; sp++) {
+  /* AArch64 has two spaces (TTBR0, TTBR1), walked in increasing VA order.
+   * Every other mode has one root; with sign extension its upper half of
+   * indices maps the top of the address space, and the whole root table is
+   * still read once. */
+  int nspaces = ctx->mode == ARCH_AARCH64 ? 2 : 1;
+  for (int sp = 0; sp < nspaces && !w.canceled; sp++) {
     geom g;
-    uint64_t tlo, thi, va_or;
-    if ((rc = get_geom(ctx, ctx->mode == ARCH_AARCH64 ? sp : 0, &g)) != 0) {
+    uint64_t tlo, thi;
+    if ((rc = get_geom(ctx, sp, &g)) != 0) {
       if (ctx->mode == ARCH_AARCH64)
         continue; /* an unusable half has no mappings */
       return rc;
     }
     uint64_t span = LOWMASK(g.va_bits);
+    w.va_or = 0;
+    w.sext = 0;
     if (ctx->mode == ARCH_AARCH64) {
-      if (ctx->a64[sp].epd)
+      uint64_t rlo = sp ? ~span : 0, rhi = sp ? ~0ull : span;
+      if (ctx->a64[sp].epd || va_hi < rlo || va_lo > rhi)
         continue;
-      tlo = 0;
-      thi = span;
-      va_or = sp ? ~span : 0;
+      tlo = (va_lo > rlo ? va_lo : rlo) & span;
+      thi = (va_hi < rhi ? va_hi : rhi) & span;
+      w.va_or = sp ? ~span : 0;
     } else if (modes[ctx->mode].sign_ext) {
-      uint64_t halfspan = span >> 1;
-      tlo = sp ? halfspan + 1 : 0;
-      thi = sp ? span : halfspan;
-      va_or = sp ? ~span : 0;
+      /* Canonical VAs: [0, half] and [~span | (half + 1), ~0]; the table
+       * VA interval [tlo, thi] covers exactly those inside [va_lo, va_hi]. */
+      uint64_t half = span >> 1, upper = ~span | (half + 1);
+      tlo = va_lo <= half ? va_lo : va_lo < upper ? half + 1 : va_lo & span;
+      thi = va_hi >= upper ? va_hi & span : va_hi > half ? half : va_hi;
+      if (tlo > thi)
+        continue;
+      w.sext = g.va_bits;
     } else {
-      if (sp)
-        break;
-      tlo = 0;
-      thi = span;
-      va_or = 0;
+      if (va_lo > span)
+        continue;
+      tlo = va_lo;
+      thi = va_hi < span ? va_hi : span;
     }
-    /* Intersect [va_or | tlo, va_or | thi] with [va_lo, va_hi]. */
-    uint64_t rlo = va_or | tlo, rhi = va_or | thi;
-    if (va_hi < rlo || va_lo > rhi)
-      continue;
-    if (va_lo > rlo)
-      rlo = va_lo;
-    if (va_hi < rhi)
-      rhi = va_hi;
     w.g = &g;
-    w.va_or = va_or;
     w.cap = work_len / g.nlevels / g.esize;
-    walk(&w, 0, g.root, 0, rlo & span, rhi & span, 0, 0);
-    flush(&w); /* runs never span halves */
+    walk(&w, 0, g.root, 0, tlo, thi, 0, 0);
+    flush(&w); /* runs never span TTBR0 and TTBR1 */
     w.g = NULL;
   }
   return w.canceled ? ARCH_ECANCELED : 0;
