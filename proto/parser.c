@@ -73,34 +73,80 @@ static int put(rsp_parser *p, const rsp_parser_settings *s, uint8_t c) {
   return 0;
 }
 
-/* Sum of n bytes modulo 256.  Written as a plain reduction so the compiler
- * can vectorise it. */
-static uint8_t sum_bytes(const uint8_t *d, size_t n) {
-  unsigned acc = 0;
-  for (size_t i = 0; i < n; i++)
-    acc += d[i];
-  return (uint8_t)acc;
-}
+/* RSP_NO_SIMD forces the portable byte loop (tested on its own). */
+#if defined(__SSE2__) && !defined(RSP_NO_SIMD)
+#include <emmintrin.h>
+#define HAVE_BLOCK_COPY 1
 
-/* Length of the run of ordinary body bytes at d (none of "#$}*").  Blocks
- * of 16 bytes are tested with a branch-free OR so the loop vectorises; the
- * block holding the special byte is finished byte by byte. */
-static size_t ordinary_run(const uint8_t *d, size_t n) {
+/* The hot loop: copies the run of ordinary body bytes at d to out while
+ * adding them to *sum, 16 or 32 bytes per step, and stops at the first
+ * special byte.  It also stops, leaving the rest to the byte loop, when
+ * fewer than 16 bytes of input or of body buffer remain, so it never reads
+ * past n nor writes past room.  Returns the bytes copied. */
+static size_t block_copy(const uint8_t *d, size_t n, char *out, size_t room, uint8_t *sum) {
+  const __m128i hash = _mm_set1_epi8('#'), dollar = _mm_set1_epi8('$');
+  const __m128i brace = _mm_set1_epi8('}'), star = _mm_set1_epi8('*');
+  const __m128i zero = _mm_setzero_si128();
+  __m128i acc = zero;
+  size_t lim = n < room ? n : room;
   size_t i = 0;
-  while (n - i >= 16) {
-    unsigned hit = 0;
-    for (size_t j = 0; j < 16; j++) {
-      uint8_t c = d[i + j];
-      hit |=
-          (unsigned)(c == '#') | (unsigned)(c == '$') | (unsigned)(c == '}') | (unsigned)(c == '*');
-    }
-    if (hit)
+  /* Two blocks per iteration while there is room: one test for both. */
+  while (lim - i >= 32) {
+    __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(d + i));
+    __m128i w = _mm_loadu_si128((const __m128i *)(const void *)(d + i + 16));
+    __m128i hv = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, hash), _mm_cmpeq_epi8(v, dollar)),
+                              _mm_or_si128(_mm_cmpeq_epi8(v, brace), _mm_cmpeq_epi8(v, star)));
+    __m128i hw = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(w, hash), _mm_cmpeq_epi8(w, dollar)),
+                              _mm_or_si128(_mm_cmpeq_epi8(w, brace), _mm_cmpeq_epi8(w, star)));
+    if (_mm_movemask_epi8(_mm_or_si128(hv, hw)))
       break;
+    _mm_storeu_si128((__m128i *)(void *)(out + i), v);
+    _mm_storeu_si128((__m128i *)(void *)(out + i + 16), w);
+    /* psadbw against zero sums each 8-byte half into a 64-bit lane. */
+    acc = _mm_add_epi64(acc, _mm_add_epi64(_mm_sad_epu8(v, zero), _mm_sad_epu8(w, zero)));
+    i += 32;
+  }
+  while (lim - i >= 16) {
+    __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(d + i));
+    __m128i hit = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, hash), _mm_cmpeq_epi8(v, dollar)),
+                               _mm_or_si128(_mm_cmpeq_epi8(v, brace), _mm_cmpeq_epi8(v, star)));
+    unsigned m = (unsigned)_mm_movemask_epi8(hit);
+    /* The whole block is stored even when only a prefix is body: the bytes
+     * past the prefix land inside the buffer (room >= 16) beyond len, and
+     * are overwritten by what follows. */
+    _mm_storeu_si128((__m128i *)(void *)(out + i), v);
+    if (m) {
+      int k = __builtin_ctz(m);
+      const __m128i idx = _mm_setr_epi8(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+      __m128i keep = _mm_cmpgt_epi8(_mm_set1_epi8((char)k), idx);
+      acc = _mm_add_epi64(acc, _mm_sad_epu8(_mm_and_si128(v, keep), zero));
+      i += (size_t)k;
+      break;
+    }
+    acc = _mm_add_epi64(acc, _mm_sad_epu8(v, zero));
     i += 16;
   }
-  while (i < n && !special[d[i]])
-    i++;
+  acc = _mm_add_epi64(acc, _mm_srli_si128(acc, 8));
+  *sum = (uint8_t)(*sum + (uint8_t)_mm_cvtsi128_si32(acc));
   return i;
+}
+#endif
+
+/* Writes n copies of c at out (n <= room).  Runs are at most 97 bytes, too
+ * short for "rep stos" to pay off: with SSE2, whole 16-byte stores while
+ * the buffer has room for them (bytes past n are scratch beyond len). */
+static void fill(char *out, uint8_t c, size_t n, size_t room) {
+#ifdef HAVE_BLOCK_COPY
+  if (room >= ((n + 15) & ~(size_t)15)) {
+    const __m128i v = _mm_set1_epi8((char)c);
+    for (size_t i = 0; i < n; i += 16)
+      _mm_storeu_si128((__m128i *)(void *)(out + i), v);
+    return;
+  }
+#else
+  (void)room;
+#endif
+  memset(out, c, n);
 }
 
 static int noverify(const rsp_parser *p) {
@@ -159,21 +205,39 @@ size_t rsp_parser_execute(rsp_parser *p, const rsp_parser_settings *s, const cha
       break;
 
     case S_BODY: {
-      size_t n = ordinary_run(d + i, len - i);
-      if (n) {
-        p->sum = (uint8_t)(p->sum + sum_bytes(d + i, n));
-        if (!p->bad) {
-          size_t room = p->cap - p->len;
-          if (n <= room) {
-            memcpy(p->body + p->len, d + i, n);
+      if (!special[c]) {
+#ifdef HAVE_BLOCK_COPY
+        /* Two ordinary bytes in a row suggest a long run (hex data): take
+         * the block path.  Short runs between RLE markers stay scalar. */
+        if (!p->bad && len - i > 1 && !special[d[i + 1]]) {
+          size_t n = block_copy(d + i, len - i, p->body + p->len, p->cap - p->len, &p->sum);
+          if (n) {
             p->len += n;
+            i += n;
+            break; /* the next byte is looked at from the top */
+          }
+        }
+#endif
+        /* The byte loop: copy and sum up to the next special byte,
+         * counting past the buffer's end only to detect an overflow. */
+        size_t room = p->bad ? 0 : p->cap - p->len;
+        char *out = p->body + p->len;
+        unsigned sum = p->sum;
+        size_t w = 0;
+        for (; i < len && !special[d[i]]; i++, w++) {
+          sum += d[i];
+          if (w < room)
+            out[w] = (char)d[i];
+        }
+        p->sum = (uint8_t)sum;
+        if (!p->bad) {
+          if (w <= room) {
+            p->len += w;
           } else {
-            memcpy(p->body + p->len, d + i, room);
             p->len += room;
             rc = drop(p, s, RSP_EOVERFLOW);
           }
         }
-        i += n;
         break;
       }
       /* c is '#', '}' or '*' ('$' was handled above). */
@@ -233,7 +297,7 @@ size_t rsp_parser_execute(rsp_parser *p, const rsp_parser_settings *s, const cha
           p->len += room;
           rc = drop(p, s, RSP_EOVERFLOW);
         } else {
-          memset(p->body + p->len, prev, n);
+          fill(p->body + p->len, prev, n, room);
           p->len += n;
         }
       }
