@@ -118,7 +118,8 @@ def main():
             return 1
     try:
         gdb = procs.require(lay.gdb, "GDB")
-        with runner.session(lay, img, bridge) as (port, _qport):
+        with runner.session(lay, img, bridge) as sess:
+            port = sess.port
             with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as f:
                 f.write(script(lay, elf, port, args.interactive))
             try:

@@ -38,29 +38,41 @@ def qemu_argv(qemu, lay, kernel, port, serial=None):
     ]
 
 
+class Session:
+    port = qport = None
+    bridge_rc = None  # the bridge's exit status once reaped (0: ended by our SIGTERM)
+
+
 @contextlib.contextmanager
 def session(lay, kernel, bridge=None, serial=None, bridge_args=()):
-    """Starts QEMU (and the bridge); yields (port for GDB, QEMU's port); reaps both."""
+    """Starts QEMU (and the bridge); yields a Session (.port for GDB, .qport QEMU's);
+    reaps both, recording the bridge's exit status (sanitizer reports make it non-zero)."""
     qemu = procs.require(lay.qemu[0], "QEMU")
     if not os.path.exists(kernel):
         raise procs.Skip("guest image %s was not built (clang or ld.lld missing?)" % kernel)
     if bridge:
         procs.require(bridge, "rspbridge")
     started = []
+    s = Session()
+    b = None
     try:
-        q, qport = procs.start_listener(lambda p: qemu_argv(qemu, lay, kernel, p, serial), "QEMU")
+        q, s.qport = procs.start_listener(lambda p: qemu_argv(qemu, lay, kernel, p, serial), "QEMU")
         started.append(q)
-        port = qport
+        s.port = s.qport
         if bridge:
-            b, port = procs.start_listener(
-                lambda p: [bridge, "--listen", "127.0.0.1:%d" % p] + list(bridge_args) + ["tcp:127.0.0.1:%d" % qport],
+            b, s.port = procs.start_listener(
+                lambda p: [bridge, "--listen", "127.0.0.1:%d" % p]
+                + list(bridge_args)
+                + ["tcp:127.0.0.1:%d" % s.qport],
                 "rspbridge",
             )
             started.append(b)
-        yield port, qport
+        yield s
     finally:
         for p in reversed(started):
-            procs.reap(p)
+            rc = procs.reap(p, grace=10.0 if p is b else 2.0)
+            if p is b:
+                s.bridge_rc = rc
 
 
 def gdb_argv(lay, script):
@@ -91,11 +103,11 @@ def main():
     try:
         lay = layout.Layout(args.layout)
         argv = gdb_argv(lay, args.script)
-        with session(lay, args.kernel, args.bridge, args.serial) as (port, qport):
+        with session(lay, args.kernel, args.bridge, args.serial) as s:
             env = dict(os.environ)
             env.update(
-                RSPT_PORT=str(port),
-                RSPT_QEMU_PORT=str(qport),
+                RSPT_PORT=str(s.port),
+                RSPT_QEMU_PORT=str(s.qport),
                 RSPT_LAYOUT=os.path.abspath(args.layout),
                 RSPT_ELF=os.path.abspath(args.elf),
                 RSPT_BRIDGE="1" if args.bridge else "0",
@@ -110,6 +122,9 @@ def main():
                 rc = 1
             finally:
                 procs.reap(g)
+        if args.bridge and s.bridge_rc != 0:
+            print("runner: rspbridge exited with status %s after SIGTERM" % s.bridge_rc, file=sys.stderr)
+            rc = rc or 1
     except procs.Skip as e:
         print("runner: %s" % e, file=sys.stderr)
         return 1 if no_skip else procs.SKIP
