@@ -63,16 +63,6 @@ static int drop(rsp_parser *p, const rsp_parser_settings *s, int err) {
   return s->on_error ? s->on_error(p) : 0;
 }
 
-/* Appends one decoded byte, or drops the packet if the buffer is full. */
-static int put(rsp_parser *p, const rsp_parser_settings *s, uint8_t c) {
-  if (p->bad)
-    return 0;
-  if (p->len >= p->cap)
-    return drop(p, s, RSP_EOVERFLOW);
-  p->body[p->len++] = (char)c;
-  return 0;
-}
-
 /* RSP_NO_SIMD forces the portable byte loop (tested on its own). */
 #if defined(__SSE2__) && !defined(RSP_NO_SIMD)
 #include <emmintrin.h>
@@ -172,6 +162,14 @@ size_t rsp_parser_execute(rsp_parser *p, const rsp_parser_settings *s, const cha
   const uint8_t *d = (const uint8_t *)data;
   size_t i = 0;
   int rc = 0;
+  /* The hot state lives in locals so the byte loop does not store it to
+   * memory on every byte; it is written back before every callback (which
+   * may inspect or reset the parser) and read again after it. */
+  unsigned state = p->state;
+  unsigned sum = p->sum;
+  size_t blen = p->len;
+#define SYNC() (p->state = state, p->sum = (uint8_t)sum, p->len = blen)
+#define LOAD() (state = p->state, sum = p->sum, blen = p->len)
 
   p->err = 0;
   while (i < len) {
@@ -180,39 +178,49 @@ size_t rsp_parser_execute(rsp_parser *p, const rsp_parser_settings *s, const cha
     /* '$' restarts framing in every state (GDB manual, "Overview": the
      * receiver resynchronises on the next start character).  Inside a
      * packet '%' is data: GDB does not escape it in binary X packets. */
-    if (c == '$' && p->state != S_IDLE) {
-      rc = p->bad ? 0 : (p->err = RSP_ETRUNCATED, s->on_error ? s->on_error(p) : 0);
-      start_packet(p, 0);
+    if (c == '$' && state != S_IDLE) {
       i++;
+      SYNC();
+      rc = drop(p, s, RSP_ETRUNCATED); /* silent if already reported */
+      start_packet(p, 0);
+      LOAD();
       if (rc)
         break;
       continue;
     }
 
-    switch (p->state) {
+    switch (state) {
     case S_IDLE:
       i++;
       if (c == '$' || c == '%') {
         start_packet(p, c == '%');
-      } else if (c == '+') {
-        rc = s->on_ack ? s->on_ack(p) : 0;
-      } else if (c == '-') {
-        rc = s->on_nak ? s->on_nak(p) : 0;
-      } else if (c == 0x03) {
-        rc = s->on_interrupt ? s->on_interrupt(p) : 0;
+        LOAD();
+        break;
       }
-      /* Anything else between packets is line noise and ignored. */
+      /* Anything but these three between packets is line noise. */
+      if (c != '+' && c != '-' && c != 0x03)
+        break;
+      SYNC();
+      if (c == '+')
+        rc = s->on_ack ? s->on_ack(p) : 0;
+      else if (c == '-')
+        rc = s->on_nak ? s->on_nak(p) : 0;
+      else
+        rc = s->on_interrupt ? s->on_interrupt(p) : 0;
+      LOAD();
       break;
 
-    case S_BODY: {
+    case S_BODY:
       if (!special[c]) {
 #ifdef HAVE_BLOCK_COPY
         /* Two ordinary bytes in a row suggest a long run (hex data): take
          * the block path.  Short runs between RLE markers stay scalar. */
         if (!p->bad && len - i > 1 && !special[d[i + 1]]) {
-          size_t n = block_copy(d + i, len - i, p->body + p->len, p->cap - p->len, &p->sum);
+          uint8_t s8 = (uint8_t)sum;
+          size_t n = block_copy(d + i, len - i, p->body + blen, p->cap - blen, &s8);
+          sum = s8;
           if (n) {
-            p->len += n;
+            blen += n;
             i += n;
             break; /* the next byte is looked at from the top */
           }
@@ -220,22 +228,22 @@ size_t rsp_parser_execute(rsp_parser *p, const rsp_parser_settings *s, const cha
 #endif
         /* The byte loop: copy and sum up to the next special byte,
          * counting past the buffer's end only to detect an overflow. */
-        size_t room = p->bad ? 0 : p->cap - p->len;
-        char *out = p->body + p->len;
-        unsigned sum = p->sum;
+        size_t room = p->bad ? 0 : p->cap - blen;
+        char *out = p->body + blen;
         size_t w = 0;
         for (; i < len && !special[d[i]]; i++, w++) {
           sum += d[i];
           if (w < room)
             out[w] = (char)d[i];
         }
-        p->sum = (uint8_t)sum;
         if (!p->bad) {
           if (w <= room) {
-            p->len += w;
+            blen += w;
           } else {
-            p->len += room;
+            blen += room;
+            SYNC();
             rc = drop(p, s, RSP_EOVERFLOW);
+            LOAD();
           }
         }
         break;
@@ -243,89 +251,112 @@ size_t rsp_parser_execute(rsp_parser *p, const rsp_parser_settings *s, const cha
       /* c is '#', '}' or '*' ('$' was handled above). */
       i++;
       if (c == '#') {
-        p->state = S_CK1;
-      } else {
-        p->sum = (uint8_t)(p->sum + c);
-        if (c == '}') {
-          p->state = S_ESC;
-        } else {
-          /* '*' with no previous byte to repeat is an error. */
-          if (p->len == 0)
-            rc = drop(p, s, RSP_EBADRLE);
-          p->state = S_RLE;
-        }
+        state = S_CK1;
+        break;
+      }
+      sum += c;
+      if (c == '}') {
+        state = S_ESC;
+        break;
+      }
+      state = S_RLE;
+      if (blen == 0) {
+        /* '*' with no previous byte to repeat. */
+        SYNC();
+        rc = drop(p, s, RSP_EBADRLE);
+        LOAD();
       }
       break;
-    }
 
     case S_ESC:
       i++;
       if (c == '#') {
         /* "}#": the escape has no byte to apply to. */
+        state = S_CK1;
+        SYNC();
         rc = drop(p, s, RSP_EBADESCAPE);
-        p->state = S_CK1;
+        LOAD();
         break;
       }
-      p->sum = (uint8_t)(p->sum + c);
-      rc = put(p, s, c ^ 0x20);
-      p->state = S_BODY;
+      sum += c;
+      state = S_BODY;
+      if (p->bad)
+        break;
+      if (blen < p->cap) {
+        p->body[blen++] = (char)(c ^ 0x20);
+      } else {
+        SYNC();
+        rc = drop(p, s, RSP_EOVERFLOW);
+        LOAD();
+      }
       break;
 
     case S_RLE:
       i++;
       if (c == '#') {
+        state = S_CK1;
+        SYNC();
         rc = drop(p, s, RSP_EBADRLE);
-        p->state = S_CK1;
+        LOAD();
         break;
       }
-      p->sum = (uint8_t)(p->sum + c);
-      p->state = S_BODY;
+      sum += c;
+      state = S_BODY;
       /* Count characters are printable: ' ' (3 repeats) to '~' (97).  The
        * manual's encoders never send fewer than 3 repeats. */
       if (c < ' ' || c > '~') {
+        SYNC();
         rc = drop(p, s, RSP_EBADRLE);
+        LOAD();
         break;
       }
       if (p->bad)
         break;
       {
         size_t n = (size_t)c - 29;
-        uint8_t prev = (uint8_t)p->body[p->len - 1];
-        size_t room = p->cap - p->len;
-        if (n > room) {
-          memset(p->body + p->len, prev, room);
-          p->len += room;
-          rc = drop(p, s, RSP_EOVERFLOW);
+        uint8_t prev = (uint8_t)p->body[blen - 1];
+        size_t room = p->cap - blen;
+        if (n <= room) {
+          fill(p->body + blen, prev, n, room);
+          blen += n;
         } else {
-          fill(p->body + p->len, prev, n, room);
-          p->len += n;
+          memset(p->body + blen, prev, room);
+          blen += room;
+          SYNC();
+          rc = drop(p, s, RSP_EOVERFLOW);
+          LOAD();
         }
       }
       break;
 
-    case S_CK1:
+    case S_CK1: {
+      /* Upper and lower case digits are both accepted.  A non-hex digit
+       * can never match, but the second character is still consumed so
+       * that the frame ends where the sender thinks. */
+      int hi = rsp_hex_digit(c);
       i++;
-      {
-        /* Upper and lower case digits are both accepted.  A non-hex
-         * digit can never match, but the second character is still
-         * consumed so that the frame ends where the sender thinks. */
-        int hi = rsp_hex_digit(c);
-        p->want = (uint8_t)(hi < 0 ? 0 : hi << 4);
-        p->state = hi < 0 ? S_CK2_BAD : S_CK2;
-      }
+      p->want = (uint8_t)(hi < 0 ? 0 : hi << 4);
+      state = hi < 0 ? S_CK2_BAD : S_CK2;
       break;
+    }
 
     default: { /* S_CK2, S_CK2_BAD */
       int lo = rsp_hex_digit(c);
-      int good = p->state == S_CK2 && lo >= 0 && (uint8_t)(p->want | lo) == p->sum;
+      int good = state == S_CK2 && lo >= 0 && (uint8_t)(p->want | lo) == (uint8_t)sum;
       i++;
+      state = S_IDLE;
+      SYNC();
       rc = finish(p, s, good);
+      LOAD();
       break;
     }
     }
     if (rc)
       break;
   }
+  SYNC();
+#undef SYNC
+#undef LOAD
   if (rc)
     p->err = RSP_ECALLBACK;
   return i;
