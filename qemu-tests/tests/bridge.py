@@ -23,6 +23,35 @@ def check_help(t):
         t.require(re.search(r"^\s*%s\b" % c, out, re.M), "the bridge has no `monitor %s`:\n%s" % (c, out))
 
 
+# The bridge's names of the layouts' paging modes (monitor arch).
+BRIDGE_MODE = {
+    "x86_64": "x86-64",
+    "x86_64_la57": "x86-64-la57",
+    "i386": "x86-32",
+    "i386_pae": "x86-pae",
+    "arm64_4k": "aarch64",
+    "arm64_16k": "aarch64",
+    "arm64_64k": "aarch64",
+    "sv32": "sv32",
+    "sv39": "sv39",
+    "sv48": "sv48",
+    "sv57": "sv57",
+}
+
+
+def check_arch(t):
+    """The bridge detects the guest's paging mode, and its roots, from the registers."""
+    L = t.layout
+    j, ok = t.monitor_json("arch")
+    t.check(ok and j.get("mode") == BRIDGE_MODE[L.mode.name], "arch: %s, layout mode %s" % (j, L.mode.name))
+    ctx = j.get("context", "")
+    a = L.roots[0]
+    t.check("0x%x" % L.root_pa[a] in ctx, "arch: context %r lacks root %#x" % (ctx, L.root_pa[a]))
+    if L.mode.family == "arm64":
+        t.check("0x%x" % L.root_pa_hi[a] in ctx, "arch: context %r lacks TTBR1 %#x" % (ctx, L.root_pa_hi[a]))
+        t.check("%dK" % (L.mode.granule >> 10) in ctx, "arch: context %r lacks the granule" % ctx)
+
+
 def keep_mask(L):
     return ~L.mode.mmu_bits & ((1 << 64) - 1)
 
@@ -195,6 +224,24 @@ def check_context(t):
     t.log("context switches GDB's view between roots")
 
 
+def check_alias_write(t):
+    """A write through one VA is seen at once through its alias (another VA, same PA) and
+    by phys read, although the alias was read (and maybe cached) before."""
+    L = t.layout
+    lo = next(m for m in L.maps if m.root == L.roots[0] and m.name == "alias_lo")
+    hi = next(m for m in L.maps if m.root == L.roots[0] and m.name == "alias_hi")
+    off = 0x800
+    old = t.read_virt(hi.va + off, 8)
+    t.read_virt(hi.va + off, 8)
+    new = bytes(b ^ 0xFF for b in old)
+    t.gdb("set *(unsigned char (*)[8])%#x = {%s}" % (lo.va + off, ", ".join("%#x" % b for b in new)))
+    t.check(t.read_virt(hi.va + off, 8) == new, "alias %#x still shows the old bytes after a write through %#x" % (hi.va, lo.va))
+    t.check(phys_read(t, lo.pa + off, 8) == new, "phys read after a virtual write: old bytes")
+    t.gdb("set *(unsigned char (*)[8])%#x = {%s}" % (lo.va + off, ", ".join("%#x" % b for b in old)))
+    t.check(t.read_virt(hi.va + off, 8) == old, "alias after restoring: %s" % t.read_virt(hi.va + off, 8).hex())
+    t.log("writes through an alias are coherent")
+
+
 def check_counter(t, cache_on):
     """Fresh data after every resume, with the cache on or off."""
     L = t.layout
@@ -223,6 +270,7 @@ def main(t):
     t.to_stop()
     L = t.layout
     check_help(t)
+    check_arch(t)
     a = L.roots[0]
     vas = L.sample_vas(SAMPLE, t.seed, a)
     check_vtop(t, a, vas)
@@ -237,6 +285,7 @@ def main(t):
     check_vtop(t, b, vb, " --root %#x" % L.root_pa[b])
     check_pte(t, b, vb, " --root %#x" % L.root_pa[b])
     check_context(t)
+    check_alias_write(t)
     check_counter(t, True)
     check_counter(t, False)
     t.monitor("cache on")
