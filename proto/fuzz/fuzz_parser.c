@@ -28,6 +28,7 @@ typedef struct {
   const char *buf;
   size_t cap;
   int reencode;
+  int stop; /* every callback asks execute() to stop */
 } trace;
 
 static void mix(trace *t, uint64_t v) {
@@ -94,7 +95,7 @@ static int on_data(rsp_parser *p, const char *at, size_t len, int kind) {
     mix(t, (uint8_t)at[i]);
   if (t->reencode)
     reencode(at, len, kind == 'N');
-  return 0;
+  return t->stop;
 }
 static int on_packet(rsp_parser *p, const char *at, size_t len) {
   return on_data(p, at, len, 'P');
@@ -107,7 +108,7 @@ static int on_simple(rsp_parser *p, int kind) {
   trace *t = p->data;
   int err = (kind == 'E' || kind == 'C') ? p->err : 0;
   mix(t, (uint64_t)kind << 32 | (uint32_t)-err);
-  return 0;
+  return t->stop;
 }
 static int on_ack(rsp_parser *p) {
   return on_simple(p, '+');
@@ -137,9 +138,10 @@ static const rsp_parser_settings settings = {
     .on_error = on_error,
 };
 
-/* mode 0: whole; 1: split at cut; 2: byte by byte. */
+/* mode 0: whole; 1: split at cut; 2: byte by byte; 3: whole, but every
+ * callback stops execute() and the caller resumes where it stopped. */
 static trace run(const uint8_t *d, size_t n, size_t cap, unsigned flags, size_t cut, int mode) {
-  trace t = {0xcbf29ce484222325u, 0, NULL, cap, mode == 0};
+  trace t = {0xcbf29ce484222325u, 0, NULL, cap, mode == 0, mode == 3};
   char *buf = malloc(cap ? cap : 1);
   CHECK(buf);
   t.buf = buf;
@@ -153,9 +155,19 @@ static trace run(const uint8_t *d, size_t n, size_t cap, unsigned flags, size_t 
   } else if (mode == 1) {
     CHECK(rsp_parser_execute(&p, &settings, s, cut) == cut);
     CHECK(rsp_parser_execute(&p, &settings, s + cut, n - cut) == n - cut);
-  } else {
+  } else if (mode == 2) {
     for (size_t i = 0; i < n; i++)
       CHECK(rsp_parser_execute(&p, &settings, s + i, 1) == 1);
+  } else {
+    size_t off = 0;
+    while (off < n) {
+      size_t before = t.events;
+      size_t got = rsp_parser_execute(&p, &settings, s + off, n - off);
+      CHECK(got >= 1 && got <= n - off); /* progress, no overrun */
+      if (got < n - off)
+        CHECK(p.err == RSP_ECALLBACK && t.events > before);
+      off += got;
+    }
   }
   free(buf);
   return t;
@@ -178,5 +190,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     trace bytes = run(d, n, cap, flags, 0, 2);
     CHECK(whole.hash == bytes.hash && whole.events == bytes.events);
   }
+  trace stops = run(d, n, cap, flags, 0, 3);
+  CHECK(whole.hash == stops.hash && whole.events == stops.events);
   return 0;
 }
