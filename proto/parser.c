@@ -150,6 +150,8 @@ static int finish(rsp_parser *p, const rsp_parser_settings *s, int good) {
     return 0; /* already reported */
   if (!good && !noverify(p)) {
     p->err = RSP_ECHECKSUM;
+    if (p->notify) /* never acknowledged, so not a nak either */
+      return s->on_error ? s->on_error(p) : 0;
     return s->on_bad_checksum ? s->on_bad_checksum(p) : 0;
   }
   if (p->notify)

@@ -77,10 +77,16 @@ const char *rsp_strerror(int err);
  * they are not compared (nor required to be hex).  Hex digits may be
  * upper or lower case.
  *
+ * A notification with a bad checksum goes to on_error with RSP_ECHECKSUM,
+ * not to on_bad_checksum: notifications are never acknowledged ("Notification
+ * Packets"), so there is nothing to answer.
+ *
  * A callback returning non-zero stops execute() right after the byte that
  * triggered it; parser->err is RSP_ECALLBACK and the return value counts
  * that byte.  Errors are not sticky: the next execute() continues.  err is
- * cleared at the start of every execute().
+ * cleared at the start of every execute().  Callbacks may change p->flags
+ * (e.g. on the reply to QStartNoAckMode; it applies from the next packet's
+ * checksum on) and may call rsp_parser_reset().
  */
 typedef struct rsp_parser rsp_parser;
 typedef int (*rsp_cb)(rsp_parser *p);
@@ -93,7 +99,7 @@ typedef struct {
   rsp_cb on_ack;               /* '+' */
   rsp_cb on_nak;               /* '-' */
   rsp_cb on_interrupt;         /* 0x03 outside a packet */
-  rsp_cb on_bad_checksum;      /* complete packet, checksum mismatch: answer '-' */
+  rsp_cb on_bad_checksum;      /* complete $ packet, checksum mismatch: answer '-' */
   rsp_cb on_error;             /* packet dropped; reason in p->err */
 } rsp_parser_settings;
 

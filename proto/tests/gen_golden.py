@@ -20,6 +20,8 @@ def ck(raw):
             continue
         if raw[i:i + 1] == b"$" or (raw[i:i + 1] == b"%" and start is None):
             start = i + 1
+        elif raw[i:i + 1] == b"#":
+            start = None
         out.append(raw[i])
         i += 1
     return bytes(out)
@@ -71,6 +73,8 @@ G = [
     ("non-hex checksum", b"$OK#g0$OK#9z", 0, 0, 1,
      [(C, "RSP_ECHECKSUM", None), (C, "RSP_ECHECKSUM", None)]),
     ("noverify accepts any checksum", b"$OK#zz", 0, 1, 1, [(P, None, b"OK")]),
+    ("bad notification checksum", b"%a#00%a#@@", 0, 0, 1,
+     [(E, "RSP_ECHECKSUM", None), (N, None, b"a")]),
     ("noverify notification", b"%a#00", 0, 1, 1, [(N, None, b"a")]),
     ("truncated by $", b"$abc$OK#@@", 0, 0, 1, [(E, "RSP_ETRUNCATED", None), (P, None, b"OK")]),
     ("notification truncated by $", b"%abc$OK#@@", 0, 0, 1,

@@ -351,6 +351,16 @@ static const golden goldens[] = {
     },
   },
   {
+    .name = "bad notification checksum",
+    .raw = "%a#00%a#61", .raw_len = 10,
+    .complete = 1,
+    .nev = 2,
+    .ev = {
+      {.kind = 'E', .err = RSP_ECHECKSUM},
+      {.kind = 'N', .body = "a", .len = 1},
+    },
+  },
+  {
     .name = "noverify notification",
     .raw = "%a#00", .raw_len = 5,
     .flags = RSP_PARSER_NOVERIFY,

@@ -306,6 +306,38 @@ static void checksum_over_raw_bytes(void **state) {
   harness_free(h);
 }
 
+/* Callbacks may switch checksum verification off (QStartNoAckMode) and may
+ * reset the parser; both take effect inside the same execute(). */
+static int noack_on_ok(rsp_parser *p, const char *at, size_t len) {
+  if (len == 2 && memcmp(at, "OK", 2) == 0)
+    p->flags |= RSP_PARSER_NOVERIFY;
+  return rec_on_packet(p, at, len);
+}
+static int reset_on_error(rsp_parser *p) {
+  rsp_parser_reset(p);
+  return rec_on_error(p);
+}
+
+static void callbacks_change_the_parser(void **state) {
+  (void)state;
+  rsp_parser_settings s = rec_settings;
+  s.on_packet = noack_on_ok;
+  s.on_error = reset_on_error;
+  harness *h = harness_new(4, 0);
+  const char in[] = "$a#00$OK#9a$b#00$abcdefgh#00+";
+  assert_int_equal(rsp_parser_execute(&h->p, &s, in, sizeof(in) - 1), sizeof(in) - 1);
+  assert_int_equal(h->r.n, 5);
+  assert_int_equal(h->r.ev[0].kind, 'C'); /* still verifying */
+  assert_int_equal(h->r.ev[1].kind, 'P');
+  assert_int_equal(h->r.ev[2].kind, 'P'); /* "b" with a wrong checksum */
+  assert_memory_equal(h->r.ev[2].body, "b", 1);
+  assert_int_equal(h->r.ev[3].kind, 'E');
+  assert_int_equal(h->r.ev[3].err, RSP_EOVERFLOW);
+  /* After the reset "#00" is line noise and '+' an ack. */
+  assert_int_equal(h->r.ev[4].kind, '+');
+  harness_free(h);
+}
+
 static void error_names(void **state) {
   (void)state;
   assert_string_equal(rsp_err_name(0), "RSP_OK");
@@ -331,6 +363,7 @@ int main(void) {
       cmocka_unit_test(reset_forgets_partial_packet),
       cmocka_unit_test(special_at_every_offset),
       cmocka_unit_test(checksum_over_raw_bytes),
+      cmocka_unit_test(callbacks_change_the_parser),
       cmocka_unit_test(error_names),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
