@@ -171,6 +171,7 @@ struct stub_core {
   int running; /* the target was resumed and has not reported a stop */
   int no_ack;  /* QStartNoAckMode is in effect */
   int phys;    /* Qqemu.PhyMemMode:1 is in effect */
+  size_t fed;  /* bytes the last stub_feed() consumed (all, unless the session ended) */
   /* Private. */
   const stub_target *t;
   const stub_transport_ops *tr;
@@ -196,6 +197,10 @@ int stub_init(stub_core *c, const stub_target *t, const stub_transport_ops *tr, 
 /* A new session (reconnect): ack mode, virtual memory mode, no partial
  * packet.  Planted breakpoints stay. */
 void stub_reset(stub_core *c);
+/* After STUB_ECLOSED: keep the connection and accept further packets in
+ * the same ack mode (a bridge in front of the stub keeps its connection
+ * across its clients' detaches). */
+void stub_rearm(stub_core *c);
 /* Pushes received bytes.  Returns len, or STUB_EFATAL (a target op or the
  * transport failed fatally) or STUB_ECLOSED (k or D): the port then closes
  * the connection and calls stub_reset() before the next session. */

@@ -826,13 +826,21 @@ void stub_reset(stub_core *c) {
   c->errmsg = NULL;
 }
 
+void stub_rearm(stub_core *c) {
+  if (c->ended == STUB_ECLOSED)
+    c->ended = 0;
+  c->errmsg = NULL;
+}
+
 int stub_feed(stub_core *c, const void *buf, size_t len) {
   const char *d = buf;
   size_t done = 0;
+  c->fed = 0;
   if (c->ended)
     return c->ended;
   while (done < len) {
     done += rsp_parser_execute(&c->parser, &settings, d + done, len - done);
+    c->fed = done;
     if (c->ended)
       return c->ended;
   }

@@ -198,6 +198,7 @@ static void serve(server *s, int in_fd, int out_fd) {
   stub_reset(&s->core);
   for (;;) {
     ssize_t n = read(in_fd, buf, sizeof(buf));
+    size_t off;
     int rc;
     if (n < 0 && errno == EINTR)
       continue;
@@ -205,13 +206,23 @@ static void serve(server *s, int in_fd, int out_fd) {
       break;
     if (s->verbose)
       fprintf(stderr, "rspstub: <- %.*s\n", (int)(n > 200 ? 200 : n), buf);
-    rc = stub_feed(&s->core, buf, (size_t)n);
+    /* D or k: a dump neither runs nor dies, so the connection stays for
+     * whoever speaks next (a bridge keeps it across its clients).  The
+     * core stops right after that packet; the rest of the read is fed
+     * again. */
+    for (off = 0;;) {
+      rc = stub_feed(&s->core, buf + off, (size_t)n - off);
+      if (rc != STUB_ECLOSED)
+        break;
+      off += s->core.fed;
+      stub_rearm(&s->core);
+      if (off >= (size_t)n)
+        break;
+    }
     if (rc == STUB_EFATAL) {
       fprintf(stderr, "rspstub: session ended on a fatal error\n");
       break;
     }
-    if (rc < 0)
-      break;
   }
 }
 

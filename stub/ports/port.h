@@ -47,7 +47,7 @@ typedef struct {
   uint64_t lo, hi; /* inclusive */
 } stub_port_range;
 
-enum { STUB_PORT_PACKET = 1024, STUB_PORT_MAX_RANGES = 4, STUB_PORT_REGS = 1024 };
+enum { STUB_PORT_PACKET = 4096, STUB_PORT_MAX_RANGES = 4, STUB_PORT_REGS = 1024 };
 
 /* Hooks of the architecture that the generic port cannot know. */
 typedef struct {

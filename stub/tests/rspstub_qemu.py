@@ -149,10 +149,13 @@ def bridge_answers(bridge, port, gdb, tmp, name, vas):
         lambda p: [bridge, "--listen", "127.0.0.1:%d" % p, "tcp:127.0.0.1:%d" % port], "rspbridge")
     try:
         lines = ["set pagination off", "target remote 127.0.0.1:%d" % bport]
+        cmds = []
         for va in vas:
-            lines.append("monitor vtop %#x" % va)
-            lines.append("monitor pte %#x" % va)
-        lines.append("monitor maps")
+            cmds += ["monitor vtop %#x" % va, "monitor pte %#x" % va]
+        cmds.append("monitor maps")
+        for c in cmds:
+            lines.append("python\ntry:\n  print(gdb.execute('%s', to_string=True).strip())\n"
+                         "except gdb.error as e:\n  print('error: %s:', e)\nend" % (c, c))
         lines.append("disconnect")
         return normalise(run_gdb(gdb, "\n".join(lines) + "\n", tmp, name))
     finally:

@@ -633,6 +633,30 @@ static void test_kill(void **state) {
   assert_string_equal(req(f, "qC"), "QC1");
 }
 
+static void test_rearm_after_detach(void **state) {
+  fixture *f = *state;
+  char frames[64];
+  int n = rsp_encode(frames, sizeof(frames), "D", 1, 0);
+  int m = rsp_encode(frames + n, sizeof(frames) - (size_t)n, "qC", 2, 0);
+  /* D and the next packet in one read: the core stops after D and says
+   * how much it consumed; after stub_rearm() the rest is served in the
+   * same ack mode. */
+  assert_true(n > 0 && m > 0);
+  assert_int_equal(feed_raw(f, frames, (size_t)(n + m)), STUB_ECLOSED);
+  assert_int_equal(f->core.fed, (size_t)n);
+  stub_rearm(&f->core);
+  assert_int_equal(feed_raw(f, frames + n, (size_t)m), m);
+  collect(f);
+  assert_int_equal(f->npkts, 2);
+  assert_string_equal(f->pkts[0], "OK");
+  assert_string_equal(f->pkts[1], "QC1");
+  /* rearm does not revive a fatal session. */
+  f->transport_fail = 1;
+  assert_int_equal(send_body(f, "qC", 2), STUB_EFATAL);
+  stub_rearm(&f->core);
+  assert_int_equal(send_body(f, "qC", 2), STUB_EFATAL);
+}
+
 static void test_detach(void **state) {
   fixture *f = *state;
   assert_int_equal(send_body(f, "D", 1), STUB_ECLOSED);
@@ -878,6 +902,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_port_breakpoints, setup_full, teardown),
       cmocka_unit_test_setup_teardown(test_kill, setup_full, teardown),
       cmocka_unit_test_setup_teardown(test_detach, setup_full, teardown),
+      cmocka_unit_test_setup_teardown(test_rearm_after_detach, setup_full, teardown),
       cmocka_unit_test_setup_teardown(test_qrcmd, setup_full, teardown),
       cmocka_unit_test_setup_teardown(test_qxfer, setup_full, teardown),
       cmocka_unit_test(test_xml_other_arches),

@@ -66,7 +66,12 @@ def main():
     ap.add_argument("--guest", required=True)
     ap.add_argument("--qemu", required=True, help="QEMU command line (machine options)")
     ap.add_argument("--gdb", default="gdb-multiarch")
+    ap.add_argument("--bridge", help="also test rspbridge (--phys offset:0) in front")
+    ap.add_argument("--bridge-dir", help="use DIR/rspbridge when it has been built")
     a = ap.parse_args()
+    if a.bridge_dir and not a.bridge and os.access(os.path.join(a.bridge_dir, "rspbridge"),
+                                                   os.X_OK):
+        a.bridge = os.path.join(a.bridge_dir, "rspbridge")
 
     if not os.path.exists(a.guest):
         raise procs.Skip("guest %s was not built (clang or ld.lld missing?)" % a.guest)
@@ -131,6 +136,37 @@ def main():
         check(re.search(r"<pattern>:\s+0xa5\s*$", out, re.M), "memory write not visible", out)
         check("READ-0 ERROR" in out, "reading outside RAM did not fail", out)
         check("Breakpoint 1, worker" in out, "breakpoint not reported", out)
+
+        if a.bridge:
+            # The bridge in front of the bare-metal stub: physical memory through the
+            # offset backend (M-mode has no translation: PA = VA), and run control.
+            b, bport = procs.start_listener(
+                lambda bp: [a.bridge, "--listen", "127.0.0.1:%d" % bp, "--phys", "offset:0",
+                            "tcp:127.0.0.1:%d" % port], "rspbridge",
+                stderr=open(os.path.join(tmp, "bridge.log"), "w"))
+            try:
+                with open(script, "w") as f:
+                    f.write("\n".join([
+                        "set pagination off", "set confirm off", "file " + a.guest,
+                        "target remote 127.0.0.1:%d" % bport,
+                        "x/4xb pattern",
+                        "python\naddr = int(gdb.parse_and_eval('(unsigned long)&pattern'))\n"
+                        "print(gdb.execute('monitor phys read %#x 0x10' % addr, to_string=True))\n"
+                        "end",
+                        "break worker", "continue", "p counter", "continue", "p counter",
+                        "delete", "detach"]) + "\n")
+                p = subprocess.run([gdb, "-nx", "-batch", "-x", script], capture_output=True,
+                                   text=True, timeout=120)
+                bout = p.stdout + p.stderr
+                check(re.search(r"<pattern>:\s+0x5a\s+0x5b\s+0x58\s+0x59", bout),
+                      "pattern through the bridge", bout)
+                check(re.search(r"5a 5b 58 59 5e 5f 5c 5d", bout),
+                      "monitor phys read through the bridge", bout)
+                bvals = [int(v) for v in re.findall(r"^\$\d+ = (\d+)$", bout, re.M)]
+                check(len(bvals) == 2 and bvals[1] == bvals[0] + 1,
+                      "breakpoint through the bridge", bout)
+            finally:
+                procs.reap(b)
 
         # Raw RSP: interrupt a running guest.
         r = Raw(port)
