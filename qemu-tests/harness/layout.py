@@ -20,6 +20,9 @@ Grammar, one directive per line, '#' starts a comment, numbers are hex with 0x o
                                         SIZE bytes of PAGE-sized leaves; FLAGS letters r w x
                                         u (user) g (global) d (device, uncached); '-' ignored
     hole     ROOT VA LEVEL              VA must be unmapped, the walk stopping at LEVEL
+    parent   ROOT VA LEVEL FLAGS        the table entry at LEVEL on the walk of VA grants only
+                                        FLAGS (of r w x u): effective permissions below it
+                                        are the leaf's ANDed with these (x86, AArch64)
     pattern  BASE SIZE                  fill: the 64-bit LE word at PA p is PATTERN_TAG | p
     device   BASE SIZE NAME             an MMIO region (not RAM)
     counter  VA                         a 64-bit (32-bit on 32-bit guests) word the guest
@@ -115,7 +118,8 @@ class Mode:
         return [1 << lv.shift for lv in self.levels if lv.leaf]
 
     # Encoders, given a summary of what lies below a table entry (flags of every leaf).
-    def table_entry(self, depth, next_pa, below):
+    def table_entry(self, depth, next_pa, below, grant=None):
+        """A table entry; grant (a set of r w x u) restricts everything below it."""
         raise NotImplementedError
 
     def leaf_entry(self, depth, pa, flags):
@@ -133,10 +137,17 @@ class X86Mode(Mode):
     # in advance, except in PAE PDPTEs where they are reserved (QEMU 7.2 sets A there).
     mmu_bits = X86_A | X86_D
 
-    def table_entry(self, depth, next_pa, below):
-        e = next_pa | X86_P | X86_W | X86_A
-        if "u" in below:
-            e |= X86_U
+    def table_entry(self, depth, next_pa, below, grant=None):
+        if grant is None:
+            e = next_pa | X86_P | X86_W | X86_A
+            return e | X86_U if "u" in below else e
+        e = next_pa | X86_P | X86_A
+        e |= X86_W if "w" in grant else 0
+        e |= X86_U if "u" in grant else 0
+        if "x" not in grant:
+            if not self.nx:
+                raise LayoutError("%s has no no-execute bit" % self.name)
+            e |= X86_NX
         return e
 
     def leaf_entry(self, depth, pa, flags):
@@ -222,10 +233,12 @@ class I386_PAE(X86Mode):
     root_align = 32
     word = 4
 
-    def table_entry(self, depth, next_pa, below):
+    def table_entry(self, depth, next_pa, below, grant=None):
         if depth == 0:
+            if grant is not None:
+                raise LayoutError("PAE PDPTEs carry no permissions")
             return next_pa | X86_P  # R/W, U/S, A and NX are reserved in PDPTEs
-        return super().table_entry(depth, next_pa, below)
+        return super().table_entry(depth, next_pa, below, grant)
 
 
 RV_V, RV_R, RV_W, RV_X, RV_U, RV_G, RV_A, RV_D = 1, 2, 4, 8, 0x10, 0x20, 0x40, 0x80
@@ -252,7 +265,9 @@ class RiscvMode(Mode):
             self.levels = [Level("L%d" % i, 12 + 9 * i, 9, True) for i in reversed(range(nlevels))]
             self.pa_mask = (1 << 56) - 1
 
-    def table_entry(self, depth, next_pa, below):
+    def table_entry(self, depth, next_pa, below, grant=None):
+        if grant is not None:
+            raise LayoutError("RISC-V non-leaf PTEs carry no permissions")
         return (next_pa >> 12) << 10 | RV_V
 
     def leaf_entry(self, depth, pa, flags):
@@ -323,8 +338,13 @@ class Arm64Mode(Mode):
         va = rnd.getrandbits(48)
         return va | (0xFFFF << 48 if rnd.random() < 0.5 else 0)
 
-    def table_entry(self, depth, next_pa, below):
-        return next_pa | A64_VALID | A64_TABLE
+    def table_entry(self, depth, next_pa, below, grant=None):
+        e = next_pa | A64_VALID | A64_TABLE
+        if grant is not None:
+            e |= 0 if "w" in grant else 1 << 62  # APTable[1]: no write at any EL
+            e |= 0 if "u" in grant else 1 << 61  # APTable[0]: no EL0 access
+            e |= 0 if "x" in grant else 3 << 59  # UXNTable, PXNTable
+        return e
 
     def leaf_entry(self, depth, pa, flags):
         e = pa | A64_VALID | A64_AF
@@ -444,6 +464,7 @@ class Layout:
         self.roots = []  # names, first is live at the stop
         self.maps = []
         self.holes = []  # (root, va, level name)
+        self.parents = []  # (root, va, level name, granted flags)
         self.patterns = []  # (base, size)
         self.devices = []  # (base, size, name)
         self.counter = None
@@ -492,6 +513,11 @@ class Layout:
             if m.va % m.page or m.pa % m.page or m.size % m.page or m.size == 0:
                 raise ValueError("VA, PA and size must be multiples of the page size")
             self.maps.append(m)
+        elif d == "parent":
+            grant = set(a[3].replace("-", ""))
+            if grant - set("rwxu"):
+                raise ValueError("bad flags")
+            self.parents.append((a[0], parse_num(a[1]), a[2], grant))
         elif d == "hole":
             self.holes.append((a[0], parse_num(a[1]), a[2]))
         elif d == "pattern":
@@ -557,6 +583,14 @@ class Layout:
                 leaf = Leaf(va, pa, m.page, m.flags, m, raw, depth)
                 node[idx] = leaf
                 self.leaves[m.root][(va, m.page)] = leaf
+        self.grants = {}  # (root, path to a table entry) -> granted flags
+        names = [lv.name for lv in mode.levels]
+        for root, va, level, grant in self.parents:
+            depth = names.index(level)
+            path = (mode.half(va),) + tuple(mode.levels[d].index(va) for d in range(depth + 1))
+            if (root, path) not in below:
+                raise LayoutError("parent %#x %s: no table entry there" % (va, level))
+            self.grants[(root, path)] = grant
         for r in self.roots:
             self._emit(r, tree[(r, 0)], 0, self.root_pa[r], (0,), below)
             if mode.halves == 2:
@@ -588,7 +622,8 @@ class Layout:
                 continue
             sub = self._alloc(mode.granule, mode.granule)
             flags = below[(root, path + (idx,))]
-            self._write(entry_pa, mode.table_entry(depth, sub, flags), mode.entry_size)
+            grant = self.grants.get((root, path + (idx,)))
+            self._write(entry_pa, mode.table_entry(depth, sub, flags, grant), mode.entry_size)
             self._emit(root, child, depth + 1, sub, path + (idx,), below)
 
     def read_table(self, pa, size):
@@ -647,6 +682,24 @@ class Layout:
             if m.root == root and m.contains(va):
                 return m
         return None
+
+    def effective(self, va, root=None):
+        """Flags of the mapping of VA after the restrictions of its parent entries."""
+        root = root or self.roots[0]
+        m = self.mapping_at(va, root)
+        if m is None:
+            return None
+        flags = set(m.flags)
+        mode = self.mode
+        va &= mode.va_mask()
+        for r, pva, level, grant in self.parents:
+            d = [lv.name for lv in mode.levels].index(level)
+            same = mode.half(pva) == mode.half(va) and all(
+                mode.levels[i].index(pva) == mode.levels[i].index(va) for i in range(d + 1)
+            )
+            if r == root and same:
+                flags -= set("wxu") - grant
+        return "".join(c for c in "rwxugd" if c in flags)
 
     def translate(self, va, root=None):
         """Expected PA of VA under root (the first root by default), or None if unmapped."""

@@ -80,13 +80,14 @@ def check_vtop(t, root, vas, root_arg=""):
             continue
         if not t.check(ok and j.get("mapped") is True, "vtop %#x%s failed: %s (want %#x)" % (va, root_arg, j, want)):
             continue
+        eff = L.effective(va, root)  # the leaf's flags ANDed with its parents' grants
         good = hexint(j["pa"]) == want and hexint(j["page_size"]) == m.page
-        good = good and j["write"] == ("w" in m.flags) and j["user"] == ("u" in m.flags)
-        if L.mode.family != "arm64":  # AArch64 has separate EL0/EL1 execute bits
-            good = good and j["exec"] == ("x" in m.flags)
+        good = good and j["write"] == ("w" in eff) and j["user"] == ("u" in eff)
+        if L.mode.family != "arm64":  # AArch64 has two execute bits (EL0, EL1): "exec" is moot
+            good = good and j["exec"] == ("x" in eff)
         if L.is_device(want):
             good = good and j.get("mmio") is True
-        t.check(good, "vtop %#x%s: %s, layout %r" % (va, root_arg, j, m))
+        t.check(good, "vtop %#x%s: %s, layout %r, effective %s" % (va, root_arg, j, m, eff))
         n_ok += good
     t.log("root %s: vtop%s agrees on %d VAs (%d mapped)" % (root, root_arg, len(vas), n_ok))
 
@@ -135,7 +136,10 @@ def check_maps(t):
         t.check(r["count"] * ps == hexint(r["size"]), "maps run %s: count x page size != size" % r)
         for i in range(r["count"]):
             got[(va + i * ps) & ((1 << 64) - 1)] = (pa + i * ps, ps, r["write"], r["user"])
-    want = {lf.va: (lf.pa, lf.size, "w" in lf.flags, "u" in lf.flags) for lf in L.leaf_list()}
+    want = {}
+    for lf in L.leaf_list():
+        eff = L.effective(lf.va)
+        want[lf.va] = (lf.pa, lf.size, "w" in eff, "u" in eff)
     bad = sorted(set(got) ^ set(want)) + sorted(v for v in set(got) & set(want) if got[v] != want[v])
     for va in bad[:10]:
         t.check(False, "maps %#x: bridge %s, layout %s" % (va, got.get(va), want.get(va)))
