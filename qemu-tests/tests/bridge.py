@@ -207,6 +207,21 @@ def check_phys(t):
     t.check(ok, "phys fill: %s" % j)
     t.check(t.read_virt(cva + 0x200, 0x20) == bytes.fromhex("a55a0ff0") * 8, "x/ after phys fill")
     t.log("phys read/search/write/fill agree with xp and the layout")
+    check_mode_restored(t)
+
+
+def check_mode_restored(t):
+    """After physical reads, also failing ones, GDB's reads are virtual again (QEMU's
+    PhyMemMode is global: a bridge leaving it on would make x/ read physical memory)."""
+    L = t.layout
+    user = next(m for m in L.maps if m.root == L.roots[0] and m.name == "user")
+    want = L.pattern_word(user.pa)
+    end = max(b + s for b, s in L.ram)
+    for cmd in ("phys read %#x 0x40" % (end - 0x20), "phys read %#x 0x10" % (end + 0x100000)):
+        j, ok = t.monitor_json(cmd)
+        t.check(not ok or hexint(j["len"]) < 0x40, "%s: read past the end of RAM: %s" % (cmd, str(j)[:200]))
+        got = int.from_bytes(t.read_virt(user.va, 8), "little")
+        t.check(got == want, "after `%s`: x/ %#x = %#x, want %#x (physical mode left on?)" % (cmd, user.va, got, want))
 
 
 def check_context(t):
