@@ -202,15 +202,67 @@ static const char *dir_out(br__side *s) {
   return s == &s->br->c ? "b>c" : "b>t";
 }
 
+static void ack_flush(br_t *br);
+
+/* Length of the run of bytes at d that need no escape ("Binary Data":
+ * '$', '#', '}' and '*' do).  16-byte blocks are tested branch-free so the
+ * loop vectorises: replies are mostly long hex runs. */
+static size_t plain_run(const uint8_t *d, size_t n) {
+  size_t i = 0;
+  while (n - i >= 16) {
+    unsigned hit = 0;
+    for (size_t j = 0; j < 16; j++) {
+      uint8_t c = d[i + j];
+      hit |=
+          (unsigned)(c == '$') | (unsigned)(c == '#') | (unsigned)(c == '}') | (unsigned)(c == '*');
+    }
+    if (hit)
+      break;
+    i += 16;
+  }
+  while (i < n && d[i] != '$' && d[i] != '#' && d[i] != '}' && d[i] != '*')
+    i++;
+  return i;
+}
+
+/* The same frame rsp_encode() builds without RLE, on the hot path: runs
+ * are copied with memcpy and summed in a loop the compiler vectorises.
+ * out has room for RSP_FRAME_MAX(len) bytes. */
+static size_t frame_encode(char *out, const char *body, size_t len, int notify) {
+  static const char hex[] = "0123456789abcdef";
+  const uint8_t *b = (const uint8_t *)body;
+  size_t o = 1, i = 0;
+  unsigned sum = 0;
+  out[0] = notify ? '%' : '$';
+  while (i < len) {
+    size_t n = plain_run(b + i, len - i);
+    memcpy(out + o, b + i, n);
+    for (size_t j = 0; j < n; j++)
+      sum += b[i + j];
+    o += n;
+    i += n;
+    if (i < len) {
+      uint8_t e = (uint8_t)(b[i++] ^ 0x20);
+      out[o++] = '}';
+      out[o++] = (char)e;
+      sum += '}' + e;
+    }
+  }
+  out[o++] = '#';
+  out[o++] = hex[(sum >> 4) & 0xf];
+  out[o++] = hex[sum & 0xf];
+  return o;
+}
+
 static int side_send(br__side *s, const char *body, size_t len, unsigned flags) {
   if (!side_writable(s))
     return UV_ENOTCONN;
+  if (s == &s->br->t)
+    ack_flush(s->br);
   size_t need = RSP_FRAME_MAX(len);
   if (buf_reserve(&s->acc, need))
     return UV_ENOMEM;
-  int n = rsp_encode(s->acc.p + s->acc.len, need, body, len, flags);
-  if (n < 0)
-    return UV_EINVAL;
+  int n = (int)frame_encode(s->acc.p + s->acc.len, body, len, (flags & RSP_ENC_NOTIFY) != 0);
   if (!(flags & RSP_ENC_NOTIFY) && (size_t)n <= sizeof(s->last)) {
     memcpy(s->last, s->acc.p + s->acc.len, (size_t)n);
     s->last_len = (size_t)n;
@@ -220,6 +272,32 @@ static int side_send(br__side *s, const char *body, size_t len, unsigned flags) 
   br__trace(s->br, dir_out(s), (flags & RSP_ENC_NOTIFY) ? "%" : "$", body, len);
   side_pause_check(s);
   return 0;
+}
+
+/* Queues the held-back ack to the target, if any. */
+static void ack_flush(br_t *br) {
+  if (!br->t_ack_pending)
+    return;
+  br->t_ack_pending = 0;
+  uv_timer_stop(&br->ack_timer);
+  side_raw(&br->t, "+", 1);
+}
+
+static void ack_timer_cb(uv_timer_t *t) {
+  br_t *br = t->data;
+  if (br->closing)
+    return;
+  ack_flush(br);
+  br__flush_all(br);
+}
+
+/* QEMU does not wait for acks, but a stub in ack mode may: the ack is
+ * only held for a millisecond. */
+static void ack_later(br_t *br) {
+  if (br->t_ack_pending)
+    return;
+  br->t_ack_pending = 1;
+  uv_timer_start(&br->ack_timer, ack_timer_cb, 1, 0);
 }
 
 static void write_cb(uv_write_t *req, int status);
@@ -984,6 +1062,8 @@ static void target_lost(br_t *br, const char *why) {
       uv_read_start(br->c.rd, alloc_cb, read_cb);
   }
   br->t.acc.len = 0;
+  br->t_ack_pending = 0;
+  uv_timer_stop(&br->ack_timer);
   target_close_handle(br, "lost");
   timer_kick(br, 0);
   drain_pending(br);
@@ -1188,6 +1268,7 @@ static int c_on_interrupt(rsp_parser *p) {
     svc_interrupt(br->svc);
     return 0;
   }
+  ack_flush(br);
   if (side_raw(&br->t, "\003", 1) == 0) {
     br__trace(br, "b>t", "^C", NULL, 0);
     for (unsigned i = 0; i < br->fcount; i++) {
@@ -1280,8 +1361,13 @@ static int t_on_packet(rsp_parser *p, const char *b, size_t len) {
   br__side *t = p->data;
   br_t *br = t->br;
   br__trace(br, "t>b", "$", b, len);
-  side_raw(t, "+", 1);
   t->bad = 0;
+  if (br->fcount == 0 || is_console(b, len)) {
+    ack_flush(br);
+    side_raw(t, "+", 1);
+  } else {
+    ack_later(br);
+  }
   if (br->fcount == 0) {
     /* Nothing asked: an asynchronous stop reply or console output. */
     if (br->c.up) {
@@ -1345,11 +1431,13 @@ static int t_on_bad_checksum(rsp_parser *p) {
   br_t *br = t->br;
   if (++t->bad <= BR_MAX_RETRIES) {
     br__log(br, 1, "target: bad checksum, NAK");
+    ack_flush(br);
     side_raw(t, "-", 1);
     return 0;
   }
   br__log(br, 0, "target: %u bad checksums in a row, failing the request", t->bad);
   t->bad = 0;
+  ack_flush(br);
   side_raw(t, "+", 1);
   fail_head(br, "E.rspbridge: corrupt reply from the target");
   return 0;
@@ -1361,9 +1449,11 @@ static int t_on_error(rsp_parser *p) {
   br__log(br, 0, "target: malformed packet (%s)", rsp_strerror(p->err));
   if (p->err == RSP_EOVERFLOW) {
     /* The reply was sent and is lost: the request gets an error. */
+    ack_flush(br);
     side_raw(t, "+", 1);
     fail_head(br, "E.rspbridge: reply from the target too long");
   } else if (p->err != RSP_ETRUNCATED && ++t->bad <= BR_MAX_RETRIES) {
+    ack_flush(br);
     side_raw(t, "-", 1);
   }
   return 0;
@@ -1626,9 +1716,11 @@ int br_start(br_t *br) {
   br->retry_timer.data = br;
   uv_timer_init(br->loop, &br->req_timer);
   br->req_timer.data = br;
+  uv_timer_init(br->loop, &br->ack_timer);
+  br->ack_timer.data = br;
   uv_async_init(br->loop, &br->async, async_cb);
   br->async.data = br;
-  br->open_handles += 3;
+  br->open_handles += 4;
   br->listener.handle.data = br;
   br->reject.handle.data = br;
 
@@ -1742,6 +1834,7 @@ void br_close(br_t *br, br_close_cb cb) {
   if (br->started) {
     close_handle(br, (uv_handle_t *)&br->retry_timer, handle_closed);
     close_handle(br, (uv_handle_t *)&br->req_timer, handle_closed);
+    close_handle(br, (uv_handle_t *)&br->ack_timer, handle_closed);
     close_handle(br, (uv_handle_t *)&br->async, handle_closed);
   }
   if (br->listening)

@@ -207,6 +207,11 @@ struct br {
   unsigned fclient; /* entries owned by the client */
   unsigned forphan;
   uv_timer_t req_timer;
+  /* The ack for the target's last reply, held back to ride with the next
+   * request (one write fewer per round trip); ack_timer sends it alone if
+   * no request follows soon. */
+  uv_timer_t ack_timer;
+  int t_ack_pending;
   int intr_sent; /* a ^C went up while a resume was pending */
 
   /* Client requests waiting their turn: [u32 len][i32 action][body]... */
