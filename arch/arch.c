@@ -624,8 +624,12 @@ static int decode_x86(const arch_ctx *ctx, const geom *g, unsigned depth, uint64
   if (!nxe)
     rsv |= BIT(63);
   if (g->nlevels == 3 && depth == 0) {
-    /* PAE PDPTE: only P, PWT, PCD and the address; no permissions. */
-    rsv |= MASK(2, 1) | MASK(8, 5) | BIT(63) | MASK(62, 52);
+    /* PAE PDPTE: only P, PWT, PCD and the address; no permissions, no NX.
+     * The SDM also reserves bits 2:1 and 8:5, but a CPU checks them only
+     * when it loads CR3, and QEMU neither checks them on its walks nor
+     * leaves them alone (it sets A, bit 5, in PDPTEs).  A debugger must
+     * not be stricter than the target it inspects. */
+    rsv |= BIT(63) | MASK(62, 52);
     if (raw & rsv)
       return fault(d, ARCH_STOP_RESERVED, raw & rsv);
     d->addr = raw & MASK(g->pa_bits - 1, 12);

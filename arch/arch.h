@@ -255,9 +255,10 @@ typedef struct {
 
 /* Walks the tables for va.  Returns 0 when mapped, ARCH_ENOTMAPPED when
  * the walk stopped (out->stop says why, out->lv[out->nlevels - 1] is the
- * entry it stopped at; nlevels is 0 for NONCANONICAL / OUTSIDE_TTBR /
- * WALK_DISABLED and for a root that cannot be read), ARCH_EINVAL for a
- * bad context, ARCH_ENOPAGING for ARCH_MODE_NONE (out->pa = va). */
+ * entry it stopped at -- for ARCH_STOP_READ the entry that could not be
+ * read, with raw = 0; nlevels is 0 for NONCANONICAL / OUTSIDE_TTBR /
+ * WALK_DISABLED), ARCH_EINVAL for a bad context, ARCH_ENOPAGING for
+ * ARCH_MODE_NONE (out->pa = va). */
 int arch_translate(const arch_ctx *ctx, const arch_mem *mem, uint64_t va, arch_xlate *out);
 
 /* ------------------------------------------------------------------------

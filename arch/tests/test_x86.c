@@ -167,9 +167,12 @@ static void x86_pae(void **state) {
   pt_leaf(&b, 0xc0000000, 1, 0x17fe00000ull, 0x87);      /* 2M above 4G, user */
   pt_leaf(&b, 0xc0200000, 1, 0x00400000 | 0x2000, 0x83); /* bit 13 reserved */
   pt_leaf(&b, 0xc0400000, 2, 0x00500000, NX | 0x1);
-  /* PDPTE 2: R/W is reserved in a PAE PDPTE. */
+  /* PDPTE 2: NX is reserved in a PAE PDPTE (even with EFER.NXE). */
   uint64_t pd2 = sim_alloc(&m, 4096, 4096);
-  pt_set(&b, 0x80000000, 0, pd2 | 0x3);
+  pt_set(&b, 0x80000000, 0, pd2 | NX | 0x1);
+  /* PDPTE 1: the accessed bit QEMU sets (reserved in the SDM) is tolerated. */
+  uint64_t pd1 = sim_alloc(&m, 4096, 4096);
+  pt_set(&b, 0x40000000, 0, pd1 | 0x21);
 
   assert_int_equal(arch_translate(&ctx, &mem, 0x00401234, &x), 0);
   assert_int_equal(x.pa, 0x12345234);
@@ -199,10 +202,15 @@ static void x86_pae(void **state) {
 
   assert_int_equal(arch_translate(&ctx, &mem, 0x80000000, &x), ARCH_ENOTMAPPED);
   assert_int_equal(x.stop, ARCH_STOP_RESERVED);
-  assert_int_equal(x.bad_bits, 0x2);
+  assert_int_equal(x.bad_bits, NX);
   assert_int_equal(x.nlevels, 1);
+  assert_int_equal(arch_translate(&ctx, &mem, 0x40000000, &x), ARCH_ENOTMAPPED);
+  assert_int_equal(x.stop, ARCH_STOP_NOT_PRESENT);
+  assert_int_equal(x.nlevels, 2);
+  assert_int_equal(x.lv[0].next_pa, pd1);
 
   /* Not present at PDPTE (1), PDE and PTE. */
+  pt_set(&b, 0x40000000, 0, 0);
   assert_int_equal(arch_translate(&ctx, &mem, 0x40000000, &x), ARCH_ENOTMAPPED);
   assert_int_equal(x.stop, ARCH_STOP_NOT_PRESENT);
   assert_int_equal(x.nlevels, 1);
