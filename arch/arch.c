@@ -8,7 +8,11 @@
  */
 #include "arch.h"
 
-#include <string.h>
+/* No libc header: bare-metal stubs build this file too.  The compiler
+ * provides these (and may emit calls to memset/memcpy, which every
+ * freestanding environment supplies). */
+#define memset(d, c, n) __builtin_memset(d, c, n)
+#define memcpy(d, s, n) __builtin_memcpy(d, s, n)
 
 #define BIT(n)        (1ull << (n))
 #define MASK(hi, lo)  ((~0ull >> (63 - (hi))) & ~((1ull << (lo)) - 1)) /* bits hi..lo */
@@ -114,7 +118,9 @@ const char *arch_mode_name(arch_mode mode) {
 }
 
 static int name_eq(const char *s, size_t len, const char *lit) {
-  size_t n = strlen(lit);
+  size_t n = 0;
+  while (lit[n])
+    n++;
   if (n != len)
     return 0;
   for (size_t i = 0; i < n; i++) {
