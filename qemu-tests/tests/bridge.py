@@ -243,6 +243,40 @@ def check_context(t):
     t.log("context switches GDB's view between roots")
 
 
+def upstream(t):
+    j, ok = t.monitor_json("cache stats")
+    t.require(ok, "cache stats: %s" % j)
+    return j["upstream_requests"]
+
+
+def check_uncached(t):
+    """A re-read within one stop costs no upstream request, unless the range is uncached."""
+    L = t.layout
+    user = next(m for m in L.maps if m.root == L.roots[0] and m.name == "user")
+    va, want = user.va + 0x40, L.pattern_word(user.pa + 0x40)
+    t.monitor("cache on")
+
+    def two_reads():
+        first = upstream(t)
+        t.check(int.from_bytes(t.read_virt(va, 8), "little") == want, "x/ %#x: wrong bytes" % va)
+        second = upstream(t)
+        t.check(int.from_bytes(t.read_virt(va, 8), "little") == want, "x/ %#x: wrong bytes" % va)
+        # `cache stats` itself is answered locally; only the reads may go upstream.
+        return second - first, upstream(t) - second
+
+    _cold, warm = two_reads()
+    t.check(warm == 0, "a cached re-read of %#x went upstream (%d requests)" % (va, warm))
+    t.monitor("uncached add %#x %#x" % (user.va, user.va + user.size))
+    j, ok = t.monitor_json("uncached list")
+    t.check(ok and any(hexint(r["lo"]) == user.va for r in j.get("ranges", [])), "uncached list: %s" % j)
+    _cold, again = two_reads()
+    t.check(again > 0, "a re-read of uncached %#x was served from the cache" % va)
+    t.monitor("uncached del %#x %#x" % (user.va, user.va + user.size))
+    _cold, warm = two_reads()
+    t.check(warm == 0, "after uncached del, a re-read of %#x went upstream (%d)" % (va, warm))
+    t.log("uncached ranges bypass the cache (%d upstream requests for an uncached re-read)" % again)
+
+
 def check_alias_write(t):
     """A write through one VA is seen at once through its alias (another VA, same PA) and
     by phys read, although the alias was read (and maybe cached) before."""
@@ -304,6 +338,7 @@ def main(t):
     check_vtop(t, b, vb, " --root %#x" % L.root_pa[b])
     check_pte(t, b, vb, " --root %#x" % L.root_pa[b])
     check_context(t)
+    check_uncached(t)
     check_alias_write(t)
     check_counter(t, True)
     check_counter(t, False)
