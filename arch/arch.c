@@ -118,21 +118,16 @@ const char *arch_mode_name(arch_mode mode) {
 }
 
 static int name_eq(const char *s, size_t len, const char *lit) {
-  size_t n = 0;
-  while (lit[n])
-    n++;
-  if (n != len)
-    return 0;
-  for (size_t i = 0; i < n; i++) {
+  for (size_t i = 0; i < len; i++) {
     char c = s[i];
     if (c >= 'A' && c <= 'Z')
       c = (char)(c - 'A' + 'a');
     if (c == '_')
       c = '-';
-    if (c != lit[i])
+    if (!lit[i] || c != lit[i])
       return 0;
   }
-  return 1;
+  return lit[len] == 0;
 }
 
 arch_mode arch_mode_parse(const char *name, size_t len) {
