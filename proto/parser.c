@@ -63,9 +63,11 @@ static int drop(rsp_parser *p, const rsp_parser_settings *s, int err) {
   return s->on_error ? s->on_error(p) : 0;
 }
 
-/* RSP_NO_SIMD forces the portable byte loop (tested on its own). */
+/* RSP_NO_SIMD selects the portable word loop below even where SSE2 exists,
+ * so that the tests cover it. */
 #if defined(__SSE2__) && !defined(RSP_NO_SIMD)
 #include <emmintrin.h>
+#define HAVE_SSE2       1
 #define HAVE_BLOCK_COPY 1
 
 /* The hot loop: copies the run of ordinary body bytes at d to out while
@@ -122,11 +124,60 @@ static size_t block_copy(const uint8_t *d, size_t n, char *out, size_t room, uin
 }
 #endif
 
+#ifndef HAVE_BLOCK_COPY
+#define HAVE_BLOCK_COPY 1
+
+/* Portable version of the hot loop for targets without SSE2: the same
+ * contract, eight bytes at a time in a 64-bit word.  A word holds a special
+ * byte if one of its bytes equals '#', '$', '}' or '*' (the classic
+ * "has zero byte" test on the word XORed with each character); the checksum
+ * adds the bytes in four 16-bit lanes, emptied every 64 words before they
+ * can overflow. */
+static uint64_t has_byte(uint64_t x, uint8_t c) {
+  const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
+  uint64_t t = x ^ (ones * c);
+  return (t - ones) & ~t & highs;
+}
+
+static unsigned lane_sum(uint64_t acc) {
+  return (unsigned)((acc & 0xffff) + ((acc >> 16) & 0xffff) + ((acc >> 32) & 0xffff) + (acc >> 48));
+}
+
+static size_t block_copy(const uint8_t *d, size_t n, char *out, size_t room, uint8_t *sum) {
+  const uint64_t lanes = 0x00ff00ff00ff00ffu;
+  uint64_t acc = 0; /* four 16-bit lanes, each below 64 * 510 */
+  unsigned total = *sum, words = 0;
+  size_t lim = n < room ? n : room;
+  size_t i = 0;
+  for (; lim - i >= 8; i += 8) {
+    uint64_t x;
+    memcpy(&x, d + i, 8);
+    if (has_byte(x, '#') | has_byte(x, '$') | has_byte(x, '}') | has_byte(x, '*')) {
+      /* Finish the ordinary prefix of this word byte by byte. */
+      for (; !special[d[i]]; i++) {
+        out[i] = (char)d[i];
+        total += d[i];
+      }
+      break;
+    }
+    memcpy(out + i, &x, 8);
+    acc += (x & lanes) + ((x >> 8) & lanes);
+    if (++words == 64) {
+      total += lane_sum(acc);
+      acc = 0;
+      words = 0;
+    }
+  }
+  *sum = (uint8_t)(total + lane_sum(acc));
+  return i;
+}
+#endif
+
 /* Writes n copies of c at out (n <= room).  Runs are at most 97 bytes, too
  * short for "rep stos" to pay off: with SSE2, whole 16-byte stores while
  * the buffer has room for them (bytes past n are scratch beyond len). */
 static void fill(char *out, uint8_t c, size_t n, size_t room) {
-#ifdef HAVE_BLOCK_COPY
+#ifdef HAVE_SSE2
   if (room >= ((n + 15) & ~(size_t)15)) {
     const __m128i v = _mm_set1_epi8((char)c);
     for (size_t i = 0; i < n; i += 16)
@@ -214,7 +265,6 @@ size_t rsp_parser_execute(rsp_parser *p, const rsp_parser_settings *s, const cha
 
     case S_BODY:
       if (!special[c]) {
-#ifdef HAVE_BLOCK_COPY
         /* Two ordinary bytes in a row suggest a long run (hex data): take
          * the block path.  Short runs between RLE markers stay scalar. */
         if (!p->bad && len - i > 1 && !special[d[i + 1]]) {
@@ -227,7 +277,6 @@ size_t rsp_parser_execute(rsp_parser *p, const rsp_parser_settings *s, const cha
             break; /* the next byte is looked at from the top */
           }
         }
-#endif
         /* The byte loop: copy and sum up to the next special byte,
          * counting past the buffer's end only to detect an overflow. */
         size_t room = p->bad ? 0 : p->cap - blen;
