@@ -66,6 +66,7 @@ def main():
     ap.add_argument("--guest", required=True)
     ap.add_argument("--qemu", required=True, help="QEMU command line (machine options)")
     ap.add_argument("--gdb", default="gdb-multiarch")
+    ap.add_argument("--step", action="store_true", help="the port has hardware single-step")
     ap.add_argument("--bridge", help="also test rspbridge (--phys offset:0) in front")
     ap.add_argument("--bridge-dir", help="use DIR/rspbridge when it has been built")
     a = ap.parse_args()
@@ -175,7 +176,17 @@ def main():
             check(stop.startswith(b"T") or stop.startswith(b"S"), "bad ? reply %r" % stop)
             sup = r.send(b"qSupported:swbreak+")
             check(b"PacketSize=" in sup and b"vContSupported+" in sup, "qSupported %r" % sup)
-            check(r.send(b"vCont?") == b"vCont;c;C;t", "vCont? must not offer s without a step hook")
+            want = b"vCont;c;C;s;S;t" if a.step else b"vCont;c;C;t"
+            got = r.send(b"vCont?")
+            check(got == want, "vCont? gave %r, want %r" % (got, want))
+            if a.step:
+                # Stopped right after the compiled-in breakpoint, on its "ret": one
+                # hardware step lands on the return address.
+                pc_no = b"20"  # AArch64: x0..x30, sp, pc
+                lr = r.send(b"p1e")
+                stop = r.send(b"vCont;s:1")
+                check(stop.startswith(b"T05"), "step gave %r" % stop)
+                check(r.send(b"p" + pc_no) == lr, "the step did not execute the ret")
             r.send(b"c", reply=False)
             time.sleep(0.3)
             r.s.sendall(b"\x03")
@@ -189,7 +200,8 @@ def main():
     for f in failures:
         print("FAIL:", f)
     if not failures:
-        print("bare-metal stub: GDB session and raw interrupt checks passed")
+        print("bare-metal stub: GDB session%s and raw interrupt%s checks passed" %
+              (", bridge (offset:0)" if a.bridge else "", ", hardware step" if a.step else ""))
         for n in os.listdir(tmp):
             os.unlink(os.path.join(tmp, n))
         os.rmdir(tmp)
