@@ -28,6 +28,8 @@ Grammar, one directive per line, '#' starts a comment, numbers are hex with 0x o
     counter  VA                         a 64-bit (32-bit on 32-bit guests) word the guest
                                         increments forever once its tables are live
     stop     SYMBOL                     the guest calls SYMBOL once its tables are live
+    cpus     N                          CPUs (QEMU -smp N): CPU 0 runs on the first root, the
+                                        others on the second (RISC-V guests)
 """
 
 import os
@@ -469,6 +471,7 @@ class Layout:
         self.devices = []  # (base, size, name)
         self.counter = None
         self.stop = None
+        self.cpus = 1
         self._parse()
         self._build()
 
@@ -528,6 +531,8 @@ class Layout:
             self.counter = parse_num(a[0])
         elif d == "stop":
             self.stop = a[0]
+        elif d == "cpus":
+            self.cpus = int(a[0])
         else:
             raise ValueError("unknown directive")
 
@@ -768,6 +773,7 @@ class Layout:
             "#define LAYOUT_H",
             "#define LAYOUT_IMAGE_BASE 0x%x" % self.image_base,
             "#define LAYOUT_COUNTER_VA 0x%x" % self.counter,
+            "#define LAYOUT_CPUS %d" % self.cpus,
         ]
         for r in self.roots:
             lines.append("#define LAYOUT_ROOT_%s 0x%x" % (r, self.root_pa[r]))

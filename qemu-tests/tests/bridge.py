@@ -277,6 +277,25 @@ def check_uncached(t):
     t.log("uncached ranges bypass the cache (%d upstream requests for an uncached re-read)" % again)
 
 
+def check_threads(t):
+    """vtop follows the thread GDB selects (Hg): CPU 0 runs on root A, the others on B."""
+    L = t.layout
+    a, b = L.roots[0], L.roots[1]
+    vas = [m.va for m in L.maps if m.root == b] + [m.va + m.size - 1 for m in L.maps if m.root == a]
+    vas = [va for va in vas if all(L.translate(va, r) is None or L.is_ram(L.translate(va, r)) for r in (a, b))]
+    for thread, root in ((2, b), (1, a), (2, b)):
+        t.gdb("thread %d" % thread)
+        j, ok = t.monitor_json("arch")
+        t.check("0x%x" % L.root_pa[root] in j.get("context", ""), "thread %d: arch %s, root %s expected" % (thread, j, root))
+        for va in vas:
+            want = L.translate(va, root)
+            j, ok = t.monitor_json("vtop %#x" % va)
+            got = hexint(j["pa"]) if ok and j.get("mapped") else None
+            t.check(got == want, "thread %d: vtop %#x = %s, root %s says %s" % (thread, va, got, root, want))
+    t.gdb("thread 1")
+    t.log("vtop follows the selected thread's root")
+
+
 def check_alias_write(t):
     """A write through one VA is seen at once through its alias (another VA, same PA) and
     by phys read, although the alias was read (and maybe cached) before."""
@@ -338,6 +357,8 @@ def main(t):
     check_vtop(t, b, vb, " --root %#x" % L.root_pa[b])
     check_pte(t, b, vb, " --root %#x" % L.root_pa[b])
     check_context(t)
+    if L.cpus > 1:
+        check_threads(t)
     check_uncached(t)
     check_alias_write(t)
     check_counter(t, True)

@@ -106,6 +106,25 @@ def check_info_tlb(t):
     t.log("info tlb: %d leaves agree with the layout" % len(want))
 
 
+def check_cpus(t):
+    """With several CPUs, CPU 0 runs on root A and the others on root B: QEMU's MMU agrees
+    for each CPU (HMP `cpu N` selects the CPU gva2gpa uses; GDB thread N+1 is CPU N)."""
+    L = t.layout
+    a, b = L.roots[0], L.roots[1]
+    vas = L.sample_vas(20, t.seed + 7, b)
+    for cpu in range(1, L.cpus):
+        t.gdb("thread %d" % (cpu + 1))
+        check_root(t, b)
+        t.monitor("cpu %d" % cpu)
+        for va in vas:
+            want, got = L.translate(va, b), t.gva2gpa(va)
+            t.check(got == want, "cpu %d: gva2gpa %#x = %s, root %s says %s" % (cpu, va, got, b, want))
+    t.monitor("cpu 0")
+    t.gdb("thread 1")
+    check_root(t, a)
+    t.log("%d CPUs: CPU 0 on root %s, the others on root %s" % (L.cpus, a, b))
+
+
 def check_counter(t):
     L = t.layout
     pa = L.translate(L.counter)
@@ -134,6 +153,8 @@ def main(t):
     t.to_stop()
     L = t.layout
     check_root(t, L.roots[0])
+    if L.cpus > 1:
+        check_cpus(t)
     check_tables(t)
     check_translation(t, L.roots[0], 0)
     check_patterns(t)

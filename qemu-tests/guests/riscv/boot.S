@@ -4,7 +4,9 @@
  * PMP entry over all memory (S-mode has no access without one), writes satp with root A of
  * the page tables the build generated from the layout (part of the image), and mret's to
  * S-mode.  S-mode calls tables_live (root A live), switches to root B and calls root_b_live,
- * switches back to A and increments the layout's counter forever.  Any trap ends QEMU
+ * switches back to A and increments the layout's counter forever.  With LAYOUT_CPUS > 1
+ * (-smp), the other harts run in S-mode on root B, idle in wfi, and hart 0 waits for them
+ * before tables_live, so that every CPU's root is known at the stop.  Any trap ends QEMU
  * through the virt test device, so a broken guest fails the test at once.
  */
 #include "layout.h"
@@ -27,26 +29,42 @@
         .globl  _start
 _start:
         csrw    mie, zero
-        la      sp, stack_top
         la      t0, m_trap
         csrw    mtvec, t0
         li      t0, -1
         csrw    pmpaddr0, t0
         li      t0, PMP_NAPOT_RWX
         csrw    pmpcfg0, t0
-        li      t0, LAYOUT_SATP_A
-        csrw    satp, t0
-        sfence.vma
         li      t0, MSTATUS_MPP_MASK
         csrc    mstatus, t0
         li      t0, MSTATUS_MPP_S
         csrs    mstatus, t0
+        csrr    a0, mhartid
+        bnez    a0, secondary
+        la      sp, stack_top
+        li      t0, LAYOUT_SATP_A
+        csrw    satp, t0
+        sfence.vma
         la      t0, s_entry
+        csrw    mepc, t0
+        mret
+
+secondary:
+        li      t0, LAYOUT_SATP_B
+        csrw    satp, t0
+        sfence.vma
+        la      t0, s_secondary
         csrw    mepc, t0
         mret
 
         .text
 s_entry:
+#if LAYOUT_CPUS > 1
+        la      t1, harts_ready
+        li      t2, LAYOUT_CPUS - 1
+1:      lw      t0, 0(t1)
+        bne     t0, t2, 1b
+#endif
         call    tables_live
         li      t0, LAYOUT_SATP_B
         csrw    satp, t0
@@ -80,6 +98,16 @@ root_b_live:
         ret
         .size   root_b_live, . - root_b_live
 
+/* Harts other than 0: root B, then idle. */
+s_secondary:
+        la      t1, harts_ready
+        li      t0, 1
+        amoadd.w zero, t0, (t1)
+        .globl  secondary_idle
+secondary_idle:
+        wfi
+        j       secondary_idle
+
         .balign 4
 m_trap:
         li      t0, VIRT_TEST
@@ -88,6 +116,9 @@ m_trap:
 1:      j       1b
 
         .bss
+        .balign 4
+harts_ready:
+        .space  4
         .balign 16
         .space  16384
 stack_top:
