@@ -916,6 +916,7 @@ static void target_up(br_t *br) {
   t->paused = 0;
   br->tstate = BR__T_UP;
   br->retries = 0;
+  br->t_running = 0; /* QEMU stops the guest when a debugger connects */
   rsp_parser_reset(&t->parser);
   char a[160];
   br_addr_format(&br->cfg.target, a, sizeof(a));
@@ -1157,8 +1158,12 @@ static int dispatch(br_t *br, const char *b, size_t len, int *action) {
     br->sess_xml = 1;
   if (len && (b[0] == 'P' || b[0] == 'G'))
     svc_event(br->svc, SVC_EV_REG_WRITE);
-  if (len && b[0] == 'D')
+  if (len && b[0] == 'D') {
     svc_event(br->svc, SVC_EV_DETACH);
+    br->t_running = 1; /* a stub resumes the target on detach */
+  }
+  if (flags & BR__REQ_RESUME)
+    br->t_running = 1;
   side_send(&br->t, b, len, 0);
   /* "k" has no reply ("Packets": the stub may just exit). */
   if (!eq(b, len, "k"))
@@ -1327,6 +1332,8 @@ static const rsp_parser_settings c_settings = {
 /* The head request got its reply (or an error in its place). */
 static void complete_head(br_t *br, const char *b, size_t len) {
   br__req r = fifo_pop(br);
+  if (r.flags & BR__REQ_RESUME)
+    br->intr_sent = 0;
   switch (r.owner) {
   case BR__OWN_CLIENT:
     if (r.flags & BR__REQ_QSUP) {
@@ -1370,6 +1377,8 @@ static int t_on_packet(rsp_parser *p, const char *b, size_t len) {
   }
   if (br->fcount == 0) {
     /* Nothing asked: an asynchronous stop reply or console output. */
+    if (is_stop_reply(b, len))
+      br->t_running = 0;
     if (br->c.up) {
       client_reply(br, b, len);
       if (is_stop_reply(b, len))
@@ -1380,6 +1389,8 @@ static int t_on_packet(rsp_parser *p, const char *b, size_t len) {
     return 0;
   }
   br__req *head = fifo_at(br, 0);
+  if ((head->flags & BR__REQ_RESUME) && is_stop_reply(b, len))
+    br->t_running = 0;
   if (is_console(b, len)) {
     /* "Stop Reply Packets": O packets may precede the final reply of a
      * resume or a qRcmd; they do not complete the request. */
@@ -1530,6 +1541,26 @@ static void client_closed(uv_handle_t *h) {
   br__maybe_finish_close(br);
 }
 
+/* The previous client left the target running (it resumed, detached or
+ * vanished during a continue).  A debugger attaching to QEMU directly
+ * stops the guest (QEMU pauses on a new gdb connection), and QEMU drops
+ * the first byte it gets while running: stop it now, as a direct attach
+ * would, and swallow the stop reply it sends. */
+static void stop_for_new_client(br_t *br) {
+  int owed = 0;
+  for (unsigned i = 0; i < br->fcount; i++)
+    if (fifo_at(br, i)->flags & BR__REQ_RESUME)
+      owed = 1;
+  if (!owed && fifo_push(br, BR__OWN_INTERNAL, BR__REQ_RESUME, 0) < 0)
+    return;
+  br__log(br, 0, "target was left running: interrupting it for the new client");
+  ack_flush(br);
+  side_raw(&br->t, "\003", 1);
+  br__trace(br, "b>t", "^C", NULL, 0);
+  br->intr_sent = 1;
+  timer_kick(br, 1);
+}
+
 static void client_up(br_t *br) {
   br__side *c = &br->c;
   c->up = 1;
@@ -1545,6 +1576,8 @@ static void client_up(br_t *br) {
   br__log(br, 0, "client connected");
   if (br->tstate == BR__T_IDLE && !uv_is_active((uv_handle_t *)&br->retry_timer))
     target_connect(br);
+  else if (br->tstate == BR__T_UP && br->t_running)
+    stop_for_new_client(br);
 }
 
 static void client_drop(br_t *br, const char *why) {
@@ -1622,6 +1655,11 @@ static void try_accept(br_t *br) {
       uv_tcp_nodelay(&c->h.tcp, 1);
     c->rd = c->wr = &c->h.stream;
     client_up(br);
+    return;
+  }
+  if (!c->up) {
+    /* The last client's handle is still closing: take this one then. */
+    br->accept_pending = 1;
     return;
   }
   if (!br->reject_busy) {

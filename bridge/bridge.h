@@ -213,6 +213,7 @@ struct br {
   uv_timer_t ack_timer;
   int t_ack_pending;
   int intr_sent; /* a ^C went up while a resume was pending */
+  int t_running; /* a resume (or detach) went up and no stop reply came */
 
   /* Client requests waiting their turn: [u32 len][i32 action][body]... */
   br_buf pend;

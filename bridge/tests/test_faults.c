@@ -116,14 +116,34 @@ static void t_client_gone_target_untouched(void **state) {
   f.c = NULL;
   /* Nothing reaches the target: no ^C, no D, no k. */
   expect_quiet(f.t, 300);
-  /* A new client attaches to the same target connection. */
+  /* A new client attaches to the same target connection: like a direct
+   * attach to QEMU, the running target is stopped for it. */
   f.c = peer_new(tcp_connect_port(f.h.port));
+  assert_int_equal(peer_next_noack(f.t, WAIT, NULL, NULL), EV_INTR);
+  peer_send(f.t, "T02thread:01;"); /* the old resume's stop reply: dropped */
   peer_send(f.c, "?");
   expect_pkt(f.t, "?");
-  peer_send(f.t, "T05thread:01;"); /* the old resume's stop reply: dropped */
   peer_send(f.t, "S02");
   expect_pkt(f.c, "S02");
   expect_quiet(f.c, 100);
+  /* This client leaves a stopped target: the next one finds it as is. */
+  peer_free(f.c);
+  f.c = peer_new(tcp_connect_port(f.h.port));
+  expect_quiet(f.t, 200);
+  /* Detach resumes the target; the next client stops it again and the
+   * stop reply the target sends for that is not taken for a reply. */
+  peer_send(f.c, "D;1");
+  expect_pkt(f.t, "D;1");
+  peer_send(f.t, "OK");
+  expect_pkt(f.c, "OK");
+  peer_free(f.c);
+  f.c = peer_new(tcp_connect_port(f.h.port));
+  assert_int_equal(peer_next_noack(f.t, WAIT, NULL, NULL), EV_INTR);
+  peer_send(f.c, "qSupported:multiprocess+");
+  expect_pkt(f.t, "qSupported:multiprocess+");
+  peer_send(f.t, "T02thread:01;");
+  peer_send(f.t, QEMU_FEATURES);
+  expect_prefix(f.c, "qXfer:features:read+;");
   fx_down(&f);
 }
 
