@@ -64,7 +64,7 @@ static void usage(FILE *f) {
           "                     every --retry-ms), never (exit 1), or N attempts\n"
           "  --retry-ms MS      delay between connection attempts (default 1000)\n"
           "  --timeout MS       a request unanswered this long fails (default 5000)\n"
-          "  --cache-size BYTES memory cache size (K/M suffix; 0 disables)\n"
+          "  --cache-size BYTES memory cache size (K/M/G suffix; default 4M, 0 disables)\n"
           "  --phys BACKEND     physical access: auto, qemu, offset:OFF, none\n"
           "  --root PA          page-table root to use instead of the CPU's\n"
           "  -h, --help         this text\n"
@@ -311,6 +311,7 @@ int main(int argc, char **argv) {
   unsigned long long u;
   int c;
 
+  opterr = 0; /* our own messages, all starting with "rspbridge: " */
   while ((c = getopt_long(argc, argv, "+hVv", opts, NULL)) != -1) {
     switch (c) {
     case O_LISTEN:
@@ -380,7 +381,8 @@ int main(int argc, char **argv) {
       printf("rspbridge %s\n", RSPBRIDGE_VERSION);
       return EXIT_OK;
     default:
-      usage(stderr);
+      fprintf(stderr, "rspbridge: unknown option or missing argument: %s\n", argv[optind - 1]);
+      fprintf(stderr, "rspbridge: see rspbridge --help\n");
       return EXIT_USAGE;
     }
   }

@@ -153,6 +153,32 @@ def run_bridge_stdio(bridge):
     return out
 
 
+def qemu_dies(bridge):
+    """QEMU started with --exec dies: the bridge says so and exits 4."""
+    b = spawn([bridge, "--listen", "127.0.0.1:0", "--exec", "--", QEMU] + QEMU_ARGS,
+              stderr=subprocess.PIPE, text=True)
+    qpid = None
+    end = time.time() + 15
+    while time.time() < end:
+        line = b.stderr.readline()
+        if not line:
+            break
+        m = re.search(r"started .* \(pid (\d+)\)", line)
+        if m:
+            qpid = int(m.group(1))
+        if "listening on" in line:
+            break
+    if qpid is None:
+        raise RuntimeError("bridge did not say which QEMU it started")
+    procs.append(type("P", (), {"pid": qpid, "poll": lambda self: None,
+                                "wait": lambda self, t=None: None})())
+    os.kill(qpid, signal.SIGKILL)
+    rc = b.wait(10)
+    rest = b.stderr.read()
+    if rc != 4 or "QEMU (pid %d) was killed by signal 9" % qpid not in rest:
+        raise RuntimeError("bridge exit %d after QEMU died: %s" % (rc, rest))
+
+
 def main():
     if len(sys.argv) != 2:
         print("usage: e2e_gdb.py RSPBRIDGE")
@@ -166,6 +192,7 @@ def main():
         direct = normalise(run_direct())
         via = normalise(run_bridge_exec(bridge))
         via_stdio = normalise(run_bridge_stdio(bridge))
+        qemu_dies(bridge)
     finally:
         kill_all()
     # The script must have done real work, so that two empty transcripts
@@ -185,8 +212,8 @@ def main():
                                           lineterm=""):
                 print(d)
     if ok:
-        print("identical transcripts (%d lines) direct, via --exec, via --stdio"
-              % len(direct.splitlines()))
+        print("identical transcripts (%d lines) direct, via --exec, via --stdio; "
+              "QEMU death ends the bridge with status 4" % len(direct.splitlines()))
     return 0 if ok else 1
 
 
