@@ -61,21 +61,36 @@ class Raw:
         self.s.close()
 
 
+# Per architecture: bytes the compiled-in breakpoint leaves the pc after (RISC-V and AArch64
+# step over it in the trap handler, x86's int3 is past already), the instruction size
+# when fixed, the pc's register number.
+ARCH = {
+    "riscv64": {"brk_skip": 4, "insn": 4, "pc": b"20"},
+    "aarch64": {"brk_skip": 4, "insn": 4, "pc": b"20"},
+    "x86_64": {"brk_skip": 1, "insn": None, "pc": b"10"},
+}
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--guest", required=True)
+    ap.add_argument("--guest", required=True, help="the guest's ELF (symbols for GDB)")
+    ap.add_argument("--kernel", help="what QEMU boots (default: the ELF)")
     ap.add_argument("--qemu", required=True, help="QEMU command line (machine options)")
     ap.add_argument("--gdb", default="gdb-multiarch")
     ap.add_argument("--step", action="store_true", help="the port has hardware single-step")
+    ap.add_argument("--arch", choices=sorted(ARCH), default="riscv64")
     ap.add_argument("--bridge", help="also test rspbridge (--phys offset:0) in front")
     ap.add_argument("--bridge-dir", help="use DIR/rspbridge when it has been built")
     a = ap.parse_args()
+    arch = ARCH[a.arch]
     if a.bridge_dir and not a.bridge and os.access(os.path.join(a.bridge_dir, "rspbridge"),
                                                    os.X_OK):
         a.bridge = os.path.join(a.bridge_dir, "rspbridge")
 
-    if not os.path.exists(a.guest):
-        raise procs.Skip("guest %s was not built (clang or ld.lld missing?)" % a.guest)
+    a.kernel = a.kernel or a.guest
+    for f in (a.guest, a.kernel):
+        if not os.path.exists(f):
+            raise procs.Skip("guest %s was not built (clang or ld.lld missing?)" % f)
     qargv = shlex.split(a.qemu)
     qemu = procs.require(qargv[0], "QEMU")
     gdb = procs.require(a.gdb, "GDB")
@@ -83,7 +98,7 @@ def main():
     def qemu_argv(port):
         return [qemu] + qargv[1:] + [
             "-nodefaults", "-display", "none", "-monitor", "none", "-no-reboot",
-            "-kernel", a.guest, "-serial", "tcp:127.0.0.1:%d,server=on,wait=off" % port]
+            "-kernel", a.kernel, "-serial", "tcp:127.0.0.1:%d,server=on,wait=off" % port]
 
     failures = []
 
@@ -101,7 +116,7 @@ def main():
                 "file " + a.guest,
                 "target remote 127.0.0.1:%d" % port,
                 "p/x $pc",
-                "p/x (unsigned long)stub_compiled_break + 4",
+                "p/x (unsigned long)stub_compiled_break + %d" % arch["brk_skip"],
                 "x/4xb pattern",
                 "p counter",
                 "break worker",
@@ -132,7 +147,11 @@ def main():
             c0, c1, c2 = (int(v) for v in values[2:5])
             check(c2 == c1 + 1, "the breakpoint in worker() did not stop once per call", out)
             check(c1 >= c0, "the counter went backwards", out)
-            check(int(values[6], 16) == int(values[5], 16) + 4, "stepi did not move by 4", out)
+            if arch["insn"]:
+                check(int(values[6], 16) == int(values[5], 16) + arch["insn"],
+                      "stepi did not move by one instruction", out)
+            else:
+                check(int(values[6], 16) != int(values[5], 16), "stepi did not move", out)
         check(re.search(r"<pattern>:\s+0x5a\s+0x5b\s+0x58\s+0x59", out), "pattern bytes", out)
         check(re.search(r"<pattern>:\s+0xa5\s*$", out, re.M), "memory write not visible", out)
         check("READ-0 ERROR" in out, "reading outside RAM did not fail", out)
@@ -181,12 +200,16 @@ def main():
             check(got == want, "vCont? gave %r, want %r" % (got, want))
             if a.step:
                 # Stopped right after the compiled-in breakpoint, on its "ret": one
-                # hardware step lands on the return address.
-                pc_no = b"20"  # AArch64: x0..x30, sp, pc
-                lr = r.send(b"p1e")
+                # hardware step lands on the return address (x30 on AArch64, the word
+                # at rsp on x86).
+                if a.arch == "aarch64":
+                    ret = r.send(b"p1e")
+                else:
+                    rsp = int.from_bytes(bytes.fromhex(r.send(b"p7").decode()), "little")
+                    ret = r.send(b"m%x,8" % rsp)
                 stop = r.send(b"vCont;s:1")
                 check(stop.startswith(b"T05"), "step gave %r" % stop)
-                check(r.send(b"p" + pc_no) == lr, "the step did not execute the ret")
+                check(r.send(b"p" + arch["pc"]) == ret, "the step did not execute the ret")
             r.send(b"c", reply=False)
             time.sleep(0.3)
             r.s.sendall(b"\x03")
