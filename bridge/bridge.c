@@ -168,7 +168,9 @@ static int side_writable(br__side *s) {
     return 0;
   if (s == &br->c)
     return s->up;
-  return br->tstate == BR__T_UP || br->tstate == BR__T_CONNECTING;
+  /* Requests may queue while the first connection is being made; a lost
+   * connection fails them (target_lost) and new ones are refused. */
+  return 1;
 }
 
 static void side_pause_check(br__side *s) {
@@ -874,7 +876,6 @@ static void target_closed(uv_handle_t *h) {
   s->handles--;
   if (s->handles == 0) {
     br->tstate = BR__T_IDLE;
-    s->acc.len = 0;
     s->fly.len = 0;
     s->writing = 0;
     if (!br->closing && br->retry_pending_reason) {
@@ -1273,6 +1274,8 @@ static int c_on_interrupt(rsp_parser *p) {
     svc_interrupt(br->svc);
     return 0;
   }
+  if (br->tstate != BR__T_UP && br->tstate != BR__T_CONNECTING)
+    return 0; /* nothing to interrupt */
   ack_flush(br);
   if (side_raw(&br->t, "\003", 1) == 0) {
     br__trace(br, "b>t", "^C", NULL, 0);

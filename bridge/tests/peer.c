@@ -180,6 +180,11 @@ void peer_send(peer *p, const char *body) {
 /* ------------------------------------------------------------------------ */
 
 int tcp_listen_any(int *port) {
+  *port = 0;
+  return tcp_listen_on(port);
+}
+
+int tcp_listen_on(int *port) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   assert_true(fd >= 0);
   int one = 1;
@@ -188,6 +193,7 @@ int tcp_listen_any(int *port) {
   memset(&sa, 0, sizeof(sa));
   sa.sin_family = AF_INET;
   sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  sa.sin_port = htons((uint16_t)*port);
   assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
   assert_int_equal(listen(fd, 8), 0);
   socklen_t n = sizeof(sa);

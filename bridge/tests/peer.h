@@ -44,6 +44,8 @@ void peer_close(peer *p);
 
 /* Sockets. */
 int tcp_listen_any(int *port);
+/* Listens on 127.0.0.1:*port (0: any; the port is written back). */
+int tcp_listen_on(int *port);
 int tcp_accept_timeout(int lfd, int timeout_ms);
 int tcp_connect_port(int port);
 

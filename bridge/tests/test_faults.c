@@ -84,6 +84,32 @@ static void t_target_down_answers_at_once(void **state) {
   fx_down(&f);
 }
 
+static void t_target_late_first_connect(void **state) {
+  (void)state;
+  /* The target is not listening yet when the client arrives (QEMU still
+   * starting): the client's first request waits for the connection. */
+  int tport;
+  int lfd = tcp_listen_any(&tport);
+  close(lfd);
+  br_config cfg;
+  harness_config(&cfg, tport);
+  harness h;
+  harness_start(&h, &cfg);
+  peer *c = peer_new(tcp_connect_port(h.port));
+  peer_send(c, "qSupported:multiprocess+");
+  usleep(300000);
+  lfd = tcp_listen_on(&tport);
+  peer *t = peer_new(tcp_accept_timeout(lfd, WAIT));
+  expect_pkt(t, "qSupported:multiprocess+");
+  peer_send(t, QEMU_FEATURES);
+  expect_prefix(c, "qXfer:features:read+");
+  peer_free(c);
+  peer_free(t);
+  harness_stop(&h);
+  harness_free(&h);
+  close(lfd);
+}
+
 static void never(br_config *c) {
   c->reconnect = 0;
 }
@@ -276,6 +302,7 @@ int main(void) {
       cmocka_unit_test(t_target_gone_mid_packet),
       cmocka_unit_test(t_target_gone_mid_request),
       cmocka_unit_test(t_target_down_answers_at_once),
+      cmocka_unit_test(t_target_late_first_connect),
       cmocka_unit_test(t_reconnect_never_stops),
       cmocka_unit_test(t_client_gone_target_untouched),
       cmocka_unit_test(t_second_client_refused),
