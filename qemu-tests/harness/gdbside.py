@@ -208,13 +208,24 @@ class Ctx:
 
     # ---- running
     def interrupt_after(self, seconds):
-        """Continues, and interrupts the guest from a timer (as Ctrl-C would)."""
-        t = threading.Timer(seconds, lambda: os.kill(os.getpid(), signal.SIGINT))
-        t.start()
+        """Continues, and interrupts the guest from a timer (as Ctrl-C would); the signal is
+        repeated should GDB not have been waiting for the target yet (a loaded machine)."""
+        done = threading.Event()
+
+        def fire():
+            if done.wait(seconds):
+                return
+            while not done.is_set():
+                os.kill(os.getpid(), signal.SIGINT)
+                done.wait(2.0)
+
+        th = threading.Thread(target=fire, daemon=True)
+        th.start()
         try:
             self.gdb("continue")
         finally:
-            t.cancel()
+            done.set()
+            th.join()
 
 
 def norm_flags(flags):
