@@ -177,8 +177,8 @@ static int a64_geom(const arch_ctx *ctx, int half, geom *g) {
   /* Without FEAT_LVA/LPA2, T0SZ below 16 behaves as 16 (as QEMU does). */
   if (txsz < 16)
     txsz = 16;
-  if (txsz > 48)
-    txsz = 48;
+  if (txsz > 48 - (gs == 16)) /* the largest TxSZ with FEAT_TTST */
+    txsz = 48 - (gs == 16);
   vb = 64 - txsz;
   stride = gs - 3;
   if (vb <= gs)

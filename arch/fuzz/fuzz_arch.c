@@ -98,7 +98,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (size < HDR)
     return 0;
   const uint8_t *h = data;
-  mem_t m = {data + HDR, size - HDR, 0, 512};
+  mem_t m = {data + HDR, size - HDR, 0, 128};
   arch_ctx ctx;
   arch_mode mode = (arch_mode)(1 + h[0] % (ARCH_MODE_COUNT - 1));
   arch_ctx_init(&ctx, mode);
@@ -147,7 +147,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     abort();
 
   m.reads = 0;
-  m.budget = 256;
+  m.budget = 64;
   rc = arch_ptov(&ctx, &mem, le64(h + 29) % (m.n + 1), work, sizeof work, NULL, NULL, NULL);
   if (rc < 0 && rc != ARCH_EINVAL)
     abort();

@@ -76,6 +76,14 @@ static void detect(void **state) {
   /* IPS = 2 is 40 bits. */
   assert_int_equal(arch_detect_aarch64(1, 16 | (2ull << 32), 0, 0, &c), 0);
   assert_int_equal(c.pa_bits, 40);
+  /* TxSZ outside the architectural range is clamped (16..48, 47 with 64K). */
+  arch_ctx_init(&c, ARCH_AARCH64);
+  c.a64[0].txsz = 5;
+  assert_int_equal(arch_va_bits(&c), 48);
+  c.a64[0].txsz = 60;
+  assert_int_equal(arch_va_bits(&c), 16);
+  c.a64[0].granule = 16;
+  assert_int_equal(arch_va_bits(&c), 17);
   /* TCR.DS (52-bit with 4K/16K) is not supported. */
   assert_int_equal(arch_detect_aarch64(1, tcr(16, 0, 16, 2, B(59)), 0, 0, &c), ARCH_EUNSUPPORTED);
 }
