@@ -436,6 +436,8 @@ static int sim_output(void *ctx, const char *text, size_t len) {
   t->out_len += len;
   t->out[t->out_len] = 0;
   t->outputs++;
+  if (t->intr_svc)
+    svc_interrupt(t->intr_svc);
   return 0;
 }
 

@@ -51,6 +51,7 @@ typedef struct sim {
   int replies;
   int interrupt_after_outputs; /* interrupted() becomes true after this many outputs */
   int force_intr;              /* interrupted() is true */
+  svc *intr_svc;               /* svc_interrupt(intr_svc) on each output, as the loop would */
   int outputs;
 } sim;
 

@@ -100,6 +100,49 @@ static void test_vtop_counts(void **state) {
   assert_int_equal(f->t->requests, 10);
 }
 
+static void test_maps_pipelined(void **state) {
+  fx *f = *state;
+  assert_string_equal(sim_cmd(f->t, f->s, "arch"), "OK");
+  stop_cycle(f);
+  reset_counts(f->t);
+  assert_string_equal(sim_cmd(f->t, f->s, "maps"), "OK");
+  /* 9 tables of 4 levels: read level by level in pipelined batches (plus
+   * the register batch and the mode restore), not one round trip each. */
+  assert_non_null(strstr(f->t->out, "8 tables"));
+  assert_int_equal(f->t->reads_m, 16); /* each 4K table is two 0x800 units */
+  assert_true(f->t->transacts <= 1 + 4 + 1);
+  assert_int_equal(f->t->mode_on, 1);
+  /* ptov right after: everything is cached. */
+  reset_counts(f->t);
+  assert_string_equal(sim_cmd(f->t, f->s, "ptov 0x300000"), "OK");
+  assert_int_equal(f->t->requests, 0);
+}
+
+static void test_streaming_interrupt(void **state) {
+  fx *f = *state;
+  /* A long dump streams in bounded chunks and stops at ^C. */
+  f->t->interrupt_after_outputs = 3;
+  assert_string_equal(sim_cmd(f->t, f->s, "phys read 0 0x400000"), "E01");
+  assert_non_null(strstr(f->t->out, "interrupted"));
+  assert_true(f->t->out_len < 0x400000 / 16 * 80 / 4);
+  assert_int_equal(f->t->phys_mode, 0);
+  f->t->interrupt_after_outputs = 0;
+  /* A search with no output yet stops too; reads after the stop are not sent. */
+  f->t->force_intr = 1;
+  unsigned long before = f->t->reads_m;
+  assert_string_equal(sim_cmd(f->t, f->s, "phys search 0 0x1000000 77665544"), "E01");
+  assert_non_null(strstr(f->t->out, "interrupted"));
+  assert_true(f->t->reads_m - before <= 64);
+  f->t->force_intr = 0;
+  /* ^C seen by the loop thread (svc_interrupt) stops a dump after its first chunk. */
+  f->t->intr_svc = f->s;
+  assert_string_equal(sim_cmd(f->t, f->s, "phys read 0 0x100000"), "E01");
+  assert_non_null(strstr(f->t->out, "interrupted"));
+  f->t->intr_svc = NULL;
+  /* The next command starts afresh. */
+  assert_string_equal(sim_cmd(f->t, f->s, "phys fill 0x300000 0x10 00"), "OK");
+}
+
 static void test_vtop_counts_nocache(void **state) {
   fx *f = *state;
   assert_string_equal(sim_cmd(f->t, f->s, "arch"), "OK");
@@ -293,6 +336,8 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_vtop_counts, setup, teardown),
       cmocka_unit_test_setup_teardown(test_vtop_counts_nocache, setup_nocache, teardown),
+      cmocka_unit_test_setup_teardown(test_maps_pipelined, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_streaming_interrupt, setup, teardown),
       cmocka_unit_test_setup_teardown(test_client_reads, setup, teardown),
       cmocka_unit_test_setup_teardown(test_coherence, setup, teardown),
       cmocka_unit_test_setup_teardown(test_thread, setup, teardown),
