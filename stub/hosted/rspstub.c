@@ -28,7 +28,12 @@ typedef struct {
   dump_t dump;
   stub_core core;
   int out_fd;
+  int out_err;
   int verbose;
+  /* Output collected during one stub_feed() and written at once, so that
+   * an ack and its reply leave in one segment. */
+  char out[1 << 16];
+  size_t out_len;
 } server;
 
 /* ------------------------------------------------------------------------
@@ -172,13 +177,9 @@ static const stub_monitor_ops monitor_ops = {t_monitor};
  * Transport.
  */
 
-static int fd_write(void *ctx, const void *buf, size_t len) {
-  server *s = ctx;
-  const char *p = buf;
-  if (s->verbose)
-    fprintf(stderr, "rspstub: -> %.*s\n", (int)(len > 200 ? 200 : len), p);
+static int write_all(int fd, const char *p, size_t len) {
   while (len > 0) {
-    ssize_t n = write(s->out_fd, p, len);
+    ssize_t n = write(fd, p, len);
     if (n < 0 && errno == EINTR)
       continue;
     if (n <= 0)
@@ -189,12 +190,42 @@ static int fd_write(void *ctx, const void *buf, size_t len) {
   return 0;
 }
 
+static int flush_out(server *s) {
+  int rc = 0;
+  if (s->out_len && !s->out_err)
+    rc = write_all(s->out_fd, s->out, s->out_len);
+  s->out_len = 0;
+  if (rc < 0)
+    s->out_err = 1;
+  return s->out_err ? -1 : 0;
+}
+
+static int fd_write(void *ctx, const void *buf, size_t len) {
+  server *s = ctx;
+  if (s->verbose)
+    fprintf(stderr, "rspstub: -> %.*s\n", (int)(len > 200 ? 200 : len), (const char *)buf);
+  if (s->out_err)
+    return -1;
+  if (s->out_len + len > sizeof(s->out) && flush_out(s) < 0)
+    return -1;
+  if (len > sizeof(s->out)) {
+    if (write_all(s->out_fd, buf, len) < 0)
+      s->out_err = 1;
+    return s->out_err ? -1 : 0;
+  }
+  memcpy(s->out + s->out_len, buf, len);
+  s->out_len += len;
+  return 0;
+}
+
 static const stub_transport_ops transport = {fd_write};
 
 /* One session; returns when the client leaves or ends it. */
 static void serve(server *s, int in_fd, int out_fd) {
   char buf[8192];
   s->out_fd = out_fd;
+  s->out_len = 0;
+  s->out_err = 0;
   stub_reset(&s->core);
   for (;;) {
     ssize_t n = read(in_fd, buf, sizeof(buf));
@@ -219,6 +250,8 @@ static void serve(server *s, int in_fd, int out_fd) {
       if (off >= (size_t)n)
         break;
     }
+    if (flush_out(s) < 0)
+      break;
     if (rc == STUB_EFATAL) {
       fprintf(stderr, "rspstub: session ended on a fatal error\n");
       break;
