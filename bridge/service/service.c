@@ -50,16 +50,15 @@ svc *svc_new(const svc_io *io, void *ctx, const svc_config *cfg) {
       s->phys_forced = 1;
     } else if (!strncmp(pb, "offset:", 7) || !strncmp(pb, "offset=", 7)) {
       if (svc__parse_num(pb + 7, &s->phys_off)) {
-        svc__cache_free(&s->cache);
-        free(s);
-        return NULL;
+        svc__log(s, 0, "bad offset in '%s' (hex expected): using auto", pb);
+      } else {
+        s->phys = SVC_PHYS_OFFSET;
+        s->phys_forced = 1;
       }
-      s->phys = SVC_PHYS_OFFSET;
-      s->phys_forced = 1;
     } else if (strcmp(pb, "auto")) {
-      svc__cache_free(&s->cache);
-      free(s);
-      return NULL;
+      /* Not an allocation failure: say so and detect the backend. */
+      svc__log(s, 0, "unknown physical backend '%s' (auto, qemu, offset:OFF, none): using auto",
+               pb);
     }
   }
   if (svc__cache_init(&s->scratch, SCRATCH_BYTES)) {

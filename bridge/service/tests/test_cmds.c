@@ -264,6 +264,35 @@ static void test_backends(void **state) {
   has(run(f, "phys backend qemu", "E01"), "does not list PhyMemMode");
 }
 
+static void test_config_backend(void **state) {
+  (void)state;
+  sim *t = sim_new();
+  svc_config cfg = {1u << 20, 0, "offset:ffff7fffffe00000", 0, 0};
+  svc *s = svc_new(&sim_io, t, &cfg);
+  assert_non_null(s);
+  assert_string_equal(sim_cmd(t, s, "phys read 0x201980 0x10"), "OK");
+  assert_non_null(strstr(t->out, "In memory......."));
+  assert_int_equal(t->mode_on, 0); /* never QEMU's physical mode */
+  svc_free(s);
+  cfg.phys_backend = "none";
+  s = svc_new(&sim_io, t, &cfg);
+  assert_string_equal(sim_cmd(t, s, "phys read 0x201980 0x10"), "E01");
+  svc_free(s);
+  cfg.phys_backend = "bogus"; /* detected instead */
+  s = svc_new(&sim_io, t, &cfg);
+  assert_non_null(s);
+  assert_string_equal(sim_cmd(t, s, "phys backend"), "OK");
+  assert_non_null(strstr(t->out, "qemu"));
+  svc_free(s);
+  /* --root from the command line replaces the CPU's root. */
+  svc_config rc = {1u << 20, 0, NULL, SIM_ROOT2, 1};
+  s = svc_new(&sim_io, t, &rc);
+  assert_string_equal(sim_cmd(t, s, "vtop 0x400000"), "OK");
+  assert_non_null(strstr(t->out, "-> 0x310000"));
+  svc_free(s);
+  sim_free(t);
+}
+
 static void test_no_qemu(void **state) {
   fx *f = *state;
   f->t->no_qemu = 1;
@@ -340,6 +369,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_phys_search, setup, teardown),
       cmocka_unit_test_setup_teardown(test_backends, setup, teardown),
       cmocka_unit_test_setup_teardown(test_no_qemu, setup, teardown),
+      cmocka_unit_test(test_config_backend),
       cmocka_unit_test_setup_teardown(test_state_cmds, setup, teardown),
       cmocka_unit_test_setup_teardown(test_passthrough, setup, teardown),
       cmocka_unit_test_setup_teardown(test_target_gone, setup, teardown),
