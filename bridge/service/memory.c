@@ -248,8 +248,16 @@ static void write_context(svc *s, uint64_t addr, const uint8_t *data, size_t len
 
 /* ------------------------------------------------------------------------ */
 
+static void handle_mem(svc *s, const char *body, size_t len);
+
 void svc__handle_mem(svc *s, const char *body, size_t len) {
   svc__phys_end(s);
+  handle_mem(s, body, len);
+  /* The scratch space holds tables only for the duration of one request. */
+  svc__cache_flush(&s->scratch);
+}
+
+static void handle_mem(svc *s, const char *body, size_t len) {
   uint64_t addr, n;
   if (body[0] == 'm') {
     if (rsp_parse_m(body, len, &addr, &n) < 0) {

@@ -169,6 +169,7 @@ void svc__sync(svc *s) {
   if (g != s->seen_gen) {
     s->seen_gen = g;
     svc__cache_flush(&s->cache);
+    svc__cache_flush(&s->scratch);
     s->regs_valid = 0;
   }
 }

@@ -159,6 +159,24 @@ static void test_vtop_counts_nocache(void **state) {
   assert_int_equal(f->t->reads_m, 4);
   /* Client reads are forwarded as they are. */
   assert_int_equal(svc_classify(f->s, "m400000,4", 9), SVC_FORWARD);
+  /* Through a context, with no cache: never a stale byte either. */
+  assert_string_equal(sim_cmd(f->t, f->s, "context 0x2000"), "OK");
+  expect_bytes(f, SIM_UVA, SIM_UPA2, 0x20);
+  f->t->ram[SIM_UPA2] ^= 0xff;
+  expect_bytes(f, SIM_UVA, SIM_UPA2, 0x20);
+  /* Even the tables: remap the page while "running". */
+  uint64_t pte = 0;
+  for (uint64_t e = 0x10000; e < f->t->next_table; e += 8) {
+    uint64_t v;
+    memcpy(&v, f->t->ram + e, 8);
+    if ((v & ~0xfffull) == SIM_UPA2)
+      pte = e;
+  }
+  assert_true(pte != 0);
+  uint64_t nv = SIM_UPA | 0x7;
+  memcpy(f->t->ram + pte, &nv, 8);
+  stop_cycle(f);
+  expect_bytes(f, SIM_UVA, SIM_UPA, 0x20);
 }
 
 static void test_client_reads(void **state) {
