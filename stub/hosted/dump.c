@@ -249,6 +249,17 @@ static void a64_from_prstatus(dump_t *d, const uint8_t *p, size_t n) {
   reg_put_name(d, "cpsr", rd64(p + 112 + 8 * 33) & 0xffffffffu);
 }
 
+/* NT_PRSTATUS of RISC-V 64 (Linux's user_regs_struct): pc, then x1..x31,
+ * at 112. */
+static void rv_from_prstatus(dump_t *d, const uint8_t *p, size_t n) {
+  int i;
+  if (n < 112 + 32 * 8)
+    return;
+  reg_put_name(d, "pc", rd64(p + 112));
+  for (i = 1; i < 32; i++) /* the table's registers 1..31 are x1..x31 */
+    reg_put(d, i, rd64(p + 112 + 8 * i));
+}
+
 typedef struct {
   int is64;
   const uint8_t *base;
@@ -289,6 +300,8 @@ static void parse_notes(dump_t *d, const uint8_t *p, size_t len, int machine, in
           x86_from_prstatus(d, p + desc_at, descsz);
         else if (machine == EM_AARCH64)
           a64_from_prstatus(d, p + desc_at, descsz);
+        else if (machine == EM_RISCV && d->arch == &stub_arch_riscv64)
+          rv_from_prstatus(d, p + desc_at, descsz);
       }
       (*nprstatus)++;
     } else if (namesz >= 4 && memcmp(p + name_at, "QEMU", 4) == 0 &&
@@ -343,8 +356,10 @@ int dump_open_elf(dump_t *d, const char *path, int write_through, int cpu) {
     d->arch = &stub_arch_x86_64;
   } else if (machine == EM_AARCH64) {
     d->arch = &stub_arch_aarch64;
+  } else if (machine == EM_RISCV && e.is64) {
+    d->arch = &stub_arch_riscv64;
   } else {
-    return fail(d, "%s: unsupported machine %d (x86 and AArch64 dumps are)", path, machine);
+    return fail(d, "%s: unsupported machine %d (x86, AArch64 and RV64 dumps are)", path, machine);
   }
   if (phentsize < (e.is64 ? sizeof(Elf64_Phdr) : sizeof(Elf32_Phdr)) || phoff > e.len ||
       (uint64_t)phnum * phentsize > e.len - phoff)
@@ -563,6 +578,12 @@ int dump_xlate_ctx(dump_t *d, arch_ctx *ctx) {
         dump_reg_get(d, "cr4", &cr4) || dump_reg_get(d, "efer", &efer))
       return fail(d, "the dump has no control registers (give --reg cr0=... cr3= cr4= efer=)");
     rc = arch_detect_x86(cr0, cr4, efer, cr3, ctx);
+  } else if (d->arch == &stub_arch_riscv64) {
+    uint64_t satp;
+    /* QEMU's RISC-V dumps carry no CSRs either. */
+    if (dump_reg_get(d, "satp", &satp))
+      return fail(d, "no satp (give --reg satp=...)");
+    rc = arch_detect_riscv(satp, 64, ctx);
   } else {
     uint64_t sctlr = 1, tcr, ttbr0, ttbr1;
     /* QEMU's AArch64 dumps carry no system registers: they must come
@@ -574,7 +595,7 @@ int dump_xlate_ctx(dump_t *d, arch_ctx *ctx) {
     rc = arch_detect_aarch64(sctlr, tcr, ttbr0, ttbr1, ctx);
   }
   if (rc == ARCH_ENOPAGING)
-    return ARCH_ENOPAGING;
+    return DUMP_NOPAGING;
   if (rc < 0)
     return fail(d, "paging mode: %s", arch_strerror(rc));
   return 0;
@@ -609,7 +630,7 @@ static int xlate(dump_t *d, const arch_ctx *ctx, int paging, uint64_t va, uint64
 
 static int virt_begin(dump_t *d, arch_ctx *ctx, int *paging) {
   int rc = dump_xlate_ctx(d, ctx);
-  if (rc == ARCH_ENOPAGING) {
+  if (rc == DUMP_NOPAGING) {
     *paging = 0;
     return 0;
   }

@@ -73,8 +73,10 @@ int dump_reg_get(const dump_t *d, const char *name, uint64_t *value);
 int dump_phys_read(dump_t *d, uint64_t pa, void *buf, size_t len);
 int dump_phys_write(dump_t *d, uint64_t pa, const void *buf, size_t len);
 
-/* The translation context from the current registers: 0, ARCH_ENOPAGING
- * (virtual = physical) or -1 with d->err set. */
+/* The translation context from the current registers: 0, DUMP_NOPAGING
+ * (translation is off: virtual = physical) or -1 with d->err set (the
+ * registers needed are missing or describe an unsupported mode). */
+enum { DUMP_NOPAGING = 1 };
 int dump_xlate_ctx(dump_t *d, arch_ctx *ctx);
 /* Virtual memory through the page tables. */
 int dump_virt_read(dump_t *d, uint64_t va, void *buf, size_t len);

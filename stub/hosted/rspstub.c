@@ -112,7 +112,7 @@ static void mon_info(server *s) {
                (unsigned long long)(d->segs[i].filesz / 1024));
   mon_printf(s, "overlay: %zu page(s) written\n", d->npages);
   rc = dump_xlate_ctx(d, &ctx);
-  if (rc == ARCH_ENOPAGING)
+  if (rc == DUMP_NOPAGING)
     mon_printf(s, "paging: off (virtual = physical)\n");
   else if (rc < 0)
     mon_printf(s, "paging: unknown: %s\n", d->err);
@@ -265,7 +265,8 @@ static void serve(server *s, int in_fd, int out_fd) {
 
 static void usage(FILE *f) {
   fprintf(f, "usage: rspstub [options] DUMP\n"
-             "Serves DUMP (a QEMU dump-guest-memory ELF core, or a raw image with --raw)\n"
+             "Serves DUMP (a QEMU dump-guest-memory ELF core of x86, AArch64 or RV64, or a\n"
+             "raw image with --raw)\n"
              "over the GDB remote serial protocol.\n\n"
              "  --listen [127.0.0.1:]PORT  TCP port on the loopback (0 = any free port;\n"
              "                             default 1234); the port is printed on stderr\n"
@@ -273,7 +274,7 @@ static void usage(FILE *f) {
              "  --once                     exit after the first session\n"
              "  --raw                      DUMP is raw physical memory (needs --arch)\n"
              "  --base PA                  physical address of a raw image (hex, default 0)\n"
-             "  --arch x86_64|aarch64      architecture of a raw image\n"
+             "  --arch x86_64|aarch64|riscv64  architecture of a raw image\n"
              "  --regs FILE                registers, one 'name value' (hex) per line\n"
              "  --reg NAME=VALUE           set one register (hex), e.g. --reg cr3=1000\n"
              "  --cpu N                    which CPU of the dump (default 0)\n"
@@ -395,8 +396,10 @@ int main(int argc, char **argv) {
       a = &stub_arch_x86_64;
     else if (arch_name && (!strcmp(arch_name, "aarch64") || !strcmp(arch_name, "arm64")))
       a = &stub_arch_aarch64;
+    else if (arch_name && (!strcmp(arch_name, "riscv64") || !strcmp(arch_name, "rv64")))
+      a = &stub_arch_riscv64;
     if (!a) {
-      fprintf(stderr, "rspstub: --raw needs --arch x86_64 or --arch aarch64\n");
+      fprintf(stderr, "rspstub: --raw needs --arch x86_64, aarch64 or riscv64\n");
       return 2;
     }
     if (dump_open_raw(&s.dump, argv[optind], base, a, write_through) < 0) {

@@ -79,10 +79,12 @@ ARCHES = {
                                "r15", "eflags", "cs", "ss", "ds", "fs_base", "cr0", "cr3",
                                "cr4"]),
     "aarch64": ("aarch64", ["pc", "sp", "x0", "x1", "x2", "x19", "x29", "x30", "cpsr"]),
+    "riscv64": ("riscv:rv64", ["pc", "ra", "sp", "gp", "tp", "t0", "a0", "a1", "s0", "t6"]),
 }
-# QEMU's AArch64 dumps carry no system registers: the test reads them from the live guest
-# and gives them to rspstub with --reg, as a user would from a log or a crash handler.
-A64_SYSREGS = ["TTBR0_EL1", "TTBR1_EL1", "TCR_EL1", "SCTLR"]
+# QEMU's AArch64 and RISC-V dumps carry no system registers: the test reads them from the
+# live guest and gives them to rspstub with --reg, as a user would from a log or a crash
+# handler.
+SYSREGS = {"aarch64": ["TTBR0_EL1", "TTBR1_EL1", "TCR_EL1", "SCTLR"], "riscv64": ["satp"]}
 
 
 def gdb_script(arch, port, vas, pas, extra=""):
@@ -183,7 +185,11 @@ def main():
         a.bridge = os.path.join(a.bridge_dir, "rspbridge")
     guest = bool(a.kernel)
     lay = layoutmod.Layout(a.layout) if guest else None
-    arch = "aarch64" if lay and lay.mode.name.startswith("arm64") else "x86_64"
+    arch = "x86_64"
+    if lay and lay.mode.name.startswith("arm64"):
+        arch = "aarch64"
+    elif lay and lay.mode.name.startswith("sv"):
+        arch = "riscv64"
     gdb = procs.require(lay.gdb if lay else a.gdb, "GDB")
     qemu = procs.require(lay.qemu[0] if lay else "qemu-system-x86_64", "QEMU")
     if not guest:
@@ -232,13 +238,14 @@ def main():
             pas = [0xffff0, 0xfffffff0 - 0x20]
 
         stub_args = []
-        if arch == "aarch64":
-            script = gdb_script(arch, qport, [], [], "\n".join("p/x $%s" % r for r in A64_SYSREGS))
+        if arch in SYSREGS:
+            names = SYSREGS[arch]
+            script = gdb_script(arch, qport, [], [], "\n".join("p/x $%s" % r for r in names))
             out = run_gdb(gdb, script, tmp, "sysregs")
             vals = [l.split("=")[1].strip() for l in out.splitlines() if l.startswith("$")]
-            if len(vals) != len(A64_SYSREGS):
+            if len(vals) != len(names):
                 raise RuntimeError("cannot read the system registers from QEMU:\n" + out)
-            stub_args = ["--reg=%s=%s" % kv for kv in zip(A64_SYSREGS, vals)]
+            stub_args = ["--reg=%s=%s" % kv for kv in zip(names, vals)]
         slog = open(os.path.join(tmp, "rspstub.log"), "w")
         s, sport = procs.start_listener(
             lambda p: [a.rspstub, "--listen", "127.0.0.1:%d" % p] + stub_args + [core],

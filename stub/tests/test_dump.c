@@ -64,8 +64,14 @@ static void fill_seg0(uint8_t *m) {
   put64(m + 0x4000 + 8, SEG1_PA | 3);    /* PT[1] */
 }
 
+static void write_core_machine(const char *path, int with_qemu_note, int machine);
+
 static void write_core(const char *path, int with_qemu_note) {
-  uint8_t notes[2048], prs[112 + 27 * 8 + 16], qs[440];
+  write_core_machine(path, with_qemu_note, EM_X86_64);
+}
+
+static void write_core_machine(const char *path, int with_qemu_note, int machine) {
+  uint8_t notes[2048], prs[112 + 34 * 8 + 16], qs[440];
   uint8_t *seg0 = malloc(SEG0_SIZE), seg1[SEG1_FILE];
   size_t nlen = 0;
   Elf64_Ehdr eh;
@@ -106,7 +112,7 @@ static void write_core(const char *path, int with_qemu_note) {
   eh.e_ident[EI_DATA] = ELFDATA2LSB;
   eh.e_ident[EI_VERSION] = EV_CURRENT;
   eh.e_type = ET_CORE;
-  eh.e_machine = EM_X86_64;
+  eh.e_machine = (Elf64_Half)machine;
   eh.e_version = EV_CURRENT;
   eh.e_phoff = sizeof(eh);
   eh.e_ehsize = sizeof(eh);
@@ -214,11 +220,35 @@ static void test_elf_registers(void **state) {
 
 static void test_elf_prstatus_only(void **state) {
   fx *f = *state;
+  uint8_t buf[4];
   write_core(f->path, 0);
   assert_int_equal(dump_open_elf(&f->d, f->path, 0, 0), 0);
   assert_int_equal(reg(&f->d, "rip"), 0x1111);
   assert_int_equal(reg(&f->d, "rax"), 0xaaaa);
   assert_int_equal(dump_reg_get(&f->d, "cr3", &(uint64_t){0}), -1);
+  /* Without control registers a virtual read fails: it must not pass
+   * for physical. */
+  assert_int_equal(dump_virt_read(&f->d, 0x9000, buf, 4), -STUB_EIO);
+  assert_non_null(strstr(f->d.err, "control registers"));
+}
+
+/* RISC-V: prstatus is pc then x1..x31; the walk needs satp from --reg. */
+static void test_riscv_prstatus(void **state) {
+  fx *f = *state;
+  uint8_t buf[4];
+  write_core_machine(f->path, 0, EM_RISCV);
+  assert_int_equal(dump_open_elf(&f->d, f->path, 0, 0), 0);
+  assert_ptr_equal(f->d.arch, &stub_arch_riscv64);
+  /* The x86 prstatus the fixture writes puts 0x1111 in word 16 and 0xaaaa
+   * in word 10: for RISC-V those are pc + x16 (a6) and x10 (a0). */
+  assert_int_equal(reg(&f->d, "a6"), 0x1111);
+  assert_int_equal(reg(&f->d, "a0"), 0xaaaa);
+  assert_int_equal(reg(&f->d, "pc"), 0);
+  assert_int_equal(dump_virt_read(&f->d, 0x9000, buf, 4), -STUB_EIO);
+  assert_non_null(strstr(f->d.err, "satp"));
+  /* satp.MODE = Bare: virtual is physical. */
+  assert_int_equal(dump_set_reg(&f->d, "satp=0"), 0);
+  assert_int_equal(dump_virt_read(&f->d, 0x9000, buf, 4), 4);
 }
 
 static void test_phys(void **state) {
@@ -267,6 +297,7 @@ static void test_virt(void **state) {
   assert_int_equal(dump_virt_read(&f->d, 0x401ff0, buf, 0x20), 0x10);
   /* Paging off: virtual is physical. */
   assert_int_equal(dump_set_reg(&f->d, "cr0=11"), 0);
+  assert_int_equal(dump_xlate_ctx(&f->d, &ctx), DUMP_NOPAGING);
   assert_int_equal(dump_virt_read(&f->d, 0x9000, buf, 4), 4);
   assert_int_equal(dump_phys_read(&f->d, 0x9000, ph, 4), 4);
   assert_memory_equal(buf, ph, 4);
@@ -361,6 +392,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_elf_registers, setup, teardown),
       cmocka_unit_test_setup_teardown(test_elf_prstatus_only, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_riscv_prstatus, setup, teardown),
       cmocka_unit_test_setup_teardown(test_phys, setup, teardown),
       cmocka_unit_test_setup_teardown(test_virt, setup, teardown),
       cmocka_unit_test_setup_teardown(test_overlay_never_touches_file, setup, teardown),
