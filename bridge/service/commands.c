@@ -1100,7 +1100,18 @@ static void cmd_arch(cmd *c) {
   arch_ctx ctx;
   char err[200] = "", cs[200] = "";
   int rc = svc__make_ctx(s, 0, 0, 0, &ctx, err, sizeof(err));
-  if (!rc && arch_ctx_str(&ctx, cs, sizeof(cs)) < 0)
+  /* The CPU's privilege level, when the description names it. */
+  char priv[48] = "";
+  uint64_t pv;
+  int have;
+  static const char *const cpsr[] = {"cpsr"}, *const prv[] = {"priv"};
+  if (s->td.arch == SVC_ARCH_AARCH64 && !svc__regs_get(s, cpsr, 1, &pv, &have))
+    snprintf(priv, sizeof(priv), "EL%u", (unsigned)((pv >> 2) & 3));
+  else if (s->td.arch == SVC_ARCH_RISCV && !svc__regs_get(s, prv, 1, &pv, &have))
+    snprintf(priv, sizeof(priv), "%s-mode", pv == 0 ? "U" : pv == 1 ? "S" : pv == 3 ? "M" : "?");
+  if (!rc && ctx.mode == ARCH_MODE_NONE)
+    snprintf(cs, sizeof(cs), "off, virtual addresses are physical");
+  else if (!rc && arch_ctx_str(&ctx, cs, sizeof(cs)) < 0)
     snprintf(cs, sizeof(cs), "%s", arch_mode_name(ctx.mode));
   if (c->json) {
     svc__outf(s, "{\"target\":");
@@ -1109,9 +1120,12 @@ static void cmd_arch(cmd *c) {
     out_json_str(s, rc ? "unknown" : arch_mode_name(ctx.mode));
     svc__outf(s, ",\"context\":");
     out_json_str(s, rc ? err : cs);
+    svc__outf(s, ",\"privilege\":");
+    out_json_str(s, priv);
     svc__outf(s, "}\n");
   } else {
-    svc__outf(s, "target %s; paging %s%s: %s\n", s->td.arch_name[0] ? s->td.arch_name : "unknown",
+    svc__outf(s, "target %s%s%s; paging %s%s: %s\n",
+              s->td.arch_name[0] ? s->td.arch_name : "unknown", priv[0] ? ", CPU in " : "", priv,
               rc ? "unknown" : arch_mode_name(ctx.mode), s->arch_forced ? " (forced)" : "",
               rc ? err : cs);
   }
@@ -1197,6 +1211,9 @@ void svc__monitor(svc *s, const char *line, size_t len) {
     svc__sb_init(&fin);
     int rc = svc__rcmd(s, cmdline, 1, NULL, &fin);
     free(cmdline);
+    /* The target's monitor can change anything (HMP `cont`, `system_reset`,
+     * device writes): nothing learned before it is trusted after it. */
+    atomic_fetch_add(&s->gen, 1);
     if (rc == SVC_EIO && !fin.len)
       s->io->reply(s->ctx, "E05", 3);
     else

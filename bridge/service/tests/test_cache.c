@@ -243,6 +243,10 @@ static void test_coherence(void **state) {
   f->t->ram[SIM_UPA] ^= 0xff;
   svc_event(f->s, SVC_EV_CONNECT);
   expect_bytes(f, SIM_UVA, SIM_UPA, 0x20);
+  /* The target's own monitor may run the guest or write memory. */
+  f->t->ram[SIM_UPA + 5] ^= 0xff;
+  assert_string_equal(sim_cmd(f->t, f->s, "info status"), "OK");
+  expect_bytes(f, SIM_UVA, SIM_UPA, 0x20);
   /* Software breakpoints may patch memory in a stub. */
   f->t->ram[SIM_UPA + 3] ^= 0xff;
   sim_packet(f->t, f->s, "Z0,400003,1");
