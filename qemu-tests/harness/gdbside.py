@@ -81,6 +81,8 @@ class Ctx:
 
     def run_to(self, name):
         where = self.symbol(name)
+        if self.reg("pc") == where:
+            return  # already there (an ELF entry point at reset): continue would step over it
         bp = gdb.Breakpoint("*%#x" % where, internal=True, temporary=True)
         self.gdb("continue")
         pc = self.reg("pc")

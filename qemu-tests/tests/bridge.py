@@ -333,9 +333,21 @@ def check_counter(t, cache_on):
     t.log("cache %s: counter %d -> %d -> %d" % ("on" if cache_on else "off", c0, c1, c2))
 
 
+def check_paging_off(t):
+    """At the entry point paging is off: vtop is the identity and says so.  The next stop
+    (tables live) must not reuse this stop's registers."""
+    L = t.layout
+    t.run_to("_start")
+    va = t.symbol("_start")
+    j, ok = t.monitor_json("vtop %#x" % va)
+    t.check(ok and j.get("paging") is False and hexint(j["pa"]) == va, "vtop at _start (paging off): %s" % j)
+    t.log("paging off at _start: vtop is the identity")
+
+
 def main(t):
     t.require(t.bridge, "bridge.py runs behind rspbridge (runner.py --bridge)")
     t.connect()
+    check_paging_off(t)
     t.to_stop()
     L = t.layout
     check_help(t)
