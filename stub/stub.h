@@ -79,6 +79,7 @@ typedef struct {
 } stub_arch;
 
 extern const stub_arch stub_arch_x86_64;
+extern const stub_arch stub_arch_i386;
 extern const stub_arch stub_arch_aarch64;
 extern const stub_arch stub_arch_riscv64;
 

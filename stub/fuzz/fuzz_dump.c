@@ -30,7 +30,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (fd < 0 || (size && write(fd, data, size) != (ssize_t)size))
     abort();
   close(fd);
-  if (dump_open_elf(&d, path, 0, 0) == 0) {
+  if (dump_open_elf(&d, path, 0, 0, NULL) == 0) {
     for (i = 0; i < d.nsegs && i < 8; i++) {
       dump_phys_read(&d, d.segs[i].pa, buf, sizeof(buf));
       dump_phys_read(&d, d.segs[i].pa + d.segs[i].size - 8, buf, sizeof(buf));

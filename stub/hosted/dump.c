@@ -201,12 +201,19 @@ static uint32_t rd32(const uint8_t *p) {
 static void x86_from_qemu_note(dump_t *d, const uint8_t *p, size_t n) {
   static const char *gpr[] = {"rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rsp", "rbp", "r8",
                               "r9",  "r10", "r11", "r12", "r13", "r14", "r15", "rip"};
+  static const char *gpr32[] = {"eax", "ebx", "ecx", "edx", "esi", "edi", "esp", "ebp"};
   static const char *seg[] = {"cs", "ds", "es", "fs", "gs", "ss"};
+  int is32 = d->arch == &stub_arch_i386;
   size_t i;
   if (n < 432)
     return;
-  for (i = 0; i < 17; i++)
-    reg_put_name(d, gpr[i], rd64(p + 8 + 8 * i));
+  for (i = 0; i < 17; i++) {
+    const char *name = gpr[i];
+    if (is32)
+      name = i < 8 ? gpr32[i] : i == 16 ? "eip" : NULL; /* reg_put truncates */
+    if (name)
+      reg_put_name(d, name, rd64(p + 8 + 8 * i));
+  }
   reg_put_name(d, "eflags", rd64(p + 8 + 8 * 17));
   for (i = 0; i < 6; i++)
     reg_put_name(d, seg[i], rd32(p + 152 + 24 * i));
@@ -320,7 +327,7 @@ static void parse_notes(dump_t *d, const uint8_t *p, size_t len, int machine, in
   }
 }
 
-int dump_open_elf(dump_t *d, const char *path, int write_through, int cpu) {
+int dump_open_elf(dump_t *d, const char *path, int write_through, int cpu, const stub_arch *want) {
   elf_view e;
   uint64_t phoff;
   unsigned phnum, phentsize, i;
@@ -353,7 +360,10 @@ int dump_open_elf(dump_t *d, const char *path, int write_through, int cpu) {
   }
   d->format = e.is64 ? "qemu-elf64" : "qemu-elf32";
   if (machine == EM_X86_64 || machine == EM_386) {
-    d->arch = &stub_arch_x86_64;
+    /* EM_386 is what qemu-system-x86_64 writes outside long mode too, and
+     * its gdbstub always speaks x86-64: 32-bit registers only on request
+     * (dumps of qemu-system-i386). */
+    d->arch = want == &stub_arch_i386 && machine == EM_386 ? &stub_arch_i386 : &stub_arch_x86_64;
   } else if (machine == EM_AARCH64) {
     d->arch = &stub_arch_aarch64;
   } else if (machine == EM_RISCV && e.is64) {
@@ -388,7 +398,10 @@ int dump_open_elf(dump_t *d, const char *path, int write_through, int cpu) {
     return fail(d, "%s: no CPU %d (the dump has %d)", path, cpu, d->ncpus);
   if (d->nsegs == 0)
     return fail(d, "%s: no PT_LOAD segments (was the dump made with -p or -z?)", path);
-  if (d->arch == &stub_arch_x86_64) {
+  if (want && want != d->arch)
+    return fail(d, "%s: the dump's machine (%d) does not match the requested architecture", path,
+                machine);
+  if (d->arch == &stub_arch_x86_64 || d->arch == &stub_arch_i386) {
     uint64_t cr4 = 0;
     /* QEMU's CPU state has no EFER.  QEMU writes EM_X86_64 exactly when
      * long mode is active (LMA), and nearly every PAE/long-mode OS sets
@@ -572,7 +585,7 @@ static int walker_read(void *cb_ctx, uint64_t pa, void *buf, size_t len) {
 
 int dump_xlate_ctx(dump_t *d, arch_ctx *ctx) {
   int rc;
-  if (d->arch == &stub_arch_x86_64) {
+  if (d->arch == &stub_arch_x86_64 || d->arch == &stub_arch_i386) {
     uint64_t cr0, cr3, cr4, efer;
     if (dump_reg_get(d, "cr0", &cr0) || dump_reg_get(d, "cr3", &cr3) ||
         dump_reg_get(d, "cr4", &cr4) || dump_reg_get(d, "efer", &efer))

@@ -54,7 +54,9 @@ typedef struct {
 } dump_t;
 
 /* All return 0 or -1 with d->err set. */
-int dump_open_elf(dump_t *d, const char *path, int write_through, int cpu);
+/* want: NULL for the dump's own architecture, or one to insist on
+ * (&stub_arch_i386 for a dump of qemu-system-i386). */
+int dump_open_elf(dump_t *d, const char *path, int write_through, int cpu, const stub_arch *want);
 int dump_open_raw(dump_t *d, const char *path, uint64_t base, const stub_arch *arch,
                   int write_through);
 /* "name=value" or "name value" (hex, "0x" optional). */

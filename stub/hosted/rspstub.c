@@ -274,7 +274,8 @@ static void usage(FILE *f) {
              "  --once                     exit after the first session\n"
              "  --raw                      DUMP is raw physical memory (needs --arch)\n"
              "  --base PA                  physical address of a raw image (hex, default 0)\n"
-             "  --arch x86_64|aarch64|riscv64  architecture of a raw image\n"
+             "  --arch ARCH                x86_64, i386, aarch64 or riscv64: of a raw image, or\n"
+             "                             i386 for an ELF dump of qemu-system-i386\n"
              "  --regs FILE                registers, one 'name value' (hex) per line\n"
              "  --reg NAME=VALUE           set one register (hex), e.g. --reg cr3=1000\n"
              "  --cpu N                    which CPU of the dump (default 0)\n"
@@ -318,6 +319,7 @@ int main(int argc, char **argv) {
                                        {"help", no_argument, NULL, 'h'},
                                        {NULL, 0, NULL, 0}};
   const char *regfile = NULL, *arch_name = NULL;
+  const stub_arch *want = NULL;
   const char *regs[64];
   int nregs = 0, port = 1234, use_stdio = 0, once = 0, raw = 0, cpu = 0, write_through = 0;
   unsigned long long base = 0;
@@ -390,23 +392,30 @@ int main(int argc, char **argv) {
     return 2;
   }
 
-  if (raw) {
-    const stub_arch *a = NULL;
-    if (arch_name && (!strcmp(arch_name, "x86_64") || !strcmp(arch_name, "x86-64")))
-      a = &stub_arch_x86_64;
-    else if (arch_name && (!strcmp(arch_name, "aarch64") || !strcmp(arch_name, "arm64")))
-      a = &stub_arch_aarch64;
-    else if (arch_name && (!strcmp(arch_name, "riscv64") || !strcmp(arch_name, "rv64")))
-      a = &stub_arch_riscv64;
-    if (!a) {
-      fprintf(stderr, "rspstub: --raw needs --arch x86_64, aarch64 or riscv64\n");
+  if (arch_name) {
+    if (!strcmp(arch_name, "x86_64") || !strcmp(arch_name, "x86-64"))
+      want = &stub_arch_x86_64;
+    else if (!strcmp(arch_name, "i386"))
+      want = &stub_arch_i386;
+    else if (!strcmp(arch_name, "aarch64") || !strcmp(arch_name, "arm64"))
+      want = &stub_arch_aarch64;
+    else if (!strcmp(arch_name, "riscv64") || !strcmp(arch_name, "rv64"))
+      want = &stub_arch_riscv64;
+    if (!want) {
+      fprintf(stderr, "rspstub: --arch takes x86_64, i386, aarch64 or riscv64\n");
       return 2;
     }
-    if (dump_open_raw(&s.dump, argv[optind], base, a, write_through) < 0) {
+  }
+  if (raw) {
+    if (!want) {
+      fprintf(stderr, "rspstub: --raw needs --arch\n");
+      return 2;
+    }
+    if (dump_open_raw(&s.dump, argv[optind], base, want, write_through) < 0) {
       fprintf(stderr, "rspstub: %s\n", s.dump.err);
       return 1;
     }
-  } else if (dump_open_elf(&s.dump, argv[optind], write_through, cpu) < 0) {
+  } else if (dump_open_elf(&s.dump, argv[optind], write_through, cpu, want) < 0) {
     fprintf(stderr, "rspstub: %s\n", s.dump.err);
     return 1;
   }

@@ -79,6 +79,8 @@ ARCHES = {
                                "r15", "eflags", "cs", "ss", "ds", "fs_base", "cr0", "cr3",
                                "cr4"]),
     "aarch64": ("aarch64", ["pc", "sp", "x0", "x1", "x2", "x19", "x29", "x30", "cpsr"]),
+    "i386": ("i386", ["eip", "esp", "eax", "ebx", "ecx", "edx", "esi", "edi", "eflags", "cs",
+                      "ss", "ds", "cr0", "cr3", "cr4"]),
     "riscv64": ("riscv:rv64", ["pc", "ra", "sp", "gp", "tp", "t0", "a0", "a1", "s0", "t6"]),
 }
 # QEMU's AArch64 and RISC-V dumps carry no system registers: the test reads them from the
@@ -190,6 +192,8 @@ def main():
         arch = "aarch64"
     elif lay and lay.mode.name.startswith("sv"):
         arch = "riscv64"
+    elif lay and lay.mode.name.startswith("i386"):
+        arch = "i386"
     gdb = procs.require(lay.gdb if lay else a.gdb, "GDB")
     qemu = procs.require(lay.qemu[0] if lay else "qemu-system-x86_64", "QEMU")
     if not guest:
@@ -237,7 +241,8 @@ def main():
             vas = [0xffff0, 0x7c00, 0xf0000]
             pas = [0xffff0, 0xfffffff0 - 0x20]
 
-        stub_args = []
+        # qemu-system-i386 writes EM_386 like qemu-system-x86_64 outside long mode.
+        stub_args = ["--arch=i386"] if arch == "i386" else []
         if arch in SYSREGS:
             names = SYSREGS[arch]
             script = gdb_script(arch, qport, [], [], "\n".join("p/x $%s" % r for r in names))
@@ -245,7 +250,7 @@ def main():
             vals = [l.split("=")[1].strip() for l in out.splitlines() if l.startswith("$")]
             if len(vals) != len(names):
                 raise RuntimeError("cannot read the system registers from QEMU:\n" + out)
-            stub_args = ["--reg=%s=%s" % kv for kv in zip(names, vals)]
+            stub_args += ["--reg=%s=%s" % kv for kv in zip(names, vals)]
         slog = open(os.path.join(tmp, "rspstub.log"), "w")
         s, sport = procs.start_listener(
             lambda p: [a.rspstub, "--listen", "127.0.0.1:%d" % p] + stub_args + [core],

@@ -189,7 +189,7 @@ static void test_elf_registers(void **state) {
   fx *f = *state;
   uint8_t buf[16];
   write_core(f->path, 1);
-  assert_int_equal(dump_open_elf(&f->d, f->path, 0, 0), 0);
+  assert_int_equal(dump_open_elf(&f->d, f->path, 0, 0, NULL), 0);
   assert_ptr_equal(f->d.arch, &stub_arch_x86_64);
   assert_int_equal(f->d.nsegs, 2);
   assert_int_equal(f->d.ncpus, 1);
@@ -214,7 +214,7 @@ static void test_elf_registers(void **state) {
   assert_non_null(strstr(f->d.err, "nosuch"));
   assert_int_equal(dump_set_reg(&f->d, "rax=zz"), -1);
   dump_close(&f->d);
-  assert_int_equal(dump_open_elf(&f->d, f->path, 0, 3), -1);
+  assert_int_equal(dump_open_elf(&f->d, f->path, 0, 3, NULL), -1);
   assert_non_null(strstr(f->d.err, "no CPU 3"));
 }
 
@@ -222,7 +222,7 @@ static void test_elf_prstatus_only(void **state) {
   fx *f = *state;
   uint8_t buf[4];
   write_core(f->path, 0);
-  assert_int_equal(dump_open_elf(&f->d, f->path, 0, 0), 0);
+  assert_int_equal(dump_open_elf(&f->d, f->path, 0, 0, NULL), 0);
   assert_int_equal(reg(&f->d, "rip"), 0x1111);
   assert_int_equal(reg(&f->d, "rax"), 0xaaaa);
   assert_int_equal(dump_reg_get(&f->d, "cr3", &(uint64_t){0}), -1);
@@ -232,12 +232,32 @@ static void test_elf_prstatus_only(void **state) {
   assert_non_null(strstr(f->d.err, "control registers"));
 }
 
+/* A dump of qemu-system-i386 (EM_386) served with 32-bit registers. */
+static void test_i386_registers(void **state) {
+  fx *f = *state;
+  write_core_machine(f->path, 1, EM_386);
+  assert_int_equal(dump_open_elf(&f->d, f->path, 0, 0, NULL), 0);
+  assert_ptr_equal(f->d.arch, &stub_arch_x86_64); /* the default: QEMU's x86-64 view */
+  dump_close(&f->d);
+  assert_int_equal(dump_open_elf(&f->d, f->path, 0, 0, &stub_arch_i386), 0);
+  assert_ptr_equal(f->d.arch, &stub_arch_i386);
+  assert_int_equal(reg(&f->d, "eip"), 0x400123);
+  assert_int_equal(reg(&f->d, "eax"), 0xa0a0);
+  assert_int_equal(reg(&f->d, "esp"), 0x7ff0);
+  assert_int_equal(reg(&f->d, "cr3"), 0x1000);
+  assert_int_equal(reg(&f->d, "efer"), 0x800); /* no long mode; NXE with PAE */
+  assert_int_equal(stub_arch_find_reg(&stub_arch_i386, "eip"), stub_arch_i386.pc_regno);
+  dump_close(&f->d);
+  assert_int_equal(dump_open_elf(&f->d, f->path, 0, 0, &stub_arch_aarch64), -1);
+  assert_non_null(strstr(f->d.err, "does not match"));
+}
+
 /* RISC-V: prstatus is pc then x1..x31; the walk needs satp from --reg. */
 static void test_riscv_prstatus(void **state) {
   fx *f = *state;
   uint8_t buf[4];
   write_core_machine(f->path, 0, EM_RISCV);
-  assert_int_equal(dump_open_elf(&f->d, f->path, 0, 0), 0);
+  assert_int_equal(dump_open_elf(&f->d, f->path, 0, 0, NULL), 0);
   assert_ptr_equal(f->d.arch, &stub_arch_riscv64);
   /* The x86 prstatus the fixture writes puts 0x1111 in word 16 and 0xaaaa
    * in word 10: for RISC-V those are pc + x16 (a6) and x10 (a0). */
@@ -256,7 +276,7 @@ static void test_phys(void **state) {
   uint8_t buf[0x40], want[0x40];
   size_t i;
   write_core(f->path, 1);
-  assert_int_equal(dump_open_elf(&f->d, f->path, 0, 0), 0);
+  assert_int_equal(dump_open_elf(&f->d, f->path, 0, 0, NULL), 0);
   assert_int_equal(dump_phys_read(&f->d, 0x9000, buf, 0x20), 0x20);
   for (i = 0; i < 0x20; i++)
     want[i] = (uint8_t)((0x9000 + i) ^ ((0x9000 + i) >> 8));
@@ -278,7 +298,7 @@ static void test_virt(void **state) {
   uint8_t buf[0x20], ph[0x20];
   arch_ctx ctx;
   write_core(f->path, 1);
-  assert_int_equal(dump_open_elf(&f->d, f->path, 0, 0), 0);
+  assert_int_equal(dump_open_elf(&f->d, f->path, 0, 0, NULL), 0);
   assert_int_equal(dump_xlate_ctx(&f->d, &ctx), 0);
   assert_int_equal(ctx.mode, ARCH_X86_64_4L);
   assert_int_equal(dump_virt_read(&f->d, 0x400010, buf, 0x10), 0x10);
@@ -309,7 +329,7 @@ static void test_overlay_never_touches_file(void **state) {
   int before;
   write_core(f->path, 1);
   before = file_byte(f->path, 0x1000 + 0x8000);
-  assert_int_equal(dump_open_elf(&f->d, f->path, 0, 0), 0);
+  assert_int_equal(dump_open_elf(&f->d, f->path, 0, 0, NULL), 0);
   assert_int_equal(dump_virt_write(&f->d, 0x400000, "hello", 5), 0);
   assert_int_equal(dump_phys_read(&f->d, 0x8000, buf, 5), 5);
   assert_memory_equal(buf, "hello", 5);
@@ -334,12 +354,12 @@ static void test_overlay_never_touches_file(void **state) {
 static void test_write_through(void **state) {
   fx *f = *state;
   write_core(f->path, 1);
-  assert_int_equal(dump_open_elf(&f->d, f->path, 1, 0), 0);
+  assert_int_equal(dump_open_elf(&f->d, f->path, 1, 0, NULL), 0);
   assert_int_equal(dump_phys_write(&f->d, 0x8000, "W", 1), 0);
   assert_int_equal(f->d.npages, 0);
   dump_close(&f->d);
   assert_int_equal(file_byte(f->path, 0x1000 + 0x8000), 'W');
-  assert_int_equal(dump_open_elf(&f->d, f->path, 1, 0), 0);
+  assert_int_equal(dump_open_elf(&f->d, f->path, 1, 0, NULL), 0);
   /* Bytes the file does not store cannot be written through. */
   assert_int_equal(dump_phys_write(&f->d, SEG1_PA + SEG1_FILE + 4, "z", 1), -STUB_EFAULT);
   assert_non_null(strstr(f->d.err, "write-through"));
@@ -384,7 +404,7 @@ static void test_rejects_non_elf(void **state) {
   assert_non_null(r);
   fputs("this is not an ELF file at all, just text", r);
   fclose(r);
-  assert_int_equal(dump_open_elf(&f->d, f->path, 0, 0), -1);
+  assert_int_equal(dump_open_elf(&f->d, f->path, 0, 0, NULL), -1);
   assert_non_null(strstr(f->d.err, "not an ELF"));
 }
 
@@ -393,6 +413,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_elf_registers, setup, teardown),
       cmocka_unit_test_setup_teardown(test_elf_prstatus_only, setup, teardown),
       cmocka_unit_test_setup_teardown(test_riscv_prstatus, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_i386_registers, setup, teardown),
       cmocka_unit_test_setup_teardown(test_phys, setup, teardown),
       cmocka_unit_test_setup_teardown(test_virt, setup, teardown),
       cmocka_unit_test_setup_teardown(test_overlay_never_touches_file, setup, teardown),
