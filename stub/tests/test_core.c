@@ -740,6 +740,12 @@ static void test_xml_other_arches(void **state) {
   buf[n] = '\0';
   assert_non_null(strstr(buf, "<reg name=\"satp\""));
   assert_non_null(strstr(buf, "<architecture>riscv:rv64</architecture>"));
+  n = stub_arch_xml_read(&stub_arch_i386, 0, buf, sizeof(buf) - 1);
+  buf[n] = '\0';
+  assert_non_null(strstr(buf, "<architecture>i386</architecture>"));
+  assert_non_null(strstr(buf, "<reg name=\"eip\" bitsize=\"32\" regnum=\"8\""));
+  /* Not in org.gnu.gdb.i386.segments: GDB 13 asserts on it without AVX-512. */
+  assert_null(strstr(buf, "i386.segments"));
   assert_int_equal(stub_arch_find_reg(&stub_arch_aarch64, "pc"), 32);
   assert_int_equal(stub_arch_find_reg(&stub_arch_riscv64, "nope"), -1);
 }
