@@ -193,6 +193,16 @@ class Ctx:
             return self.reg("TTBR0_EL1") & ((1 << 48) - 2)  # no ASID, no CnP
         raise Fail("no root register known for " + self.mode.name)
 
+    def root_tag(self):
+        """The tag the live root register carries besides the root (PCID, ASID)."""
+        fam = self.mode.family
+        if fam == "x86":
+            return self.reg("cr3") & 0xFFF if self.mode.name.startswith("x86_64") else 0
+        if fam == "riscv":
+            satp = self.reg("satp")
+            return (satp >> 22) & 0x1FF if self.mode.name == "sv32" else (satp >> 44) & 0xFFFF
+        return self.reg("TTBR0_EL1") >> 48
+
     def root_hi(self):
         return self.reg("TTBR1_EL1") & ((1 << 48) - 2)
 
@@ -203,7 +213,7 @@ class Ctx:
     def set_root(self, name):
         pa = self.layout.root_pa[name]
         if self.mode.family == "x86":
-            self.gdb("set $cr3 = (void *)%#x" % pa)
+            self.gdb("set $cr3 = (void *)%#x" % (pa | self.layout.asid))
         else:
             raise Fail("cannot switch roots on " + self.mode.name)
         self.require(self.root() == pa, "root %s (%#x) not live after switching" % (name, pa))

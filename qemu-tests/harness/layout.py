@@ -30,6 +30,9 @@ Grammar, one directive per line, '#' starts a comment, numbers are hex with 0x o
     stop     SYMBOL                     the guest calls SYMBOL once its tables are live
     cpus     N                          CPUs (QEMU -smp N): CPU 0 runs on the first root, the
                                         others on the second (RISC-V guests)
+    asid     N                          the root register carries tag N: PCID in CR3 (x86-64,
+                                        CR4.PCIDE), ASID in TTBR0 (AArch64) or satp (RISC-V)
+    tbi                                 AArch64 TCR_EL1.TBI0: tagged TTBR0 pointers
 """
 
 import os
@@ -283,13 +286,13 @@ class RiscvMode(Mode):
         leaf = bool(raw & (RV_R | RV_X))
         return bool(raw & RV_V), leaf, ((raw >> 10) & ((1 << self.ppn_bits) - 1)) << 12
 
-    def satp(self, root_pa):
+    def satp(self, root_pa, asid=0):
         if self.name == "sv32":
-            return 1 << 31 | root_pa >> 12
-        return self.satp_mode << 60 | root_pa >> 12
+            return 1 << 31 | asid << 22 | root_pa >> 12
+        return self.satp_mode << 60 | asid << 44 | root_pa >> 12
 
     def header_extra(self, lay):
-        return ["#define LAYOUT_SATP_%s 0x%x" % (r, self.satp(lay.root_pa[r])) for r in lay.roots]
+        return ["#define LAYOUT_SATP_%s 0x%x" % (r, self.satp(lay.root_pa[r], lay.asid)) for r in lay.roots]
 
 
 A64_VALID, A64_TABLE, A64_AF, A64_NG = 1, 2, 1 << 10, 1 << 11
@@ -379,7 +382,7 @@ class Arm64Mode(Mode):
         size = 1 << self.levels[depth].shift if leaf else self.granule
         return present, leaf, raw & self.pa_mask & ~(size - 1)
 
-    def tcr(self):
+    def tcr(self, tbi=False):
         t0sz = t1sz = 64 - self.va_bits
         wbwa_ish = 1 << 8 | 1 << 10 | 3 << 12  # IRGN0, ORGN0 write-back, SH0 inner shareable
         return (
@@ -390,11 +393,14 @@ class Arm64Mode(Mode):
             | wbwa_ish << 16
             | self.tg1 << 30
             | 5 << 32  # IPS: 48-bit physical addresses
+            | (1 << 37 if tbi else 0)  # TBI0: the top byte of TTBR0 addresses is ignored
         )
 
     def header_extra(self, lay):
-        out = ["#define LAYOUT_TCR 0x%x" % self.tcr(), "#define LAYOUT_MAIR 0x4ff"]
-        out += ["#define LAYOUT_ROOT_%s_HI 0x%x" % (r, lay.root_pa_hi[r]) for r in lay.roots]
+        out = ["#define LAYOUT_TCR 0x%x" % self.tcr(lay.tbi), "#define LAYOUT_MAIR 0x4ff"]
+        for r in lay.roots:
+            out.append("#define LAYOUT_TTBR0_%s 0x%x" % (r, lay.asid << 48 | lay.root_pa[r]))
+            out.append("#define LAYOUT_TTBR1_%s 0x%x" % (r, lay.root_pa_hi[r]))
         return out
 
 
@@ -472,6 +478,8 @@ class Layout:
         self.counter = None
         self.stop = None
         self.cpus = 1
+        self.asid = 0
+        self.tbi = False
         self._parse()
         self._build()
 
@@ -533,6 +541,10 @@ class Layout:
             self.stop = a[0]
         elif d == "cpus":
             self.cpus = int(a[0])
+        elif d == "asid":
+            self.asid = parse_num(a[0])
+        elif d == "tbi":
+            self.tbi = True
         else:
             raise ValueError("unknown directive")
 
@@ -774,6 +786,7 @@ class Layout:
             "#define LAYOUT_IMAGE_BASE 0x%x" % self.image_base,
             "#define LAYOUT_COUNTER_VA 0x%x" % self.counter,
             "#define LAYOUT_CPUS %d" % self.cpus,
+            "#define LAYOUT_ASID 0x%x" % self.asid,
         ]
         for r in self.roots:
             lines.append("#define LAYOUT_ROOT_%s 0x%x" % (r, self.root_pa[r]))

@@ -92,6 +92,20 @@ def check_vtop(t, root, vas, root_arg=""):
     t.log("root %s: vtop%s agrees on %d VAs (%d mapped)" % (root, root_arg, len(vas), n_ok))
 
 
+def check_tbi(t):
+    """Top-byte-ignore: vtop of a tagged pointer is vtop of its untagged form."""
+    L = t.layout
+    n = 0
+    for m in L.maps:
+        if m.root == L.roots[0] and L.mode.half(m.va) == 0 and L.is_ram(m.pa):
+            va = m.va + 0x10
+            tagged = 0xA5 << 56 | va
+            j, ok = t.monitor_json("vtop %#x" % tagged)
+            t.check(ok and hexint(j["pa"]) == L.translate(va), "vtop of tagged %#x: %s" % (tagged, j))
+            n += 1
+    t.log("TBI: vtop of %d tagged pointers" % n)
+
+
 def check_noncanonical(t):
     for root, va, level in t.layout.holes:
         if level == "noncanonical" and root == t.layout.roots[0]:
@@ -355,6 +369,8 @@ def main(t):
     a = L.roots[0]
     vas = L.sample_vas(SAMPLE, t.seed, a)
     check_vtop(t, a, vas)
+    if L.tbi:
+        check_tbi(t)
     check_noncanonical(t)
     check_pte(t, a, vas)
     check_maps(t)

@@ -51,6 +51,21 @@ def check_root(t, root):
     t.check(t.root() == L.root_pa[root], "live root %#x is not root %s" % (t.root(), root))
     if L.mode.halves == 2:
         t.check(t.root_hi() == L.root_pa_hi[root], "live upper root %#x is not %s's" % (t.root_hi(), root))
+    t.check(t.root_tag() == L.asid, "root register tag (PCID/ASID) %#x, layout %#x" % (t.root_tag(), L.asid))
+
+
+def check_tbi(t):
+    """Top-byte-ignore: a tagged pointer translates like its untagged form."""
+    L = t.layout
+    n = 0
+    for m in L.maps:
+        if m.root == L.roots[0] and L.mode.half(m.va) == 0:
+            for tag in (0x5A, 0xFF, 0x01):
+                va = m.va + 0x10
+                tagged = tag << 56 | va
+                t.check(t.gva2gpa(tagged) == L.translate(va), "gva2gpa of tagged %#x" % tagged)
+                n += 1
+    t.log("TBI: %d tagged pointers translate like their untagged forms" % n)
 
 
 def check_second_root(t):
@@ -157,6 +172,8 @@ def main(t):
         check_cpus(t)
     check_tables(t)
     check_translation(t, L.roots[0], 0)
+    if L.tbi:
+        check_tbi(t)
     check_patterns(t)
     if L.mode.family == "x86":
         check_info_tlb(t)

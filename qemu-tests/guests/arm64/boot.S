@@ -33,15 +33,15 @@ _start:
         msr     mair_el1, x0
         ldr     x0, =LAYOUT_TCR
         msr     tcr_el1, x0
-        set_root LAYOUT_ROOT_A, LAYOUT_ROOT_A_HI
+        set_root LAYOUT_TTBR0_A, LAYOUT_TTBR1_A
         mrs     x0, sctlr_el1
         orr     x0, x0, #SCTLR_M
         msr     sctlr_el1, x0
         isb
         bl      tables_live
-        set_root LAYOUT_ROOT_B, LAYOUT_ROOT_B_HI
+        set_root LAYOUT_TTBR0_B, LAYOUT_TTBR1_B
         bl      root_b_live
-        set_root LAYOUT_ROOT_A, LAYOUT_ROOT_A_HI
+        set_root LAYOUT_TTBR0_A, LAYOUT_TTBR1_A
         ldr     x1, =LAYOUT_COUNTER_VA
 /* One iteration per counter increment: a breakpoint here counts them. */
         .globl  counter_loop

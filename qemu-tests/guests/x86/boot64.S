@@ -18,6 +18,7 @@
 #define CR4_PAE (1 << 5)
 #define CR4_PGE (1 << 7)
 #define CR4_LA57 (1 << 12)
+#define CR4_PCIDE (1 << 17)
 #define MSR_EFER 0xc0000080
 #define EFER_LME (1 << 8)
 #define EFER_NXE (1 << 11)
@@ -70,6 +71,15 @@ long_mode:
         mov     %ax, %fs
         mov     %ax, %gs
         mov     $stack_top, %esp
+#if LAYOUT_ASID
+        /* PCIDs: CR4.PCIDE may only be set in long mode with CR3[11:0] = 0; then CR3
+         * carries the PCID in bits 11:0 (not address bits). */
+        mov     %cr4, %rax
+        or      $CR4_PCIDE, %rax
+        mov     %rax, %cr4
+        mov     $(LAYOUT_ROOT_A | LAYOUT_ASID), %eax
+        mov     %rax, %cr3
+#endif
         call    tables_live
         movabs  $LAYOUT_COUNTER_VA, %rbx
 /* One iteration per counter increment: a breakpoint here counts them. */
