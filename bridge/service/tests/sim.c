@@ -235,6 +235,10 @@ static void answer(sim *t, const char *body, size_t len, deliver *d) {
   char tmp[128];
   if (rsp_has_prefix(body, len, "qXfer:features:read:")) {
     rsp_qxfer x;
+    if (t->no_xml) {
+      emit(d, "", 0);
+      return;
+    }
     if (rsp_parse_qxfer_read(body, len, &x) < 0) {
       emit(d, "E00", 3);
       return;

@@ -41,6 +41,7 @@ typedef struct sim {
   long drop_after;     /* transact fails (target gone) after this many requests; 0 = never */
   int no_regs;         /* p answers xx (bare-metal stub without the registers) */
   int no_qemu;         /* qqemu.Supported unsupported */
+  int no_xml;          /* no qXfer:features (a minimal bare-metal stub) */
   long latency_us;     /* per transact call: one round trip of a pipelined batch */
   long per_request_ns; /* plus this per request (the target's work) */
   /* Capture of the service's answers. */

@@ -293,6 +293,29 @@ static void test_config_backend(void **state) {
   sim_free(t);
 }
 
+static void test_bare_stub(void **state) {
+  fx *f = *state;
+  /* No target description, no QEMU extensions: registers unknown. */
+  f->t->no_xml = 1;
+  f->t->no_qemu = 1;
+  has(run(f, "vtop 0x400000", "E01"), "unavailable: give --root PA (and `arch MODE`)");
+  has(run(f, "vtop 0x400000 --root 0x1000", "E01"), "unavailable");
+  has(run(f, "arch", "OK"), "target unknown; paging unknown");
+  has(run(f, "arch x86-64", "OK"), "(forced)");
+  has(run(f, "vtop 0x400000 --root 0x1000", "E01"), "no physical-memory backend");
+  /* Physical memory visible through a kernel linear map: PA + OFF. */
+  has(run(f, "phys backend offset ffff880000000000", "OK"), "offset");
+  has(run(f, "vtop 0x400000 --root 0x1000", "E01"),
+      "PML4E[0x0] at 0x1000: cannot read entry: target error at 0x1000");
+  for (uint64_t pa = 0; pa < 0x100000; pa += 0x1000)
+    sim_map(f->t, SIM_ROOT, 0xffff880000000000ull + pa, pa, 0x1000, SIM_P | SIM_W);
+  /* The stub reads virtual memory with the CPU's own tables (CR3 = root). */
+  has(run(f, "vtop 0x400000 --root 0x1000", "OK"), "-> 0x300000");
+  has(run(f, "pte ffff800000001980 --root 1000", "OK"), "pfn 0x201");
+  has(run(f, "maps --root 0x1000", "OK"), "0xffff800000000000-0xffff800000200000");
+  assert_int_equal(f->t->reads_p, 0);
+}
+
 static void test_no_qemu(void **state) {
   fx *f = *state;
   f->t->no_qemu = 1;
@@ -369,6 +392,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_phys_search, setup, teardown),
       cmocka_unit_test_setup_teardown(test_backends, setup, teardown),
       cmocka_unit_test_setup_teardown(test_no_qemu, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_bare_stub, setup, teardown),
       cmocka_unit_test(test_config_backend),
       cmocka_unit_test_setup_teardown(test_state_cmds, setup, teardown),
       cmocka_unit_test_setup_teardown(test_passthrough, setup, teardown),
