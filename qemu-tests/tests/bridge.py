@@ -358,10 +358,24 @@ def check_paging_off(t):
     t.log("paging off at _start: vtop is the identity")
 
 
+def check_compat_mode(t):
+    """x86-64 in compatibility mode (paging and long mode on, 32-bit code segment, QEMU
+    sends 32-bit registers): the walk is still 4- or 5-level."""
+    L = t.layout
+    t.run_to("compat_mode")
+    for m in L.maps:
+        if m.root == L.roots[0] and L.is_ram(m.pa):
+            j, ok = t.monitor_json("vtop %#x" % m.va)
+            t.check(ok and hexint(j["pa"]) == m.pa, "compat mode: vtop %#x: %s, want %#x" % (m.va, j, m.pa))
+    t.log("compatibility mode: vtop walks the long-mode tables")
+
+
 def main(t):
     t.require(t.bridge, "bridge.py runs behind rspbridge (runner.py --bridge)")
     t.connect()
     check_paging_off(t)
+    if t.layout.mode.name.startswith("x86_64"):
+        check_compat_mode(t)
     t.to_stop()
     L = t.layout
     check_help(t)

@@ -60,6 +60,10 @@ _start:
         mov     %cr0, %eax
         or      $(CR0_PE | CR0_WP | CR0_PG), %eax
         mov     %eax, %cr0
+/* Paging is on, long mode active, but the code segment is still 32-bit (compatibility
+ * mode): GDB sees 32-bit registers here, the tables are 4- or 5-level already. */
+        .globl  compat_mode
+compat_mode:
         ljmp    $0x08, $long_mode
 
         .code64
