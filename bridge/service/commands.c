@@ -334,6 +334,13 @@ static void cmd_pte(cmd *c) {
     fail(c, "%s", arch_strerror(rc));
     return;
   }
+  if (rc && xl.nlevels == 0) {
+    /* Nothing to show: the walk did not even reach a table entry. */
+    char why[256];
+    stop_reason(&w, &xl, why, sizeof(why));
+    fail(c, "0x%llx: %s", (unsigned long long)va, why);
+    return;
+  }
   char cs[160];
   if (arch_ctx_str(&ctx, cs, sizeof(cs)) < 0)
     snprintf(cs, sizeof(cs), "%s", arch_mode_name(ctx.mode));
@@ -353,12 +360,15 @@ static void cmd_pte(cmd *c) {
       flags_str(ctx.mode, l->flags, ARCH_FMT_LONG, fl, sizeof(fl));
       svc__outf(s, "%s{\"name\":", i ? "," : "");
       out_json_str(s, l->name);
+      int unread = rc && xl.stop == ARCH_STOP_READ && i + 1 == xl.nlevels;
+      char raw[24];
+      snprintf(raw, sizeof(raw), unread ? "null" : "\"0x%llx\"", (unsigned long long)l->raw);
       svc__outf(s,
-                ",\"index\":%u,\"table_pa\":\"0x%llx\",\"entry_pa\":\"0x%llx\",\"raw\":\"0x%llx\","
+                ",\"index\":%u,\"table_pa\":\"0x%llx\",\"entry_pa\":\"0x%llx\",\"raw\":%s,"
                 "\"next_pa\":\"0x%llx\",\"size\":\"0x%llx\",\"leaf\":%s,\"flags\":",
-                l->index, (unsigned long long)l->table_pa, (unsigned long long)l->entry_pa,
-                (unsigned long long)l->raw, (unsigned long long)l->next_pa,
-                (unsigned long long)l->size, l->leaf ? "true" : "false");
+                l->index, (unsigned long long)l->table_pa, (unsigned long long)l->entry_pa, raw,
+                (unsigned long long)l->next_pa, (unsigned long long)l->size,
+                l->leaf ? "true" : "false");
       out_json_str(s, fc);
       svc__outf(s, ",\"flags_long\":");
       out_json_str(s, fl);
@@ -391,7 +401,11 @@ static void cmd_pte(cmd *c) {
     else
       snprintf(nx, sizeof(nx), "0x%llx", (unsigned long long)l->next_pa);
     snprintf(ea, sizeof(ea), "0x%llx", (unsigned long long)l->entry_pa);
-    snprintf(raw, sizeof(raw), "0x%llx", (unsigned long long)l->raw);
+    int unread = rc && xl.stop == ARCH_STOP_READ && i + 1 == xl.nlevels;
+    if (unread)
+      snprintf(raw, sizeof(raw), "(unreadable)");
+    else
+      snprintf(raw, sizeof(raw), "0x%llx", (unsigned long long)l->raw);
     snprintf(idx, sizeof(idx), "0x%x", l->index);
     svc__outf(s, "%-6s %-6s %-18s %-18s %-22s %s\n", l->name, idx, ea, raw, nx, fc);
   }

@@ -69,6 +69,9 @@ j, r = get("pte 0xffff800000200000 --json")
 if j:
     check(r == "OK" and not j["mapped"] and len(j["levels"]) == 3, f"pte unmapped: {j}")
     check(j["stop"] == "not present" and j["reason"].startswith("PDE[0x1]"), f"pte stop: {j}")
+j, r = get("pte 0x1000 --root 0x80000000 --json")
+if j:
+    check(r == "OK" and j["levels"][0]["raw"] is None and j["stop"] == "cannot read entry", f"pte unreadable: {j}")
 j, r = get("maps --json")
 if j:
     runs = j["runs"]

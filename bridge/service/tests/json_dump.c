@@ -13,6 +13,7 @@ static const char *const cmds[] = {
     "vtop 0x600000 --json",
     "pte 0xffff800000001980 --json",
     "pte 0xffff800000200000 --json",
+    "pte 0x1000 --root 0x80000000 --json",
     "maps --json",
     "ptov 0x300004 --json",
     "phys read 0x201980 0x10 --json",

@@ -143,6 +143,11 @@ static void test_pte(void **state) {
   o = run(f, "pte 0xffff800000412345", "OK");
   has(o, "-> 0x412345 (2M page at 0x400000)");
   has(run(f, "pte", "E01"), "pte: missing VA");
+  assert_string_equal(run(f, "pte 0x800000000000", "E01"),
+                      "pte: 0x800000000000: non-canonical address\n");
+  o = run(f, "pte 0x1000 --root 0x80000000", "OK");
+  has(o, "PML4E  0x0    0x80000000         (unreadable)");
+  has(o, "not mapped: PML4E[0x0] at 0x80000000: cannot read entry: no physical page at 0x80000000");
 }
 
 static void test_maps(void **state) {
