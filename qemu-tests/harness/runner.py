@@ -95,6 +95,7 @@ def main():
     ap.add_argument("--elf", required=True)
     ap.add_argument("--script", required=True)
     ap.add_argument("--bridge")
+    ap.add_argument("--bridge-arg", action="append", default=[], help="an extra bridge argument")
     ap.add_argument("--timeout", type=float, default=240)
     ap.add_argument("--seed", type=int, default=None)
     ap.add_argument("--serial")
@@ -103,7 +104,7 @@ def main():
     try:
         lay = layout.Layout(args.layout)
         argv = gdb_argv(lay, args.script)
-        with session(lay, args.kernel, args.bridge, args.serial) as s:
+        with session(lay, args.kernel, args.bridge, args.serial, args.bridge_arg) as s:
             env = dict(os.environ)
             env.update(
                 RSPT_PORT=str(s.port),
@@ -111,6 +112,7 @@ def main():
                 RSPT_LAYOUT=os.path.abspath(args.layout),
                 RSPT_ELF=os.path.abspath(args.elf),
                 RSPT_BRIDGE="1" if args.bridge else "0",
+                RSPT_BRIDGE_ARGS=" ".join(args.bridge_arg),
             )
             if args.seed is not None:
                 env["RSPT_SEED"] = str(args.seed)
