@@ -278,7 +278,27 @@ int svc__prewalk(svc *s, const arch_ctx *ctx, uint64_t lo, uint64_t hi, void *wo
   w.dry = 1;
   uint8_t(*tmp)[SVC_CPAGE] = malloc(PREWALK_BATCH * sizeof(*tmp));
   svc_prd *rd = malloc(PREWALK_BATCH * sizeof(*rd));
-  for (int pass = 0; pass < 8 && tmp && rd; pass++) {
+  /* Pass k finds the tables of level k; after the last level's batch a
+   * further pass would only walk everything again to find nothing. */
+  int levels;
+  switch (ctx->mode) {
+  case ARCH_X86_32:
+  case ARCH_RISCV_SV32:
+    levels = 2;
+    break;
+  case ARCH_X86_PAE:
+  case ARCH_RISCV_SV39:
+    levels = 3;
+    break;
+  case ARCH_X86_64_5L:
+  case ARCH_RISCV_SV57:
+    levels = 5;
+    break;
+  default:
+    levels = 4; /* x86-64, Sv48; AArch64 has at most 4 */
+    break;
+  }
+  for (int pass = 0; pass < levels && tmp && rd; pass++) {
     w.nmiss = 0;
     if (arch_enumerate(ctx, &w.mem, lo, hi, work, wl, dry_run, &w, NULL) == ARCH_ECANCELED)
       break;
