@@ -36,7 +36,9 @@ typedef struct {
 
 /* Reply i of a transact() call, in the worker thread.  The body is only
  * valid during the call.  Return non-zero to mark the transaction failed
- * (the remaining replies are still consumed so the pipe stays in sync). */
+ * (the remaining replies are still consumed so the pipe stays in sync).
+ * Console output the target sends before a final reply (the 'O' packets of
+ * a qRcmd) is delivered the same way, with the same i, before that reply. */
 typedef int (*svc_reply_cb)(void *arg, size_t i, const char *body, size_t len);
 
 typedef struct {
