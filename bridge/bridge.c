@@ -21,7 +21,8 @@ enum { BR__OWN_CLIENT = 0, BR__OWN_WORKER, BR__OWN_INTERNAL, BR__OWN_ORPHAN };
 
 enum {
   BR__REQ_RESUME = 1, /* the reply is a stop reply, it may take forever */
-  BR__REQ_QSUP = 2    /* qSupported: merge the reply */
+  BR__REQ_QSUP = 2,   /* qSupported: merge the reply */
+  BR__REQ_STOPQ = 4   /* '?': the reply is a stop reply */
 };
 
 enum { BR__T_IDLE = 0, BR__T_CONNECTING, BR__T_UP, BR__T_CLOSING };
@@ -120,8 +121,13 @@ static int is_console(const char *b, size_t len) {
   return 1;
 }
 
+/* "Stop Reply Packets": S AA, T AA..., W AA..., X AA... with two hex
+ * digits, so that "T0;tnotrun:0" (qTStatus) is not one. */
 static int is_stop_reply(const char *b, size_t len) {
-  return len >= 3 && (b[0] == 'S' || b[0] == 'T' || b[0] == 'W' || b[0] == 'X');
+  rsp_stop st;
+  if (len < 3 || !(b[0] == 'S' || b[0] == 'T' || b[0] == 'W' || b[0] == 'X'))
+    return 0;
+  return rsp_parse_stop(b, len, &st) == 0;
 }
 
 /* Requests whose reply is a stop reply that comes when the target stops
@@ -554,7 +560,10 @@ static void wtx_topup(br_t *br) {
       return;
     }
     side_send(&br->t, r->body, r->len, 0);
-    fifo_push(br, BR__OWN_WORKER, 0, (uint32_t)tx->sent);
+    uint8_t fl = is_resume(r->body, r->len) ? BR__REQ_RESUME : 0;
+    if (eq(r->body, r->len, "?"))
+      fl |= BR__REQ_STOPQ;
+    fifo_push(br, BR__OWN_WORKER, fl, (uint32_t)tx->sent);
     tx->sent++;
   }
   timer_kick(br, 0);
@@ -882,6 +891,8 @@ static void target_closed(uv_handle_t *h) {
       const char *why = br->retry_pending_reason;
       br->retry_pending_reason = NULL;
       target_retry(br, why);
+    } else if (!br->closing && br->c.up) {
+      target_connect(br); /* a client came while the last one's was released */
     }
   }
   br__maybe_finish_close(br);
@@ -917,11 +928,12 @@ static void target_up(br_t *br) {
   t->paused = 0;
   br->tstate = BR__T_UP;
   br->retries = 0;
-  br->t_running = 0; /* QEMU stops the guest when a debugger connects */
   rsp_parser_reset(&t->parser);
   char a[160];
   br_addr_format(&br->cfg.target, a, sizeof(a));
-  br__log(br, 0, "%s target %s", br->ever_connected ? "reconnected to" : "connected to", a);
+  br__log(br, br->t_lost || !br->ever_connected ? 0 : 1, "%s target %s",
+          br->t_lost ? "reconnected to" : "connected to", a);
+  br->t_lost = 0;
   br->ever_connected = 1;
   svc_event(br->svc, SVC_EV_CONNECT);
   uv_read_start(&t->h.stream, alloc_cb, read_cb);
@@ -935,8 +947,8 @@ static void target_up(br_t *br) {
 
 static void connect_cb(uv_connect_t *req, int status) {
   br_t *br = req->data;
-  if (br->closing)
-    return;
+  if (br->closing || br->tstate != BR__T_CONNECTING)
+    return; /* released meanwhile */
   if (status < 0) {
     br__log(br, br->ever_connected ? 1 : 0, "cannot connect to target: %s", uv_strerror(status));
     target_close_handle(br, "unreachable");
@@ -1048,6 +1060,7 @@ static void target_lost(br_t *br, const char *why) {
   if (br->tstate != BR__T_UP && br->tstate != BR__T_CONNECTING)
     return;
   br__log(br, 0, "target connection lost (%s)", why);
+  br->t_lost = 1;
   for (unsigned i = 0; i < br->fcount; i++) {
     br__req *r = fifo_at(br, i);
     if (r->owner == BR__OWN_CLIENT)
@@ -1116,7 +1129,7 @@ static int dispatch(br_t *br, const char *b, size_t len, int *action) {
     return DISPATCH_DONE;
   }
   if (br->tstate != BR__T_UP && br->tstate != BR__T_CONNECTING) {
-    if (br->need_replay || br->ever_connected) {
+    if (br->t_lost) {
       if (br->fclient)
         return DISPATCH_WAIT;
       client_error(br, msg_noconn);
@@ -1148,6 +1161,8 @@ static int dispatch(br_t *br, const char *b, size_t len, int *action) {
     svc_event(br->svc, SVC_EV_RESUME);
     br->intr_sent = 0;
   }
+  if (eq(b, len, "?"))
+    flags |= BR__REQ_STOPQ;
   if (rsp_has_prefix(b, len, "qSupported")) {
     flags |= BR__REQ_QSUP;
     if (len <= sizeof(br->sess_qsupported)) {
@@ -1159,12 +1174,8 @@ static int dispatch(br_t *br, const char *b, size_t len, int *action) {
     br->sess_xml = 1;
   if (len && (b[0] == 'P' || b[0] == 'G'))
     svc_event(br->svc, SVC_EV_REG_WRITE);
-  if (len && b[0] == 'D') {
+  if (len && b[0] == 'D')
     svc_event(br->svc, SVC_EV_DETACH);
-    br->t_running = 1; /* a stub resumes the target on detach */
-  }
-  if (flags & BR__REQ_RESUME)
-    br->t_running = 1;
   side_send(&br->t, b, len, 0);
   /* "k" has no reply ("Packets": the stub may just exit). */
   if (!eq(b, len, "k"))
@@ -1380,8 +1391,6 @@ static int t_on_packet(rsp_parser *p, const char *b, size_t len) {
   }
   if (br->fcount == 0) {
     /* Nothing asked: an asynchronous stop reply or console output. */
-    if (is_stop_reply(b, len))
-      br->t_running = 0;
     if (br->c.up) {
       client_reply(br, b, len);
       if (is_stop_reply(b, len))
@@ -1392,8 +1401,14 @@ static int t_on_packet(rsp_parser *p, const char *b, size_t len) {
     return 0;
   }
   br__req *head = fifo_at(br, 0);
-  if ((head->flags & BR__REQ_RESUME) && is_stop_reply(b, len))
-    br->t_running = 0;
+  if (!(head->flags & (BR__REQ_RESUME | BR__REQ_STOPQ)) && is_stop_reply(b, len)) {
+    /* A stop reply where none can be the answer: QEMU sends one when a
+     * new connection stops a running guest, before it reads our
+     * request.  GDB connecting directly would see it before sending
+     * anything and ignore it; here it must not be taken for the reply. */
+    br__log(br, 1, "target: unsolicited stop reply dropped");
+    return 0;
+  }
   if (is_console(b, len)) {
     /* "Stop Reply Packets": O packets may precede the final reply of a
      * resume or a qRcmd; they do not complete the request. */
@@ -1544,26 +1559,6 @@ static void client_closed(uv_handle_t *h) {
   br__maybe_finish_close(br);
 }
 
-/* The previous client left the target running (it resumed, detached or
- * vanished during a continue).  A debugger attaching to QEMU directly
- * stops the guest (QEMU pauses on a new gdb connection), and QEMU drops
- * the first byte it gets while running: stop it now, as a direct attach
- * would, and swallow the stop reply it sends. */
-static void stop_for_new_client(br_t *br) {
-  int owed = 0;
-  for (unsigned i = 0; i < br->fcount; i++)
-    if (fifo_at(br, i)->flags & BR__REQ_RESUME)
-      owed = 1;
-  if (!owed && fifo_push(br, BR__OWN_INTERNAL, BR__REQ_RESUME, 0) < 0)
-    return;
-  br__log(br, 0, "target was left running: interrupting it for the new client");
-  ack_flush(br);
-  side_raw(&br->t, "\003", 1);
-  br__trace(br, "b>t", "^C", NULL, 0);
-  br->intr_sent = 1;
-  timer_kick(br, 1);
-}
-
 static void client_up(br_t *br) {
   br__side *c = &br->c;
   c->up = 1;
@@ -1579,8 +1574,48 @@ static void client_up(br_t *br) {
   br__log(br, 0, "client connected");
   if (br->tstate == BR__T_IDLE && !uv_is_active((uv_handle_t *)&br->retry_timer))
     target_connect(br);
-  else if (br->tstate == BR__T_UP && br->t_running)
-    stop_for_new_client(br);
+}
+
+static void release_shutdown_cb(uv_shutdown_t *req, int status) {
+  br_t *br = req->data;
+  (void)status;
+  if (br->tstate == BR__T_CLOSING && !uv_is_closing(&br->t.h.handle))
+    close_handle(br, &br->t.h.handle, target_closed);
+}
+
+/* The client is gone: close the target connection too, the way a debugger
+ * that goes away closes its own.  Nothing is sent, so the target is left
+ * exactly as the client left it (QEMU does nothing when its gdb
+ * connection closes); the next client gets a fresh connection, which
+ * QEMU treats like a debugger attaching (it stops the guest and attaches
+ * the first process, as it would for GDB connecting directly). */
+static void target_release(br_t *br) {
+  uv_timer_stop(&br->retry_timer);
+  br->retries = 0;
+  br->t_lost = 0;
+  wtx_fail(br, UV_ECONNRESET);
+  fifo_clear(br);
+  br->intr_sent = 0;
+  if (br->tstate != BR__T_UP && br->tstate != BR__T_CONNECTING)
+    return;
+  br__log(br, 1, "releasing the target connection");
+  ack_flush(br);
+  int was_up = br->tstate == BR__T_UP;
+  br__side *t = &br->t;
+  if (was_up) {
+    side_flush(t);
+    uv_read_stop(&t->h.stream);
+  }
+  t->up = 0;
+  br->tstate = BR__T_CLOSING;
+  br->retry_pending_reason = NULL;
+  br->t_ack_pending = 0;
+  uv_timer_stop(&br->ack_timer);
+  /* Let what was written (a detach, say) reach the target first. */
+  br->shutdown_req.data = br;
+  if (!was_up || uv_shutdown(&br->shutdown_req, &t->h.stream, release_shutdown_cb) < 0)
+    close_handle(br, &t->h.handle, target_closed);
+  t->acc.len = 0;
 }
 
 static void client_drop(br_t *br, const char *why) {
@@ -1612,11 +1647,7 @@ static void client_drop(br_t *br, const char *why) {
   br->need_replay = 0;
   br->intr_sent = 0;
   svc_event(br->svc, SVC_EV_DETACH);
-  if (br->t.paused) {
-    br->t.paused = 0;
-    if (br->t.up)
-      uv_read_start(br->t.rd, alloc_cb, read_cb);
-  }
+  target_release(br);
   close_handle(br, &c->h.handle, client_closed);
   if (br->client_stdio && c->w.handle.type != UV_UNKNOWN_HANDLE)
     close_handle(br, &c->w.handle, client_closed);

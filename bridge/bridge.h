@@ -9,6 +9,8 @@
  * how the integration tests embed the bridge in their own loop.
  *
  * Errors are libuv's negative error codes (uv_strerror/uv_err_name).
+ * As with any libuv program that writes to sockets, the embedding process
+ * must ignore SIGPIPE (a peer that vanishes is then an EPIPE, handled).
  *
  * Threads: everything here runs on the loop thread except the worker
  * thread, which runs svc_handle() (see service/service.h) and talks to the
@@ -213,7 +215,8 @@ struct br {
   uv_timer_t ack_timer;
   int t_ack_pending;
   int intr_sent; /* a ^C went up while a resume was pending */
-  int t_running; /* a resume (or detach) went up and no stop reply came */
+  int t_lost;    /* the target connection was lost and not yet re-made */
+  uv_shutdown_t shutdown_req;
 
   /* Client requests waiting their turn: [u32 len][i32 action][body]... */
   br_buf pend;

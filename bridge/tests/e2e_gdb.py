@@ -19,6 +19,9 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SCRIPT = os.path.join(HERE, "e2e_script.gdb")
+# A second session on the same QEMU after the first detached (the guest
+# ran meanwhile): attaching again must stop it, as a direct attach does.
+SCRIPT2 = os.path.join(HERE, "e2e_script2.gdb")
 QEMU = "qemu-system-x86_64"
 QEMU_ARGS = ["-S", "-display", "none", "-monitor", "none", "-serial", "none",
              "-nodefaults", "-m", "64"]
@@ -82,10 +85,14 @@ def kill_all():
 
 
 def gdb(target_cmd):
-    r = subprocess.run(["gdb", "-nx", "-batch", "-ex", target_cmd, "-x", SCRIPT],
-                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                       timeout=60, text=True)
-    return r.stdout
+    out = ""
+    for script in (SCRIPT, SCRIPT2):
+        r = subprocess.run(["gdb", "-nx", "-batch", "-ex", target_cmd, "-x", script],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           timeout=60, text=True)
+        out += r.stdout + "--- next session ---\n"
+        time.sleep(0.2)
+    return out
 
 
 def normalise(text):
@@ -198,7 +205,8 @@ def main():
     # The script must have done real work, so that two empty transcripts
     # cannot pass.
     for want in ["0xffff0:\t0xea\t0x5b\t0xe0", "rip            0xe05b",
-                 "0x1000:\t0x12345678\t0x000000ab", "efer", "Breakpoint 1 at 0xfe05b"]:
+                 "0x1000:\t0x12345678\t0x000000ab", "efer", "Breakpoint 1 at 0xfe05b",
+                 "VM status: paused"]:
         if want not in direct:
             print("direct transcript lacks %r:\n%s" % (want, direct))
             return 1

@@ -8,6 +8,7 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -267,6 +268,8 @@ static void stop_cb(uv_async_t *a) {
 }
 
 void harness_start(harness *h, const br_config *cfg) {
+  /* Like any libuv program writing to sockets (see bridge.h). */
+  signal(SIGPIPE, SIG_IGN);
   memset(h, 0, sizeof(*h));
   h->stop_status = -1;
   h->log = open_memstream(&h->logbuf, &h->loglen);

@@ -4,6 +4,7 @@
 #ifndef BR_TEST_PEER_H
 #define BR_TEST_PEER_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 
 #include "bridge.h"
@@ -56,7 +57,7 @@ typedef struct {
   uv_thread_t th;
   uv_async_t stop;
   int port;
-  volatile int stop_status; /* from on_stop, -1 if none */
+  atomic_int stop_status; /* from on_stop, -1 if none */
   char *logbuf;
   size_t loglen;
   FILE *log;
