@@ -76,7 +76,15 @@ static int on_vread(void *arg, size_t i, const char *body, size_t len) {
 
 static void read_default(svc *s, const char *body, size_t blen, uint64_t addr, uint64_t len) {
   if (svc__is_uncached(s, addr, len) || !atomic_load(&s->cache_on) || !s->cache.max) {
-    forward(s, body, blen); /* uncached: exactly what was asked, no read-ahead */
+    /* Uncached: exactly what was asked, no read-ahead; a request larger
+     * than the target takes becomes a partial read. */
+    if (len > SVC_MAX_M) {
+      char req[48];
+      int n = rsp_format_m(req, sizeof(req), addr, SVC_MAX_M);
+      forward(s, req, (size_t)n);
+    } else {
+      forward(s, body, blen);
+    }
     return;
   }
   uint64_t as = SVC_AS_VIRT(atomic_load(&s->thread));
