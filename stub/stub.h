@@ -139,6 +139,14 @@ typedef struct {
 } stub_monitor_ops;
 
 typedef struct {
+  /* Threads 1..count() (CPUs, for a system target).  select() makes tid
+   * the thread that register and memory ops act on (Hg); 0 or an error.
+   * Without this table the target has one thread, 1. */
+  int (*count)(void *ctx);
+  int (*select)(void *ctx, int tid);
+} stub_thread_ops;
+
+typedef struct {
   const stub_arch *arch;     /* required */
   const stub_mem_ops *mem;   /* virtual (CPU view) memory */
   const stub_reg_ops *regs;  /* registers */
@@ -146,6 +154,7 @@ typedef struct {
   const stub_break_ops *brk; /* breakpoints */
   const stub_mem_ops *phys;  /* physical memory: enables qqemu.PhyMemMode */
   const stub_monitor_ops *monitor;
+  const stub_thread_ops *threads; /* NULL: one thread */
   void *ctx;
 } stub_target;
 
@@ -182,6 +191,8 @@ struct stub_core {
   size_t pkt, txcap, txlen;
   int client_errmsg;
   int ended;
+  int tid;  /* the thread Hg selected (1 without thread ops) */
+  int tid0; /* the thread each session starts on */
   int last_sig;
   const char *errmsg;
   struct {
@@ -196,7 +207,8 @@ struct stub_core {
 int stub_init(stub_core *c, const stub_target *t, const stub_transport_ops *tr, void *tctx,
               void *mem, size_t memsize);
 /* A new session (reconnect): ack mode, virtual memory mode, no partial
- * packet.  Planted breakpoints stay. */
+ * packet, the initial thread selected again (as QEMU does for a new
+ * debugger).  Planted breakpoints stay. */
 void stub_reset(stub_core *c);
 /* After STUB_ECLOSED: keep the connection and accept further packets in
  * the same ack mode (a bridge in front of the stub keeps its connection
@@ -215,6 +227,10 @@ int stub_monitor_output(stub_core *c, const char *text, size_t len);
  * where the packet allows the textual form.  msg must stay valid until the
  * op returns. */
 void stub_set_error(stub_core *c, const char *msg);
+/* Makes tid the current thread, and the one every session starts on,
+ * without calling threads->select (for a port whose target starts on
+ * another thread than 1). */
+void stub_set_thread(stub_core *c, int tid);
 /* The packet size advertised in qSupported. */
 size_t stub_packet_size(const stub_core *c);
 

@@ -66,8 +66,8 @@ static int send_fail(stub_core *c, int code, const char *msg, int textual) {
 }
 
 static int send_stop(stub_core *c, int sig) {
-  static const rsp_tid one = {0, 1};
-  int n = rsp_format_stop_T(c->body, c->pkt, (uint8_t)sig, &one, 0, NULL, 0);
+  rsp_tid cur = {0, c->tid};
+  int n = rsp_format_stop_T(c->body, c->pkt, (uint8_t)sig, &cur, 0, NULL, 0);
   if (n < 0)
     return send_str(c, "S05");
   return send_packet(c, c->body, (size_t)n);
@@ -128,6 +128,18 @@ static int core_swbp(const stub_core *c) {
 
 static int can_hwbp(const stub_core *c) {
   return c->t->brk && c->t->brk->hw_insert && c->t->brk->hw_remove;
+}
+
+static int thread_count(const stub_core *c) {
+  int n;
+  if (!c->t->threads || !c->t->threads->count || !c->t->threads->select)
+    return 1;
+  n = c->t->threads->count(c->t->ctx);
+  return n < 1 ? 1 : n;
+}
+
+static int thread_alive(const stub_core *c, int64_t tid) {
+  return tid >= 1 && tid <= thread_count(c);
 }
 
 /* ------------------------------------------------------------------------
@@ -367,7 +379,7 @@ static int handle_vcont(stub_core *c, const char *b, size_t len) {
   /* The first action that applies to our single thread wins, as the
    * manual specifies ("Packets", vCont). */
   while ((rc = rsp_vcont_next(&it, &act)) == 1) {
-    if (act.has_tid && act.tid.tid != -1 && act.tid.tid != 1 && act.tid.tid != 0)
+    if (act.has_tid && act.tid.tid != -1 && act.tid.tid != c->tid && act.tid.tid != 0)
       continue;
     switch (act.action) {
     case 'c':
@@ -561,12 +573,29 @@ static int handle_q(stub_core *c, const char *b, size_t len) {
    * Packets" lets GDB work with. */
   if (body_is(b, len, "qAttached") || rsp_has_prefix(b, len, "qAttached:"))
     return send_str(c, "1");
-  if (body_is(b, len, "qfThreadInfo"))
-    return send_str(c, "m1");
+  if (body_is(b, len, "qfThreadInfo")) {
+    int i, n = thread_count(c), k;
+    size_t o = 0;
+    c->body[o++] = 'm';
+    for (i = 1; i <= n; i++) {
+      if (i > 1)
+        c->body[o++] = ',';
+      k = rsp_format_hex(c->body + o, c->pkt - o - 1, (uint64_t)i);
+      if (k < 0 || o + (size_t)k + 1 >= c->pkt)
+        return send_fail(c, STUB_ENOSPC, "too many threads for PacketSize", 1);
+      o += (size_t)k;
+    }
+    return send_packet(c, c->body, o);
+  }
   if (body_is(b, len, "qsThreadInfo"))
     return send_str(c, "l");
-  if (body_is(b, len, "qC"))
-    return send_str(c, "QC1");
+  if (body_is(b, len, "qC")) {
+    int k;
+    c->body[0] = 'Q';
+    c->body[1] = 'C';
+    k = rsp_format_hex(c->body + 2, c->pkt - 2, (uint64_t)c->tid);
+    return send_packet(c, c->body, (size_t)(k < 0 ? 0 : k) + 2);
+  }
   if (can_phys(c)) {
     /* QEMU's extension ("qqemu.Supported" in QEMU's gdbstub). */
     if (body_is(b, len, "qqemu.Supported"))
@@ -596,15 +625,27 @@ static int handle_Q(stub_core *c, const char *b, size_t len) {
   return send_str(c, "");
 }
 
-/* H OP TID, T TID: one thread. */
+/* H OP TID and T TID.  Hg selects the thread of register and memory ops;
+ * 0 ("any") and -1 ("all") keep the current one.  Hc is accepted: in
+ * all-stop mode every thread resumes together. */
 static int handle_thread(stub_core *c, const char *b, size_t len) {
   const char *p = b + (b[0] == 'H' ? 2 : 1), *end = b + len;
   rsp_tid t;
   if ((b[0] == 'H' && len < 2) || rsp_parse_tid(&p, end, &t) < 0 || p != end)
     return send_fail(c, STUB_EINVAL, "malformed thread id", 1);
-  if (t.tid == 1 || (b[0] == 'H' && (t.tid == 0 || t.tid == -1)))
+  if (b[0] == 'H' && (t.tid == 0 || t.tid == -1))
     return send_str(c, "OK");
-  return send_fail(c, STUB_EINVAL, "no such thread", 1);
+  if (!thread_alive(c, t.tid))
+    return send_fail(c, STUB_EINVAL, "no such thread", 1);
+  if (b[0] == 'H' && b[1] == 'g' && t.tid != c->tid) {
+    if (c->t->threads && c->t->threads->select) {
+      int rc = c->t->threads->select(c->t->ctx, (int)t.tid);
+      if (rc < 0)
+        return send_error(c, rc, 1);
+    }
+    c->tid = (int)t.tid;
+  }
+  return send_str(c, "OK");
 }
 
 static int handle_kill(stub_core *c) {
@@ -810,6 +851,7 @@ int stub_init(stub_core *c, const stub_target *t, const stub_transport_ops *tr, 
   c->tx = c->body + pkt;
   c->txcap = 2 * pkt + 4;
   c->last_sig = 5;
+  c->tid = c->tid0 = 1;
   rsp_parser_init(&c->parser, c->rx, pkt);
   c->parser.data = c;
   return 0;
@@ -824,6 +866,9 @@ void stub_reset(stub_core *c) {
   c->ended = 0;
   c->txlen = 0;
   c->errmsg = NULL;
+  if (c->tid != c->tid0 && c->t->threads && c->t->threads->select &&
+      c->t->threads->select(c->t->ctx, c->tid0) >= 0)
+    c->tid = c->tid0;
 }
 
 void stub_rearm(stub_core *c) {
@@ -872,6 +917,11 @@ int stub_monitor_output(stub_core *c, const char *text, size_t len) {
 
 void stub_set_error(stub_core *c, const char *msg) {
   c->errmsg = msg;
+}
+
+void stub_set_thread(stub_core *c, int tid) {
+  if (thread_alive(c, tid))
+    c->tid = c->tid0 = tid;
 }
 
 size_t stub_packet_size(const stub_core *c) {

@@ -104,6 +104,16 @@ int dump_set_reg(dump_t *d, const char *a) {
   reg_put(d, regno, (uint64_t)v);
   if (strcmp(name, "efer") == 0)
     d->efer_inferred = 0;
+  if (!d->replaying) {
+    char *copy;
+    if (d->noverrides == sizeof(d->overrides) / sizeof(d->overrides[0]))
+      return fail(d, "too many register assignments");
+    copy = malloc(strlen(a) + 1);
+    if (!copy)
+      return fail(d, "out of memory");
+    strcpy(copy, a);
+    d->overrides[d->noverrides++] = copy;
+  }
   return 0;
 }
 
@@ -327,11 +337,48 @@ static void parse_notes(dump_t *d, const uint8_t *p, size_t len, int machine, in
   }
 }
 
+/* Registers of CPU d->cpu from the notes; d->ncpus from their count. */
+static void load_cpu(dump_t *d) {
+  int nprstatus = 0, nqemu = 0, got_qemu = 0;
+  size_t i;
+  memset(d->regs, 0, sizeof(d->regs));
+  memset(d->avail, 0, sizeof(d->avail));
+  for (i = 0; i < d->nnotes; i++)
+    parse_notes(d, d->map + d->notes_off[i], (size_t)d->notes_len[i], d->machine, &nprstatus,
+                &nqemu, &got_qemu);
+  d->ncpus = nprstatus > nqemu ? nprstatus : nqemu;
+  d->efer_inferred = 0;
+  if (d->arch == &stub_arch_x86_64 || d->arch == &stub_arch_i386) {
+    uint64_t cr4 = 0;
+    /* QEMU's CPU state has no EFER.  QEMU writes EM_X86_64 exactly when
+     * long mode is active (LMA), and nearly every PAE/long-mode OS sets
+     * NXE, so that is the inferred value; --reg efer=... overrides it. */
+    dump_reg_get(d, "cr4", &cr4);
+    reg_put_name(d, "efer", (d->machine == EM_X86_64 ? 0x500u : 0u) | ((cr4 & 0x20) ? 0x800u : 0u));
+    d->efer_inferred = 1;
+  }
+}
+
+int dump_select_cpu(dump_t *d, int cpu) {
+  size_t i;
+  if (cpu < 0 || cpu >= (d->ncpus > 0 ? d->ncpus : 1))
+    return fail(d, "no CPU %d (the dump has %d)", cpu, d->ncpus);
+  if (cpu == d->cpu)
+    return 0;
+  d->cpu = cpu;
+  load_cpu(d);
+  d->replaying = 1;
+  for (i = 0; i < d->noverrides; i++)
+    dump_set_reg(d, d->overrides[i]);
+  d->replaying = 0;
+  return 0;
+}
+
 int dump_open_elf(dump_t *d, const char *path, int write_through, int cpu, const stub_arch *want) {
   elf_view e;
   uint64_t phoff;
   unsigned phnum, phentsize, i;
-  int machine, nprstatus = 0, nqemu = 0, got_qemu = 0;
+  int machine;
   dump_zero(d);
   d->cpu = cpu;
   if (map_file(d, path, write_through) < 0)
@@ -389,32 +436,27 @@ int dump_open_elf(dump_t *d, const char *path, int write_through, int cpu, const
       s->size = memsz;
       s->filesz = filesz < memsz ? filesz : memsz;
       s->offset = off;
-    } else if (type == PT_NOTE) {
-      parse_notes(d, e.base + off, (size_t)filesz, machine, &nprstatus, &nqemu, &got_qemu);
+    } else if (type == PT_NOTE && d->nnotes < sizeof(d->notes_off) / sizeof(d->notes_off[0])) {
+      d->notes_off[d->nnotes] = off;
+      d->notes_len[d->nnotes++] = filesz;
     }
   }
-  d->ncpus = nprstatus > nqemu ? nprstatus : nqemu;
-  if (d->ncpus > 0 && cpu >= d->ncpus)
+  d->machine = machine;
+  load_cpu(d);
+  if (cpu < 0 || (d->ncpus > 0 && cpu >= d->ncpus))
     return fail(d, "%s: no CPU %d (the dump has %d)", path, cpu, d->ncpus);
   if (d->nsegs == 0)
     return fail(d, "%s: no PT_LOAD segments (was the dump made with -p or -z?)", path);
   if (want && want != d->arch)
     return fail(d, "%s: the dump's machine (%d) does not match the requested architecture", path,
                 machine);
-  if (d->arch == &stub_arch_x86_64 || d->arch == &stub_arch_i386) {
-    uint64_t cr4 = 0;
-    /* QEMU's CPU state has no EFER.  QEMU writes EM_X86_64 exactly when
-     * long mode is active (LMA), and nearly every PAE/long-mode OS sets
-     * NXE, so that is the inferred value; --reg efer=... overrides it. */
-    dump_reg_get(d, "cr4", &cr4);
-    reg_put_name(d, "efer", (machine == EM_X86_64 ? 0x500u : 0u) | ((cr4 & 0x20) ? 0x800u : 0u));
-    d->efer_inferred = 1;
-  }
   return 0;
 }
 
 void dump_close(dump_t *d) {
   size_t i;
+  for (i = 0; i < d->noverrides; i++)
+    free(d->overrides[i]);
   for (i = 0; i < d->npages; i++)
     free(d->pages[i].data);
   free(d->pages);

@@ -46,9 +46,17 @@ typedef struct {
   const stub_arch *arch;
   uint8_t regs[1024];
   uint8_t avail[128]; /* one flag per register */
-  int cpu;            /* which CPU of the dump */
+  int cpu;            /* which CPU of the dump (0-based) */
   int ncpus;
   int efer_inferred;
+  /* Where the CPU states are, to load another CPU's (dump_select_cpu). */
+  int machine;
+  uint64_t notes_off[8], notes_len[8];
+  size_t nnotes;
+  /* --reg / --regs assignments, applied again to every CPU loaded. */
+  char *overrides[64];
+  size_t noverrides;
+  int replaying;
   /* The message of the last failure, for stub_set_error() and the CLI. */
   char err[256];
 } dump_t;
@@ -59,6 +67,10 @@ typedef struct {
 int dump_open_elf(dump_t *d, const char *path, int write_through, int cpu, const stub_arch *want);
 int dump_open_raw(dump_t *d, const char *path, uint64_t base, const stub_arch *arch,
                   int write_through);
+/* Loads the registers of CPU cpu (0-based) of an ELF dump, then the
+ * --reg/--regs assignments again.  Register writes made through the stub
+ * are per CPU and dropped by a switch.  0, or -1 with d->err set. */
+int dump_select_cpu(dump_t *d, int cpu);
 /* "name=value" or "name value" (hex, "0x" optional). */
 int dump_set_reg(dump_t *d, const char *assignment);
 /* A text file of such lines; '#' starts a comment. */

@@ -76,6 +76,21 @@ static int t_reg_write(void *ctx, unsigned regno, const void *buf, size_t len) {
   return dump_reg_write(&s->dump, regno, buf, len);
 }
 
+/* Threads are the dump's CPUs, like QEMU's gdbstub shows vCPUs. */
+static int t_thread_count(void *ctx) {
+  server *s = ctx;
+  return s->dump.ncpus > 0 ? s->dump.ncpus : 1;
+}
+
+static int t_thread_select(void *ctx, int tid) {
+  server *s = ctx;
+  if (dump_select_cpu(&s->dump, tid - 1) < 0) {
+    stub_set_error(&s->core, s->dump.err);
+    return -STUB_EINVAL;
+  }
+  return 0;
+}
+
 static void mon_printf(server *s, const char *fmt, ...) {
   char line[512];
   va_list ap;
@@ -172,6 +187,7 @@ static const stub_mem_ops mem_ops = {t_mem_read, t_mem_write};
 static const stub_mem_ops phys_ops = {t_phys_read, t_phys_write};
 static const stub_reg_ops reg_ops = {t_reg_read, t_reg_write};
 static const stub_monitor_ops monitor_ops = {t_monitor};
+static const stub_thread_ops thread_ops = {t_thread_count, t_thread_select};
 
 /* ------------------------------------------------------------------------
  * Transport.
@@ -436,12 +452,14 @@ int main(int argc, char **argv) {
   target.regs = &reg_ops;
   target.phys = &phys_ops;
   target.monitor = &monitor_ops;
+  target.threads = &thread_ops;
   target.ctx = &s;
   area = malloc(STUB_MEM_SIZE(packet));
   if (!area || stub_init(&s.core, &target, &transport, &s, area, STUB_MEM_SIZE(packet)) != 0) {
     fprintf(stderr, "rspstub: cannot set up the stub core\n");
     return 1;
   }
+  stub_set_thread(&s.core, s.dump.cpu + 1);
   signal(SIGPIPE, SIG_IGN);
 
   if (use_stdio) {

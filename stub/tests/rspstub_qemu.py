@@ -105,6 +105,10 @@ def gdb_script(arch, port, vas, pas, extra=""):
         lines.append("x/4xg %#x" % pa)
     lines.append("maint packet Qqemu.PhyMemMode:0")
     lines.append(extra)
+    # Last, the second CPU where the machine has one (-smp 2): threads are CPUs in both.
+    lines.append("python\ntry:\n  gdb.execute('thread 2', to_string=True)\n"
+                 "  print(gdb.execute('info registers %s', to_string=True).strip())\n"
+                 "except gdb.error as e:\n  print('thread 2:', e)\nend" % regs[0])
     lines.append("disconnect")
     return "\n".join(lines) + "\n"
 
@@ -129,7 +133,8 @@ def normalise(out):
             continue
         if "in ?? ()" in line or line.startswith("warning:") or "determining executable" in line:
             continue
-        if "Try using the" in line or line.startswith("[Inferior"):
+        # QEMU names threads p1.N (multiprocess), rspstub N.
+        if "Try using the" in line or line.startswith(("[Inferior", "[Switching to thread")):
             continue
         w = line.split()
         if len(w) >= 3 and w[1].startswith("0x") and not w[0].endswith(":"):

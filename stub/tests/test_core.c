@@ -37,6 +37,7 @@ typedef struct {
   int monitor_fail;
   stub_core *core;
   int stop_in_cont;
+  int selected;
 } mock;
 
 typedef struct {
@@ -170,6 +171,19 @@ static int bp_hw(void *ctx, uint64_t addr, unsigned kind) {
   return 0;
 }
 
+static int th_count(void *ctx) {
+  (void)ctx;
+  return 3;
+}
+
+static int th_select(void *ctx, int tid) {
+  mock *m = ctx;
+  if (tid == 3)
+    return -STUB_EIO; /* a thread whose state cannot be loaded */
+  m->selected = tid;
+  return 0;
+}
+
 static int mon_command(void *ctx, stub_core *core, const char *cmd, size_t len) {
   mock *m = ctx;
   if (m->monitor_fail) {
@@ -191,6 +205,7 @@ static const stub_run_ops run_full = {run_cont, run_step, run_interrupt, run_kil
 static const stub_run_ops run_nostep = {run_cont, NULL, run_interrupt, run_kill, run_detach};
 static const stub_break_ops brk_port = {bp_sw_insert, bp_sw_remove, bp_hw, bp_hw};
 static const stub_monitor_ops mon = {mon_command};
+static const stub_thread_ops threads3 = {th_count, th_select};
 
 /* ------------------------------------------------------------------------
  * Transport and helpers.
@@ -402,6 +417,44 @@ static void test_query_misc(void **state) {
   assert_string_equal(req(f, "vMustReplyEmpty"), "");
   assert_string_equal(req(f, "!"), "");
   assert_string_equal(req(f, "?"), "T05thread:1;");
+}
+
+static void test_threads(void **state) {
+  fixture *f = *state;
+  f->target.threads = &threads3;
+  assert_string_equal(req(f, "qfThreadInfo"), "m1,2,3");
+  assert_string_equal(req(f, "qsThreadInfo"), "l");
+  assert_string_equal(req(f, "qC"), "QC1");
+  assert_string_equal(req(f, "Hg2"), "OK");
+  assert_int_equal(f->m.selected, 2);
+  assert_string_equal(req(f, "qC"), "QC2");
+  assert_string_equal(req(f, "?"), "T05thread:2;");
+  /* "any" and "all" keep the current thread; Hc selects nothing. */
+  assert_string_equal(req(f, "Hg0"), "OK");
+  assert_string_equal(req(f, "Hc-1"), "OK");
+  assert_string_equal(req(f, "Hc1"), "OK");
+  assert_string_equal(req(f, "qC"), "QC2");
+  assert_string_equal(req(f, "T3"), "OK");
+  assert_int_equal(req(f, "T4")[0], 'E');
+  assert_int_equal(req(f, "Hg4")[0], 'E');
+  /* A failing select keeps the old thread. */
+  assert_string_equal(req(f, "Hg3"), "E05");
+  assert_string_equal(req(f, "qC"), "QC2");
+  /* vCont for the current thread applies. */
+  f->m.stop_in_cont = 1;
+  assert_string_equal(req(f, "vCont;c:2"), "T05thread:2;");
+  /* A new session starts on the initial thread again. */
+  stub_reset(&f->core);
+  assert_int_equal(f->m.selected, 1);
+  assert_string_equal(req(f, "qC"), "QC1");
+  stub_set_thread(&f->core, 2);
+  assert_string_equal(req(f, "qC"), "QC2");
+  stub_reset(&f->core);
+  assert_string_equal(req(f, "qC"), "QC2");
+  stub_set_thread(&f->core, 1);
+  assert_string_equal(req(f, "qC"), "QC1");
+  stub_set_thread(&f->core, 9); /* no such thread: ignored */
+  assert_string_equal(req(f, "qC"), "QC1");
 }
 
 static void test_g(void **state) {
@@ -896,6 +949,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_qsupported_dump, setup_dump, teardown),
       cmocka_unit_test_setup_teardown(test_qsupported_nostep, setup_full, teardown),
       cmocka_unit_test_setup_teardown(test_query_misc, setup_full, teardown),
+      cmocka_unit_test_setup_teardown(test_threads, setup_full, teardown),
       cmocka_unit_test_setup_teardown(test_g, setup_full, teardown),
       cmocka_unit_test_setup_teardown(test_G, setup_full, teardown),
       cmocka_unit_test_setup_teardown(test_p_P, setup_full, teardown),

@@ -65,6 +65,7 @@ static void fill_seg0(uint8_t *m) {
 }
 
 static void write_core_machine(const char *path, int with_qemu_note, int machine);
+static int two_cpus; /* write_core_machine: a second CPU with rip/pc 0x500000 */
 
 static void write_core(const char *path, int with_qemu_note) {
   write_core_machine(path, with_qemu_note, EM_X86_64);
@@ -104,6 +105,15 @@ static void write_core_machine(const char *path, int with_qemu_note, int machine
     put64(qs + 392 + 32, 0x20);          /* cr4: PAE */
     put64(qs + 432, 0x6b6b);             /* kernel_gs_base */
     nlen += note(notes + nlen, "QEMU", 0, qs, sizeof(qs));
+  }
+  if (two_cpus) {
+    put64(prs + 112 + 16 * 8, 0x500000);
+    nlen += note(notes + nlen, "CORE", NT_PRSTATUS, prs, sizeof(prs));
+    if (with_qemu_note) {
+      put64(qs + 8 + 8 * 16, 0x500000);
+      put64(qs + 392 + 24, 0x2000); /* another cr3 */
+      nlen += note(notes + nlen, "QEMU", 0, qs, sizeof(qs));
+    }
   }
 
   memset(&eh, 0, sizeof(eh));
@@ -230,6 +240,33 @@ static void test_elf_prstatus_only(void **state) {
    * for physical. */
   assert_int_equal(dump_virt_read(&f->d, 0x9000, buf, 4), -STUB_EIO);
   assert_non_null(strstr(f->d.err, "control registers"));
+}
+
+/* CPUs of an SMP dump: each has its own registers; --reg assignments
+ * apply to every CPU, register writes only to the current one. */
+static void test_select_cpu(void **state) {
+  fx *f = *state;
+  two_cpus = 1;
+  write_core(f->path, 1);
+  two_cpus = 0;
+  assert_int_equal(dump_open_elf(&f->d, f->path, 0, 0, NULL), 0);
+  assert_int_equal(f->d.ncpus, 2);
+  assert_int_equal(dump_set_reg(&f->d, "r15=77"), 0);
+  assert_int_equal(reg(&f->d, "rip"), 0x400123);
+  assert_int_equal(dump_select_cpu(&f->d, 1), 0);
+  assert_int_equal(reg(&f->d, "rip"), 0x500000);
+  assert_int_equal(reg(&f->d, "cr3"), 0x2000);
+  assert_int_equal(reg(&f->d, "r15"), 0x77);
+  assert_int_equal(reg(&f->d, "efer"), 0xd00);
+  assert_int_equal(dump_select_cpu(&f->d, 2), -1);
+  assert_non_null(strstr(f->d.err, "no CPU 2"));
+  assert_int_equal(dump_select_cpu(&f->d, 0), 0);
+  assert_int_equal(reg(&f->d, "rip"), 0x400123);
+  assert_int_equal(reg(&f->d, "cr3"), 0x1000);
+  assert_int_equal(reg(&f->d, "r15"), 0x77);
+  dump_close(&f->d);
+  assert_int_equal(dump_open_elf(&f->d, f->path, 0, 1, NULL), 0);
+  assert_int_equal(reg(&f->d, "rip"), 0x500000);
 }
 
 /* A dump of qemu-system-i386 (EM_386) served with 32-bit registers. */
@@ -414,6 +451,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_elf_prstatus_only, setup, teardown),
       cmocka_unit_test_setup_teardown(test_riscv_prstatus, setup, teardown),
       cmocka_unit_test_setup_teardown(test_i386_registers, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_select_cpu, setup, teardown),
       cmocka_unit_test_setup_teardown(test_phys, setup, teardown),
       cmocka_unit_test_setup_teardown(test_virt, setup, teardown),
       cmocka_unit_test_setup_teardown(test_overlay_never_touches_file, setup, teardown),
