@@ -2,6 +2,27 @@
  * pipe shared by the client's requests and the worker's, and the worker
  * thread that runs the services.
  *
+ * How it behaves, in short:
+ * - Each side has its own parser and its own ack state.  The client may
+ *   switch to no-ack mode (answered here); the target side stays in ack
+ *   mode and the bridge acks and checks it.  The ack for a target reply
+ *   rides with the next request (or goes alone after 1 ms).
+ * - Upstream is a FIFO of requests, each answered in order: client
+ *   requests (pipelined as the client sends them), the worker's
+ *   (pipelined up to BR_WORKER_WINDOW) and the bridge's own.  'O' console
+ *   packets do not complete a request; a stop reply that cannot be the
+ *   answer is dropped; notifications and replies nobody asked for go to
+ *   the client as they come.
+ * - A request unanswered for timeout_ms (a resume only after a ^C) fails
+ *   with an error reply; its late reply is recognised by its place in the
+ *   FIFO and dropped.
+ * - The target connection lives with the client: made when a client
+ *   arrives, closed (after what was written went out) when it leaves, so
+ *   each client gets what a direct connection would give it.  A lost
+ *   connection fails what is in flight, is re-made per the reconnect
+ *   policy and the session's setup (qSupported, target description) is
+ *   replayed.
+ *
  * References are to the GDB manual, appendix "Remote Serial Protocol".
  */
 #define _POSIX_C_SOURCE 200809L
