@@ -746,7 +746,8 @@ class Layout:
 
     def sample_vas(self, count, seed, root=None):
         """VAs worth asking about: both ends and the middle of every mapping, every hole,
-        and a seeded random sample (inside mappings, next to them, anywhere)."""
+        a random byte of every page, and a seeded random sample (inside mappings, next to
+        them, anywhere)."""
         root = root or self.roots[0]
         rnd = random.Random(seed)
         vas = []
@@ -754,6 +755,8 @@ class Layout:
         for m in mine:
             vas += [m.va, m.va + m.size // 2 + 0x123, m.va + m.size - 1, m.va - 1, m.va + m.size]
         vas += [va for r, va, _ in self.holes if r == root]
+        # Every page: one random byte of each leaf.
+        vas += [lf.va + rnd.randrange(lf.size) for lf in self.leaf_list(root)]
         mode = self.mode
         for _ in range(count):
             kind = rnd.random()
