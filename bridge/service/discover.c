@@ -166,8 +166,6 @@ static int parse_doc(tparse *tp, const char *xml, size_t len) {
   return ok && !tp->err ? 0 : -1;
 }
 
-/* Parses a description, fetching includes with fetch.  Exposed for tests. */
-int svc__tdesc_parse(svc_tdesc *t, const char *xml, size_t len, fetch_fn fetch, void *arg);
 int svc__tdesc_parse(svc_tdesc *t, const char *xml, size_t len, fetch_fn fetch, void *arg) {
   tparse tp;
   memset(&tp, 0, sizeof(tp));

@@ -272,9 +272,7 @@ int svc__phys_read_cached(svc *s, uint64_t pa, uint8_t *buf, size_t len, size_t 
 }
 
 typedef struct {
-  size_t nreq;
-  int mode_req; /* index of the mode switch, or -1 */
-  int *ok;
+  int *ok; /* per request: the target answered OK */
 } wr_ctx;
 
 static int on_write(void *arg, size_t i, const char *body, size_t len) {
@@ -311,7 +309,6 @@ int svc__phys_write(svc *s, uint64_t pa, const uint8_t *buf, size_t len) {
     nr++;
     s->phys_mode = 1;
   }
-  size_t first = nr;
   for (size_t off = 0; off < len; off += SVC_MAX_MW) {
     size_t n = len - off < SVC_MAX_MW ? len - off : SVC_MAX_MW;
     uint64_t a = pa + off + (s->phys == SVC_PHYS_OFFSET ? s->phys_off : 0);
@@ -327,7 +324,7 @@ int svc__phys_write(svc *s, uint64_t pa, const uint8_t *buf, size_t len) {
     reqs[nr].len = (size_t)l;
     nr++;
   }
-  wr_ctx c = {nr, first ? 0 : -1, ok};
+  wr_ctx c = {ok};
   int trc = svc__transact(s, reqs, nr, on_write, &c);
   int all = !trc;
   for (size_t i = 0; i < nr; i++)

@@ -224,8 +224,11 @@ void svc__sync(svc *s);
 int svc__discover(svc *s);
 int svc__tdesc_load(svc *s, svc_tdesc *t);
 void svc__tdesc_free(svc_tdesc *t);
-int svc__tdesc_parse_one(svc_tdesc *t, const char *xml, size_t len, char (*inc)[128], int *ninc,
-                         int maxinc);
+/* Parses a description; fetch(arg, href, &xml, &len) returns a malloc'ed
+ * included document.  Exposed for the tests. */
+int svc__tdesc_parse(svc_tdesc *t, const char *xml, size_t len,
+                     int (*fetch)(void *arg, const char *annex, char **xml, size_t *len),
+                     void *arg);
 int svc__ram_load(svc *s);
 int svc__rcmd(svc *s, const char *cmd, int relay, svc_sb *text, svc_sb *final);
 int svc__ram_parse(const char *text, size_t len, svc_region **out, int *nout);

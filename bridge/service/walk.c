@@ -249,12 +249,6 @@ int svc__make_ctx(svc *s, int has_root, uint64_t root, int half, arch_ctx *ctx, 
   return rc;
 }
 
-/* The half of the AArch64 address space a VA belongs to. */
-int svc__half_of(const arch_ctx *ctx, uint64_t va) {
-  (void)ctx;
-  return (va >> 55) & 1;
-}
-
 static int cmp_u64(const void *a, const void *b) {
   uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
   return x < y ? -1 : x > y;

@@ -25,7 +25,6 @@ void svc__walk_init(svc_walk *w, svc *s);
  * message in err. */
 int svc__make_ctx(svc *s, int has_root, uint64_t root, int half, arch_ctx *ctx, char *err,
                   size_t cap);
-int svc__half_of(const arch_ctx *ctx, uint64_t va);
 /* Reads the tables of [lo, hi] level by level into the cache, each level in
  * one pipelined batch, so that an enumeration after it needs no round trip
  * per table.  Stops early (without error) when the tables would not fit in

@@ -11,9 +11,6 @@
 
 #include "svc_int.h"
 
-int svc__tdesc_parse(svc_tdesc *t, const char *xml, size_t len,
-                     int (*fetch)(void *, const char *, char **, size_t *), void *arg);
-
 static void test_numbers(void **state) {
   (void)state;
   uint64_t v;
