@@ -637,6 +637,8 @@ static void phys_read(cmd *c) {
     fail(c, "out of memory");
     return;
   }
+  /* A dump larger than a quarter of the cache would only evict the tables. */
+  s->bulk = len > (uint64_t)s->cache.max * SVC_CPAGE / 4;
   if (c->json)
     svc__outf(s, "{\"pa\":\"0x%llx\",\"data\":\"", (unsigned long long)pa);
   uint64_t done = 0;
@@ -796,6 +798,7 @@ static void phys_search(cmd *c) {
     fail(c, "out of memory");
     return;
   }
+  s->bulk = len > (uint64_t)s->cache.max * SVC_CPAGE / 4;
   if (c->json)
     svc__outf(s, "{\"pattern_len\":%d,\"matches\":[", pn);
   uint64_t hits = 0, skipped = 0, pos = 0;
@@ -1242,6 +1245,7 @@ void svc__monitor(svc *s, const char *line, size_t len) {
   if (parse_opts(&c, &a) == 0)
     e->fn(&c);
   svc__phys_end(s); /* QEMU's mode is restored on every path */
+  s->bulk = 0;
   svc__cache_flush(&s->scratch);
   svc__out_flush(s);
   if (c.failed)

@@ -251,7 +251,7 @@ int svc__phys_read_cached(svc *s, uint64_t pa, uint8_t *buf, size_t len, size_t 
           break;
         }
         if (r->len == SVC_CPAGE) {
-          if (fresh && pc)
+          if (fresh && pc && !s->bulk)
             svc__cache_put(pc, SVC_AS_PHYS, r->pa, r->buf);
           src = r->buf + off[i];
         } else {

@@ -177,6 +177,7 @@ struct svc {
   uint64_t phys_off;
   int phys_forced; /* backend chosen by config or command */
   int phys_mode;   /* QEMU physical mode currently on */
+  int bulk;        /* a long dump: use cached units, do not insert (keeps the tables) */
   svc_region *ram;
   int nram;
   int ram_known;

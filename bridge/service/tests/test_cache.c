@@ -321,6 +321,13 @@ static void test_bounded(void **state) {
   assert_string_equal(sim_cmd(f->t, f->s, "cache stats --json"), "OK");
   assert_non_null(strstr(f->t->out, "\"units\":4,"));
   assert_non_null(strstr(f->t->out, "\"evictions\":12,"));
+  /* A dump larger than the cache does not evict what is cached. */
+  assert_string_equal(sim_cmd(f->t, f->s, "cache flush"), "OK");
+  expect_bytes(f, SIM_KVA, SIM_KPA, 0x10);
+  assert_string_equal(sim_cmd(f->t, f->s, "phys read 0x500000 0x8000"), "OK");
+  unsigned long before = f->t->requests;
+  expect_bytes(f, SIM_KVA, SIM_KPA, 0x10);
+  assert_int_equal(f->t->requests, before);
   /* maps with a cache smaller than its tables still works (scratch space). */
   assert_string_equal(sim_cmd(f->t, f->s, "maps"), "OK");
   assert_non_null(strstr(f->t->out, "5 runs, 516 leaves"));
