@@ -84,6 +84,16 @@ static int mon(void *ctx, stub_core *c, const char *cmd, size_t len) {
   return stub_monitor_output(c, cmd, len);
 }
 
+static int th_count(void *ctx) {
+  (void)ctx;
+  return 4;
+}
+
+static int th_select(void *ctx, int tid) {
+  (void)ctx;
+  return tid == 3 ? -STUB_EIO : 0;
+}
+
 static int t_write(void *ctx, const void *buf, size_t len) {
   (void)ctx, (void)buf, (void)len;
   return 0;
@@ -95,8 +105,15 @@ static const stub_reg_ops reg_ops = {r_read, r_write};
 static const stub_run_ops run_ops = {run_cont, run_cont, run_other, run_other, run_other};
 static const stub_monitor_ops mon_ops = {mon};
 static const stub_transport_ops transport = {t_write};
+static const stub_thread_ops thread_ops = {th_count, th_select};
 static const stub_target target = {
-    &stub_arch_x86_64, &mem_ops, &reg_ops, &run_ops, NULL, &phys_ops, &mon_ops, NULL,
+    .arch = &stub_arch_x86_64,
+    .mem = &mem_ops,
+    .regs = &reg_ops,
+    .run = &run_ops,
+    .phys = &phys_ops,
+    .monitor = &mon_ops,
+    .threads = &thread_ops,
 };
 
 static char area[STUB_MEM_SIZE(512)];
