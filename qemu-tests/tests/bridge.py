@@ -235,6 +235,37 @@ def check_mode_restored(t):
         t.check(got == want, "after `%s`: x/ %#x = %#x, want %#x (physical mode left on?)" % (cmd, user.va, got, want))
 
 
+def check_edges(t):
+    """Reads that run off the end of a mapping into a hole: the mapped bytes are right, the
+    hole is never made up (no zeros where nothing is mapped), with the cache on and off."""
+    L = t.layout
+    n = 0
+    for cache in ("on", "off", "on"):
+        t.monitor("cache " + cache)
+        for m in L.maps:
+            end = m.va + m.size
+            if m.root != L.roots[0] or L.translate(end) is not None or not L.is_ram(m.pa + m.size - 8):
+                continue
+            pa = L.translate(end - 8)
+            want = L.pattern_word(pa)
+            if want is not None:
+                got = int.from_bytes(t.read_virt(end - 8, 8), "little")
+                t.check(got == want, "cache %s: x/ %#x = %#x, want %#x" % (cache, end - 8, got, want))
+            try:
+                data = t.read_virt(end - 8, 16)
+                t.check(False, "cache %s: a read across %#x into a hole returned %s" % (cache, end, data.hex()))
+            except gdbside.gdb.MemoryError:
+                pass
+            try:
+                data = t.read_virt(end, 8)
+                t.check(False, "cache %s: a read of unmapped %#x returned %s" % (cache, end, data.hex()))
+            except gdbside.gdb.MemoryError:
+                pass
+            n += 1
+    t.require(n, "the layout has no mapping followed by a hole")
+    t.log("reads into holes fail, with the cache on and off (%d mapping ends)" % (n // 3))
+
+
 def check_context(t):
     """context ROOT: GDB's own reads go through root B; context default: back to the CPU's."""
     L = t.layout
@@ -247,6 +278,12 @@ def check_context(t):
     t.check(ok and j.get("context") == "root", "context root B: %s" % j)
     got = int.from_bytes(t.read_virt(va, 8), "little")
     t.check(got == L.pattern_word(want_b), "context B: x/ %#x = %#x, want the word of PA %#x" % (va, got, want_b))
+    if L.mode.halves == 2:
+        # On AArch64 ROOT replaces TTBR0 only: the upper half still goes through TTBR1.
+        hi = next(m for m in L.maps if m.root == a and m.name == "direct")
+        got = int.from_bytes(t.read_virt(hi.va + 0x40, 8), "little")
+        want = t.xp(L.translate(hi.va + 0x40, a), 1, 8)[0]
+        t.check(got == want, "context B: upper-half x/ %#x = %#x, xp says %#x" % (hi.va + 0x40, got, want))
     j, ok = t.monitor_json("context default")
     t.check(ok and j.get("context") == "default", "context default: %s" % j)
     got = int.from_bytes(t.read_virt(va, 8), "little")
@@ -395,6 +432,7 @@ def main(t):
     vb = [va for va in L.sample_vas(SAMPLE // 2, t.seed + 1, b) if L.mode.half(va) == 0]
     check_vtop(t, b, vb, " --root %#x" % L.root_pa[b])
     check_pte(t, b, vb, " --root %#x" % L.root_pa[b])
+    check_edges(t)
     check_context(t)
     if L.cpus > 1:
         check_threads(t)
