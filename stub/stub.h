@@ -76,6 +76,9 @@ typedef struct {
   unsigned bp_len;
   unsigned bp_kind; /* the Z0 kind GDB uses for it */
   const char *xml;  /* stored target.xml; NULL = generated from regs */
+  /* Type definitions (<flags>, <vector>...) for the generated XML, put at
+   * the start of the first feature, whose registers may use them. */
+  const char *xml_types;
 } stub_arch;
 
 extern const stub_arch stub_arch_x86_64;

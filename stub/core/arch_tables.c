@@ -37,7 +37,7 @@ static const stub_reg x86_64_regs[] = {
     {"r14", 64, 112, "general", "int64", F_CORE},
     {"r15", 64, 120, "general", "int64", F_CORE},
     {"rip", 64, 128, "general", "code_ptr", F_CORE},
-    {"eflags", 32, 136, "general", "int32", F_CORE},
+    {"eflags", 32, 136, "general", "i386_eflags", F_CORE},
     {"cs", 32, 140, "general", "int32", F_CORE},
     {"ss", 32, 144, "general", "int32", F_CORE},
     {"ds", 32, 148, "general", "int32", F_CORE},
@@ -73,8 +73,23 @@ static const stub_reg x86_64_regs[] = {
 
 static const uint8_t x86_int3[] = {0xcc};
 
+/* The flags type of GDB's own i386 core feature, so that eflags prints as
+ * "[ IF ZF ]" like with QEMU. */
+static const char x86_types[] =
+    "<flags id=\"i386_eflags\" size=\"4\">\n"
+    "<field name=\"CF\" start=\"0\" end=\"0\"/>\n<field name=\"\" start=\"1\" end=\"1\"/>\n"
+    "<field name=\"PF\" start=\"2\" end=\"2\"/>\n<field name=\"AF\" start=\"4\" end=\"4\"/>\n"
+    "<field name=\"ZF\" start=\"6\" end=\"6\"/>\n<field name=\"SF\" start=\"7\" end=\"7\"/>\n"
+    "<field name=\"TF\" start=\"8\" end=\"8\"/>\n<field name=\"IF\" start=\"9\" end=\"9\"/>\n"
+    "<field name=\"DF\" start=\"10\" end=\"10\"/>\n<field name=\"OF\" start=\"11\" end=\"11\"/>\n"
+    "<field name=\"NT\" start=\"14\" end=\"14\"/>\n<field name=\"RF\" start=\"16\" end=\"16\"/>\n"
+    "<field name=\"VM\" start=\"17\" end=\"17\"/>\n<field name=\"AC\" start=\"18\" end=\"18\"/>\n"
+    "<field name=\"VIF\" start=\"19\" end=\"19\"/>\n<field name=\"VIP\" start=\"20\" end=\"20\"/>\n"
+    "<field name=\"ID\" start=\"21\" end=\"21\"/>\n</flags>\n";
+
 const stub_arch stub_arch_x86_64 = {
     .xml_arch = "i386:x86-64",
+    .xml_types = x86_types,
     .regs = x86_64_regs,
     .nregs = sizeof(x86_64_regs) / sizeof(x86_64_regs[0]),
     .g_nregs = sizeof(x86_64_regs) / sizeof(x86_64_regs[0]),
@@ -91,30 +106,50 @@ const stub_arch stub_arch_x86_64 = {
  * 13's i386 code numbers org.gnu.gdb.i386.segments registers after the
  * AVX-512 ones and fails an assertion without those features.  208 bytes. */
 static const stub_reg i386_regs[] = {
-    {"eax", 32, 0, "general", "int32", F_CORE},     {"ecx", 32, 4, "general", "int32", F_CORE},
-    {"edx", 32, 8, "general", "int32", F_CORE},     {"ebx", 32, 12, "general", "int32", F_CORE},
-    {"esp", 32, 16, "general", "data_ptr", F_CORE}, {"ebp", 32, 20, "general", "data_ptr", F_CORE},
-    {"esi", 32, 24, "general", "int32", F_CORE},    {"edi", 32, 28, "general", "int32", F_CORE},
-    {"eip", 32, 32, "general", "code_ptr", F_CORE}, {"eflags", 32, 36, "general", "int32", F_CORE},
-    {"cs", 32, 40, "general", "int32", F_CORE},     {"ss", 32, 44, "general", "int32", F_CORE},
-    {"ds", 32, 48, "general", "int32", F_CORE},     {"es", 32, 52, "general", "int32", F_CORE},
-    {"fs", 32, 56, "general", "int32", F_CORE},     {"gs", 32, 60, "general", "int32", F_CORE},
-    {"st0", 80, 64, "float", "i387_ext", F_CORE},   {"st1", 80, 74, "float", "i387_ext", F_CORE},
-    {"st2", 80, 84, "float", "i387_ext", F_CORE},   {"st3", 80, 94, "float", "i387_ext", F_CORE},
-    {"st4", 80, 104, "float", "i387_ext", F_CORE},  {"st5", 80, 114, "float", "i387_ext", F_CORE},
-    {"st6", 80, 124, "float", "i387_ext", F_CORE},  {"st7", 80, 134, "float", "i387_ext", F_CORE},
-    {"fctrl", 32, 144, "float", "int", F_CORE},     {"fstat", 32, 148, "float", "int", F_CORE},
-    {"ftag", 32, 152, "float", "int", F_CORE},      {"fiseg", 32, 156, "float", "int", F_CORE},
-    {"fioff", 32, 160, "float", "int", F_CORE},     {"foseg", 32, 164, "float", "int", F_CORE},
-    {"fooff", 32, 168, "float", "int", F_CORE},     {"fop", 32, 172, "float", "int", F_CORE},
-    {"fs_base", 32, 176, "system", "int32", F_SYS}, {"gs_base", 32, 180, "system", "int32", F_SYS},
-    {"cr0", 32, 184, "system", "int32", F_SYS},     {"cr2", 32, 188, "system", "int32", F_SYS},
-    {"cr3", 32, 192, "system", "int32", F_SYS},     {"cr4", 32, 196, "system", "int32", F_SYS},
+    {"eax", 32, 0, "general", "int32", F_CORE},
+    {"ecx", 32, 4, "general", "int32", F_CORE},
+    {"edx", 32, 8, "general", "int32", F_CORE},
+    {"ebx", 32, 12, "general", "int32", F_CORE},
+    {"esp", 32, 16, "general", "data_ptr", F_CORE},
+    {"ebp", 32, 20, "general", "data_ptr", F_CORE},
+    {"esi", 32, 24, "general", "int32", F_CORE},
+    {"edi", 32, 28, "general", "int32", F_CORE},
+    {"eip", 32, 32, "general", "code_ptr", F_CORE},
+    {"eflags", 32, 36, "general", "i386_eflags", F_CORE},
+    {"cs", 32, 40, "general", "int32", F_CORE},
+    {"ss", 32, 44, "general", "int32", F_CORE},
+    {"ds", 32, 48, "general", "int32", F_CORE},
+    {"es", 32, 52, "general", "int32", F_CORE},
+    {"fs", 32, 56, "general", "int32", F_CORE},
+    {"gs", 32, 60, "general", "int32", F_CORE},
+    {"st0", 80, 64, "float", "i387_ext", F_CORE},
+    {"st1", 80, 74, "float", "i387_ext", F_CORE},
+    {"st2", 80, 84, "float", "i387_ext", F_CORE},
+    {"st3", 80, 94, "float", "i387_ext", F_CORE},
+    {"st4", 80, 104, "float", "i387_ext", F_CORE},
+    {"st5", 80, 114, "float", "i387_ext", F_CORE},
+    {"st6", 80, 124, "float", "i387_ext", F_CORE},
+    {"st7", 80, 134, "float", "i387_ext", F_CORE},
+    {"fctrl", 32, 144, "float", "int", F_CORE},
+    {"fstat", 32, 148, "float", "int", F_CORE},
+    {"ftag", 32, 152, "float", "int", F_CORE},
+    {"fiseg", 32, 156, "float", "int", F_CORE},
+    {"fioff", 32, 160, "float", "int", F_CORE},
+    {"foseg", 32, 164, "float", "int", F_CORE},
+    {"fooff", 32, 168, "float", "int", F_CORE},
+    {"fop", 32, 172, "float", "int", F_CORE},
+    {"fs_base", 32, 176, "system", "int32", F_SYS},
+    {"gs_base", 32, 180, "system", "int32", F_SYS},
+    {"cr0", 32, 184, "system", "int32", F_SYS},
+    {"cr2", 32, 188, "system", "int32", F_SYS},
+    {"cr3", 32, 192, "system", "int32", F_SYS},
+    {"cr4", 32, 196, "system", "int32", F_SYS},
     {"efer", 64, 200, "system", "int64", F_SYS},
 };
 
 const stub_arch stub_arch_i386 = {
     .xml_arch = "i386",
+    .xml_types = x86_types,
     .regs = i386_regs,
     .nregs = sizeof(i386_regs) / sizeof(i386_regs[0]),
     .g_nregs = sizeof(i386_regs) / sizeof(i386_regs[0]),

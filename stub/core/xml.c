@@ -64,6 +64,8 @@ static void generate(const stub_arch *a, xwin *w) {
       put(w, "<feature name=\"");
       put(w, f);
       put(w, "\">\n");
+      if (!feature && a->xml_types)
+        put(w, a->xml_types);
       feature = f;
     }
     put(w, "<reg");

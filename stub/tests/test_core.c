@@ -757,6 +757,9 @@ static void test_qxfer(void **state) {
   assert_non_null(strstr(whole, "<feature name=\"org.gnu.gdb.i386.core\">"));
   assert_non_null(strstr(whole, "<reg name=\"cr3\" bitsize=\"64\""));
   assert_non_null(strstr(whole, "<reg name=\"st7\" bitsize=\"80\" regnum=\"31\""));
+  /* Types come inside the first feature, before the registers using them. */
+  assert_true(strstr(whole, "<flags id=\"i386_eflags\"") > strstr(whole, "i386.core"));
+  assert_true(strstr(whole, "<flags id=\"i386_eflags\"") < strstr(whole, "type=\"i386_eflags\""));
   /* Read in chunks that are not a multiple of anything. */
   for (;;) {
     snprintf(body, sizeof(body), "qXfer:features:read:target.xml:%zx,%x", got, 333);
