@@ -229,6 +229,23 @@ static long rss_kib(pid_t pid) {
 
 /* Like GDB: no-ack mode when the stub offers it (the bridge does, QEMU
  * 7.2 does not). */
+/* CPU time (user + system) of a process, in seconds. */
+static double cpu_s(pid_t pid) {
+  char path[64], buf[1024];
+  snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+  FILE *f = fopen(path, "r");
+  if (!f)
+    return -1;
+  size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+  fclose(f);
+  buf[n] = 0;
+  char *p = strrchr(buf, ')');
+  unsigned long ut = 0, st = 0;
+  if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
+    return -1;
+  return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
 static void handshake(client *c) {
   size_t n = request(c, "qSupported:multiprocess+;swbreak+;hwbreak+;xmlRegisters=i386");
   c->body[n < sizeof(c->body) ? n : sizeof(c->body) - 1] = 0;
@@ -390,9 +407,12 @@ int main(int argc, char **argv) {
   free(bv);
   double t0 = now_s();
   uint64_t passed = chunk * ROUNDS;
+  double cpu0 = cpu_s(bridge_pid);
   if (through > passed)
     bulk_mbps(&b, through - passed);
+  double cpu1 = cpu_s(bridge_pid);
   double t_through = now_s() - t0;
+  double nreq = (double)(through > passed ? through - passed : 0) / 0x800;
   long rss_after = rss_kib(bridge_pid);
   close(d.fd);
   close(b.fd);
@@ -410,6 +430,10 @@ int main(int argc, char **argv) {
   printf("  bridge RSS: idle %ld KiB, after %llu MiB of memory read through it %ld KiB "
          "(%.1f s for the rest)\n",
          rss_idle, (unsigned long long)(through >> 20), rss_after, t_through);
+  if (nreq > 0)
+    printf(
+        "  bridge CPU per forwarded m 0x800 round trip: %.2f us (user+system, load-independent)\n",
+        (cpu1 - cpu0) / nreq * 1e6);
   fclose(be);
   cleanup();
   return 0;
