@@ -95,7 +95,22 @@ static int run_end(void *ctx) {
   return 0;
 }
 
+static int hw_insert(void *ctx, uint64_t addr, unsigned kind) {
+  stub_port *p = port_of(ctx);
+  (void)kind;
+  return p->hooks.hw_break(p->hooks.ctx, addr, 1);
+}
+
+static int hw_remove(void *ctx, uint64_t addr, unsigned kind) {
+  stub_port *p = port_of(ctx);
+  (void)kind;
+  return p->hooks.hw_break(p->hooks.ctx, addr, 0);
+}
+
 static const stub_mem_ops port_mem = {mem_read, mem_write};
+/* Hardware breakpoints only: Z0 stays with the core, which plants the
+ * architecture's breakpoint instruction through port_mem. */
+static const stub_break_ops port_hw_break = {NULL, NULL, hw_insert, hw_remove};
 static const stub_reg_ops port_regs = {reg_read, reg_write};
 static const stub_run_ops port_run_step = {run_cont, run_step, run_interrupt, run_end, run_end};
 static const stub_run_ops port_run_nostep = {run_cont, NULL, run_interrupt, run_end, run_end};
@@ -133,6 +148,7 @@ int stub_port_init(stub_port *p, const stub_arch *arch, const stub_uart_ops *uar
   p->target.mem = &port_mem;
   p->target.regs = &port_regs;
   p->target.run = p->hooks.set_step ? &port_run_step : &port_run_nostep;
+  p->target.brk = p->hooks.hw_break ? &port_hw_break : NULL;
   p->target.ctx = p;
   return stub_init(&p->core, &p->target, &port_transport, p, p->mem, sizeof(p->mem));
 }

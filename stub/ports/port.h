@@ -58,6 +58,10 @@ typedef struct {
    * AArch64 SPSR.SS with MDSCR_EL1.SS).  NULL: no 's'; GDB then steps
    * with breakpoints. */
   void (*set_step)(void *ctx, int on);
+  /* Insert (insert = 1) or remove a hardware instruction breakpoint (x86
+   * DR0-DR3, AArch64 DBGBVR): 0 or an error (-STUB_ENOSPC when none is
+   * free).  NULL: no Z1. */
+  int (*hw_break)(void *ctx, uint64_t addr, int insert);
   void *ctx;
 } stub_port_hooks;
 

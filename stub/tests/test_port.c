@@ -45,6 +45,16 @@ static void fake_putc(void *ctx, int c) {
 
 static const stub_uart_ops fake_ops = {fake_getc, fake_putc};
 
+static int hw_calls;
+
+static int hw_break(void *ctx, uint64_t addr, int insert) {
+  (void)ctx;
+  if (addr == 0xdead)
+    return -STUB_ENOSPC;
+  hw_calls += insert ? 1 : 100;
+  return 0;
+}
+
 static void set_step(void *ctx, int on) {
   (void)ctx;
   step_state = on;
@@ -97,7 +107,7 @@ static const char *expect(int n, ...) {
 
 static int setup(void **state) {
   stub_port_range r = {(uint64_t)(uintptr_t)ram, (uint64_t)(uintptr_t)ram + sizeof(ram) - 1};
-  stub_port_hooks hooks = {NULL, set_step, NULL};
+  stub_port_hooks hooks = {NULL, set_step, NULL, NULL};
   (void)state;
   memset(&uart, 0, sizeof(uart));
   for (size_t i = 0; i < sizeof(ram); i++)
@@ -173,6 +183,21 @@ static void test_poll(void **state) {
   assert_int_equal(stub_port_poll(&port), 0);
 }
 
+static void test_hw_breakpoints(void **state) {
+  stub_port_range r = {(uint64_t)(uintptr_t)ram, (uint64_t)(uintptr_t)ram + sizeof(ram) - 1};
+  stub_port_hooks hooks = {NULL, NULL, hw_break, NULL};
+  (void)state;
+  hw_calls = 0;
+  assert_int_equal(stub_port_init(&port, &stub_arch_x86_64, &fake_ops, NULL, &r, 1, &hooks), 0);
+  queue("Z1,1000,1");
+  queue("z1,1000,1");
+  queue("Z1,dead,1");
+  queue("c");
+  assert_int_equal(stub_port_enter(&port, 5), 0);
+  assert_string_equal(output(), expect(3, "OK", "OK", "E1c"));
+  assert_int_equal(hw_calls, 101);
+}
+
 static void test_init_checks(void **state) {
   stub_port_range r[STUB_PORT_MAX_RANGES + 1];
   (void)state;
@@ -195,6 +220,7 @@ int main(void) {
       cmocka_unit_test_setup(test_memory_outside_ram_fails, setup),
       cmocka_unit_test_setup(test_breakpoint_planted_in_ram, setup),
       cmocka_unit_test_setup(test_poll, setup),
+      cmocka_unit_test_setup(test_hw_breakpoints, setup),
       cmocka_unit_test_setup(test_init_checks, setup),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -99,7 +99,7 @@ void guest_trap(uint64_t *frame) {
 
 void guest_main(void) {
   static const stub_port_range ram[] = {{0x40000000u, 0x47ffffffu}};
-  static const stub_port_hooks hooks = {sync_icache, set_step, NULL};
+  static const stub_port_hooks hooks = {sync_icache, set_step, NULL, NULL};
   unsigned i;
   for (i = 0; i < sizeof(pattern); i++)
     pattern[i] = (uint8_t)(i ^ 0x5a);

@@ -54,7 +54,7 @@ void guest_trap(uint64_t *frame) {
 
 void guest_main(void) {
   static const stub_port_range ram[] = {{0x80000000u, 0x87ffffffu}};
-  static const stub_port_hooks hooks = {fence_i, NULL, NULL};
+  static const stub_port_hooks hooks = {fence_i, NULL, NULL, NULL};
   unsigned i;
   for (i = 0; i < sizeof(pattern); i++)
     pattern[i] = (uint8_t)(i ^ 0x5a);

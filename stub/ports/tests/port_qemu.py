@@ -79,6 +79,7 @@ def main():
     ap.add_argument("--gdb", default="gdb-multiarch")
     ap.add_argument("--step", action="store_true", help="the port has hardware single-step")
     ap.add_argument("--arch", choices=sorted(ARCH), default="riscv64")
+    ap.add_argument("--hw", action="store_true", help="the port has hardware breakpoints (Z1)")
     ap.add_argument("--bridge", help="also test rspbridge (--phys offset:0) in front")
     ap.add_argument("--bridge-dir", help="use DIR/rspbridge when it has been built")
     a = ap.parse_args()
@@ -133,15 +134,27 @@ def main():
                 "python\ntry:\n  gdb.execute('x/1xb 0', to_string=True)\n  print('READ-0 OK')\n"
                 "except gdb.error as e:\n  print('READ-0 ERROR', e)\nend",
                 "set var pattern[0] = 0x5a",
-                "detach",
-            ]) + "\n")
+            ] + ([
+                "hbreak worker",
+                "continue",
+                "p counter",
+                "continue",
+                "p counter",
+                "delete",
+            ] if a.hw else []) + ["detach"]) + "\n")
         p = subprocess.run([gdb, "-nx", "-batch", "-x", script], capture_output=True, text=True,
                            timeout=120)
         out = p.stdout + p.stderr
         values = re.findall(r"^\$\d+ = (.*)$", out, re.M)
         # $1 pc, $2 expected pc, $3 counter, $4 counter, $5 counter, $6 pc, $7 pc
-        check(len(values) == 7, "GDB session incomplete", out)
-        if len(values) == 7:
+        # (with --hw: $8 counter, $9 counter at the hardware breakpoint)
+        want = 9 if a.hw else 7
+        check(len(values) == want, "GDB session incomplete", out)
+        if a.hw and len(values) == 9:
+            check(int(values[8]) == int(values[7]) + 1,
+                  "the hardware breakpoint did not stop once per call", out)
+            check("Hardware assisted breakpoint" in out, "hardware breakpoint not reported", out)
+        if len(values) == want:
             check(values[0] == values[1], "the first stop is not after the compiled-in ebreak",
                   out)
             c0, c1, c2 = (int(v) for v in values[2:5])
@@ -223,8 +236,9 @@ def main():
     for f in failures:
         print("FAIL:", f)
     if not failures:
-        print("bare-metal stub: GDB session%s and raw interrupt%s checks passed" %
-              (", bridge (offset:0)" if a.bridge else "", ", hardware step" if a.step else ""))
+        print("bare-metal stub: GDB session%s%s and raw interrupt%s checks passed" %
+              (", hardware breakpoints" if a.hw else "", ", bridge (offset:0)" if a.bridge else "",
+               ", hardware step" if a.step else ""))
         for n in os.listdir(tmp):
             os.unlink(os.path.join(tmp, n))
         os.rmdir(tmp)

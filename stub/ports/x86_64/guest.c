@@ -62,6 +62,51 @@ static uint64_t get(const char *name) {
   return v;
 }
 
+/* Hardware breakpoints: DR0-DR3 hold addresses, DR7 enables them (local
+ * enable bit 2n; RW and LEN zero: instruction execution). */
+static uint64_t dr_addr[4];
+static int dr_used[4];
+
+static void write_dr(int n, uint64_t v) {
+  switch (n) {
+  case 0:
+    __asm__ volatile("mov %0, %%dr0" : : "r"(v));
+    break;
+  case 1:
+    __asm__ volatile("mov %0, %%dr1" : : "r"(v));
+    break;
+  case 2:
+    __asm__ volatile("mov %0, %%dr2" : : "r"(v));
+    break;
+  default:
+    __asm__ volatile("mov %0, %%dr3" : : "r"(v));
+    break;
+  }
+}
+
+static int hw_break(void *ctx, uint64_t addr, int insert) {
+  uint64_t dr7;
+  int i;
+  (void)ctx;
+  __asm__ volatile("mov %%dr7, %0" : "=r"(dr7));
+  for (i = 0; i < 4; i++) {
+    if (insert ? !dr_used[i] : (dr_used[i] && dr_addr[i] == addr))
+      break;
+  }
+  if (i == 4)
+    return insert ? -STUB_ENOSPC : -STUB_EINVAL;
+  if (insert) {
+    write_dr(i, addr);
+    dr7 = (dr7 & ~(0xfull << (16 + 4 * i))) | (1ull << (2 * i));
+  } else {
+    dr7 &= ~(1ull << (2 * i));
+  }
+  dr_used[i] = insert;
+  dr_addr[i] = addr;
+  __asm__ volatile("mov %0, %%dr7" : : "r"(dr7));
+  return 0;
+}
+
 /* TF lives in the saved RFLAGS, which iretq restores. */
 static void set_step(void *ctx, int on) {
   uint64_t fl = get("eflags");
@@ -78,9 +123,15 @@ void guest_main(void);
 /* frame: the 15 registers of gpr[], the vector, then the CPU's rip, cs,
  * rflags, rsp, ss. */
 void guest_trap(uint64_t *frame) {
-  uint64_t cr0, cr2, cr3, cr4;
+  uint64_t cr0, cr2, cr3, cr4, dr6 = 0;
   unsigned i;
-  int sig = 5;
+  int sig = 5, hw_hit = 0;
+  if (frame[15] == 1) {
+    /* #DB: DR6 says which breakpoint (B0-B3) or a single step (BS). */
+    __asm__ volatile("mov %%dr6, %0" : "=r"(dr6));
+    hw_hit = (dr6 & 0xf) != 0;
+    __asm__ volatile("mov %0, %%dr6" : : "r"((uint64_t)0));
+  }
   if (frame[15] == 3 && interrupt_pending) {
     sig = 2;
     interrupt_pending = 0;
@@ -106,11 +157,15 @@ void guest_trap(uint64_t *frame) {
     frame[i] = get(gpr[i]);
   frame[16] = get("rip");
   frame[18] = get("eflags");
+  /* An instruction breakpoint is a fault: resume with RF so that it does
+   * not fire again on the same instruction. */
+  if (hw_hit)
+    frame[18] |= 1ull << 16;
 }
 
 void guest_main(void) {
   static const stub_port_range ram[] = {{0x100000u, 0x7ffffffu}};
-  static const stub_port_hooks hooks = {NULL, set_step, NULL};
+  static const stub_port_hooks hooks = {NULL, set_step, hw_break, NULL};
   struct {
     uint16_t limit;
     uint64_t base;
