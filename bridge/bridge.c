@@ -625,6 +625,7 @@ static void br__pump_worker_output(br_t *br) {
 }
 
 static void drain_pending(br_t *br);
+static void target_release(br_t *br);
 
 static void async_cb(uv_async_t *a) {
   br_t *br = a->data;
@@ -671,6 +672,11 @@ static void worker_poll(br_t *br) {
     }
   }
   uv_mutex_unlock(&br->mtx);
+  if (finished && br->release_after_job) {
+    br->release_after_job = 0;
+    if (!br->c.up)
+      target_release(br);
+  }
   if (finished)
     drain_pending(br);
 }
@@ -1664,7 +1670,13 @@ static void client_drop(br_t *br, const char *why) {
   br->need_replay = 0;
   br->intr_sent = 0;
   svc_event(br->svc, SVC_EV_DETACH);
-  target_release(br);
+  /* A service command still running may need the target to undo a mode
+   * it set (QEMU's physical-memory mode outlives connections): the
+   * connection goes when it is done. */
+  if (br->wk_busy)
+    br->release_after_job = 1;
+  else
+    target_release(br);
   close_handle(br, &c->h.handle, client_closed);
   if (br->client_stdio && c->w.handle.type != UV_UNKNOWN_HANDLE)
     close_handle(br, &c->w.handle, client_closed);

@@ -214,8 +214,9 @@ struct br {
    * no request follows soon. */
   uv_timer_t ack_timer;
   int t_ack_pending;
-  int intr_sent; /* a ^C went up while a resume was pending */
-  int t_lost;    /* the target connection was lost and not yet re-made */
+  int intr_sent;         /* a ^C went up while a resume was pending */
+  int t_lost;            /* the target connection was lost and not yet re-made */
+  int release_after_job; /* the client left during a service command */
   uv_shutdown_t shutdown_req;
 
   /* Client requests waiting their turn: [u32 len][i32 action][body]... */

@@ -106,6 +106,13 @@ void svc_handle(svc *s, const char *body, size_t len) {
     for (i = 0; i < 500 && !s->io->interrupted(s->ctx); i++)
       usleep(10000);
     s->io->reply(s->ctx, i < 500 ? "OK" : "E03", 2 + (i >= 500));
+  } else if (strcmp(cmd, "cleanup") == 0) {
+    /* Undoes a mode on the target after the client may have gone. */
+    usleep(300000);
+    svc_req r = {"Qcleanup", 8};
+    pipe_acc a = {0, 0, 0, 1};
+    int rc = s->io->transact(s->ctx, &r, 1, on_pipe, &a);
+    s->io->reply(s->ctx, rc == 0 ? "OK" : "E06", 3 - (rc == 0));
   } else if (strcmp(cmd, "big") == 0) {
     /* Output larger than one packet: chunked into several O packets. */
     char *t = malloc(3000);
@@ -237,6 +244,24 @@ static void t_target_lost_during_transact(void **state) {
   fx_down(&f);
 }
 
+static void t_client_gone_during_command(void **state) {
+  (void)state;
+  fx f;
+  fx_up(&f, NULL);
+  fx_handshake(&f);
+  send_rcmd(f.c, "cleanup");
+  usleep(50000);
+  peer_free(f.c);
+  f.c = NULL;
+  /* The command still reaches the target before its connection goes. */
+  expect_pkt(f.t, "Qcleanup");
+  peer_send(f.t, "OK");
+  assert_int_equal(peer_next_noack(f.t, WAIT, NULL, NULL), EV_EOF);
+  peer_free(f.t);
+  f.t = NULL;
+  fx_down(&f);
+}
+
 static void t_events(void **state) {
   (void)state;
   fx f;
@@ -267,6 +292,7 @@ int main(void) {
       cmocka_unit_test(t_interrupt_goes_to_the_service),
       cmocka_unit_test(t_output_chunks_and_ordering),
       cmocka_unit_test(t_target_lost_during_transact),
+      cmocka_unit_test(t_client_gone_during_command),
       cmocka_unit_test(t_events),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
