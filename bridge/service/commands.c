@@ -9,17 +9,26 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "rsp.h"
 #include "walk.h"
+
+static double mono(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
 
 /* ------------------------------------------------------------------------
  * Output. */
 
 void svc__out_flush(svc *s) {
-  if (s->out.len && !s->out_err && s->io->output)
+  if (s->out.len && !s->out_err && s->io->output) {
     if (s->io->output(s->ctx, s->out.p, s->out.len))
       s->out_err = 1;
+    s->last_out = mono();
+  }
   s->out.len = 0;
   if (s->out.p)
     s->out.p[0] = 0;
@@ -32,6 +41,25 @@ void svc__outf(svc *s, const char *fmt, ...) {
   va_end(ap);
   if (s->out.len >= SVC_OUT_CHUNK)
     svc__out_flush(s);
+}
+
+void svc__keepalive(svc *s, const char *fmt, ...) {
+  double t = mono();
+  if (t - s->last_out < s->keepalive_s || s->out_err || !s->io->output)
+    return;
+  if (s->out.len) {
+    svc__out_flush(s);
+    return;
+  }
+  if (s->json_mode) {
+    svc__sb_add(&s->out, " ", 1);
+  } else {
+    va_list ap;
+    va_start(ap, fmt);
+    svc__sb_vprintf(&s->out, fmt, ap);
+    va_end(ap);
+  }
+  svc__out_flush(s);
 }
 
 static void out_json_str(svc *s, const char *str) {
@@ -586,7 +614,7 @@ static void cmd_ptov(cmd *c) {
 /* ------------------------------------------------------------------------
  * Physical memory. */
 
-#define PHYS_CHUNK    0x10000u
+#define PHYS_CHUNK    0x40000u
 #define PHYS_MAX_READ (64u << 20)
 
 static void dump_line(svc *s, uint64_t a, const uint8_t *p, size_t n, int width) {
@@ -763,6 +791,8 @@ static void phys_fill(cmd *c) {
       rc = SVC_EINTR;
       break;
     }
+    svc__keepalive(s, "phys fill: 0x%llx of 0x%llx bytes written\n", (unsigned long long)done,
+                   (unsigned long long)len);
   }
   free(buf);
   if (rc) {
@@ -805,6 +835,8 @@ static void phys_search(cmd *c) {
   size_t have = 0; /* bytes carried over, ending at pa + pos */
   int rc = 0;
   while (pos < len) {
+    svc__keepalive(s, "phys search: at 0x%llx, %llu match%s so far\n",
+                   (unsigned long long)(pa + pos), (unsigned long long)hits, hits == 1 ? "" : "es");
     size_t n = len - pos > PHYS_CHUNK ? PHYS_CHUNK : (size_t)(len - pos);
     size_t got = 0;
     rc = svc__phys_read_cached(s, pa + pos, buf + have, n, &got);
@@ -1242,8 +1274,12 @@ void svc__monitor(svc *s, const char *line, size_t len) {
   memset(&c, 0, sizeof(c));
   c.s = s;
   c.name = e->name;
-  if (parse_opts(&c, &a) == 0)
+  s->last_out = mono();
+  if (parse_opts(&c, &a) == 0) {
+    s->json_mode = c.json;
     e->fn(&c);
+  }
+  s->json_mode = 0;
   svc__phys_end(s); /* QEMU's mode is restored on every path */
   s->bulk = 0;
   svc__cache_flush(&s->scratch);

@@ -188,7 +188,7 @@ svc_cache *svc__pcache(svc *s) {
 }
 
 /* Batch size of one pipelined transaction of cache fills. */
-#define FILL_BATCH 64
+#define FILL_BATCH 128
 
 int svc__phys_read_cached(svc *s, uint64_t pa, uint8_t *buf, size_t len, size_t *got) {
   *got = 0;

@@ -67,6 +67,7 @@ svc *svc_new(const svc_io *io, void *ctx, const svc_config *cfg) {
     return NULL;
   }
   svc__sb_init(&s->out);
+  s->keepalive_s = 1.0; /* GDB's remotetimeout is 2 s */
   return s;
 }
 

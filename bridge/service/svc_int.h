@@ -203,6 +203,9 @@ struct svc {
   /* Output of the current command. */
   svc_sb out;
   int out_err;
+  int json_mode;      /* the command prints one JSON document */
+  double last_out;    /* monotonic seconds of the last output to the client */
+  double keepalive_s; /* silence after which svc__keepalive speaks (1 s) */
 };
 
 /* Upstream.  A reply copy for callers that want all replies. */
@@ -257,6 +260,14 @@ void svc__handle_mem(svc *s, const char *body, size_t len);
 /* Monitor commands (commands.c).  Output goes to s->out. */
 void svc__monitor(svc *s, const char *line, size_t len);
 void svc__out_flush(svc *s);
+/* Long operations call this often: when nothing reached the client for a
+ * second, it sends the pending output, or a progress line (whitespace in
+ * --json mode, where it must not break the document), so that GDB, whose
+ * remotetimeout is 2 s, never gives up on a command that is working. */
+#if defined(__GNUC__)
+__attribute__((format(printf, 2, 3)))
+#endif
+void svc__keepalive(svc *s, const char *fmt, ...);
 #if defined(__GNUC__)
 __attribute__((format(printf, 2, 3)))
 #endif

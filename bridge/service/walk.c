@@ -117,6 +117,7 @@ static void mem_prefetch(void *c, const uint64_t *pas, size_t n, size_t len) {
           if (rd[k].rc == SVC_OK)
             svc__cache_put(pc, SVC_AS_PHYS, rd[k].pa, rd[k].buf);
       nu = 0;
+      svc__keepalive(s, "reading page tables...\n");
       if (s->io->interrupted && s->io->interrupted(s->ctx)) {
         w->intr = 1;
         break;
@@ -257,6 +258,8 @@ static int cmp_u64(const void *a, const void *b) {
 static int dry_run(void *arg, const arch_run *r) {
   (void)r;
   svc_walk *w = arg;
+  if ((++w->runs & 1023) == 0)
+    svc__keepalive(w->s, "reading page tables...\n");
   return w->s->io->interrupted && w->s->io->interrupted(w->s->ctx);
 }
 
@@ -317,6 +320,7 @@ int svc__prewalk(svc *s, const arch_ctx *ctx, uint64_t lo, uint64_t hi, void *wo
       }
       svc__phys_read(s, rd, k);
       batches++;
+      svc__keepalive(s, "reading page tables: %zu so far...\n", fetched);
       if (gen == atomic_load(&s->gen))
         for (size_t j = 0; j < k; j++)
           if (rd[j].rc == SVC_OK)

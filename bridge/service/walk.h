@@ -12,6 +12,7 @@ typedef struct {
   uint64_t err_pa; /* where it happened */
   int intr;
   uint64_t prefetched; /* units read ahead */
+  uint64_t runs;       /* runs seen by a dry pass */
   /* Dry pass of svc__prewalk: reads only from the cache, records misses. */
   int dry;
   uint64_t *miss;
