@@ -42,6 +42,33 @@ static void set_step(void *ctx, int on) {
   stepping = on;
 }
 
+/* Hardware breakpoints 0 and 1: DBGBVRn_EL1 holds the address,
+ * DBGBCRn_EL1 enables it (E, PMC = EL1, BAS = all four bytes of an A64
+ * instruction); MDSCR_EL1.MDE and KDE let them fire at EL1. */
+static uint64_t bp_addr[2];
+static int bp_used[2];
+
+static void write_bp(int n, uint64_t addr, uint64_t ctrl) {
+  if (n == 0)
+    __asm__ volatile("msr dbgbvr0_el1, %0; msr dbgbcr0_el1, %1; isb" : : "r"(addr), "r"(ctrl));
+  else
+    __asm__ volatile("msr dbgbvr1_el1, %0; msr dbgbcr1_el1, %1; isb" : : "r"(addr), "r"(ctrl));
+}
+
+static int hw_break(void *ctx, uint64_t addr, int insert) {
+  int i;
+  (void)ctx;
+  for (i = 0; i < 2; i++)
+    if (insert ? !bp_used[i] : (bp_used[i] && bp_addr[i] == addr))
+      break;
+  if (i == 2)
+    return insert ? -STUB_ENOSPC : -STUB_EINVAL;
+  write_bp(i, addr, insert ? (0xfu << 5) | (1u << 1) | 1u : 0);
+  bp_used[i] = insert;
+  bp_addr[i] = addr;
+  return 0;
+}
+
 static void put(const char *name, uint64_t v) {
   int regno = stub_arch_find_reg(&stub_arch_aarch64, name);
   if (regno >= 0)
@@ -65,6 +92,8 @@ void guest_trap(uint64_t *frame) {
     interrupt_pending = 0;
   } else if (ec == 0x32 || ec == 0x33) { /* software step */
     sig = 5;
+  } else if (ec == 0x30 || ec == 0x31) { /* hardware breakpoint */
+    sig = 5;
   } else {
     sig = 11;
   }
@@ -85,9 +114,9 @@ void guest_trap(uint64_t *frame) {
   memcpy(&frame[32], port.regs + 256, 8);
   memcpy(&cpsr, port.regs + 264, 4);
   frame[33] = (frame[33] & ~0xffffffffull) | cpsr;
-  mdscr = READ_SYSREG(mdscr_el1);
+  mdscr = READ_SYSREG(mdscr_el1) | (1u << 15) | (1u << 13); /* MDE, KDE */
   if (stepping) {
-    mdscr |= 1u | (1u << 13);  /* SS, KDE */
+    mdscr |= 1u;               /* SS */
     frame[33] |= 1u << 21;     /* SPSR.SS: step one instruction */
     frame[33] &= ~(1ull << 9); /* debug exceptions unmasked there */
   } else {
@@ -99,7 +128,7 @@ void guest_trap(uint64_t *frame) {
 
 void guest_main(void) {
   static const stub_port_range ram[] = {{0x40000000u, 0x47ffffffu}};
-  static const stub_port_hooks hooks = {sync_icache, set_step, NULL, NULL};
+  static const stub_port_hooks hooks = {sync_icache, set_step, hw_break, NULL};
   unsigned i;
   for (i = 0; i < sizeof(pattern); i++)
     pattern[i] = (uint8_t)(i ^ 0x5a);
