@@ -305,6 +305,42 @@ def upstream(t):
     return j["upstream_requests"]
 
 
+def check_register_write(t):
+    """x86: writing CR3 from GDB drops the bridge's register snapshot and cache: vtop and
+    x/ follow the new root at once, and the old one after writing it back."""
+    L = t.layout
+    a, b = L.roots[0], L.roots[1]
+    user = next(m for m in L.maps if m.root == b and m.name == "user")
+    va = user.va + 0x80
+    for root in (a, b, a):
+        t.read_virt(va, 8)  # cached under the previous root, if the bridge caches it
+        t.set_root(root)
+        want = L.translate(va, root)
+        j, ok = t.monitor_json("vtop %#x" % va)
+        t.check(ok and hexint(j["pa"]) == want, "after CR3 = root %s: vtop %#x = %s, want %#x" % (root, va, j, want))
+        got = int.from_bytes(t.read_virt(va, 8), "little")
+        t.check(got == L.pattern_word(want), "after CR3 = root %s: x/ %#x = %#x (stale?)" % (root, va, got))
+    t.log("CR3 written from GDB: vtop and x/ follow it")
+
+
+def check_step(t):
+    """A single step flushes the cache: the counter read after stepping its increment."""
+    L = t.layout
+    t.monitor("cache on")
+    loop = t.symbol("counter_loop")
+    bp = gdbside.gdb.Breakpoint("*%#x" % loop, internal=True)
+    t.gdb("continue")
+    bp.delete()
+    c0 = t.read_word(L.counter)
+    for _ in range(8):  # through one whole iteration, whatever the instructions
+        t.gdb("stepi")
+        if t.reg("pc") == loop:
+            break
+    c1 = t.read_word(L.counter)
+    t.check(c1 == c0 + 1, "counter %d after stepping one iteration from %d (stale cache?)" % (c1, c0))
+    t.log("stepi: counter %d -> %d" % (c0, c1))
+
+
 def check_uncached(t):
     """A re-read within one stop costs no upstream request, unless the range is uncached."""
     L = t.layout
@@ -448,6 +484,9 @@ def main(t):
     if L.cpus > 1:
         check_threads(t)
     check_uncached(t)
+    if t.can_set_root():
+        check_register_write(t)
+    check_step(t)
     check_counter(t, True)
     check_counter(t, False)
     t.monitor("cache on")
