@@ -785,11 +785,11 @@ static int on_interrupt(rsp_parser *p) {
       if (rc <= STUB_EFATAL)
         c->ended = STUB_EFATAL;
     }
-  } else {
-    /* Stopped already: answer at once so the client's wait ends. */
-    c->last_sig = 2;
-    send_stop(c, 2);
   }
+  /* Stopped already: ignored, as gdbserver does.  The client sends 0x03
+   * only while it waits for a stop reply, so the target stopped just
+   * before and that reply is on its way; a second one would be taken as
+   * the answer to the client's next request. */
   return c->ended ? 1 : 0;
 }
 
