@@ -9,7 +9,8 @@
  *   - an architecture (stub_arch): register table, target XML (generated
  *     from the table unless stored), breakpoint instruction;
  *   - const ops tables for memory, registers, run control, breakpoints,
- *     optional physical memory and an optional monitor hook.  Every member
+ *     optional physical memory, an optional monitor hook and optional
+ *     threads (CPUs).  Every member
  *     takes the target's context pointer first; a NULL table or a NULL
  *     member means "not supported".
  *
