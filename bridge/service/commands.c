@@ -1010,6 +1010,11 @@ static void cmd_context(cmd *c) {
       uint64_t root;
       if (num(c, c->pos[0], "ROOT", &root))
         return;
+      svc__discover(s);
+      if (s->phys == SVC_PHYS_NONE) {
+        fail(c, "%s", svc__strerror(SVC_ENOBACK));
+        return;
+      }
       arch_ctx ctx;
       char err[200];
       if (svc__make_ctx(s, 1, root, 0, &ctx, err, sizeof(err))) {

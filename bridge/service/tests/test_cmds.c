@@ -256,6 +256,7 @@ static void test_backends(void **state) {
   has(run(f, "phys map", "OK"), "0x00000000fec00000-0x00000000fec00fff i/o  ioapic");
   has(run(f, "phys backend none", "OK"), "physical backend: none");
   has(run(f, "phys read 0 4", "E01"), "phys backend qemu");
+  has(run(f, "context 0x2000", "E01"), "context: no physical-memory backend");
   has(run(f, "vtop 0x400000", "E01"), "no physical-memory backend");
   /* offset: the kernel's linear map is at SIM_KVA - SIM_KPA. */
   has(run(f, "phys backend offset ffff7fffffe00000", "OK"), "offset 0xffff7fffffe00000");
