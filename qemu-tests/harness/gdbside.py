@@ -5,7 +5,6 @@ or the bridge), RSPT_LAYOUT, RSPT_ELF, RSPT_BRIDGE, RSPT_SEED.  A script calls r
 failures are collected (check()), printed, and turned into GDB's exit status.
 """
 
-import atexit
 import json
 import os
 import re
@@ -106,7 +105,6 @@ class Ctx:
         if not hasattr(self, "_log"):
             fd, self._log = tempfile.mkstemp(prefix="rspt-", suffix=".log")
             os.close(fd)
-            atexit.register(os.unlink, self._log)
             for c in ("file " + self._log, "overwrite on", "redirect on", "debugredirect on"):
                 gdb.execute("set logging " + c)
         ok = True
@@ -264,4 +262,9 @@ def run(main):
         traceback.print_exc()
     sys.stdout.flush()
     sys.stderr.flush()
+    if ctx is not None and hasattr(ctx, "_log"):
+        try:
+            os.unlink(ctx._log)  # os._exit runs no atexit handlers
+        except OSError:
+            pass
     os._exit(code)
