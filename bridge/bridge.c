@@ -562,7 +562,7 @@ static void wtx_reply(br_t *br, uint32_t idx, const char *body, size_t len, int 
 /* Queues more of the worker's requests, up to the window. */
 static void wtx_topup(br_t *br) {
   br__wtx *tx = br->ltx; /* only the loop thread changes ltx to non-NULL */
-  if (!tx)
+  if (!tx || br->forphan)
     return;
   while (tx->sent < tx->n && tx->sent - tx->got < BR_WORKER_WINDOW && br->fcount < BR_FIFO_CAP) {
     const svc_req *r = &tx->reqs[tx->sent];
@@ -819,6 +819,8 @@ static void worker_main(void *arg) {
  */
 
 static int needs_timer(br_t *br) {
+  if (br->forphan && br->tstate == BR__T_UP)
+    return 1; /* their late replies must come, or the pipe is out of step */
   for (unsigned i = 0; i < br->fcount; i++) {
     br__req *r = fifo_at(br, i);
     if (r->owner == BR__OWN_ORPHAN)
@@ -846,6 +848,15 @@ static void req_timeout_cb(uv_timer_t *t) {
   br_t *br = t->data;
   if (br->closing)
     return;
+  if (br->tstate == BR__T_UP && br->forphan == br->fcount) {
+    /* Requests that timed out got no late reply either: the target
+     * dropped them, and every later reply would go to the wrong request.
+     * A new connection puts the pipe back in step. */
+    target_lost(br, "requests left unanswered, resynchronising");
+    drain_pending(br);
+    br__flush_all(br);
+    return;
+  }
   br__log(br, 0, "target did not answer within %u ms%s", br->cfg.timeout_ms,
           br->tstate == BR__T_UP ? "" : " (not connected)");
   for (unsigned i = 0; i < br->fcount; i++) {
@@ -868,6 +879,7 @@ static void req_timeout_cb(uv_timer_t *t) {
   } else if (br->forphan > BR_FIFO_CAP / 2) {
     target_lost(br, "too many unanswered requests");
   }
+  timer_kick(br, 1);
   drain_pending(br);
   br__flush_all(br);
 }
@@ -1163,7 +1175,9 @@ static int dispatch(br_t *br, const char *b, size_t len, int *action) {
     if (br->tstate == BR__T_IDLE && !uv_is_active((uv_handle_t *)&br->retry_timer))
       target_connect(br);
   }
-  if (br->fcount == BR_FIFO_CAP)
+  /* After a timeout, new requests wait until the late replies came (or
+   * the connection is re-made): a reply must never go to the wrong one. */
+  if (br->fcount == BR_FIFO_CAP || (br->forphan && br->tstate == BR__T_UP))
     return DISPATCH_WAIT;
   /* QEMU 7.2 silently drops a packet of PacketSize payload characters or
    * more: refuse it here rather than let the client wait forever. */
@@ -1390,9 +1404,8 @@ static void complete_head(br_t *br, const char *b, size_t len) {
     wtx_topup(br);
     break;
   case BR__OWN_ORPHAN:
-    br__log(br, 2, "dropped a late reply");
-    if (r.flags & BR__REQ_RESUME)
-      br->intr_sent = 0;
+    br__log(br, 1, "dropped a late reply");
+    wtx_topup(br);
     break;
   default:
     break;

@@ -12,7 +12,7 @@
 enum { EV_TIMEOUT = 0, EV_PACKET, EV_NOTIFY, EV_ACK, EV_NAK, EV_INTR, EV_BADSUM, EV_ERROR, EV_EOF };
 
 #define PEER_BODY 40000
-#define PEER_QLEN 64
+#define PEER_QLEN 1024
 
 typedef struct {
   int kind;
@@ -27,6 +27,7 @@ typedef struct {
   char pbody[PEER_BODY];
   peer_ev q[PEER_QLEN];
   unsigned qh, qn;
+  unsigned dropped;
 } peer;
 
 peer *peer_new(int fd);
