@@ -159,6 +159,16 @@ def check_maps(t):
         t.check(False, "maps %#x: bridge %s, layout %s" % (va, got.get(va), want.get(va)))
     t.check(not bad, "maps: %d leaves differ from the layout" % len(bad))
     t.log("maps: %d runs, %d leaves as in the layout" % (len(j["runs"]), len(want)))
+    # A range: [lo, hi) around the user mappings, hi exclusive, cutting no leaf.
+    lo = min(m.va for m in L.maps if m.root == L.roots[0] and m.name.startswith("user"))
+    hi = max(m.va + m.size for m in L.maps if m.root == L.roots[0] and m.name.startswith("user"))
+    j, ok = t.monitor_json("maps %#x %#x" % (lo, hi))
+    sub = set()
+    for r in j.get("runs", []) if ok else []:
+        for i in range(r["count"]):
+            sub.add(hexint(r["va"]) + i * hexint(r["page_size"]))
+    inside = {va for va in want if lo <= va < hi}
+    t.check(ok and sub == inside, "maps %#x %#x: %s, layout %s" % (lo, hi, sorted(map(hex, sub)), sorted(map(hex, inside))))
     # On x86 the coalesced runs also agree with QEMU's own `info tlb` (one line per leaf).
     if L.mode.family == "x86":
         tlb = {va: pa for va, (pa, _flags) in t.info_tlb().items()}
