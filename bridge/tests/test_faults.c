@@ -64,10 +64,14 @@ static void t_target_gone_mid_request(void **state) {
   fx_down(&f);
 }
 
+static void slow_timeout(br_config *c) {
+  c->timeout_ms = 10000;
+}
+
 static void t_target_down_answers_at_once(void **state) {
   (void)state;
   fx f;
-  fx_up(&f, NULL);
+  fx_up(&f, slow_timeout);
   fx_handshake(&f);
   close(f.lfd); /* nothing to reconnect to */
   f.lfd = -1;
@@ -79,7 +83,7 @@ static void t_target_down_answers_at_once(void **state) {
   const char *r = peer_packet(f.c, WAIT);
   assert_non_null(r);
   assert_true(r[0] == 'E');
-  assert_true(uv_hrtime() - t0 < 1000000000u); /* no hang */
+  assert_true(uv_hrtime() - t0 < 2500000000u); /* not the 10 s timeout */
   f.lfd = tcp_listen_any(&f.tport);            /* for fx_down */
   fx_down(&f);
 }
@@ -220,7 +224,7 @@ static void t_stalled_target(void **state) {
   expect_pkt(f.t, "m0,4");
   expect_pkt(f.c, "E.rspbridge: target timeout");
   uint64_t ms = (uv_hrtime() - t0) / 1000000u;
-  assert_true(ms >= 250 && ms < 2000);
+  assert_true(ms >= 250 && ms < 5000);
   /* Its late reply is dropped; the next request gets its own reply. */
   peer_send(f.t, "11111111");
   peer_send(f.c, "m4,4");
