@@ -3,5 +3,4 @@ set confirm off
 set width 0
 monitor info status
 x/8xb 0xffff0
-info registers cs
 detach
