@@ -1816,6 +1816,8 @@ static int open_stdio_side(br_t *br, int fd, uv_handle_t *h) {
 
 int br_start(br_t *br) {
   int rc;
+  if (br->started || br->closing)
+    return UV_EALREADY;
   br->svc = svc_new(&br__io, br, &br->cfg.svc);
   if (!br->svc)
     return UV_ENOMEM;

@@ -80,7 +80,7 @@ typedef struct br br_t;
 typedef void (*br_close_cb)(br_t *br);
 /* The bridge wants to end: the stdio client went away (status 0), or the
  * target is lost and the reconnect policy says stop (status 1).  The owner
- * usually calls br_close() from here. */
+ * usually calls br_close() from here.  why is valid during the call. */
 typedef void (*br_stop_cb)(br_t *br, int status, const char *why);
 
 typedef struct {
@@ -252,7 +252,8 @@ struct br {
 };
 
 int br_init(uv_loop_t *loop, br_t *br, const br_config *cfg);
-/* Listens (or opens stdio) and starts the worker. */
+/* Listens (or opens stdio) and starts the worker.  UV_EALREADY if it was
+ * started (or closed) before. */
 int br_start(br_t *br);
 /* Closes everything; cb runs once every handle is closed and the worker
  * thread has ended.  Safe to call twice (the second call does nothing). */
