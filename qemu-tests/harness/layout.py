@@ -18,7 +18,8 @@ Grammar, one directive per line, '#' starts a comment, numbers are hex with 0x o
     root     NAME                       an address space; the first one is live at the stop
     map      ROOT VA PA SIZE PAGE FLAGS NAME
                                         SIZE bytes of PAGE-sized leaves; FLAGS letters r w x
-                                        u (user) g (global) d (device, uncached); '-' ignored
+                                        u (user) g (global) d (device, uncached), p (x86 PAT
+                                        bit: 12 in large pages, 7 in 4K PTEs); '-' ignored
     hole     ROOT VA LEVEL              VA must be unmapped, the walk stopping at LEVEL
     parent   ROOT VA LEVEL FLAGS        the table entry at LEVEL on the walk of VA grants only
                                         FLAGS (of r w x u): effective permissions below it
@@ -167,6 +168,8 @@ class X86Mode(Mode):
             e |= X86_G
         if "d" in flags:
             e |= X86_PCD | X86_PWT
+        if "p" in flags:
+            e |= 1 << 12 if depth != len(self.levels) - 1 else 1 << 7  # PAT, not address bits
         if "x" not in flags:
             if not self.nx:
                 raise LayoutError("%s has no no-execute bit: use x on every mapping" % self.name)
@@ -224,9 +227,23 @@ class I386(X86Mode):
     entry_size = 4
     levels = [Level("PD", 22, 10, True), Level("PT", 12, 10, True)]
     va_bits = 32
-    pa_mask = (1 << 32) - 1
+    pa_mask = (1 << 40) - 1  # 4 MiB pages reach 40 bits with PSE-36
     nx = False
     word = 4
+
+    def leaf_entry(self, depth, pa, flags):
+        e = super().leaf_entry(depth, pa & 0xFFFFFFFF, flags)
+        if depth == 0:
+            e |= ((pa >> 32) & 0xFF) << 13  # PSE-36: PA bits 39:32 in PDE bits 20:13
+        elif pa >> 32:
+            raise LayoutError("4 KiB pages of 32-bit paging reach 4 GiB only")
+        return e
+
+    def decode(self, depth, raw):
+        present, leaf, addr = super().decode(depth, raw)
+        if leaf and depth == 0:
+            addr = (raw & 0xFFC00000) | ((raw >> 13) & 0xFF) << 32
+        return present, leaf, addr & (0xFFFFFFFFFF if depth == 0 and leaf else 0xFFFFF000)
 
 
 class I386_PAE(X86Mode):
@@ -518,7 +535,7 @@ class Layout:
             if root not in self.roots:
                 raise KeyError("unknown root " + root)
             flags = flags.replace("-", "")
-            if set(flags) - set("rwxugd"):
+            if set(flags) - set("rwxugdp"):
                 raise ValueError("bad flags")
             m = Mapping(root, parse_num(va), parse_num(pa), parse_num(size), parse_num(page), flags, name)
             if m.va % m.page or m.pa % m.page or m.size % m.page or m.size == 0:
@@ -716,7 +733,7 @@ class Layout:
             )
             if r == root and same:
                 flags -= set("wxu") - grant
-        return "".join(c for c in "rwxugd" if c in flags)
+        return "".join(c for c in "rwxugdp" if c in flags)
 
     def translate(self, va, root=None):
         """Expected PA of VA under root (the first root by default), or None if unmapped."""
