@@ -19,7 +19,8 @@ Grammar, one directive per line, '#' starts a comment, numbers are hex with 0x o
     map      ROOT VA PA SIZE PAGE FLAGS NAME
                                         SIZE bytes of PAGE-sized leaves; FLAGS letters r w x
                                         u (user) g (global) d (device, uncached), p (x86 PAT
-                                        bit: 12 in large pages, 7 in 4K PTEs); '-' ignored
+                                        bit: 12 in large pages, 7 in 4K PTEs), b (RISC-V
+                                        Svpbmt PBMT=IO, bits 62:61); '-' ignored
     hole     ROOT VA LEVEL              VA must be unmapped, the walk stopping at LEVEL
     parent   ROOT VA LEVEL FLAGS        the table entry at LEVEL on the walk of VA grants only
                                         FLAGS (of r w x u): effective permissions below it
@@ -297,7 +298,11 @@ class RiscvMode(Mode):
         for letter, bit in (("w", RV_W), ("x", RV_X), ("u", RV_U), ("g", RV_G)):
             if letter in flags:
                 e |= bit
-        return e  # "d" (device) has no bit without Svpbmt: PMAs decide
+        if "b" in flags:
+            if self.name == "sv32":
+                raise LayoutError("Sv32 has no Svpbmt")
+            e |= 2 << 61  # Svpbmt IO: bits 62:61, never address bits
+        return e  # "d" alone (device) has no bit: PMAs decide
 
     def decode(self, depth, raw):
         leaf = bool(raw & (RV_R | RV_X))
@@ -535,7 +540,7 @@ class Layout:
             if root not in self.roots:
                 raise KeyError("unknown root " + root)
             flags = flags.replace("-", "")
-            if set(flags) - set("rwxugdp"):
+            if set(flags) - set("rwxugdpb"):
                 raise ValueError("bad flags")
             m = Mapping(root, parse_num(va), parse_num(pa), parse_num(size), parse_num(page), flags, name)
             if m.va % m.page or m.pa % m.page or m.size % m.page or m.size == 0:
@@ -733,7 +738,7 @@ class Layout:
             )
             if r == root and same:
                 flags -= set("wxu") - grant
-        return "".join(c for c in "rwxugdp" if c in flags)
+        return "".join(c for c in "rwxugdpb" if c in flags)
 
     def translate(self, va, root=None):
         """Expected PA of VA under root (the first root by default), or None if unmapped."""
