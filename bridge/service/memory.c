@@ -306,11 +306,32 @@ static void handle_mem(svc *s, const char *body, size_t len) {
     s->io->reply(s->ctx, "E01", 3);
     return;
   }
-  if (atomic_load(&s->ctx_on)) {
+  if (body[0] == 'X' && s->x_support < 0 && atomic_load(&s->ctx_on)) {
+    /* GDB probes X once ("X addr,0:") and keeps the answer for the session:
+     * the answer must be the target's in every context, or after `context
+     * default` GDB sends X packets that QEMU (which has no X) ignores.  A
+     * zero-length write is harmless to ask upstream. */
+    char probe[48];
+    int pn = snprintf(probe, sizeof(probe), "X%llx,0:", (unsigned long long)addr);
+    char ans[16];
+    svc_req r = {probe, (size_t)pn};
+    svc_rep rep;
+    if (svc__transact_copy(s, &r, 1, &rep) == 0) {
+      snprintf(ans, sizeof(ans), "%.*s", (int)(rep.len < 15 ? rep.len : 15), rep.body);
+      s->x_support = !strcmp(ans, "OK");
+      svc__reps_free(&rep, 1);
+    }
+  }
+  if (body[0] == 'X' && s->x_support == 0) {
+    s->io->reply(s->ctx, "", 0); /* as the target answers: GDB falls back to M */
+  } else if (atomic_load(&s->ctx_on)) {
     write_context(s, addr, data, (size_t)n);
   } else {
     uint64_t as = SVC_AS_VIRT(atomic_load(&s->thread));
-    if (forward(s, body, len)) {
+    int ok = forward(s, body, len);
+    if (body[0] == 'X' && n == 0)
+      s->x_support = ok; /* the target's own answer to GDB's probe */
+    if (ok) {
       svc__cache_flush_except(&s->cache, as, addr, addr + n);
       svc__cache_update(&s->cache, as, addr, data, (size_t)n);
     } else {

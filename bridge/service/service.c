@@ -68,6 +68,7 @@ svc *svc_new(const svc_io *io, void *ctx, const svc_config *cfg) {
   }
   svc__sb_init(&s->out);
   s->keepalive_s = 1.0; /* GDB's remotetimeout is 2 s */
+  s->x_support = -1;
   return s;
 }
 
@@ -162,6 +163,7 @@ void svc__sync(svc *s) {
     s->seen_conn = cg;
     s->discovered = 0;
     s->phys_mode = 0;
+    s->x_support = -1;
     s->ram_known = 0;
     svc__tdesc_free(&s->td);
     s->regs_valid = 0;

@@ -178,6 +178,7 @@ struct svc {
   int phys_forced; /* backend chosen by config or command */
   int phys_mode;   /* QEMU physical mode currently on */
   int bulk;        /* a long dump: use cached units, do not insert (keeps the tables) */
+  int x_support;   /* the target accepts X: -1 unknown, 0 no, 1 yes */
   svc_region *ram;
   int nram;
   int ram_known;

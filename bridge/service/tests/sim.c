@@ -358,6 +358,17 @@ static void answer(sim *t, const char *body, size_t len, deliver *d) {
     emit(d, bad ? "E14" : "OK", bad ? 3 : 2);
     return;
   }
+  if (body[0] == 'X' && t->x_ok) {
+    const char *xd;
+    t->writes++;
+    if (rsp_parse_X(body, len, &a, &n, &xd) < 0 || n > 0x800) {
+      emit(d, "E22", 3);
+      return;
+    }
+    int bad = mem_access(t, a, n, NULL, (const uint8_t *)xd);
+    emit(d, bad ? "E14" : "OK", bad ? 3 : 2);
+    return;
+  }
   if (rsp_has_prefix(body, len, "qRcmd,")) {
     char cmd[512];
     t->rcmds++;

@@ -42,6 +42,7 @@ typedef struct sim {
   int no_regs;         /* p answers xx (bare-metal stub without the registers) */
   int no_qemu;         /* qqemu.Supported unsupported */
   int no_xml;          /* no qXfer:features (a minimal bare-metal stub) */
+  int x_ok;            /* accepts X (QEMU 7.2 does not) */
   long latency_us;     /* per transact call: one round trip of a pipelined batch */
   long per_request_ns; /* plus this per request (the target's work) */
   /* Capture of the service's answers. */

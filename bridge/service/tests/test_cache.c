@@ -344,10 +344,33 @@ static void test_context(void **state) {
   assert_int_equal(f->t->ram[SIM_UPA + 0x10], (uint8_t)(0x10 * 7 + 1));
   expect_bytes(f, SIM_UVA, SIM_UPA2, 0x40);
   assert_string_equal(sim_packet(f->t, f->s, "M7f0000000000,1:00"), "E14");
-  assert_string_equal(sim_packet(f->t, f->s, "X400020,1:z"), "OK");
-  assert_int_equal(f->t->ram[SIM_UPA2 + 0x20], 'z');
+  /* GDB's X probe gets the target's answer (QEMU has no X), so that GDB
+   * uses M, which works in every context. */
+  assert_string_equal(sim_packet(f->t, f->s, "X400020,0:"), "");
+  assert_string_equal(sim_packet(f->t, f->s, "X400020,1:z"), "");
+  assert_int_equal(f->t->ram[SIM_UPA2 + 0x20], (uint8_t)(0x20 * 3 + 5));
   assert_int_equal(f->t->phys_mode, 0);
   assert_string_equal(sim_cmd(f->t, f->s, "context default"), "OK");
+  expect_bytes(f, SIM_UVA, SIM_UPA, 0x40);
+  /* Then GDB writes with M in the default context: it reaches memory. */
+  assert_string_equal(sim_packet(f->t, f->s, "M400200,2:2222"), "OK");
+  assert_int_equal(f->t->ram[SIM_UPA + 0x200], 0x22);
+  expect_bytes(f, SIM_UVA, SIM_UPA, 0x400);
+}
+
+static void test_context_x(void **state) {
+  fx *f = *state;
+  /* A stub with X: the probe says OK, X writes are translated in a context
+   * and forwarded in the default one. */
+  f->t->x_ok = 1;
+  assert_string_equal(sim_cmd(f->t, f->s, "context 0x2000"), "OK");
+  assert_string_equal(sim_packet(f->t, f->s, "X400020,0:"), "OK");
+  assert_string_equal(sim_packet(f->t, f->s, "X400020,1:z"), "OK");
+  assert_int_equal(f->t->ram[SIM_UPA2 + 0x20], 'z');
+  expect_bytes(f, SIM_UVA, SIM_UPA2, 0x40);
+  assert_string_equal(sim_cmd(f->t, f->s, "context default"), "OK");
+  assert_string_equal(sim_packet(f->t, f->s, "X400021,1:y"), "OK");
+  assert_int_equal(f->t->ram[SIM_UPA + 0x21], 'y');
   expect_bytes(f, SIM_UVA, SIM_UPA, 0x40);
 }
 
@@ -413,6 +436,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_thread, setup, teardown),
       cmocka_unit_test_setup_teardown(test_uncached, setup, teardown),
       cmocka_unit_test_setup_teardown(test_context, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_context_x, setup, teardown),
       cmocka_unit_test_setup_teardown(test_bounded, setup_small, teardown),
       cmocka_unit_test_setup_teardown(test_mode_restored, setup, teardown),
   };
