@@ -20,7 +20,8 @@ Grammar, one directive per line, '#' starts a comment, numbers are hex with 0x o
                                         SIZE bytes of PAGE-sized leaves; FLAGS letters r w x
                                         u (user) g (global) d (device, uncached), p (x86 PAT
                                         bit: 12 in large pages, 7 in 4K PTEs), b (RISC-V
-                                        Svpbmt PBMT=IO, bits 62:61); '-' ignored
+                                        Svpbmt PBMT=IO, bits 62:61), n (RISC-V Svnapot: 4K
+                                        PTEs forming 64 KiB pages); '-' ignored
     hole     ROOT VA LEVEL              VA must be unmapped, the walk stopping at LEVEL
     parent   ROOT VA LEVEL FLAGS        the table entry at LEVEL on the walk of VA grants only
                                         FLAGS (of r w x u): effective permissions below it
@@ -102,6 +103,10 @@ class Mode:
 
     def header_extra(self, lay):
         return []
+
+    def leaf_address(self, raw, va, addr):
+        """The page a leaf maps for va (Svnapot PTEs name a larger page than their own)."""
+        return addr
 
     def canonical(self, va):
         if not self.sign_extend:
@@ -302,11 +307,24 @@ class RiscvMode(Mode):
             if self.name == "sv32":
                 raise LayoutError("Sv32 has no Svpbmt")
             e |= 2 << 61  # Svpbmt IO: bits 62:61, never address bits
+        if "n" in flags:
+            if self.name == "sv32" or depth != len(self.levels) - 1:
+                raise LayoutError("Svnapot: RV64 4K PTEs only")
+            # Sixteen PTEs alike: N (bit 63) and PPN[3:0] = 0b1000 for a 64 KiB page.
+            e = (e & ~(((1 << self.ppn_bits) - 1) << 10)) | (((pa >> 12) & ~0xF) | 0x8) << 10 | 1 << 63
         return e  # "d" alone (device) has no bit: PMAs decide
 
     def decode(self, depth, raw):
         leaf = bool(raw & (RV_R | RV_X))
-        return bool(raw & RV_V), leaf, ((raw >> 10) & ((1 << self.ppn_bits) - 1)) << 12
+        ppn = (raw >> 10) & ((1 << self.ppn_bits) - 1)
+        if leaf and raw >> 63 and self.name != "sv32":
+            ppn &= ~0xF  # Svnapot: the 64 KiB page's base; VA bits 15:12 select the 4K
+        return bool(raw & RV_V), leaf, ppn << 12
+
+    def leaf_address(self, raw, va, addr):
+        if raw >> 63 and self.name != "sv32":
+            return addr | (va & 0xF000)
+        return addr
 
     def satp(self, root_pa, asid=0):
         if self.name == "sv32":
@@ -540,11 +558,13 @@ class Layout:
             if root not in self.roots:
                 raise KeyError("unknown root " + root)
             flags = flags.replace("-", "")
-            if set(flags) - set("rwxugdpb"):
+            if set(flags) - set("rwxugdpbn"):
                 raise ValueError("bad flags")
             m = Mapping(root, parse_num(va), parse_num(pa), parse_num(size), parse_num(page), flags, name)
             if m.va % m.page or m.pa % m.page or m.size % m.page or m.size == 0:
                 raise ValueError("VA, PA and size must be multiples of the page size")
+            if "n" in flags and (m.page != PAGE or (m.va | m.pa | m.size) & 0xFFFF):
+                raise ValueError("NAPOT mappings are 4K PTEs, VA, PA and size 64K-aligned")
             self.maps.append(m)
         elif d == "parent":
             grant = set(a[3].replace("-", ""))
@@ -685,6 +705,8 @@ class Layout:
             if raw is None:
                 raise LayoutError("walk left the generated tables at %#x" % entry_pa)
             present, leaf, addr = mode.decode(depth, raw)
+            if present and leaf:
+                addr = mode.leaf_address(raw, va, addr)
             steps.append(Step(depth, lv.name, idx, entry_pa, raw, present, leaf, addr))
             if not present or leaf:
                 break
