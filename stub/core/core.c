@@ -30,6 +30,24 @@ static int send_packet(stub_core *c, const char *body, size_t len) {
   return send_raw(c, c->tx, c->txlen);
 }
 
+/* The same for a body known to hold only characters that need no escape
+ * (hex digits, 'x'): framed with a copy and a checksum, which is several
+ * times cheaper than the general encoder on large m and g replies. */
+static int send_hex_packet(stub_core *c, const char *body, size_t len) {
+  static const char digits[] = "0123456789abcdef";
+  uint8_t sum;
+  if (len + 4 > c->txcap)
+    return send_packet(c, body, len);
+  c->tx[0] = '$';
+  memcpy(c->tx + 1, body, len);
+  sum = rsp_checksum(body, len);
+  c->tx[len + 1] = '#';
+  c->tx[len + 2] = digits[sum >> 4];
+  c->tx[len + 3] = digits[sum & 0xf];
+  c->txlen = len + 4;
+  return send_raw(c, c->tx, c->txlen);
+}
+
 static int send_str(stub_core *c, const char *s) {
   return send_packet(c, s, stub__strlen(s));
 }
@@ -186,7 +204,7 @@ static int handle_g(stub_core *c) {
       return send_error(c, n, 1);
     len += (size_t)n;
   }
-  return send_packet(c, c->body, len);
+  return send_hex_packet(c, c->body, len);
 }
 
 static int handle_G(stub_core *c, const char *b, size_t len) {
@@ -227,7 +245,7 @@ static int handle_p(stub_core *c, const char *b, size_t len) {
   n = reg_hex(c, (unsigned)regno, c->body, c->pkt);
   if (n < 0)
     return send_error(c, n, 1);
-  return send_packet(c, c->body, (size_t)n);
+  return send_hex_packet(c, c->body, (size_t)n);
 }
 
 static int handle_P(stub_core *c, const char *b, size_t len) {
@@ -279,7 +297,7 @@ static int handle_m(stub_core *c, const char *b, size_t len) {
     got += (size_t)rc;
   }
   rc = rsp_hex_encode(c->body, c->pkt, c->rx, got);
-  return send_packet(c, c->body, rc < 0 ? 0 : (size_t)rc);
+  return send_hex_packet(c, c->body, rc < 0 ? 0 : (size_t)rc);
 }
 
 static int mem_write(stub_core *c, const stub_mem_ops *ops, uint64_t addr, const void *data,
