@@ -89,18 +89,33 @@ def free_port():
     return port
 
 
-def listening(port):
-    """True when something listens on 127.0.0.1:port (read from /proc, never connecting:
-    a connection would be taken as the debugger by a single-client gdbstub)."""
+def listening(port, pid=None):
+    """True when something (process pid, if given) listens on 127.0.0.1:port; read from
+    /proc, never connecting: a connection would be taken as the debugger by a single-client
+    gdbstub.  Checking the owner matters: between our probe and the child's bind another
+    program may take the port."""
     want = "0100007F:%04X" % port
+    inodes = set()
     try:
         with open("/proc/net/tcp") as f:
             for line in f.readlines()[1:]:
                 w = line.split()
                 if w[1] == want and w[3] == "0A":
-                    return True
+                    inodes.add("socket:[%s]" % w[9])
     except OSError:
-        pass
+        return False
+    if not inodes or pid is None:
+        return bool(inodes)
+    try:
+        fds = os.listdir("/proc/%d/fd" % pid)
+    except OSError:
+        return False
+    for fd in fds:
+        try:
+            if os.readlink("/proc/%d/fd/%s" % (pid, fd)) in inodes:
+                return True
+        except OSError:
+            continue
     return False
 
 
@@ -115,9 +130,9 @@ def start_listener(make_argv, what, timeout=10.0, tries=3, **kw):
         while time.monotonic() < deadline:
             if p.poll() is not None:
                 break
-            if listening(port):
+            if listening(port, p.pid):
                 return p, port
             time.sleep(0.02)
         last = p.poll()
-        reap(p)
+        reap(p)  # died (port taken?) or never listened: try another port
     raise RuntimeError("%s did not start listening (exit status %s)" % (what, last))
