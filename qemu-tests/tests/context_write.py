@@ -1,11 +1,8 @@
 """GDB's first memory write of a session made while a context is set (runs inside GDB
 behind rspbridge).  GDB probes binary writes with `X addr,0:` on its first write and keeps
 using X if the answer is OK; QEMU 7.2 has no X.  The bridge must answer the probe the same
-way in every context, or later writes in the default context are lost.
-
-Not registered yet: with the bridge of 2026-11-22 the probe made in a context is answered OK,
-GDB switches to X, and after `context default` the X packets reach QEMU, which ignores them:
-the writes are silently lost.  Register it in CMakeLists.txt once fixed."""
+way in every context, or later writes in the default context are lost (they were, until
+the bridge's commit c447b72)."""
 
 import gdbside
 

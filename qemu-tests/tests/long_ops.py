@@ -1,11 +1,7 @@
 """Long bridge operations end to end (runs inside GDB behind rspbridge): `phys search` over
 all of the guest's RAM finds exactly one planted needle, and GDB never times out while the
 bridge works (GDB's remotetimeout is 2 s: a silent command longer than that makes GDB NAK and
-print "Ignoring packet error").  Also reports the search rate.
-
-Not registered yet: with the bridge of 2026-11-22 a 127 MiB search takes ~7 s in silence and
-GDB prints "Ignoring packet error, continuing..." (register it in CMakeLists.txt once the
-bridge sends progress while it works)."""
+print "Ignoring packet error").  Also reports the search rate."""
 
 import json
 import random
