@@ -735,9 +735,11 @@ int dump_virt_write(dump_t *d, uint64_t va, const void *buf, size_t len) {
     done += len - done < left ? len - done : (size_t)left;
   }
   for (done = 0; done < len;) {
-    uint64_t pa, left;
+    uint64_t pa = 0, left = 0;
     size_t n;
-    xlate(d, &ctx, paging, va + done, &pa, &left);
+    rc = xlate(d, &ctx, paging, va + done, &pa, &left);
+    if (rc < 0 || left == 0)
+      return rc < 0 ? rc : -1;
     n = len - done < left ? len - done : (size_t)left;
     rc = dump_phys_write(d, pa, (const uint8_t *)buf + done, n);
     if (rc < 0)
