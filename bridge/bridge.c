@@ -1549,12 +1549,30 @@ static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   *buf = uv_buf_init(s->rbuf, sizeof(s->rbuf));
 }
 
+/* Busy-polling: while the idle handle is active, the loop polls with a
+ * zero timeout instead of sleeping.  It stops by itself once no bytes came
+ * for cfg.busy_poll_us. */
+static void spin_cb(uv_idle_t *h) {
+  br_t *br = h->data;
+  if (uv_hrtime() - br->last_io > (uint64_t)br->cfg.busy_poll_us * 1000u)
+    uv_idle_stop(h);
+}
+
+static void spin_kick(br_t *br) {
+  if (!br->cfg.busy_poll_us)
+    return;
+  br->last_io = uv_hrtime();
+  if (!uv_is_active((uv_handle_t *)&br->spin))
+    uv_idle_start(&br->spin, spin_cb);
+}
+
 static void read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
   br__side *s = st->data;
   br_t *br = s->br;
   (void)buf;
   if (br->closing)
     return;
+  spin_kick(br);
   if (nread < 0) {
     side_fail(s, (int)nread);
     br__flush_all(br);
@@ -1775,6 +1793,7 @@ void br_config_default(br_config *cfg) {
   cfg->reconnect = -1;
   cfg->retry_ms = 1000;
   cfg->timeout_ms = 5000;
+  cfg->busy_poll_us = BR_DEFAULT_SPIN_US;
 }
 
 int br_init(uv_loop_t *loop, br_t *br, const br_config *cfg) {
@@ -1836,7 +1855,9 @@ int br_start(br_t *br) {
   br->ack_timer.data = br;
   uv_async_init(br->loop, &br->async, async_cb);
   br->async.data = br;
-  br->open_handles += 4;
+  uv_idle_init(br->loop, &br->spin);
+  br->spin.data = br;
+  br->open_handles += 5;
   br->listener.handle.data = br;
   br->reject.handle.data = br;
 
@@ -1952,6 +1973,7 @@ void br_close(br_t *br, br_close_cb cb) {
     close_handle(br, (uv_handle_t *)&br->req_timer, handle_closed);
     close_handle(br, (uv_handle_t *)&br->ack_timer, handle_closed);
     close_handle(br, (uv_handle_t *)&br->async, handle_closed);
+    close_handle(br, (uv_handle_t *)&br->spin, handle_closed);
   }
   if (br->listening)
     close_handle(br, &br->listener.handle, handle_closed);

@@ -50,6 +50,9 @@ extern "C" {
 /* Pending output above which the bridge stops reading the other side. */
 #define BR_HIGH_WATER    (1024 * 1024)
 
+/* Default busy-poll window after traffic, in microseconds (--busy-poll). */
+#define BR_DEFAULT_SPIN_US 200
+
 /* Default listen port, stated in --help. */
 #define BR_DEFAULT_PORT 3333
 
@@ -93,13 +96,17 @@ typedef struct {
   int reconnect;       /* -1: forever, 0: never, N: N attempts per loss */
   unsigned retry_ms;   /* delay between connection attempts */
   unsigned timeout_ms; /* a request unanswered this long fails */
+  /* After any traffic, poll without sleeping for this long (0: never).
+   * A debugger session is a chain of round trips; a sleeping bridge pays
+   * two wake-ups per forwarded request, a polling one none. */
+  unsigned busy_poll_us;
   svc_config svc;
   br_stop_cb on_stop;
   void *data; /* for the owner */
 } br_config;
 
 /* Fills cfg with the defaults (listen 127.0.0.1:BR_DEFAULT_PORT, reconnect
- * forever every second, 5 s request timeout). */
+ * forever every second, 5 s request timeout, busy-poll BR_DEFAULT_SPIN_US). */
 void br_config_default(br_config *cfg);
 
 /* A growable byte buffer; grows to its high-water mark and stays there, so
@@ -214,6 +221,8 @@ struct br {
    * no request follows soon. */
   uv_timer_t ack_timer;
   int t_ack_pending;
+  uv_idle_t spin;        /* active while busy-polling (cfg.busy_poll_us) */
+  uint64_t last_io;      /* uv_hrtime() of the last bytes read */
   int intr_sent;         /* a ^C went up while a resume was pending */
   int t_lost;            /* the target connection was lost and not yet re-made */
   int release_after_job; /* the client left during a service command */

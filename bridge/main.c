@@ -64,6 +64,9 @@ static void usage(FILE *f) {
           "                     every --retry-ms), never (exit 1), or N attempts\n"
           "  --retry-ms MS      delay between connection attempts (default 1000)\n"
           "  --timeout MS       a request unanswered this long fails (default 5000)\n"
+          "  --busy-poll US     after traffic, poll this long instead of sleeping:\n"
+          "                     lower latency for a CPU core while GDB is busy\n"
+          "                     (default %d, 0 disables)\n"
           "  --cache-size BYTES memory cache size (K/M/G suffix; default 4M, 0 disables)\n"
           "  --phys BACKEND     physical access: auto, qemu, offset:OFF, none\n"
           "  --root PA          page-table root to use instead of the CPU's\n"
@@ -73,7 +76,7 @@ static void usage(FILE *f) {
           "Exit codes: 0 ended by a signal or the --stdio client left; 1 target lost\n"
           "and the reconnect policy says stop; 2 usage error; 3 cannot listen, connect,\n"
           "open or start QEMU; 4 QEMU started with --exec exited.\n",
-          BR_DEFAULT_PORT);
+          BR_DEFAULT_PORT, BR_DEFAULT_SPIN_US);
 }
 
 static void log_err(const char *fmt, const char *a, const char *b) {
@@ -284,7 +287,8 @@ int main(int argc, char **argv) {
     O_TIMEOUT,
     O_CACHE,
     O_PHYS,
-    O_ROOT
+    O_ROOT,
+    O_SPIN
   };
   static const struct option opts[] = {
       {"listen", required_argument, NULL, O_LISTEN},
@@ -295,6 +299,7 @@ int main(int argc, char **argv) {
       {"reconnect", required_argument, NULL, O_RECONNECT},
       {"retry-ms", required_argument, NULL, O_RETRY},
       {"timeout", required_argument, NULL, O_TIMEOUT},
+      {"busy-poll", required_argument, NULL, O_SPIN},
       {"cache-size", required_argument, NULL, O_CACHE},
       {"phys", required_argument, NULL, O_PHYS},
       {"root", required_argument, NULL, O_ROOT},
@@ -353,6 +358,13 @@ int main(int argc, char **argv) {
         cfg.retry_ms = (unsigned)u;
       else
         cfg.timeout_ms = (unsigned)u;
+      break;
+    case O_SPIN:
+      if (parse_uint(optarg, 1000000, &u)) {
+        log_err("--busy-poll: expected microseconds (0 to 1000000), not '%s'%s", optarg, "");
+        return EXIT_USAGE;
+      }
+      cfg.busy_poll_us = (unsigned)u;
       break;
     case O_CACHE:
       if (parse_size(optarg, &cfg.svc.cache_bytes)) {

@@ -23,14 +23,16 @@ def main():
     rc, out, _ = run([b, "--help"])
     check(rc == 0, "--help exits 0")
     for want in ["--listen", "--stdio", "--exec", "127.0.0.1:3333", "--trace", "--read-only",
-                 "--reconnect", "--cache-size", "--phys", "--root", "Exit codes", "serial:"]:
+                 "--reconnect", "--cache-size", "--phys", "--root", "Exit codes", "serial:",
+                 "--busy-poll"]:
         check(want in out, "--help mentions " + want)
     rc, out, _ = run([b, "--version"])
     check(rc == 0 and out.startswith("rspbridge "), "--version")
     for args in ([], ["a:1", "b:2"], ["--reconnect", "sometimes", "127.0.0.1:1"],
                  ["--bogus", "127.0.0.1:1"], ["--exec"], ["--listen", "nowhere", "x:1"],
                  ["--stdio", "--listen", ":1", "127.0.0.1:1"], ["--timeout", "0", "x:1"],
-                 ["serial:/dev/null,12x"]):
+                 ["serial:/dev/null,12x"], ["--busy-poll", "-1", "x:1"],
+                 ["--busy-poll", "2000000", "x:1"], ["--busy-poll", "fast", "x:1"]):
         rc, _, err = run([b] + args)
         check(rc == 2 and err.startswith("rspbridge: "), "usage error exits 2: %r" % args)
     # A port already taken: a setup error with a clear message.

@@ -4,6 +4,9 @@
  * console output, detach and kill. */
 #include "fixture.h"
 
+#include <pthread.h>
+#include <time.h>
+
 static void t_forward_and_acks(void **state) {
   (void)state;
   fx f;
@@ -259,9 +262,46 @@ static void t_pipelined_client_requests(void **state) {
   fx_down(&f);
 }
 
+/* CPU time of the bridge's loop thread, in ms. */
+static double loop_cpu_ms(fx *f) {
+  clockid_t id;
+  struct timespec ts;
+  assert_int_equal(pthread_getcpuclockid(f->h.th, &id), 0);
+  assert_int_equal(clock_gettime(id, &ts), 0);
+  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static void one_second_spin(br_config *cfg) {
+  cfg->busy_poll_us = 1000000;
+}
+
+/* --busy-poll: the loop polls right after traffic and stops by itself once
+ * the window has passed (an idle bridge must not burn a core). */
+static void t_busy_poll_window(void **state) {
+  (void)state;
+  fx f;
+  fx_up(&f, one_second_spin);
+  fx_handshake(&f);
+  peer_send(f.c, "?");
+  expect_pkt(f.t, "?");
+  peer_send(f.t, "S05");
+  expect_pkt(f.c, "S05");
+  double c0 = loop_cpu_ms(&f);
+  usleep(300 * 1000);
+  double spinning = loop_cpu_ms(&f) - c0;
+  usleep(900 * 1000); /* the window (1 s after the last bytes) ends */
+  c0 = loop_cpu_ms(&f);
+  usleep(300 * 1000);
+  double idle = loop_cpu_ms(&f) - c0;
+  if (spinning < 20 || idle > 15)
+    fail_msg("loop CPU: %.1f ms while polling, %.1f ms after the window", spinning, idle);
+  fx_down(&f);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(t_forward_and_acks),
+      cmocka_unit_test(t_busy_poll_window),
       cmocka_unit_test(t_long_binary_bodies),
       cmocka_unit_test(t_qsupported_packetsize),
       cmocka_unit_test(t_noack_client_only),
