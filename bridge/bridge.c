@@ -592,6 +592,7 @@ static void job_start(br_t *br, const char *body, size_t len) {
   br->job_len = len;
   br->wk_has_job = 1;
   br->wk_busy = 1;
+  br->wk_idle = 0;
   br->wk_job_gen = br->client_gen;
   br->wk_job_qsup = rsp_has_prefix(body, len, "qSupported");
   br->wk_client_ok = 1;
@@ -796,6 +797,7 @@ static void worker_main(void *arg) {
   br_t *br = arg;
   uv_mutex_lock(&br->mtx);
   for (;;) {
+    br->wk_idle = 1;
     while (!br->wk_quit && !br->wk_has_job)
       uv_cond_wait(&br->cond, &br->mtx);
     if (br->wk_quit)
@@ -1141,6 +1143,19 @@ static const char *local_answer(br_t *br, const char *b, size_t len) {
 
 enum { DISPATCH_DONE = 0, DISPATCH_WAIT = 1 };
 
+/* A read the cache holds whole is answered here, on the loop thread, when
+ * the worker is idle (the service's cache is then ours to read). */
+static int serve_cached(br_t *br, const char *b, size_t len) {
+  uv_mutex_lock(&br->mtx);
+  int idle = br->wk_idle && !br->wk_has_job && br->thread_started;
+  int n = idle ? svc_serve_cached(br->svc, b, len, br->fast, sizeof(br->fast)) : -1;
+  uv_mutex_unlock(&br->mtx);
+  if (n < 0)
+    return 0;
+  client_reply(br, br->fast, (size_t)n);
+  return 1;
+}
+
 static int dispatch(br_t *br, const char *b, size_t len, int *action) {
   const char *local = local_answer(br, b, len);
   if (local) {
@@ -1160,6 +1175,8 @@ static int dispatch(br_t *br, const char *b, size_t len, int *action) {
   if (*action == SVC_HANDLE) {
     if (br->fclient)
       return DISPATCH_WAIT;
+    if (len && b[0] == 'm' && serve_cached(br, b, len))
+      return DISPATCH_DONE;
     job_start(br, b, len);
     return DISPATCH_DONE;
   }

@@ -243,6 +243,7 @@ struct br {
   int wk_quit;
   int wk_has_job;
   int wk_busy;         /* loop's view: a job is running */
+  int wk_idle;         /* the worker waits for a job (svc_handle() returned) */
   unsigned wk_job_gen; /* client_gen of the job */
   int wk_job_qsup;     /* the job is a qSupported: merge its reply */
   int wk_client_ok;    /* output() may still reach the client */
@@ -256,6 +257,7 @@ struct br {
   br_buf wreply;
   volatile int wk_intr; /* ^C during the current job (read by the worker) */
   char job[BR_BODY_MAX];
+  char fast[BR_BODY_MAX]; /* a reply served on the loop thread */
   size_t job_len;
   int wk_replied; /* worker thread only */
 };

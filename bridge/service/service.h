@@ -94,6 +94,13 @@ enum svc_action svc_classify(svc *s, const char *body, size_t len);
 void svc_event(svc *s, enum svc_event ev);
 void svc_interrupt(svc *s);
 
+/* Loop thread, only while the worker thread is idle (no svc_handle() runs
+ * or is about to): answers a client 'm' whose every byte is in the cache,
+ * writing the hex reply body to out.  Returns its length, or -1 when the
+ * request must go to svc_handle() (a miss, a context, an invalidation not
+ * yet applied, ...).  The answer is the one svc_handle() would give. */
+int svc_serve_cached(svc *s, const char *body, size_t len, char *out, size_t cap);
+
 /* Worker thread.  Handles one client request (classified SVC_HANDLE), e.g.
  * qRcmd (our commands; unknown ones are forwarded with transact), m/M/X
  * served from the cache or translated through a context, qSupported

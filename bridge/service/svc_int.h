@@ -84,6 +84,9 @@ void svc__cache_flush(svc_cache *c);
  * there: other units may alias the written bytes through another mapping). */
 void svc__cache_flush_except(svc_cache *c, uint64_t as, uint64_t lo, uint64_t hi);
 const uint8_t *svc__cache_get(svc_cache *c, uint64_t as, uint64_t addr);
+/* Whether a unit is cached, without counting a hit or a miss or touching
+ * the LRU order. */
+int svc__cache_peek(const svc_cache *c, uint64_t as, uint64_t addr);
 void svc__cache_put(svc_cache *c, uint64_t as, uint64_t addr, const uint8_t *data);
 /* Update len bytes at addr (any alignment) in units that are cached. */
 void svc__cache_update(svc_cache *c, uint64_t as, uint64_t addr, const uint8_t *data, size_t len);

@@ -240,6 +240,10 @@ static svc_cpage *find(svc_cache *c, uint64_t as, uint64_t addr) {
   return NULL;
 }
 
+int svc__cache_peek(const svc_cache *c, uint64_t as, uint64_t addr) {
+  return find((svc_cache *)c, as, addr) != NULL;
+}
+
 const uint8_t *svc__cache_get(svc_cache *c, uint64_t as, uint64_t addr) {
   svc_cpage *p = find(c, as, addr);
   if (!p) {
