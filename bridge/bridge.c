@@ -459,9 +459,10 @@ static size_t merge_qsupported(br_t *br, const char *in, size_t len, char *out, 
     }
   }
   br->target_psize = psize ? (unsigned)(psize > 0xffffffu ? 0xffffffu : psize) : 0;
-  uint64_t ps = psize && psize < BR_BODY_MAX ? psize : BR_BODY_MAX;
-  o += (size_t)snprintf(out + o, cap - o, "%sPacketSize=%llx;QStartNoAckMode+", o ? ";" : "",
-                        (unsigned long long)ps);
+  /* What the client may send us: the service splits what the target
+   * cannot take. */
+  unsigned ps = svc_set_packet_size(br->svc, br->target_psize, BR_BODY_MAX);
+  o += (size_t)snprintf(out + o, cap - o, "%sPacketSize=%x;QStartNoAckMode+", o ? ";" : "", ps);
   return o;
 }
 

@@ -56,6 +56,11 @@ void svc_interrupt(svc *s) {
   (void)s;
 }
 
+unsigned svc_set_packet_size(svc *s, unsigned target, unsigned ours) {
+  (void)s;
+  return target && target < ours ? target : ours; /* nothing is split */
+}
+
 int svc_serve_cached(svc *s, const char *body, size_t len, char *out, size_t cap) {
   (void)s;
   (void)body;

@@ -18,7 +18,7 @@ int svc_serve_cached(svc *s, const char *b, size_t len, char *out, size_t cap) {
   uint64_t addr, n;
   if (!len || b[0] != 'm' || rsp_parse_m(b, len, &addr, &n) < 0 || n == 0)
     return -1;
-  if (n > cap / 2 || addr + n < addr)
+  if (n > cap / 2 || n > atomic_load(&s->client_m) || addr + n < addr)
     return -1;
   if (atomic_load(&s->ctx_on) || !atomic_load(&s->cache_on) || !s->cache.max)
     return -1;

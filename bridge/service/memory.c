@@ -15,9 +15,6 @@
 #include "rsp.h"
 #include "walk.h"
 
-/* The most a client read is answered with (partial reads are allowed). */
-#define MAX_CLIENT_READ 0x1000u
-
 static void reply_data(svc *s, const uint8_t *buf, size_t n) {
   char *hex = malloc(2 * n + 1);
   if (!hex) {
@@ -55,36 +52,34 @@ static int forward(svc *s, const char *body, size_t len) {
 /* ------------------------------------------------------------------------
  * Default context: virtual units cached under the selected thread. */
 
-typedef struct {
-  uint8_t (*buf)[SVC_CPAGE];
-  int *ok;
-  char err[8];
-  int have_err;
-} vrd_ctx;
-
-static int on_vread(void *arg, size_t i, const char *body, size_t len) {
-  vrd_ctx *c = arg;
-  c->ok[i] =
-      len == 2 * SVC_CPAGE && rsp_hex_decode(c->buf[i], SVC_CPAGE, body, len) == (int)SVC_CPAGE;
-  if (!c->ok[i] && !c->have_err && len >= 1 && len < sizeof(c->err) && body[0] == 'E') {
-    memcpy(c->err, body, len);
-    c->err[len] = 0;
-    c->have_err = 1;
-  }
-  return 0;
+/* Replies with the n bytes read, or with the target's own error (E14 when
+ * it gave none) if nothing was read. */
+static void reply_read(svc *s, const uint8_t *buf, size_t n, const char *err) {
+  if (n)
+    reply_data(s, buf, n);
+  else if (err && err[0])
+    s->io->reply(s->ctx, err, strlen(err));
+  else
+    s->io->reply(s->ctx, "E14", 3);
 }
 
 static void read_default(svc *s, const char *body, size_t blen, uint64_t addr, uint64_t len) {
   if (svc__is_uncached(s, addr, len) || !atomic_load(&s->cache_on) || !s->cache.max) {
-    /* Uncached: exactly what was asked, no read-ahead; a request larger
-     * than the target takes becomes a partial read. */
-    if (len > SVC_MAX_M) {
-      char req[48];
-      int n = rsp_format_m(req, sizeof(req), addr, SVC_MAX_M);
-      forward(s, req, (size_t)n);
-    } else {
+    /* Uncached: exactly what was asked, no read-ahead, in pieces the
+     * target takes. */
+    if (len <= atomic_load(&s->max_m)) {
       forward(s, body, blen);
+      return;
     }
+    uint8_t *out = malloc(len);
+    if (!out) {
+      s->io->reply(s->ctx, "E0c", 3);
+      return;
+    }
+    svc_mrd r = {addr, (size_t)len, out, 0, 0, {0}};
+    svc__mread(s, &r, 1, NULL, NULL);
+    reply_read(s, out, r.got, r.err);
+    free(out);
     return;
   }
   uint64_t as = SVC_AS_VIRT(atomic_load(&s->thread));
@@ -92,12 +87,12 @@ static void read_default(svc *s, const char *body, size_t blen, uint64_t addr, u
   uint64_t last = (addr + len - 1) & ~(uint64_t)(SVC_CPAGE - 1);
   size_t nunit = (size_t)((last - first) / SVC_CPAGE + 1);
   uint8_t(*units)[SVC_CPAGE] = malloc(nunit * sizeof(*units));
-  int *ok = calloc(nunit, sizeof(int));
-  svc_req *reqs = calloc(nunit, sizeof(*reqs));
-  char(*texts)[40] = malloc(nunit * sizeof(*texts));
+  size_t *have = calloc(nunit, sizeof(size_t)); /* valid bytes from the unit's start */
+  svc_mrd *rd = calloc(nunit, sizeof(*rd));
   size_t *idx = calloc(nunit, sizeof(size_t));
   uint8_t *out = malloc(len);
-  if (!units || !ok || !reqs || !texts || !idx || !out) {
+  char err[8] = "";
+  if (!units || !have || !rd || !idx || !out) {
     s->io->reply(s->ctx, "E0c", 3);
     goto done;
   }
@@ -106,56 +101,81 @@ static void read_default(svc *s, const char *body, size_t blen, uint64_t addr, u
     const uint8_t *hit = svc__cache_get(&s->cache, as, first + u * SVC_CPAGE);
     if (hit) {
       memcpy(units[u], hit, SVC_CPAGE);
-      ok[u] = 1;
+      have[u] = SVC_CPAGE;
       continue;
     }
-    int n = rsp_format_m(texts[nr], sizeof(texts[nr]), first + u * SVC_CPAGE, SVC_CPAGE);
-    reqs[nr].body = texts[nr];
-    reqs[nr].len = (size_t)n;
+    rd[nr].addr = first + u * SVC_CPAGE;
+    rd[nr].len = SVC_CPAGE;
+    rd[nr].buf = units[u];
     idx[nr++] = u;
   }
   if (nr) {
-    uint8_t(*rbuf)[SVC_CPAGE] = malloc(nr * sizeof(*rbuf));
-    int *rok = calloc(nr, sizeof(int));
-    vrd_ctx c = {rbuf, rok, {0}, 0};
     unsigned gen = atomic_load(&s->gen);
-    int rc = rbuf && rok ? svc__transact(s, reqs, nr, on_vread, &c) : -1;
-    int fresh = gen == atomic_load(&s->gen);
-    for (size_t k = 0; k < nr && rbuf && rok; k++) {
-      if (rc || !rok[k])
-        continue;
-      memcpy(units[idx[k]], rbuf[k], SVC_CPAGE);
-      ok[idx[k]] = 1;
-      if (fresh)
-        svc__cache_put(&s->cache, as, first + idx[k] * SVC_CPAGE, rbuf[k]);
-    }
-    free(rbuf);
-    free(rok);
-    if (!ok[0] && nunit) {
-      /* Nothing readable at the start: the target's own error. */
-      if (c.have_err)
-        s->io->reply(s->ctx, c.err, strlen(c.err));
-      else
-        s->io->reply(s->ctx, "E14", 3);
-      goto done;
+    int rc = svc__mread(s, rd, nr, NULL, NULL);
+    int fresh = !rc && gen == atomic_load(&s->gen);
+    for (size_t k = 0; k < nr; k++) {
+      have[idx[k]] = rd[k].got;
+      if (rd[k].got == SVC_CPAGE && fresh)
+        svc__cache_put(&s->cache, as, rd[k].addr, units[idx[k]]);
+      if (!err[0] && rd[k].err[0])
+        memcpy(err, rd[k].err, sizeof(err));
     }
   }
+  /* ReadVirtual: the bytes from addr up to the first one that was not read. */
   size_t got = 0;
-  for (size_t u = 0; u < nunit && ok[u]; u++) {
+  for (size_t u = 0; u < nunit; u++) {
     uint64_t ua = first + u * SVC_CPAGE;
     uint64_t lo = ua < addr ? addr : ua;
     uint64_t hi = ua + SVC_CPAGE < addr + len ? ua + SVC_CPAGE : addr + len;
+    if (ua + have[u] < hi)
+      hi = ua + have[u] > lo ? ua + have[u] : lo;
     memcpy(out + (lo - addr), units[u] + (lo - ua), (size_t)(hi - lo));
     got = (size_t)(hi - addr);
+    if (have[u] < SVC_CPAGE && ua + have[u] < addr + len)
+      break;
   }
-  reply_data(s, out, got);
+  reply_read(s, out, got, err);
 done:
   free(units);
-  free(ok);
-  free(reqs);
-  free(texts);
+  free(have);
+  free(rd);
   free(idx);
   free(out);
+}
+
+/* A client write larger than the target takes: M packets of the largest
+ * payload it takes, one after the other, stopping at the first failure
+ * (as GDB itself does).  Returns 1 when every part was acknowledged. */
+static int write_split(svc *s, uint64_t addr, const uint8_t *data, size_t len) {
+  size_t mw = atomic_load(&s->max_w);
+  char *t = malloc(2 * mw + 64);
+  if (!t) {
+    s->io->reply(s->ctx, "E0c", 3);
+    return 0;
+  }
+  char ans[16] = "";
+  int ok = 1;
+  for (size_t off = 0; off < len && ok; off += mw) {
+    size_t n = len - off < mw ? len - off : mw;
+    int l = rsp_format_M(t, 2 * mw + 64, addr + off, data + off, n);
+    svc_req r = {t, l < 0 ? 0 : (size_t)l};
+    svc_rep rep;
+    if (l < 0 || svc__transact_copy(s, &r, 1, &rep)) {
+      snprintf(ans, sizeof(ans), "E05");
+      ok = 0;
+      break;
+    }
+    ok = rep.len == 2 && !memcmp(rep.body, "OK", 2);
+    if (!ok)
+      snprintf(ans, sizeof(ans), "%.*s", (int)(rep.len < 15 ? rep.len : 15), rep.body);
+    svc__reps_free(&rep, 1);
+  }
+  free(t);
+  if (ok)
+    s->io->reply(s->ctx, "OK", 2);
+  else
+    s->io->reply(s->ctx, ans[0] ? ans : "E14", strlen(ans[0] ? ans : "E14"));
+  return ok;
 }
 
 /* ------------------------------------------------------------------------
@@ -276,8 +296,8 @@ static void handle_mem(svc *s, const char *body, size_t len) {
       s->io->reply(s->ctx, "", 0);
       return;
     }
-    if (n > MAX_CLIENT_READ)
-      n = MAX_CLIENT_READ; /* a partial read, as ReadVirtual allows */
+    if (n > atomic_load(&s->client_m))
+      n = atomic_load(&s->client_m); /* a partial read, as ReadVirtual allows */
     if (addr + n < addr)
       n = 0 - addr;
     if (atomic_load(&s->ctx_on))
@@ -328,7 +348,8 @@ static void handle_mem(svc *s, const char *body, size_t len) {
     write_context(s, addr, data, (size_t)n);
   } else {
     uint64_t as = SVC_AS_VIRT(atomic_load(&s->thread));
-    int ok = forward(s, body, len);
+    int ok =
+        n > atomic_load(&s->max_w) ? write_split(s, addr, data, (size_t)n) : forward(s, body, len);
     if (body[0] == 'X' && n == 0)
       s->x_support = ok; /* the target's own answer to GDB's probe */
     if (ok) {

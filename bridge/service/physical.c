@@ -83,34 +83,6 @@ static int ram_check(const svc *s, uint64_t pa, size_t len) {
   }
 }
 
-typedef struct {
-  svc_prd *rds;
-  size_t *map; /* request index -> rds index, or (size_t)-1 */
-  int mode_failed;
-} rd_ctx;
-
-static int on_read(void *arg, size_t i, const char *body, size_t len) {
-  rd_ctx *c = arg;
-  size_t k = c->map[i];
-  if (k == (size_t)-1) {
-    if (!(len == 2 && body[0] == 'O' && body[1] == 'K'))
-      c->mode_failed = 1;
-    return 0;
-  }
-  svc_prd *r = &c->rds[k];
-  int code;
-  const char *msg;
-  size_t ml;
-  if (len == 2 * r->len && rsp_hex_decode(r->buf, r->len, body, len) == (int)r->len) {
-    r->rc = SVC_OK;
-  } else if (rsp_parse_error(body, len, &code, &msg, &ml) == 1) {
-    r->rc = SVC_ETARGET;
-  } else {
-    r->rc = SVC_ETARGET; /* short or malformed: never trust partial data */
-  }
-  return 0;
-}
-
 int svc__phys_read(svc *s, svc_prd *rds, size_t n) {
   if (!n)
     return 0;
@@ -119,53 +91,42 @@ int svc__phys_read(svc *s, svc_prd *rds, size_t n) {
       rds[i].rc = SVC_ENOBACK;
     return SVC_ENOBACK;
   }
-  svc_req *reqs = calloc(n + 1, sizeof(*reqs));
-  char *texts = malloc((n + 1) * 48);
-  size_t *map = calloc(n + 1, sizeof(*map));
-  if (!reqs || !texts || !map) {
-    free(reqs);
-    free(texts);
+  svc_mrd *m = calloc(n, sizeof(*m));
+  size_t *map = calloc(n, sizeof(*map));
+  if (!m || !map) {
+    free(m);
     free(map);
     return SVC_ENOMEM;
   }
-  size_t nr = 0;
-  int need_mode = s->phys == SVC_PHYS_QEMU && !s->phys_mode;
+  size_t nm = 0;
   for (size_t i = 0; i < n; i++) {
     rds[i].rc = ram_check(s, rds[i].pa, rds[i].len);
     if (rds[i].rc)
       continue;
-    if (need_mode) {
-      reqs[nr].body = "Qqemu.PhyMemMode:1";
-      reqs[nr].len = strlen(reqs[nr].body);
-      map[nr++] = (size_t)-1;
-      need_mode = 0;
-      s->phys_mode = 1; /* from now on svc__phys_end() must restore it */
-    }
-    uint64_t a = rds[i].pa + (s->phys == SVC_PHYS_OFFSET ? s->phys_off : 0);
-    char *t = texts + nr * 48;
-    int len = rsp_format_m(t, 48, a, rds[i].len);
-    if (len < 0) {
-      rds[i].rc = SVC_EIO;
-      continue;
-    }
-    reqs[nr].body = t;
-    reqs[nr].len = (size_t)len;
-    rds[i].rc = SVC_EIO; /* until a reply says otherwise */
-    map[nr++] = i;
+    m[nm].addr = rds[i].pa + (s->phys == SVC_PHYS_OFFSET ? s->phys_off : 0);
+    m[nm].len = rds[i].len;
+    m[nm].buf = rds[i].buf;
+    map[nm++] = i;
   }
-  rd_ctx c = {rds, map, 0};
-  int rc = nr ? svc__transact(s, reqs, nr, on_read, &c) : 0;
-  free(reqs);
-  free(texts);
+  const char *pre = NULL;
+  int pre_ok = 1;
+  if (nm && s->phys == SVC_PHYS_QEMU && !s->phys_mode) {
+    pre = "Qqemu.PhyMemMode:1";
+    s->phys_mode = 1; /* from now on svc__phys_end() must restore it */
+  }
+  int rc = nm ? svc__mread(s, m, nm, pre, pre ? &pre_ok : NULL) : 0;
+  for (size_t k = 0; k < nm; k++) {
+    svc_prd *r = &rds[map[k]];
+    if (!pre_ok)
+      r->rc = SVC_EIO; /* read in the wrong mode: discard */
+    else if (m[k].rc == SVC_OK)
+      r->rc = SVC_OK;
+    else
+      r->rc = rc ? SVC_EIO : SVC_ETARGET; /* a partial physical read is not trusted */
+  }
+  free(m);
   free(map);
-  if (c.mode_failed) {
-    for (size_t i = 0; i < n; i++)
-      if (rds[i].rc == SVC_OK)
-        rds[i].rc = SVC_EIO; /* read in the wrong mode: discard */
-  }
-  if (rc)
-    return SVC_EIO;
-  return 0;
+  return rc ? SVC_EIO : 0;
 }
 
 int svc__phys_end(svc *s) {
@@ -291,8 +252,9 @@ int svc__phys_write(svc *s, uint64_t pa, const uint8_t *buf, size_t len) {
   int rc = ram_check(s, pa, len);
   if (rc)
     return rc;
-  size_t nchunk = (len + SVC_MAX_MW - 1) / SVC_MAX_MW;
-  size_t cap = 2 * SVC_MAX_MW + 64;
+  size_t mw = atomic_load(&s->max_w);
+  size_t nchunk = (len + mw - 1) / mw;
+  size_t cap = 2 * mw + 64;
   svc_req *reqs = calloc(nchunk + 1, sizeof(*reqs));
   char *texts = malloc((nchunk + 1) * cap);
   int *ok = calloc(nchunk + 1, sizeof(int));
@@ -309,8 +271,8 @@ int svc__phys_write(svc *s, uint64_t pa, const uint8_t *buf, size_t len) {
     nr++;
     s->phys_mode = 1;
   }
-  for (size_t off = 0; off < len; off += SVC_MAX_MW) {
-    size_t n = len - off < SVC_MAX_MW ? len - off : SVC_MAX_MW;
+  for (size_t off = 0; off < len; off += mw) {
+    size_t n = len - off < mw ? len - off : mw;
     uint64_t a = pa + off + (s->phys == SVC_PHYS_OFFSET ? s->phys_off : 0);
     char *t = texts + nr * cap;
     int l = rsp_format_M(t, cap, a, buf + off, n);

@@ -38,6 +38,10 @@ svc *svc_new(const svc_io *io, void *ctx, const svc_config *cfg) {
   atomic_init(&s->ctx_on, 0);
   atomic_init(&s->cache_on, s->cache.max > 0);
   atomic_init(&s->thread, 0);
+  atomic_init(&s->max_m, SVC_MAX_M);
+  atomic_init(&s->max_w, SVC_MAX_MW);
+  atomic_init(&s->max_pkt, 0);
+  atomic_init(&s->client_m, 0x1000);
   const char *pb = s->cfg.phys_backend;
   if (pb) {
     snprintf(s->backend_arg, sizeof(s->backend_arg), "%s", pb);
@@ -90,6 +94,37 @@ static uint64_t hash_tid(const char *p, size_t n) {
   return (h >> 16) | 1; /* never 0: 0 is "no Hg seen" */
 }
 
+unsigned svc_set_packet_size(svc *s, unsigned target, unsigned ours) {
+  /* GDB's rule: an m asks at most PacketSize / 2 bytes.  An M must stay
+   * under the PacketSize with its header ("M" 16 digits "," 8 digits ":"). */
+  unsigned m = target ? target / 2 : SVC_MAX_M;
+  unsigned w = target > 64 ? ((target - 28) / 2) & ~15u : SVC_MAX_MW;
+  if (m > SVC_MAX_M)
+    m = SVC_MAX_M;
+  if (m < 16)
+    m = 16;
+  if (w > SVC_MAX_MW)
+    w = SVC_MAX_MW;
+  if (w < 16)
+    w = 16;
+  atomic_store(&s->max_m, m);
+  atomic_store(&s->max_w, w);
+  atomic_store(&s->max_pkt, target);
+  atomic_store(&s->client_m, ours / 2);
+  return ours;
+}
+
+/* Whether a client read or write is larger than the target takes (it must
+ * then be split by svc_handle). */
+static int too_big(svc *s, const char *b, size_t len) {
+  const char *p = b + 1, *end = b + len;
+  uint64_t addr, n;
+  if (rsp_parse_hex(&p, end, &addr) < 0 || p == end || *p++ != ',' ||
+      rsp_parse_hex(&p, end, &n) < 0)
+    return 0; /* malformed: the target answers it */
+  return n > (b[0] == 'm' ? atomic_load(&s->max_m) : atomic_load(&s->max_w));
+}
+
 enum svc_action svc_classify(svc *s, const char *b, size_t len) {
   if (!len)
     return SVC_FORWARD;
@@ -109,7 +144,8 @@ enum svc_action svc_classify(svc *s, const char *b, size_t len) {
   case 'm':
   case 'M':
   case 'X':
-    if (atomic_load(&s->ctx_on) || (atomic_load(&s->cache_on) && s->cache.max))
+    if (atomic_load(&s->ctx_on) || (atomic_load(&s->cache_on) && s->cache.max) ||
+        too_big(s, b, len))
       return SVC_HANDLE;
     return SVC_FORWARD;
   case 'H':

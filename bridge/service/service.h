@@ -89,6 +89,12 @@ enum svc_event {
 svc *svc_new(const svc_io *io, void *ctx, const svc_config *cfg);
 void svc_free(svc *s);
 
+/* Loop thread: the target's PacketSize from its qSupported reply (0 if it
+ * gave none) and the largest the bridge takes from the client.  Returns the
+ * PacketSize to offer the client: the service splits client reads and
+ * writes into packets the target takes. */
+unsigned svc_set_packet_size(svc *s, unsigned target, unsigned ours);
+
 /* Loop thread.  May record cheap state (e.g. the Hg thread). */
 enum svc_action svc_classify(svc *s, const char *body, size_t len);
 void svc_event(svc *s, enum svc_event ev);

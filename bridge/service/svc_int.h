@@ -16,10 +16,13 @@
 #include "service.h"
 
 /* The cache unit.  QEMU's largest 'm' is 0x800 bytes, so a unit is one
- * upstream request; every supported paging mode maps at least 4 KiB, so a
- * unit is either wholly mapped or wholly unmapped. */
+ * upstream request there (a target with a smaller PacketSize fills it in
+ * several); every supported paging mode maps at least 4 KiB, so a unit is
+ * either wholly mapped or wholly unmapped. */
 #define SVC_CPAGE     0x800u
-/* Largest 'm'/'M' payload sent upstream (QEMU drops packets of 4096+ chars). */
+/* Largest 'm'/'M' payload sent upstream, whatever the target's PacketSize
+ * (QEMU 7.2: PacketSize 0x1000, and it drops packets of 4096+ chars), and
+ * the defaults while the target's PacketSize is unknown. */
 #define SVC_MAX_M     0x800u
 #define SVC_MAX_MW    0x7c0u
 /* Output is flushed to the client in chunks of about this size. */
@@ -151,6 +154,21 @@ typedef struct {
   int rc; /* out: SVC_OK or SVC_E* */
 } svc_prd;
 
+/* One upstream read (mread.c): addr as sent in the 'm' packet. */
+typedef struct {
+  uint64_t addr;
+  size_t len;
+  uint8_t *buf;
+  size_t got;  /* out: bytes read from addr on (a prefix) */
+  int rc;      /* out: SVC_OK when all len bytes came, else SVC_ETARGET */
+  char err[8]; /* out: the target's error reply, if one came ("E14") */
+} svc_mrd;
+/* Reads the n ranges in pieces the target takes, pipelined; short replies
+ * are data and the rest is asked again.  pre, if not NULL, is sent first in
+ * the same transaction (QEMU's physical-mode switch); *pre_ok says whether
+ * it was answered OK.  Returns 0 or SVC_EIO (transport) / SVC_ENOMEM. */
+int svc__mread(svc *s, svc_mrd *r, size_t n, const char *pre, int *pre_ok);
+
 /* ------------------------------------------------------------------------
  * The service. */
 #define SVC_MAX_UNCACHED 32
@@ -167,6 +185,10 @@ struct svc {
   atomic_int ctx_on;    /* a context root is set */
   atomic_int cache_on;  /* cache enabled */
   atomic_ullong thread; /* hash of the Hg thread id */
+  atomic_uint max_m;    /* largest m the target answers (its PacketSize / 2) */
+  atomic_uint max_w;    /* largest M payload the target takes */
+  atomic_uint max_pkt;  /* the target's PacketSize (0: unknown) */
+  atomic_uint client_m; /* largest m the client may send (our PacketSize / 2) */
 
   /* Worker state. */
   unsigned seen_gen, seen_conn;

@@ -325,10 +325,12 @@ static void answer(sim *t, const char *body, size_t len, deliver *d) {
   }
   if (body[0] == 'm') {
     t->reads_m++;
-    if (rsp_parse_m(body, len, &a, &n) < 0 || n > 0x800) {
+    if (rsp_parse_m(body, len, &a, &n) < 0 || n > (t->psize ? t->psize : 0x1000) / 2 || n > 0x800) {
       emit(d, "E22", 3);
       return;
     }
+    if (t->short_m && n > t->short_m)
+      n = t->short_m; /* fewer bytes than asked */
     if (t->phys_mode) {
       t->phys_reads_seen++;
       if (t->fail_phys_read_at && (t->phys_reads_seen == t->fail_phys_read_at ||
@@ -350,7 +352,8 @@ static void answer(sim *t, const char *body, size_t len, deliver *d) {
   if (body[0] == 'M') {
     uint8_t buf[0x800];
     t->writes++;
-    if (len >= 4096 || rsp_parse_M(body, len, &a, &n, buf, sizeof(buf)) < 0) {
+    if (len >= (t->psize ? t->psize : 4096) ||
+        rsp_parse_M(body, len, &a, &n, buf, sizeof(buf)) < 0) {
       emit(d, "E22", 3);
       return;
     }

@@ -43,6 +43,8 @@ typedef struct sim {
   int no_qemu;         /* qqemu.Supported unsupported */
   int no_xml;          /* no qXfer:features (a minimal bare-metal stub) */
   int x_ok;            /* accepts X (QEMU 7.2 does not) */
+  unsigned psize;      /* PacketSize: m > psize/2 and M of psize chars fail (0: QEMU's 0x1000) */
+  unsigned short_m;    /* answers an m with at most this many bytes (0: all) */
   long latency_us;     /* per transact call: one round trip of a pipelined batch */
   long per_request_ns; /* plus this per request (the target's work) */
   /* Capture of the service's answers. */
