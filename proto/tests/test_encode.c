@@ -201,6 +201,41 @@ static void checksum(void **state) {
   assert_int_equal(rsp_checksum(ff, sizeof(ff)), (300 * 255) % 256);
 }
 
+/* Every length around the 16-byte blocks, every byte value, every
+ * invalid character at every position: the block loop (SSE2) and the
+ * byte loop must agree with the definition. */
+static void hex_blocks(void **state) {
+  (void)state;
+  static const char dig[] = "0123456789abcdef";
+  uint8_t in[80] = {0}, back[80];
+  char out[160], want[160];
+  uint32_t x = 12345;
+  for (size_t len = 0; len <= sizeof(in); len++) {
+    for (size_t i = 0; i < len; i++) {
+      x = x * 1103515245u + 12345u;
+      in[i] = (uint8_t)(len == 64 ? i * 4 + 3 : x >> 16);
+    }
+    for (size_t i = 0; i < len; i++) {
+      want[2 * i] = dig[in[i] >> 4];
+      want[2 * i + 1] = dig[in[i] & 15];
+    }
+    assert_int_equal(rsp_hex_encode(out, sizeof(out), in, len), (int)(2 * len));
+    assert_memory_equal(out, want, 2 * len);
+    for (size_t i = 0; i < 2 * len; i += 3)
+      if (out[i] >= 'a')
+        out[i] = (char)(out[i] - 32); /* upper case decodes too */
+    assert_int_equal(rsp_hex_decode(back, sizeof(back), out, 2 * len), (int)len);
+    assert_memory_equal(back, in, len);
+  }
+  static const char bad[] = {'g', 'G', '/', ':', '@', '`', ' ', 0, (char)0xb1, (char)0xe1};
+  for (size_t pos = 0; pos < 40; pos++)
+    for (size_t k = 0; k < sizeof(bad); k++) {
+      memset(out, 'a', 40);
+      out[pos] = bad[k];
+      assert_int_equal(rsp_hex_decode(back, sizeof(back), out, 40), RSP_EBADHEX);
+    }
+}
+
 static void hex_helpers(void **state) {
   (void)state;
   char out[16];
@@ -279,6 +314,7 @@ int main(void) {
       cmocka_unit_test(escapes),
       cmocka_unit_test(checksum),
       cmocka_unit_test(hex_helpers),
+      cmocka_unit_test(hex_blocks),
       cmocka_unit_test(parse_and_format_numbers),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
