@@ -85,23 +85,44 @@ typedef struct {
 } cmd;
 
 #if defined(__GNUC__)
-__attribute__((format(printf, 2, 3)))
+__attribute__((format(printf, 3, 0)))
 #endif
 static void
-fail(cmd *c, const char *fmt, ...) {
-  char msg[512];
-  va_list ap;
-  va_start(ap, fmt);
+vfail(cmd *c, const char *open, const char *fmt, va_list ap) {
+  char msg[1024];
   vsnprintf(msg, sizeof(msg), fmt, ap);
-  va_end(ap);
   if (c->json) {
-    svc__outf(c->s, "{\"error\":");
+    svc__outf(c->s, "%s\"error\":", open);
     out_json_str(c->s, msg);
     svc__outf(c->s, "}\n");
   } else {
     svc__outf(c->s, "%s: %s\n", c->name, msg);
   }
   c->failed = 1;
+}
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 2, 3)))
+#endif
+static void
+fail(cmd *c, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vfail(c, "{", fmt, ap);
+  va_end(ap);
+}
+
+/* The same, in a JSON document already open as {"key":[ ...: the error
+ * closes it, so the output stays one document. */
+#if defined(__GNUC__)
+__attribute__((format(printf, 2, 3)))
+#endif
+static void
+fail_in_list(cmd *c, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vfail(c, "],", fmt, ap);
+  va_end(ap);
 }
 
 static int num(cmd *c, const char *tok, const char *what, uint64_t *v) {
@@ -217,8 +238,11 @@ static void flags_str(arch_mode m, uint32_t f, int style, char *buf, size_t cap)
 /* "PML4E[0x100] at 0x1a3f800 = 0x0 (not present)" */
 static void stop_reason(const svc_walk *w, const arch_xlate *xl, char *buf, size_t cap) {
   const char *why = arch_stop_str(xl->stop);
-  char extra[96] = "";
-  if (xl->stop == ARCH_STOP_READ && w->err)
+  char extra[320] = "";
+  const arch_level *last = xl->nlevels ? &xl->lv[xl->nlevels - 1] : NULL;
+  if (xl->stop == ARCH_STOP_READ && w->err && last && w->err_pa == last->entry_pa)
+    snprintf(extra, sizeof(extra), ": %s", svc__strerror(w->err));
+  else if (xl->stop == ARCH_STOP_READ && w->err)
     snprintf(extra, sizeof(extra), ": %s at 0x%llx", svc__strerror(w->err),
              (unsigned long long)w->err_pa);
   else if ((xl->stop == ARCH_STOP_RESERVED || xl->stop == ARCH_STOP_ADDR_SIZE) && xl->bad_bits)
@@ -282,19 +306,22 @@ static void cmd_vtop(cmd *c) {
     return;
   }
   if (rc == ARCH_ENOTMAPPED) {
-    char why[256];
+    /* An entry that could not be read says nothing about the mapping. */
+    const char *what = xl.stop == ARCH_STOP_READ ? "not translated" : "not mapped";
+    char why[512];
     stop_reason(&w, &xl, why, sizeof(why));
     if (c->json) {
-      svc__outf(s, "{\"va\":\"0x%llx\",\"mapped\":false,\"stop\":", (unsigned long long)va);
+      svc__outf(s, "{\"va\":\"0x%llx\",\"mapped\":%s,\"stop\":", (unsigned long long)va,
+                xl.stop == ARCH_STOP_READ ? "null" : "false");
       out_json_str(s, arch_stop_str(xl.stop));
       svc__outf(s, ",\"error\":");
-      char msg[320];
-      snprintf(msg, sizeof(msg), "0x%llx not mapped: %s", (unsigned long long)va, why);
+      char msg[640];
+      snprintf(msg, sizeof(msg), "0x%llx %s: %s", (unsigned long long)va, what, why);
       out_json_str(s, msg);
       svc__outf(s, "}\n");
       c->failed = 1;
     } else {
-      fail(c, "0x%llx not mapped: %s", (unsigned long long)va, why);
+      fail(c, "0x%llx %s: %s", (unsigned long long)va, what, why);
     }
     return;
   }
@@ -364,7 +391,7 @@ static void cmd_pte(cmd *c) {
   }
   if (rc && xl.nlevels == 0) {
     /* Nothing to show: the walk did not even reach a table entry. */
-    char why[256];
+    char why[512];
     stop_reason(&w, &xl, why, sizeof(why));
     fail(c, "0x%llx: %s", (unsigned long long)va, why);
     return;
@@ -372,37 +399,42 @@ static void cmd_pte(cmd *c) {
   char cs[160];
   if (arch_ctx_str(&ctx, cs, sizeof(cs)) < 0)
     snprintf(cs, sizeof(cs), "%s", arch_mode_name(ctx.mode));
-  char why[256] = "";
+  char why[512] = "";
   if (rc)
     stop_reason(&w, &xl, why, sizeof(why));
+  /* Only the levels really read are shown; an entry that could not be read
+   * ends the command with an error naming it. */
+  int unread = rc && xl.stop == ARCH_STOP_READ;
+  unsigned shown = unread ? xl.nlevels - 1 : xl.nlevels;
+  if (unread && shown == 0) {
+    fail(c, "0x%llx not translated: %s", (unsigned long long)va, why);
+    return;
+  }
   if (c->json) {
     svc__outf(s, "{\"va\":\"0x%llx\",\"mode\":", (unsigned long long)va);
     out_json_str(s, arch_mode_name(ctx.mode));
     svc__outf(s, ",\"context\":");
     out_json_str(s, cs);
     svc__outf(s, ",\"levels\":[");
-    for (unsigned i = 0; i < xl.nlevels; i++) {
+    for (unsigned i = 0; i < shown; i++) {
       const arch_level *l = &xl.lv[i];
       char fc[64], fl[256];
       flags_str(ctx.mode, l->flags, ARCH_FMT_COMPACT, fc, sizeof(fc));
       flags_str(ctx.mode, l->flags, ARCH_FMT_LONG, fl, sizeof(fl));
       svc__outf(s, "%s{\"name\":", i ? "," : "");
       out_json_str(s, l->name);
-      int unread = rc && xl.stop == ARCH_STOP_READ && i + 1 == xl.nlevels;
-      char raw[24];
-      snprintf(raw, sizeof(raw), unread ? "null" : "\"0x%llx\"", (unsigned long long)l->raw);
       svc__outf(s,
-                ",\"index\":%u,\"table_pa\":\"0x%llx\",\"entry_pa\":\"0x%llx\",\"raw\":%s,"
+                ",\"index\":%u,\"table_pa\":\"0x%llx\",\"entry_pa\":\"0x%llx\",\"raw\":\"0x%llx\","
                 "\"next_pa\":\"0x%llx\",\"size\":\"0x%llx\",\"leaf\":%s,\"flags\":",
-                l->index, (unsigned long long)l->table_pa, (unsigned long long)l->entry_pa, raw,
-                (unsigned long long)l->next_pa, (unsigned long long)l->size,
-                l->leaf ? "true" : "false");
+                l->index, (unsigned long long)l->table_pa, (unsigned long long)l->entry_pa,
+                (unsigned long long)l->raw, (unsigned long long)l->next_pa,
+                (unsigned long long)l->size, l->leaf ? "true" : "false");
       out_json_str(s, fc);
       svc__outf(s, ",\"flags_long\":");
       out_json_str(s, fl);
       svc__outf(s, "}");
     }
-    svc__outf(s, "],\"mapped\":%s", rc ? "false" : "true");
+    svc__outf(s, "],\"mapped\":%s", unread ? "null" : rc ? "false" : "true");
     if (!rc)
       svc__outf(s, ",\"pa\":\"0x%llx\",\"page_size\":\"0x%llx\"", (unsigned long long)xl.pa,
                 (unsigned long long)xl.page_size);
@@ -413,12 +445,14 @@ static void cmd_pte(cmd *c) {
       out_json_str(s, why);
     }
     svc__outf(s, "}\n");
+    if (unread)
+      c->failed = 1;
     return;
   }
   svc__outf(s, "VA 0x%llx  %s\n", (unsigned long long)va, cs);
   svc__outf(s, "%-6s %-6s %-18s %-18s %-22s %s\n", "level", "index", "entry at", "contains",
             "next table / page", "flags");
-  for (unsigned i = 0; i < xl.nlevels; i++) {
+  for (unsigned i = 0; i < shown; i++) {
     const arch_level *l = &xl.lv[i];
     char fc[64], nx[40], ea[24], raw[24], idx[12];
     flags_str(ctx.mode, l->flags, ARCH_FMT_COMPACT, fc, sizeof(fc));
@@ -429,15 +463,13 @@ static void cmd_pte(cmd *c) {
     else
       snprintf(nx, sizeof(nx), "0x%llx", (unsigned long long)l->next_pa);
     snprintf(ea, sizeof(ea), "0x%llx", (unsigned long long)l->entry_pa);
-    int unread = rc && xl.stop == ARCH_STOP_READ && i + 1 == xl.nlevels;
-    if (unread)
-      snprintf(raw, sizeof(raw), "(unreadable)");
-    else
-      snprintf(raw, sizeof(raw), "0x%llx", (unsigned long long)l->raw);
+    snprintf(raw, sizeof(raw), "0x%llx", (unsigned long long)l->raw);
     snprintf(idx, sizeof(idx), "0x%x", l->index);
     svc__outf(s, "%-6s %-6s %-18s %-18s %-22s %s\n", l->name, idx, ea, raw, nx, fc);
   }
-  if (rc) {
+  if (unread) {
+    fail(c, "0x%llx not translated: %s", (unsigned long long)va, why);
+  } else if (rc) {
     svc__outf(s, "not mapped: %s\n", why);
   } else {
     char sz[24];
@@ -522,9 +554,12 @@ static void cmd_maps(cmd *c) {
   free(work);
   int intr = r == ARCH_ECANCELED || w.intr;
   if (r && r != ARCH_ECANCELED) {
-    if (c->json)
-      svc__outf(s, "]}\n");
-    fail(c, "%s", arch_strerror(r));
+    fail_in_list(c, "%s", arch_strerror(r));
+    return;
+  }
+  if (!intr && st.read_errors && st.read_errors == st.tables) {
+    fail_in_list(c, "cannot read the page tables at 0x%llx: %s",
+                 (unsigned long long)st.first_error_pa, svc__strerror(w.err));
     return;
   }
   if (c->json) {
@@ -597,17 +632,29 @@ static void cmd_ptov(cmd *c) {
   svc__prewalk(s, &ctx, 0, ~0ull, work, wl);
   if (c->json)
     svc__outf(s, "{\"pa\":\"0x%llx\",\"vas\":[", (unsigned long long)pa);
-  int r = arch_ptov(&ctx, &w.mem, pa, work, wl, on_ptov, &p, NULL);
+  arch_walk_stats st;
+  memset(&st, 0, sizeof(st));
+  int r = arch_ptov(&ctx, &w.mem, pa, work, wl, on_ptov, &p, &st);
   free(work);
+  if (r != ARCH_ECANCELED && st.read_errors && st.read_errors == st.tables) {
+    fail_in_list(c, "cannot read the page tables at 0x%llx: %s",
+                 (unsigned long long)st.first_error_pa, svc__strerror(w.err));
+    return;
+  }
   if (c->json) {
     svc__outf(s, "],\"count\":%llu,\"interrupted\":%s}\n", (unsigned long long)p.n,
               r == ARCH_ECANCELED ? "true" : "false");
   } else if (r < 0 && r != ARCH_ECANCELED) {
     fail(c, "%s", arch_strerror(r));
   } else {
-    svc__outf(s, "%llu virtual address%s map%s 0x%llx%s\n", (unsigned long long)p.n,
+    svc__outf(s, "%llu virtual address%s map%s 0x%llx%s", (unsigned long long)p.n,
               p.n == 1 ? "" : "es", p.n == 1 ? "s" : "", (unsigned long long)pa,
               r == ARCH_ECANCELED ? " (interrupted)" : "");
+    if (st.read_errors)
+      svc__outf(s, "; %llu of %llu tables could not be read (first at 0x%llx: %s)",
+                (unsigned long long)st.read_errors, (unsigned long long)st.tables,
+                (unsigned long long)st.first_error_pa, svc__strerror(w.err));
+    svc__outf(s, "\n");
   }
 }
 

@@ -39,6 +39,11 @@ static int setup_ro(void **state) {
   return setup_cfg(state, &cfg);
 }
 
+static int setup_nophys(void **state) {
+  svc_config cfg = {1u << 20, 0, "none", 0, 0};
+  return setup_cfg(state, &cfg);
+}
+
 static int teardown(void **state) {
   fx *f = *state;
   svc_free(f->s);
@@ -145,9 +150,27 @@ static void test_pte(void **state) {
   has(run(f, "pte", "E01"), "pte: missing VA");
   assert_string_equal(run(f, "pte 0x800000000000", "E01"),
                       "pte: 0x800000000000: non-canonical address\n");
-  o = run(f, "pte 0x1000 --root 0x80000000", "OK");
-  has(o, "PML4E  0x0    0x80000000         (unreadable)");
-  has(o, "not mapped: PML4E[0x0] at 0x80000000: cannot read entry: no physical page at 0x80000000");
+  /* An entry that cannot be read is not shown as data: an error names it. */
+  o = run(f, "pte 0x1000 --root 0x80000000", "E01");
+  assert_string_equal(
+      o, "pte: 0x1000 not translated: PML4E[0x0] at 0x80000000: cannot read entry: no physical "
+         "page\n");
+  /* Deeper: the levels read are shown, then the error for the next one. */
+  uint64_t e;
+  memcpy(&e, f->t->ram + SIM_ROOT, 8);         /* PML4E[0] -> PDPT */
+  memcpy(&e, f->t->ram + (e & 0xfffff000), 8); /* PDPTE[0] -> PD */
+  uint64_t pde = 0x90000000ull | SIM_P | SIM_W;
+  memcpy(f->t->ram + (e & 0xfffff000) + 5 * 8, &pde, 8); /* PDE[5]: a table outside RAM */
+  run(f, "cache flush", "OK");
+  o = run(f, "pte 0xa00000", "E01");
+  has(o, "PML4E  0x0");
+  has(o, "PDPTE  0x0");
+  has(o, "PDE    0x5    ");
+  has(o, "0x90000003");
+  has(o, "pte: 0xa00000 not translated: PTE[0x0] at 0x90000000: cannot read entry: no physical "
+         "page\n");
+  assert_null(strstr(o, "PTE    0x0"));
+  has(run(f, "vtop 0xa00000", "E01"), "vtop: 0xa00000 not translated: PTE[0x0] at 0x90000000");
 }
 
 static void test_maps(void **state) {
@@ -312,7 +335,7 @@ static void test_bare_stub(void **state) {
   /* Physical memory visible through a kernel linear map: PA + OFF. */
   has(run(f, "phys backend offset ffff880000000000", "OK"), "offset");
   has(run(f, "vtop 0x400000 --root 0x1000", "E01"),
-      "PML4E[0x0] at 0x1000: cannot read entry: target error at 0x1000");
+      "PML4E[0x0] at 0x1000: cannot read entry: target error");
   for (uint64_t pa = 0; pa < 0x100000; pa += 0x1000)
     sim_map(f->t, SIM_ROOT, 0xffff880000000000ull + pa, pa, 0x1000, SIM_P | SIM_W);
   /* The stub reads virtual memory with the CPU's own tables (CR3 = root). */
@@ -385,6 +408,39 @@ static void test_target_gone(void **state) {
   has(run(f, "vtop 0xffff800000001000", "OK"), "-> 0x201000");
 }
 
+/* --phys none: every command that needs physical memory fails with one
+ * whole line naming the options (nothing cut short, nothing shown as data
+ * that was never read, an error reply). */
+static void test_no_backend(void **state) {
+  fx *f = *state;
+  static const char *const cmds[] = {"vtop 0x400000",
+                                     "pte 0x400000",
+                                     "maps",
+                                     "ptov 0x300000",
+                                     "phys read 0x1000 0x10",
+                                     "phys write 0x1000 00",
+                                     "phys fill 0x1000 8 00",
+                                     "phys search 0x1000 0x100 00",
+                                     "context 0x2000",
+                                     "vtop 0x400000 --json",
+                                     "pte 0x400000 --json",
+                                     "maps --json",
+                                     "ptov 0x300000 --json"};
+  for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+    const char *o = run(f, cmds[i], "E01");
+    int json = strstr(cmds[i], "--json") != NULL;
+    const char *end = json ? "when physical memory is mapped at PA+OFF)\"}\n"
+                           : "when physical memory is mapped at PA+OFF)\n";
+    size_t ol = strlen(o), el = strlen(end);
+    if (ol < el || strcmp(o + ol - el, end))
+      fail_msg("`%s` does not end with the whole message:\n%s", cmds[i], o);
+    if (strstr(o, "contains") || strstr(o, "0 virtual addresses") || strstr(o, "0 runs"))
+      fail_msg("`%s` shows data it never read:\n%s", cmds[i], o);
+    if (json && (o[0] != '{' || strstr(o, "}\n{") || strstr(o, "]}\n")))
+      fail_msg("`%s` is not one JSON document:\n%s", cmds[i], o);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_vtop, setup, teardown),
@@ -403,6 +459,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_state_cmds, setup, teardown),
       cmocka_unit_test_setup_teardown(test_passthrough, setup, teardown),
       cmocka_unit_test_setup_teardown(test_target_gone, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_no_backend, setup_nophys, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
