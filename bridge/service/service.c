@@ -286,7 +286,8 @@ void svc__log(svc *s, int level, const char *fmt, ...) {
 /* ------------------------------------------------------------------------
  * Registers: one snapshot per stop and thread, read in one batch. */
 
-static const char *const regs_x86[] = {"cr0", "cr3", "cr4", "efer"};
+/* rip: QEMU cuts cr3 to 32 bits while the CPU runs 32-bit code (walk.c). */
+static const char *const regs_x86[] = {"cr0", "cr3", "cr4", "efer", "rip"};
 static const char *const regs_a64[] = {"SCTLR", "TCR_EL1", "TTBR0_EL1", "TTBR1_EL1", "cpsr"};
 static const char *const regs_rv[] = {"satp", "priv"};
 
@@ -320,7 +321,7 @@ int svc__regs_get(svc *s, const char *const *names, int n, uint64_t *vals, int *
     case SVC_ARCH_X86:
     case SVC_ARCH_X86_64:
       list = regs_x86;
-      nl = 4;
+      nl = 5;
       break;
     case SVC_ARCH_AARCH64:
       list = regs_a64;

@@ -224,6 +224,11 @@ struct svc {
     int have;
   } snap[8];
   int nsnap;
+  /* x86-64 CR3 as QEMU's monitor shows it (walk.c cr3_compat), per stop. */
+  int cr3_fix_valid;
+  unsigned cr3_fix_gen;
+  uint64_t cr3_fix_thread, cr3_fix_rip, cr3_fix_in, cr3_fix_val;
+  int cr3_fix_rc;
   /* Statistics. */
   uint64_t n_transact, n_requests;
   /* Output of the current command. */

@@ -154,6 +154,61 @@ static arch_mode default_mode(const svc *s) {
   }
 }
 
+/* The value after "key" in QEMU's `info registers` text, as hex. */
+static int hmp_hex(const char *text, const char *key, uint64_t *v) {
+  const char *p = strstr(text, key);
+  if (!p)
+    return 0;
+  *v = strtoull(p + strlen(key), NULL, 16);
+  return 1;
+}
+
+/* QEMU 7.2's gdbstub cuts rip and cr3 to 32 bits while a 64-bit CPU runs
+ * 32-bit code (compat mode), so a page-table root above 4 GiB would be
+ * walked from the wrong address.  QEMU's monitor shows the whole CR3 and
+ * whether CS is a 64-bit segment, for its own current CPU: ours when its
+ * RIP matches.  Returns 1 with *cr3 replaced, 0 when the value stands, -1
+ * when it may be cut and cannot be recovered.  Asked once per stop. */
+static int cr3_compat(svc *s, uint64_t rip, uint64_t *cr3) {
+  uint64_t th = atomic_load(&s->thread);
+  if (s->cr3_fix_valid && s->cr3_fix_gen == s->seen_gen && s->cr3_fix_thread == th &&
+      s->cr3_fix_rip == rip && s->cr3_fix_in == *cr3) {
+    if (s->cr3_fix_rc == 1)
+      *cr3 = s->cr3_fix_val;
+    return s->cr3_fix_rc;
+  }
+  svc_sb text;
+  svc__sb_init(&text);
+  int res = 0;
+  uint64_t full = *cr3, hrip, hcr3;
+  if (svc__rcmd(s, "info registers", 0, &text, NULL) == 0 && text.p) {
+    const char *cs = strstr(text.p, "CS =");
+    char line[128] = "";
+    if (cs)
+      snprintf(line, sizeof(line), "%.*s", (int)strcspn(cs, "\r\n"), cs);
+    if (cs && !strstr(line, "CS64")) {
+      /* Outside 64-bit code QEMU prints the 32-bit names (EIP=). */
+      if ((hmp_hex(text.p, "RIP=", &hrip) || hmp_hex(text.p, "EIP=", &hrip)) &&
+          (hrip & 0xffffffffu) == rip && hmp_hex(text.p, "CR3=", &hcr3)) {
+        full = hcr3;
+        res = full != *cr3;
+      } else {
+        res = -1;
+      }
+    }
+  }
+  svc__sb_free(&text);
+  s->cr3_fix_valid = 1;
+  s->cr3_fix_gen = s->seen_gen;
+  s->cr3_fix_thread = th;
+  s->cr3_fix_rip = rip;
+  s->cr3_fix_in = *cr3;
+  s->cr3_fix_val = full;
+  s->cr3_fix_rc = res;
+  *cr3 = full;
+  return res;
+}
+
 int svc__make_ctx(svc *s, int has_root, uint64_t root, int half, arch_ctx *ctx, char *err,
                   size_t cap) {
   svc__discover(s);
@@ -169,10 +224,21 @@ int svc__make_ctx(svc *s, int has_root, uint64_t root, int half, arch_ctx *ctx, 
   switch (s->td.arch) {
   case SVC_ARCH_X86:
   case SVC_ARCH_X86_64: {
-    static const char *const n[] = {"cr0", "cr3", "cr4", "efer"};
-    svc__regs_get(s, n, 4, v, have);
+    static const char *const n[] = {"cr0", "cr3", "cr4", "efer", "rip"};
+    svc__regs_get(s, n, 5, v, have);
     if (!have[3])
       v[3] = 0; /* i386 descriptions have no efer */
+    /* Long mode with rip and cr3 both under 4 GiB: possibly 32-bit code,
+     * where QEMU's gdbstub cuts cr3 (a kernel stop, rip above 4 GiB, is
+     * 64-bit code for sure and costs nothing). */
+    if (have[1] && have[4] && !has_root && s->qemu_phys && (v[3] & (1u << 10)) && !(v[1] >> 32) &&
+        !(v[4] >> 32) && cr3_compat(s, v[4], &v[1]) < 0) {
+      snprintf(err, cap,
+               "cr3 may be cut to 32 bits: the CPU runs 32-bit code, where QEMU's gdbstub "
+               "drops bits 63:32, and QEMU's monitor shows another CPU (select this one with "
+               "`monitor cpu N`, or give --root PA)");
+      return -1;
+    }
     if (have[0] && have[1] && have[2])
       rc = arch_detect_x86(v[0], v[2], v[3], v[1], ctx);
     else

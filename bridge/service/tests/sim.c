@@ -127,6 +127,7 @@ sim *sim_new(void) {
   t->cr0 = 0x80050033; /* PG PE WP */
   t->cr4 = 0x6a0;      /* PAE PGE ... */
   t->efer = 0xd01;     /* LME LMA NXE SCE */
+  t->rip = 0xffffffff81000000ull;
   t->cr3 = SIM_ROOT;
   /* Kernel: 2 MiB of 4K pages, a 2M page; user page; odd targets. */
   for (uint64_t off = 0; off < 0x200000; off += 0x1000)
@@ -300,8 +301,11 @@ static void answer(sim *t, const char *body, size_t len, deliver *d) {
     case 43:
       v = t->cr0;
       break;
+    case 16:
+      v = t->compat ? t->rip & 0xffffffffu : t->rip;
+      break;
     case 45:
-      v = t->cr3;
+      v = t->compat ? t->cr3 & 0xffffffffu : t->cr3;
       break;
     case 46:
       v = t->cr4;
@@ -401,6 +405,28 @@ static void answer(sim *t, const char *body, size_t len, deliver *d) {
         snprintf(tmp, sizeof(tmp), "gpa: 0x%llx\r\n", (unsigned long long)pa);
       hex_text(&r, tmp);
       emit(d, r.p, r.len);
+    } else if (!strcmp(cmd, "info registers")) {
+      static const char *const lines[] = {
+          "CPU#0\r\n", "RAX=0000000000000000 RBX=0000000000000000\r\n",
+          "RIP=%016llx RFL=00000002\r\n", "CS =%s 0000000000000000 ffffffff %s DPL=0 %s [-R-]\r\n",
+          "CR0=80050033 CR2=0000000000000000 CR3=%016llx CR4=000006a0\r\n"};
+      for (int i = 0; i < 5; i++) {
+        uint64_t rv = t->hmp_rip ? t->hmp_rip : t->rip;
+        uint64_t c3 = t->hmp_cr3 ? t->hmp_cr3 : t->cr3;
+        if (i == 2 && t->compat) /* 32-bit code: QEMU prints EIP */
+          snprintf(tmp, sizeof(tmp), "EIP=%08llx EFL=00000002\r\n", (unsigned long long)rv);
+        else if (i == 2)
+          snprintf(tmp, sizeof(tmp), lines[i], (unsigned long long)rv);
+        else if (i == 3)
+          snprintf(tmp, sizeof(tmp), lines[i], t->compat ? "0023" : "0008",
+                   t->compat ? "00cffb00" : "00af9a00", t->compat ? "CS32" : "CS64");
+        else if (i == 4)
+          snprintf(tmp, sizeof(tmp), lines[i], (unsigned long long)c3);
+        else
+          snprintf(tmp, sizeof(tmp), "%s", lines[i]);
+        hex_text(&r, tmp);
+        emit(d, r.p, r.len);
+      }
     } else if (!strcmp(cmd, "info status")) {
       hex_text(&r, "VM status: paused\r\n");
       emit(d, r.p, r.len);

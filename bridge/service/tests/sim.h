@@ -29,7 +29,12 @@ typedef struct sim {
   uint8_t *ram;
   uint64_t next_table; /* allocator for page tables */
   /* Registers. */
-  uint64_t cr0, cr3, cr4, efer;
+  uint64_t cr0, cr3, cr4, efer, rip;
+  /* 32-bit code under a 64-bit kernel: QEMU's p of rip and cr3 is cut to 32
+   * bits, its monitor's `info registers` shows CS32 and the whole values
+   * (hmp_cr3, hmp_rip when non-zero: another CPU's, or a CR3 above 4 GiB). */
+  int compat;
+  uint64_t hmp_cr3, hmp_rip;
   int xml_read;
   int phys_mode;
   /* Counters. */

@@ -408,6 +408,45 @@ static void test_target_gone(void **state) {
   has(run(f, "vtop 0xffff800000001000", "OK"), "-> 0x201000");
 }
 
+static void new_stop(fx *f) {
+  svc_event(f->s, SVC_EV_RESUME);
+  svc_event(f->s, SVC_EV_STOP);
+}
+
+/* x86-64 running 32-bit code: QEMU's gdbstub cuts cr3 to 32 bits; the
+ * whole value comes from QEMU's monitor, once per stop, and only when the
+ * cut is possible. */
+static void test_compat_cr3(void **state) {
+  fx *f = *state;
+  /* A kernel stop (rip above 4 GiB): the monitor is never asked. */
+  has(run(f, "vtop 0x400000", "OK"), "-> 0x300000");
+  unsigned long r0 = f->t->rcmds;
+  has(run(f, "vtop 0x400000", "OK"), "-> 0x300000");
+  assert_int_equal(f->t->rcmds, r0);
+  /* 64-bit user code below 4 GiB: asked, CS64, the gdbstub's value stands. */
+  f->t->rip = 0x401000;
+  f->t->hmp_cr3 = SIM_ROOT2; /* would be wrong if it were used */
+  new_stop(f);
+  has(run(f, "vtop 0x400000", "OK"), "-> 0x300000");
+  assert_int_equal(f->t->rcmds, r0 + 1);
+  /* 32-bit code: the monitor's CR3 (here another root, as if bits 63:32
+   * had been cut) is the one walked, asked once for the whole stop. */
+  f->t->compat = 1;
+  f->t->rip = 0x8048000;
+  new_stop(f);
+  has(run(f, "vtop 0x400000", "OK"), "-> 0x310000");
+  has(run(f, "pte 0x400000", "OK"), "root=0x2000");
+  assert_int_equal(f->t->rcmds, r0 + 2);
+  /* The monitor shows another CPU: no guess, a clear error. */
+  f->t->hmp_rip = 0x8049000;
+  new_stop(f);
+  has(run(f, "vtop 0x400000", "E01"), "cr3 may be cut to 32 bits");
+  /* An explicit root needs no register at all. */
+  r0 = f->t->rcmds;
+  has(run(f, "vtop 0x400000 --root 0x1000", "OK"), "-> 0x300000");
+  assert_int_equal(f->t->rcmds, r0);
+}
+
 /* --phys none: every command that needs physical memory fails with one
  * whole line naming the options (nothing cut short, nothing shown as data
  * that was never read, an error reply). */
@@ -460,6 +499,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_passthrough, setup, teardown),
       cmocka_unit_test_setup_teardown(test_target_gone, setup, teardown),
       cmocka_unit_test_setup_teardown(test_no_backend, setup_nophys, teardown),
+      cmocka_unit_test_setup_teardown(test_compat_cr3, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
