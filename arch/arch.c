@@ -1029,8 +1029,10 @@ static void walk(walker *w, unsigned depth, uint64_t table_pa, uint64_t tbase, u
       size_t k = 0, child = ((size_t)1 << g->bits[depth + 1]) * es;
       for (size_t j = 0; j < valid; j++) {
         dec d;
-        if (decode(w->ctx, g, depth, (uint32_t)(i + j), load_entry(buf + j * es, es), &d) !=
-            K_TABLE)
+        uint64_t raw = load_entry(buf + j * es, es);
+        if (!raw) /* invalid in every format (the valid bit is clear) */
+          continue;
+        if (decode(w->ctx, g, depth, (uint32_t)(i + j), raw, &d) != K_TABLE)
           continue;
         pas[k++] = d.addr;
         if (k == PREFETCH_BATCH) {
@@ -1041,18 +1043,40 @@ static void walk(walker *w, unsigned depth, uint64_t table_pa, uint64_t tbase, u
       if (k)
         w->mem->prefetch(w->mem->cb_ctx, pas, k, child);
     }
+    /* Consecutive pages: an entry equal to the previous leaf's plus one
+     * page in the address field decodes like it, one page further (while
+     * the address stays under 2^pa_bits no carry leaves the field).
+     * Contiguous-hint and NAPOT entries always take the full decode. */
+    uint64_t prev_raw = 0, prev_addr = 0, delta = g->family == FAM_RV ? size >> 2 : size;
+    uint32_t prev_f = 0;
+    int have_prev = 0;
     for (size_t j = 0; j < valid && !w->canceled; j++) {
       dec d;
+      uint64_t raw = load_entry(buf + j * es, es);
+      if (!raw)
+        continue;
       uint64_t ebase = tbase + (i + j) * size;
       uint64_t elo = ebase < lo ? lo : ebase;
       uint64_t ehi = ebase + (size - 1) > hi ? hi : ebase + (size - 1);
-      switch (decode(w->ctx, g, depth, (uint32_t)(i + j), load_entry(buf + j * es, es), &d)) {
+      if (have_prev && raw == prev_raw + delta && !((prev_addr + size) >> g->pa_bits)) {
+        prev_raw = raw;
+        prev_addr += size;
+        uint64_t va = w->va_or | elo;
+        if (w->sext && ((elo >> (w->sext - 1)) & 1))
+          va |= ~LOWMASK(w->sext);
+        emit(w, depth, va, prev_addr + (elo - ebase), ehi - elo + 1, size, prev_f);
+        continue;
+      }
+      have_prev = 0;
+      switch (decode(w->ctx, g, depth, (uint32_t)(i + j), raw, &d)) {
       case K_INVALID:
         break;
       case K_FAULT:
         w->st->faults++;
         break;
       case K_TABLE:
+        if (w->mem->tables_only && depth + 2 == g->nlevels)
+          break; /* a last-level table: nothing but leaves */
         walk(w, depth + 1, d.addr, ebase, elo, ehi, clr | d.clr, set | d.set);
         break;
       default: {
@@ -1064,6 +1088,10 @@ static void walk(walker *w, unsigned depth, uint64_t table_pa, uint64_t tbase, u
         if (w->sext && ((elo >> (w->sext - 1)) & 1))
           va |= ~LOWMASK(w->sext);
         emit(w, depth, va, d.addr + (elo - ebase), ehi - elo + 1, psize, f);
+        have_prev = !(d.flags & ARCH_F_CONTIG);
+        prev_raw = raw;
+        prev_addr = d.addr;
+        prev_f = f;
         break;
       }
       }

@@ -150,6 +150,11 @@ typedef struct {
    * the call. */
   void (*prefetch)(void *cb_ctx, const uint64_t *pas, size_t n, size_t len);
   void *cb_ctx;
+  /* Enumeration only: do not read last-level tables (they hold no tables).
+   * For a pass that looks for tables to fetch: their addresses reach
+   * prefetch() from the level above; the runs of their leaves are not
+   * reported (larger pages at upper levels still are). */
+  int tables_only;
 } arch_mem;
 
 /* ------------------------------------------------------------------------

@@ -104,7 +104,7 @@ int main(int argc, char **argv) {
   const double mapped_gib = 1.0 + 32.0 + 4.0;
   const uint64_t tables = arena_used;
 
-  arch_mem mem = {rd, NULL, NULL};
+  arch_mem mem = {rd, NULL, NULL, 0};
   arch_walk_stats st;
   uint64_t bytes = 0;
 

@@ -989,7 +989,21 @@ static void connect_cb(uv_connect_t *req, int status) {
     return; /* released meanwhile */
   if (status < 0) {
     br__log(br, br->ever_connected ? 1 : 0, "cannot connect to target: %s", uv_strerror(status));
+    if (br->t_lost) {
+      /* Reconnecting after a loss: requests that arrived meanwhile get
+       * their error now, as they would have before the attempt began (the
+       * first connection, QEMU still starting, is waited for instead). */
+      for (unsigned i = 0; i < br->fcount; i++)
+        if (fifo_at(br, i)->owner == BR__OWN_CLIENT)
+          client_error(br, msg_noconn);
+      fifo_clear(br);
+      wtx_fail(br, status);
+      br->t.acc.len = 0;
+      timer_kick(br, 0);
+    }
     target_close_handle(br, "unreachable");
+    drain_pending(br);
+    br__flush_all(br);
     return;
   }
   if (br->cfg.target.kind == BR_ADDR_TCP)

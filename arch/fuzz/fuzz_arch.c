@@ -74,7 +74,7 @@ static int on_run(void *arg, const arch_run *run) {
     abort();
   if (e->n++ < 16) {
     arch_xlate x;
-    arch_mem mem = {rd, NULL, e->m};
+    arch_mem mem = {rd, NULL, e->m, 0};
     unsigned budget = e->m->budget;
     e->m->budget = e->m->reads + 16;
     int rc = arch_translate(e->ctx, &mem, run->va + run->size - 1, &x);
@@ -128,7 +128,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     lo = hi;
     hi = t;
   }
-  arch_mem mem = {rd, (h[38] & 2) ? prefetch : NULL, &m};
+  arch_mem mem = {rd, (h[38] & 2) ? prefetch : NULL, &m, 0};
   arch_xlate x;
   int rc = arch_translate(&ctx, &mem, va, &x);
   if (rc != 0 && rc != ARCH_ENOTMAPPED && rc != ARCH_EINVAL)

@@ -140,7 +140,7 @@ void sim_prefetch(void *ctx, const uint64_t *pas, size_t n, size_t len) {
 }
 
 arch_mem sim_mem(simmem *m, int with_prefetch) {
-  arch_mem mem = {sim_read, with_prefetch ? sim_prefetch : NULL, m};
+  arch_mem mem = {sim_read, with_prefetch ? sim_prefetch : NULL, m, 0};
   return mem;
 }
 

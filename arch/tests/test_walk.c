@@ -98,6 +98,31 @@ static void prefetch(void **state) {
   sim_free(&m);
 }
 
+/* tables_only: a pass that looks for tables reads no last-level table,
+ * still announces every table (the PTs through their PD's prefetch), and
+ * reports only the larger pages. */
+static void tables_only(void **state) {
+  (void)state;
+  simmem m;
+  arch_ctx c;
+  pt_builder b;
+  build(&m, &c, &b);
+  arch_mem mem = sim_mem(&m, 1);
+  mem.tables_only = 1;
+  arch_walk_stats st;
+  run_log l;
+  run_log_init(&l, c.mode);
+  sim_log_clear(&m);
+  assert_int_equal(arch_enumerate(&c, &mem, 0, ~0ull, work, sizeof work, run_log_cb, &l, &st), 0);
+  /* PML4, 4 PDPTs and 3 PDs are read; the 21 PTs only announced. */
+  assert_int_equal(st.tables, 1 + 4 + 3);
+  assert_int_equal(sim_log_distinct(&m), 8);
+  assert_int_equal(m.nprefetch, 4 + 3 + 21);
+  assert_int_equal(st.leaves, 8 + 1); /* the 2M and 1G pages */
+  assert_int_equal(m.nlog, 8);        /* a full pass reads 29 (reads_once_per_table) */
+  sim_free(&m);
+}
+
 static void cancel(void **state) {
   (void)state;
   simmem m;
@@ -251,11 +276,9 @@ static void args_and_names(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(reads_once_per_table),
-      cmocka_unit_test(prefetch),
-      cmocka_unit_test(cancel),
-      cmocka_unit_test(read_errors),
-      cmocka_unit_test(args_and_names),
+      cmocka_unit_test(reads_once_per_table), cmocka_unit_test(prefetch),
+      cmocka_unit_test(tables_only),          cmocka_unit_test(cancel),
+      cmocka_unit_test(read_errors),          cmocka_unit_test(args_and_names),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

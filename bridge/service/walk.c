@@ -339,6 +339,7 @@ int svc__prewalk(svc *s, const arch_ctx *ctx, uint64_t lo, uint64_t hi, void *wo
   svc_walk w;
   svc__walk_init(&w, s);
   w.dry = 1;
+  w.mem.tables_only = 1; /* children of the level above are seen by prefetch */
   uint8_t(*tmp)[SVC_CPAGE] = malloc(PREWALK_BATCH * sizeof(*tmp));
   svc_prd *rd = malloc(PREWALK_BATCH * sizeof(*rd));
   /* Pass k finds the tables of level k; after the last level's batch a

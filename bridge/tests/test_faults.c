@@ -88,6 +88,36 @@ static void t_target_down_answers_at_once(void **state) {
   fx_down(&f);
 }
 
+static void fast_retry_slow_timeout(br_config *c) {
+  c->timeout_ms = 10000;
+  c->retry_ms = 1;
+}
+
+/* The target is gone and the bridge retries every millisecond: a request
+ * that arrives while an attempt is under way gets its error when the
+ * attempt fails, not after the 10 s timeout. */
+static void t_target_down_while_reconnecting(void **state) {
+  (void)state;
+  fx f;
+  fx_up(&f, fast_retry_slow_timeout);
+  fx_handshake(&f);
+  close(f.lfd);
+  f.lfd = -1;
+  peer_free(f.t);
+  f.t = NULL;
+  usleep(20000);
+  for (int i = 0; i < 300; i++) {
+    uint64_t t0 = uv_hrtime();
+    peer_send(f.c, "g");
+    const char *r = peer_packet(f.c, WAIT);
+    assert_non_null(r);
+    assert_true(r[0] == 'E');
+    assert_true(uv_hrtime() - t0 < 2500000000u);
+  }
+  f.lfd = tcp_listen_any(&f.tport); /* for fx_down */
+  fx_down(&f);
+}
+
 static void t_target_late_first_connect(void **state) {
   (void)state;
   /* The target is not listening yet when the client arrives (QEMU still
@@ -403,6 +433,7 @@ int main(void) {
       cmocka_unit_test(t_target_gone_mid_packet),
       cmocka_unit_test(t_target_gone_mid_request),
       cmocka_unit_test(t_target_down_answers_at_once),
+      cmocka_unit_test(t_target_down_while_reconnecting),
       cmocka_unit_test(t_target_late_first_connect),
       cmocka_unit_test(t_reconnect_never_stops),
       cmocka_unit_test(t_client_gone_target_untouched),

@@ -659,7 +659,7 @@ int dump_xlate_ctx(dump_t *d, arch_ctx *ctx) {
 /* Translates va; on success *pa and the bytes left in its page. */
 static int xlate(dump_t *d, const arch_ctx *ctx, int paging, uint64_t va, uint64_t *pa,
                  uint64_t *left) {
-  arch_mem mem = {walker_read, NULL, d};
+  arch_mem mem = {walker_read, NULL, d, 0};
   arch_xlate x;
   if (!paging) {
     *pa = va;

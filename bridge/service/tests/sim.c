@@ -223,11 +223,20 @@ typedef struct {
   void *arg;
   size_t i;
   int failed;
+  double in_cb; /* CPU seconds inside the service's callback */
 } deliver;
 
+static double thread_cpu(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
 static void emit(deliver *d, const char *b, size_t n) {
+  double t0 = thread_cpu();
   if (d->cb(d->arg, d->i, b, n))
     d->failed = 1;
+  d->in_cb += thread_cpu() - t0; /* the service's time, not the target's */
 }
 
 static void answer(sim *t, const char *body, size_t len, deliver *d) {
@@ -459,14 +468,18 @@ static int sim_transact(void *ctx, const svc_req *reqs, size_t n, svc_reply_cb c
     struct timespec ts = {(time_t)(ns / 1000000000), (long)(ns % 1000000000)};
     nanosleep(&ts, NULL);
   }
-  deliver d = {cb, arg, 0, 0};
+  deliver d = {cb, arg, 0, 0, 0};
+  double t0 = thread_cpu();
   for (size_t i = 0; i < n; i++) {
     t->requests++;
-    if (t->drop_after && (long)t->requests > t->drop_after)
+    if (t->drop_after && (long)t->requests > t->drop_after) {
+      t->target_cpu_s += thread_cpu() - t0 - d.in_cb;
       return -1; /* the target went away */
+    }
     d.i = i;
     answer(t, reqs[i].body, reqs[i].len, &d);
   }
+  t->target_cpu_s += thread_cpu() - t0 - d.in_cb;
   return d.failed ? -5 : 0;
 }
 

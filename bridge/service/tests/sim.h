@@ -39,6 +39,7 @@ typedef struct sim {
   int phys_mode;
   /* Counters. */
   unsigned long transacts, requests, reads_m, reads_p, mode_on, mode_off, writes, rcmds;
+  double target_cpu_s; /* CPU the simulated target spent answering (not the service's) */
   /* Faults. */
   long fail_phys_read_at; /* the n-th physical m (1-based) answers E03; 0 = never */
   long phys_reads_seen;
