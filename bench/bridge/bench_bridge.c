@@ -7,7 +7,9 @@
  *     and in 0x800-byte packets on both, the pure forwarding cost
  *   the bridge's resident memory at idle and after N bytes passed through
  *   the loopback round trip of the machine (two processes, one byte), the
- *     floor under any round trip measured here
+ *     floor under any round trip measured here, and the round trip through
+ *     a byte-copying relay that polls like the bridge (a third QEMU): the
+ *     least any process in the middle costs
  *
  * The client behaves like GDB: ack mode to QEMU (7.2 has no no-ack mode),
  * no-ack mode to the bridge, which offers it.  The bridge runs as a
@@ -103,8 +105,9 @@ int main(int argc, char **argv) {
   uint64_t through = shortrun ? (64u << 20) : (1u << 30);
   bc_init();
 
-  int qport = bc_free_port(), qport2 = bc_free_port();
+  int qport = bc_free_port(), qport2 = bc_free_port(), qport3 = bc_free_port();
   pid_t q1 = bc_start_qemu(qemu, qport), q2 = bc_start_qemu(qemu, qport2);
+  pid_t q3 = bc_start_qemu(qemu, qport3);
   bc_client d, b;
   int fd = bc_dial_wait(qport, q1);
   if (fd < 0)
@@ -147,35 +150,51 @@ int main(int argc, char **argv) {
   bc_client_init(&b, fd);
   bc_handshake(&b);
   long rss_idle = rss_kib(bpid);
+  bc_client rl;
+  probe = bc_dial_wait(qport3, q3);
+  if (probe < 0)
+    die("QEMU 3 did not start");
+  close(probe);
+  usleep(100000);
+  fd = bc_dial_wait(bc_start_relay(qport3), -1);
+  if (fd < 0)
+    die("cannot connect to the relay");
+  bc_client_init(&rl, fd);
+  bc_handshake(&rl);
   size_t dmax = bc_max_read(&d), bmax = bc_max_read(&b);
 
   enum { ROUNDS = 10 };
   int per = rtt_n / ROUNDS;
   double *dv = malloc(sizeof(double) * (size_t)rtt_n);
   double *bv = malloc(sizeof(double) * (size_t)rtt_n);
-  if (!dv || !bv)
+  double *rv = malloc(sizeof(double) * (size_t)rtt_n);
+  if (!dv || !bv || !rv)
     die("out of memory");
   double t_d = 0, t_b = 0, t_d8 = 0, t_b8 = 0;
   uint64_t chunk = bulk_bytes / ROUNDS, da = 0, ba = 0;
   for (int i = 0; i < 200; i++) {
     bc_request(&d, "?");
     bc_request(&b, "?");
+    bc_request(&rl, "?");
   }
   double loop_rtt = bc_loopback_rtt_us(shortrun ? 2000 : 10000);
   for (int r = 0; r < ROUNDS; r++) {
     rtt_samples(&d, per, dv + r * per);
     rtt_samples(&b, per, bv + r * per);
+    rtt_samples(&rl, per, rv + r * per);
     t_d += bulk(&d, chunk, dmax, &da);
     t_b += bulk(&b, chunk, bmax, &ba);
     t_d8 += bulk(&d, chunk / 2, 0x800, &da);
     t_b8 += bulk(&b, chunk / 2, 0x800, &ba);
   }
   double d_rtt = median(dv, per * ROUNDS), b_rtt = median(bv, per * ROUNDS);
+  double r_rtt = median(rv, per * ROUNDS);
   double bytes = (double)(chunk * ROUNDS);
   double d_bw = bytes / t_d / 1e6, b_bw = bytes / t_b / 1e6;
   double d_bw8 = bytes / 2 / t_d8 / 1e6, b_bw8 = bytes / 2 / t_b8 / 1e6;
   free(dv);
   free(bv);
+  free(rv);
   uint64_t passed = chunk * ROUNDS * 3 / 2;
   double t0 = bc_now();
   if (through > passed)
@@ -184,15 +203,19 @@ int main(int argc, char **argv) {
   long rss_after = rss_kib(bpid);
   close(d.fd);
   close(b.fd);
+  close(rl.fd);
 
   printf("bench_bridge (%s run, %s with no guest, bridge --cache-size 0 and default\n"
          "--busy-poll; GDB-like client: ack mode to QEMU, no-ack mode to the bridge; %d\n"
-         "interleaved rounds against two identical QEMUs)\n",
+         "interleaved rounds against identical QEMUs)\n",
          shortrun ? "short" : "full", qemu, ROUNDS);
   printf("  loopback round trip of this machine (1 byte, two processes): %.1f us\n", loop_rtt);
   printf("  tiny packet '?' median RTT: direct %.1f us, bridge %.1f us, ratio %.3fx "
          "(target <= 1.15x), %d samples each\n",
          d_rtt, b_rtt, b_rtt / d_rtt, per * ROUNDS);
+  printf("  the same through a byte-copying relay that polls like the bridge (the floor for any "
+         "process in the middle): %.1f us, ratio %.3fx; bridge minus relay %+.1f us\n",
+         r_rtt, r_rtt / d_rtt, b_rtt - r_rtt);
   printf("  bulk reads in the largest m each side takes (direct 0x%zx, bridge 0x%zx): "
          "direct %.1f MB/s, bridge %.1f MB/s, ratio %.3fx (target >= 0.95x), %llu MiB each\n",
          dmax, bmax, d_bw, b_bw, b_bw / d_bw, (unsigned long long)((chunk * ROUNDS) >> 20));

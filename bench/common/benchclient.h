@@ -34,6 +34,12 @@ int bc_dial_wait(int port, pid_t pid);
 /* An idle QEMU (-S, no devices) with its gdbstub on 127.0.0.1:port. */
 pid_t bc_start_qemu(const char *qemu, int port);
 
+/* A byte-copying relay (no parsing; it polls without sleeping for 200 us
+ * after traffic, like the bridge's default --busy-poll) between
+ * one client and 127.0.0.1:target_port, in a child process: the least any
+ * process in the middle costs.  Returns the port it listens on. */
+int bc_start_relay(int target_port);
+
 /* The loopback round trip of this machine right now: the median of n
  * one-byte ping-pongs between two processes over TCP, in microseconds. */
 double bc_loopback_rtt_us(int n);
