@@ -120,6 +120,10 @@ seeds = {
     "backpressure": bytes([0]) + HANDSHAKE + stall(0) + flood(40) + flood(40) + pkt("qRcmd,", mon="help")
     + pkt("g") + stall(0) + answer_all() + stall(1) + pkt("M1000,4:", b"00112233") + big(250) * 8
     + stall(1) + answer_all(),
+    # Console output without end while the worker waits for a reply (the
+    # regression test is t_console_flood_is_bounded in tests/test_worker.c).
+    "flood_during_job": bytes([0]) + HANDSHAKE + pkt("qRcmd,", b"0 40", mon="phys read ")
+    + stall(0) + flood(71) + stall(0) + answer_all() * 4,
 }
 
 out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "corpus")
