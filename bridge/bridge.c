@@ -73,7 +73,8 @@ static const char *const msg_noconn = "E.rspbridge: target not connected";
  */
 
 static int buf_reserve(br_buf *b, size_t extra) {
-  if (b->cap - b->len >= extra)
+  /* Allocates even for 0 bytes: an empty body is copied to b->p + len. */
+  if (b->p && b->cap - b->len >= extra)
     return 0;
   size_t want = b->cap ? b->cap : 4096;
   while (want - b->len < extra)
@@ -530,6 +531,12 @@ static void wtx_fail(br_t *br, int status) {
 static void wtx_reply(br_t *br, uint32_t idx, const char *body, size_t len, int final) {
   uv_mutex_lock(&br->mtx);
   br__wtx *tx = br->ltx;
+  if (tx && !final && br->rx.len + len > BR_HIGH_WATER) {
+    /* Console output without end: dropped, memory stays bounded; the
+     * transaction fails once its replies are in. */
+    tx->status = UV_ENOBUFS;
+    tx = NULL;
+  }
   if (tx) {
     if (br->rxe_len == br->rxe_cap) {
       size_t nc = br->rxe_cap ? 2 * br->rxe_cap : 64;

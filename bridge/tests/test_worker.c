@@ -127,6 +127,12 @@ void svc_handle(svc *s, const char *body, size_t len) {
     pipe_acc a = {0, 0, 0, 1};
     int rc = s->io->transact(s->ctx, &r, 1, on_pipe, &a);
     s->io->reply(s->ctx, rc == 0 ? "OK" : "E06", 3 - (rc == 0));
+  } else if (strcmp(cmd, "empty") == 0) {
+    /* An empty reply from the target, and an empty reply to the client. */
+    svc_req r = {"qEmpty", 6};
+    pipe_acc a = {0, 0, 0, 1};
+    int rc = s->io->transact(s->ctx, &r, 1, on_pipe, &a);
+    s->io->reply(s->ctx, rc == 0 ? "" : "E07", rc == 0 ? 0 : 3);
   } else if (strcmp(cmd, "big") == 0) {
     /* Output larger than one packet: chunked into several O packets. */
     char *t = malloc(3000);
@@ -300,6 +306,50 @@ static void t_events(void **state) {
   assert_int_equal(last_events[SVC_EV_DETACH], 1);
 }
 
+/* Found by fuzz_bridge: empty bodies were copied to a NULL buffer (UB). */
+static void t_empty_replies(void **state) {
+  (void)state;
+  fx f;
+  fx_up(&f, NULL);
+  fx_handshake(&f);
+  send_rcmd(f.c, "empty");
+  expect_pkt(f.t, "qEmpty");
+  peer_send(f.t, "");
+  expect_pkt(f.c, "");
+  fx_down(&f);
+}
+
+/* Found by fuzz_bridge: console output during a worker transaction was
+ * kept without bound until the final reply came. */
+static void t_console_flood_is_bounded(void **state) {
+  (void)state;
+  fx f;
+  fx_up(&f, NULL);
+  fx_handshake(&f);
+  send_rcmd(f.c, "pipe 1");
+  expect_pkt(f.t, "m0,1");
+  size_t n = 16001, sent = 0;
+  char *o = malloc(n);
+  assert_non_null(o);
+  o[0] = 'O';
+  memset(o + 1, '6', n - 1);
+  for (; sent < 2 * BR_HIGH_WATER; sent += n)
+    peer_send_n(f.t, o, n, 0);
+  free(o);
+  peer_send(f.t, "00");
+  const char *b = peer_packet(f.c, WAIT);
+  assert_non_null(b);
+  char want[64];
+  snprintf(want, sizeof(want), "rc=%d replies=1 console=", UV_ENOBUFS);
+  const char *text = decode_O(b);
+  if (strncmp(text, want, strlen(want)) != 0)
+    fail_msg("got '%s', want '%s...'", text, want);
+  unsigned long console = strtoul(text + strlen(want), NULL, 10);
+  assert_true(console * n <= BR_HIGH_WATER);
+  expect_pkt(f.c, "E02");
+  fx_down(&f);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(t_transact_pipelined_in_order),
@@ -308,6 +358,8 @@ int main(void) {
       cmocka_unit_test(t_target_lost_during_transact),
       cmocka_unit_test(t_client_gone_during_command),
       cmocka_unit_test(t_events),
+      cmocka_unit_test(t_empty_replies),
+      cmocka_unit_test(t_console_flood_is_bounded),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
