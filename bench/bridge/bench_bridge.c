@@ -8,8 +8,9 @@
  *   the bridge's resident memory at idle and after N bytes passed through
  *   the loopback round trip of the machine (two processes, one byte), the
  *     floor under any round trip measured here, and the round trip through
- *     a byte-copying relay that polls like the bridge (a third QEMU): the
- *     least any process in the middle costs
+ *     a byte-copying relay that polls like the bridge (a third QEMU): what
+ *     a process in the middle costs when it only moves bytes (the client's
+ *     acks then reach QEMU; the bridge answers them itself)
  *
  * The client behaves like GDB: ack mode to QEMU (7.2 has no no-ack mode),
  * no-ack mode to the bridge, which offers it.  The bridge runs as a
@@ -213,8 +214,9 @@ int main(int argc, char **argv) {
   printf("  tiny packet '?' median RTT: direct %.1f us, bridge %.1f us, ratio %.3fx "
          "(target <= 1.15x), %d samples each\n",
          d_rtt, b_rtt, b_rtt / d_rtt, per * ROUNDS);
-  printf("  the same through a byte-copying relay that polls like the bridge (the floor for any "
-         "process in the middle): %.1f us, ratio %.3fx; bridge minus relay %+.1f us\n",
+  printf("  the same through a byte-copying relay that polls like the bridge (acks travel end to "
+         "end, as through any transparent relay): %.1f us, ratio %.3fx; bridge minus relay "
+         "%+.1f us\n",
          r_rtt, r_rtt / d_rtt, b_rtt - r_rtt);
   printf("  bulk reads in the largest m each side takes (direct 0x%zx, bridge 0x%zx): "
          "direct %.1f MB/s, bridge %.1f MB/s, ratio %.3fx (target >= 0.95x), %llu MiB each\n",
