@@ -827,10 +827,22 @@ static uint32_t effective(const geom *g, uint32_t leaf, uint32_t clr, uint32_t s
 }
 
 static uint64_t load_entry(const uint8_t *p, unsigned esize) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+  /* Every supported format is little endian: on such a host, one load. */
+  if (esize == 8) {
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
+  }
+  uint32_t v32;
+  memcpy(&v32, p, 4);
+  return v32;
+#else
   uint64_t v = 0;
   for (unsigned i = esize; i-- > 0;)
     v = (v << 8) | p[i];
   return v;
+#endif
 }
 
 /* ------------------------------------------------------------------------
@@ -973,8 +985,8 @@ static void flush(walker *w) {
     w->canceled = 1;
 }
 
-static void emit(walker *w, unsigned depth, uint64_t va, uint64_t pa, uint64_t size,
-                 uint64_t page_size, uint32_t flags) {
+static inline void emit(walker *w, unsigned depth, uint64_t va, uint64_t pa, uint64_t size,
+                        uint64_t page_size, uint32_t flags) {
   arch_run *c = &w->cur;
   flags &= ~(uint32_t)ARCH_F_VOLATILE;
   w->st->leaves++;
