@@ -32,11 +32,14 @@
 extern "C" {
 #endif
 
-/* The largest packet body the bridge takes from either side.  QEMU 7.2
- * answers at most 4096 payload characters, GDB's qXfer chunks follow the
- * PacketSize we advertise; anything longer is an error (answered, never a
- * crash), and memory stays bounded by these buffers. */
-#define BR_BODY_MAX      0x4000
+/* The largest packet body the bridge takes from either side, and the
+ * PacketSize it offers the client.  QEMU 7.2 answers at most 4096 payload
+ * characters (the service splits what is larger); GDB 13 sends m packets of
+ * PacketSize / 2 bytes, so a 64 KiB read is one round trip to the bridge,
+ * served from the cache.  Anything longer is an error (answered, never a
+ * crash), and memory stays bounded by these buffers (about 1 MiB a
+ * bridge). */
+#define BR_BODY_MAX      0x20000
 #define BR_FRAME_MAX     RSP_FRAME_MAX(BR_BODY_MAX)
 #define BR_READ_SIZE     65536
 /* Upstream requests in flight (client requests plus the worker's). */

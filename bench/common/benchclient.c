@@ -336,7 +336,7 @@ void bc_handshake(bc_client *c) {
 size_t bc_max_read(const bc_client *c) {
   if (!c->psize)
     return 0x800;
-  return (c->psize > 16384 ? 16384 : c->psize) / 2;
+  return c->psize / 2;
 }
 
 void bc_read(bc_client *c, uint64_t addr, size_t len, size_t chunk) {

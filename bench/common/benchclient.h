@@ -49,7 +49,7 @@ typedef struct {
   int noack;      /* no-ack mode negotiated */
   unsigned psize; /* the stub's PacketSize, 0 if it gave none */
   rsp_parser p;
-  char body[0x5000];
+  char body[0x21000];
   size_t got_len;
   int got;
   char rbuf[65536];
@@ -64,8 +64,9 @@ size_t bc_request(bc_client *c, const char *body);
 size_t bc_next(bc_client *c);
 /* Like GDB: qSupported, PacketSize noted, no-ack mode when offered, '?'. */
 void bc_handshake(bc_client *c);
-/* The largest m GDB sends this stub: half its PacketSize (GDB caps the
- * PacketSize at 16384), or 0x800 when it gave none. */
+/* The largest m GDB sends this stub: half its PacketSize (GDB 13 has no
+ * cap of its own; older GDBs capped it at 16384), or 0x800 when it
+ * gave none. */
 size_t bc_max_read(const bc_client *c);
 /* Reads len bytes at addr in m packets of at most chunk bytes, one at a
  * time like GDB; dies on an error or a short reply. */

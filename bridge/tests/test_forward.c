@@ -78,7 +78,7 @@ static void t_qsupported_packetsize(void **state) {
   const char *r = peer_packet(f.c, WAIT);
   assert_non_null(r);
   assert_non_null(strstr(r, "swbreak+"));
-  assert_non_null(strstr(r, "PacketSize=4000;"));
+  assert_non_null(strstr(r, "PacketSize=20000;"));
   assert_null(strstr(r, "QStartNoAckMode-"));
   assert_non_null(strstr(r, "QStartNoAckMode+"));
   fx_down(&f);
