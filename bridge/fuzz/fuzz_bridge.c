@@ -617,7 +617,9 @@ static void op_client_packet(fz *f, rd *r) {
 
 static void op_client_big(fz *f, rd *r) {
   unsigned k = u8(r), enc = u8(r);
-  size_t n = (size_t)(k + 1) * 128; /* up to 32 KiB, past BR_BODY_MAX */
+  /* 1 to 256 steps of BR_BODY_MAX / 128: around the target's PacketSize
+   * (which the service splits) and up to twice BR_BODY_MAX. */
+  size_t n = (size_t)(k + 1) * (BR_BODY_MAX / 128);
   g_tmp[0] = "mMXq"[k & 3];
   memset(g_tmp + 1, '0' + (k % 10), n - 1);
   ensure_client(f);
