@@ -46,7 +46,8 @@ enum { BR__OWN_CLIENT = 0, BR__OWN_WORKER, BR__OWN_INTERNAL, BR__OWN_ORPHAN };
 enum {
   BR__REQ_RESUME = 1, /* the reply is a stop reply, it may take forever */
   BR__REQ_QSUP = 2,   /* qSupported: merge the reply */
-  BR__REQ_STOPQ = 4   /* '?': the reply is a stop reply */
+  BR__REQ_STOPQ = 4,  /* '?': the reply is a stop reply */
+  BR__REQ_MEM = 8     /* m or x: an error must be "Enn" (see client_fail) */
 };
 
 enum { BR__T_IDLE = 0, BR__T_CONNECTING, BR__T_UP, BR__T_CLOSING };
@@ -189,10 +190,6 @@ static void read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf);
 static void req_timeout_cb(uv_timer_t *t);
 static void worker_poll(br_t *br);
 
-static br__side *other(br__side *s) {
-  return s == &s->br->c ? &s->br->t : &s->br->c;
-}
-
 static int side_writable(br__side *s) {
   br_t *br = s->br;
   if (br->closing)
@@ -204,22 +201,42 @@ static int side_writable(br__side *s) {
   return 1;
 }
 
-static void side_pause_check(br__side *s) {
-  br__side *o = other(s);
-  if (s->acc.len + s->fly.len > BR_HIGH_WATER && o->up && !o->paused) {
-    uv_read_stop(o->rd);
-    o->paused = 1;
-    br__log(s->br, 2, "%s is slow: pausing %s", s->name, o->name);
+static size_t side_out(const br__side *s) {
+  return s->acc.len + s->fly.len;
+}
+
+static void side_reading(br__side *s, int pause, int resume) {
+  if (pause && s->up && !s->paused) {
+    uv_read_stop(s->rd);
+    s->paused = 1;
+    br__log(s->br, 2, "pausing %s (output not drained)", s->name);
+  } else if (resume && s->paused) {
+    s->paused = 0;
+    if (s->up && !s->br->closing)
+      uv_read_start(s->rd, alloc_cb, read_cb);
   }
 }
 
+/* Back-pressure, with hysteresis (pause above BR_HIGH_WATER, resume at
+ * half).  The target's input becomes output to the client; the client's
+ * input becomes output to the target and also to the client itself
+ * (replies the bridge makes: acks, cached reads, refusals), so a client
+ * that never reads is not read either, and memory stays bounded. */
+static void flow_check(br_t *br) {
+  size_t c = side_out(&br->c), t = side_out(&br->t);
+  const size_t hi = BR_HIGH_WATER, lo = BR_HIGH_WATER / 2;
+  side_reading(&br->c, c > hi || t > hi, c <= lo && t <= lo);
+  side_reading(&br->t, c > hi, c <= lo);
+}
+
+static void side_pause_check(br__side *s) {
+  if (side_out(s) > BR_HIGH_WATER)
+    flow_check(s->br);
+}
+
 static void side_resume_check(br__side *s) {
-  br__side *o = other(s);
-  if (s->acc.len + s->fly.len <= BR_HIGH_WATER / 2 && o->paused) {
-    o->paused = 0;
-    if (o->up && !s->br->closing)
-      uv_read_start(o->rd, alloc_cb, read_cb);
-  }
+  if (side_out(s) <= BR_HIGH_WATER / 2)
+    flow_check(s->br);
 }
 
 static int side_raw(br__side *s, const char *d, size_t n) {
@@ -414,6 +431,24 @@ static void client_reply(br_t *br, const char *body, size_t len) {
 
 static void client_error(br_t *br, const char *emsg) {
   client_reply(br, emsg, strlen(emsg));
+}
+
+static int is_mem_read(const char *b, size_t len) {
+  return len && (b[0] == 'm' || b[0] == 'x');
+}
+
+/* An error the bridge makes for a client request.  GDB takes the reply to
+ * m (and x) for data unless it is exactly "Enn" ("E.text" would be printed
+ * as "Invalid hex digit"), so those get E05 (EIO: GDB then says "Cannot
+ * access memory") and the text goes to the log. */
+static void client_fail(br_t *br, int mem, const char *emsg) {
+  if (!mem) {
+    client_error(br, emsg);
+    return;
+  }
+  br__log(br, 0, "client memory read failed: %s",
+          emsg[0] == 'E' && emsg[1] == '.' ? emsg + 2 : emsg);
+  client_error(br, "E05");
 }
 
 /* GDB manual, "General Query Packets", qSupported: the client sees the
@@ -618,7 +653,7 @@ static void br__pump_worker_output(br_t *br) {
     if (!ok) {
       br->wout.len = 0;
       uv_cond_broadcast(&br->cond);
-    } else if (br->c.acc.len + br->c.fly.len < BR_HIGH_WATER) {
+    } else if (side_out(&br->c) < BR_HIGH_WATER) {
       size_t off = 0;
       while (off + 4 <= br->wout.len) {
         uint32_t n;
@@ -874,7 +909,8 @@ static void req_timeout_cb(uv_timer_t *t) {
     if (r->owner == BR__OWN_ORPHAN)
       continue;
     if (r->owner == BR__OWN_CLIENT) {
-      client_error(br, br->tstate == BR__T_UP ? "E.rspbridge: target timeout" : msg_noconn);
+      client_fail(br, r->flags & BR__REQ_MEM,
+                  br->tstate == BR__T_UP ? "E.rspbridge: target timeout" : msg_noconn);
       br->fclient--;
     }
     r->owner = BR__OWN_ORPHAN;
@@ -1002,7 +1038,7 @@ static void connect_cb(uv_connect_t *req, int status) {
        * first connection, QEMU still starting, is waited for instead). */
       for (unsigned i = 0; i < br->fcount; i++)
         if (fifo_at(br, i)->owner == BR__OWN_CLIENT)
-          client_error(br, msg_noconn);
+          client_fail(br, fifo_at(br, i)->flags & BR__REQ_MEM, msg_noconn);
       fifo_clear(br);
       wtx_fail(br, status);
       br->t.acc.len = 0;
@@ -1123,19 +1159,15 @@ static void target_lost(br_t *br, const char *why) {
   for (unsigned i = 0; i < br->fcount; i++) {
     br__req *r = fifo_at(br, i);
     if (r->owner == BR__OWN_CLIENT)
-      client_error(br, msg_lost);
+      client_fail(br, r->flags & BR__REQ_MEM, msg_lost);
   }
   fifo_clear(br);
   wtx_fail(br, UV_ECONNRESET);
   br->intr_sent = 0;
   if (br->c.up && (br->sess_qsupported_len || br->sess_xml))
     br->need_replay = 1;
-  if (br->c.paused) {
-    br->c.paused = 0;
-    if (br->c.up)
-      uv_read_start(br->c.rd, alloc_cb, read_cb);
-  }
   br->t.acc.len = 0;
+  flow_check(br);
   br->t_ack_pending = 0;
   uv_timer_stop(&br->ack_timer);
   target_close_handle(br, "lost");
@@ -1206,7 +1238,7 @@ static int dispatch(br_t *br, const char *b, size_t len, int *action) {
     if (br->t_lost) {
       if (br->fclient)
         return DISPATCH_WAIT;
-      client_error(br, msg_noconn);
+      client_fail(br, is_mem_read(b, len), msg_noconn);
       if (br->tstate == BR__T_IDLE && !uv_is_active((uv_handle_t *)&br->retry_timer))
         target_connect(br);
       return DISPATCH_DONE;
@@ -1248,6 +1280,8 @@ static int dispatch(br_t *br, const char *b, size_t len, int *action) {
   }
   if (rsp_has_prefix(b, len, "qXfer:features:read:"))
     br->sess_xml = 1;
+  if (is_mem_read(b, len))
+    flags |= BR__REQ_MEM;
   if (len && (b[0] == 'P' || b[0] == 'G'))
     svc_event(br->svc, SVC_EV_REG_WRITE);
   if (len && b[0] == 'D')
@@ -1465,14 +1499,18 @@ static int t_on_packet(rsp_parser *p, const char *b, size_t len) {
     ack_later(br);
   }
   if (br->fcount == 0) {
-    /* Nothing asked: an asynchronous stop reply or console output. */
-    if (br->c.up) {
-      client_reply(br, b, len);
-      if (is_stop_reply(b, len))
-        svc_event(br->svc, SVC_EV_STOP);
-    } else {
-      br__log(br, 1, "target sent a packet while no client is attached: dropped");
-    }
+    /* Nothing asked, so no resume is pending either.  In all-stop mode
+     * GDB reads a '$' packet only as the reply to its own request, so
+     * forwarding this one would make it the reply to GDB's next request
+     * and shift every reply after it by one (QEMU sends W00 when it is
+     * terminated while stopped, then closes).  Asynchronous events in
+     * non-stop mode come as notifications (t_on_notification). */
+    if (is_stop_reply(b, len) && (b[0] == 'W' || b[0] == 'X'))
+      br__log(br, 0, "target: the process ended (%.*s) while no resume was pending",
+              (int)(len < 16 ? len : 16), b);
+    else
+      br__log(br, 1, "target: a packet nothing asked for dropped: %.*s", (int)(len < 32 ? len : 32),
+              b);
     return 0;
   }
   br__req *head = fifo_at(br, 0);
@@ -1526,8 +1564,14 @@ static int t_on_nak(rsp_parser *p) {
 }
 
 static void fail_head(br_t *br, const char *emsg) {
-  if (br->fcount)
-    complete_head(br, emsg, strlen(emsg));
+  if (!br->fcount)
+    return;
+  br__req *head = fifo_at(br, 0);
+  if (head->owner == BR__OWN_CLIENT && (head->flags & BR__REQ_MEM)) {
+    br__log(br, 0, "client memory read failed: %s", emsg + 2);
+    emsg = "E05";
+  }
+  complete_head(br, emsg, strlen(emsg));
 }
 
 static int t_on_bad_checksum(rsp_parser *p) {

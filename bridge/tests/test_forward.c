@@ -203,8 +203,22 @@ static void t_interrupt_async_stop_notification(void **state) {
   const char *b;
   assert_int_equal(peer_next_noack(f.c, WAIT, &b, NULL), EV_NOTIFY);
   assert_string_equal(b, "Stop:T05thread:01;");
+  /* A '$' stop reply while no resume is pending is never taken for the
+   * reply to the client's next request (QEMU sends W00 when it is
+   * terminated while stopped). */
   peer_send(f.t, "T05thread:01;");
-  expect_pkt(f.c, "T05thread:01;");
+  peer_send(f.t, "W00");
+  expect_ev(f.t, EV_ACK);
+  expect_ev(f.t, EV_ACK);
+  peer_send(f.c, "m1000,4");
+  expect_pkt(f.t, "m1000,4");
+  peer_send(f.t, "deadbeef");
+  expect_pkt(f.c, "deadbeef");
+  /* While a resume is pending, W is its reply. */
+  peer_send(f.c, "vCont;c");
+  expect_pkt(f.t, "vCont;c");
+  peer_send(f.t, "W00");
+  expect_pkt(f.c, "W00");
   fx_down(&f);
 }
 
