@@ -943,6 +943,26 @@ static void retry_cb(uv_timer_t *t) {
     target_connect(br);
 }
 
+/* The bridge gives up on the target: every client request still waiting,
+ * sent upstream or queued behind a busy pipe, gets its error now. */
+static void fail_client_requests(br_t *br) {
+  for (unsigned i = 0; i < br->fcount; i++) {
+    br__req *r = fifo_at(br, i);
+    if (r->owner == BR__OWN_CLIENT)
+      client_fail(br, r->flags & BR__REQ_MEM, msg_noconn);
+  }
+  fifo_clear(br);
+  size_t off = 0;
+  for (; br->pend_count; br->pend_count--) {
+    uint32_t n;
+    memcpy(&n, br->pend.p + off, 4);
+    client_fail(br, is_mem_read(br->pend.p + off + 8, n), msg_noconn);
+    off += 8 + (size_t)n;
+  }
+  br->pend.len = 0;
+  br__flush_all(br);
+}
+
 static void target_retry(br_t *br, const char *why) {
   if (br->closing)
     return;
@@ -951,6 +971,7 @@ static void target_retry(br_t *br, const char *why) {
     char msg[256];
     snprintf(msg, sizeof(msg), "target %s, not reconnecting (--reconnect %s)", why,
              pol == 0 ? "never" : "attempts exhausted");
+    fail_client_requests(br);
     br__stop(br, 1, msg);
     return;
   }

@@ -169,6 +169,36 @@ static void t_reconnect_never_stops(void **state) {
   fx_down(&f);
 }
 
+/* The first connection fails and the policy says never: the client's
+ * waiting requests are answered before the bridge stops. */
+static void t_reconnect_never_unreachable(void **state) {
+  (void)state;
+  int port = 0, lfd = tcp_listen_on(&port);
+  close(lfd); /* nothing listens there now */
+  harness h;
+  memset(&h, 0, sizeof(h));
+  br_config cfg;
+  harness_config(&cfg, port);
+  never(&cfg);
+  harness_start(&h, &cfg);
+  peer *c = peer_new(tcp_connect_port(h.port));
+  peer_send(c, "?");
+  peer_send(c, "m0,4");
+  const char *r = peer_packet(c, WAIT);
+  assert_non_null(r);
+  assert_string_equal(r, "E.rspbridge: target not connected");
+  r = peer_packet(c, WAIT);
+  assert_non_null(r);
+  assert_string_equal(r, "E05");
+  for (int i = 0; i < 100 && h.stop_status < 0; i++)
+    usleep(10000);
+  assert_int_equal(h.stop_status, 1);
+  peer_free(c);
+  harness_stop(&h);
+  assert_true(harness_log_has(&h, "not reconnecting (--reconnect never)"));
+  harness_free(&h);
+}
+
 static void t_client_gone_target_untouched(void **state) {
   (void)state;
   fx f;
@@ -493,6 +523,7 @@ int main(void) {
       cmocka_unit_test(t_target_down_while_reconnecting),
       cmocka_unit_test(t_target_late_first_connect),
       cmocka_unit_test(t_reconnect_never_stops),
+      cmocka_unit_test(t_reconnect_never_unreachable),
       cmocka_unit_test(t_client_gone_target_untouched),
       cmocka_unit_test(t_unsolicited_stop_reply),
       cmocka_unit_test(t_second_client_refused),
