@@ -5,11 +5,18 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
 
 #ifndef RSPBRIDGE_VERSION
 #define RSPBRIDGE_VERSION "0.1.0"
@@ -24,14 +31,25 @@ enum {
   EXIT_QEMU = 4     /* --exec: QEMU exited */
 };
 
+/* The signals that end the bridge (and QEMU with it). */
+static const int end_signals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
+#define N_END_SIGNALS (sizeof(end_signals) / sizeof(end_signals[0]))
+
+/* The longest Unix socket path. */
+#define SOCK_PATH_MAX sizeof(((br_addr *)0)->path)
+
 typedef struct {
   uv_loop_t *loop;
   br_t *br;
-  uv_signal_t sigint, sigterm;
-  uv_process_t proc;
+  uv_signal_t sig[N_END_SIGNALS];
+  /* --exec: QEMU, a child of ours, reaped on SIGCHLD. */
+  uv_signal_t sigchld;
+  pid_t pid;
   int proc_alive;
-  int proc_spawned;
+  int wstatus; /* waitpid() status once it is reaped */
   uv_timer_t kill_timer;
+  char sock_dir[SOCK_PATH_MAX]; /* private directory of QEMU's gdb socket, "" if none */
+  char sock_path[SOCK_PATH_MAX + 16];
   int exit_code;
   int closing;
 } app_t;
@@ -48,9 +66,12 @@ static void usage(FILE *f) {
           "  tcp:HOST:PORT | HOST:PORT   a TCP gdbstub (QEMU -gdb tcp::PORT)\n"
           "  unix:PATH                   a gdbstub on a Unix socket\n"
           "  serial:/dev/ttyX[,BAUD]     a stub on a serial line (raw mode)\n"
-          "  --exec -- qemu-system-...   start QEMU with -gdb on a free loopback port;\n"
-          "                              QEMU's output passes through, QEMU ends with\n"
-          "                              the bridge, the bridge ends when QEMU dies\n"
+          "  --exec -- qemu-system-...   start QEMU with -gdb on a Unix socket in a\n"
+          "                              private directory (nothing connects to it\n"
+          "                              before the first client: a running guest\n"
+          "                              keeps running); QEMU's output passes through,\n"
+          "                              QEMU ends with the bridge, the bridge ends\n"
+          "                              when QEMU dies\n"
           "\n"
           "Options:\n"
           "  --listen ADDR      where GDB connects: HOST:PORT, :PORT or unix:PATH\n"
@@ -61,7 +82,8 @@ static void usage(FILE *f) {
           "  --trace FILE       write every packet with a timestamp and direction\n"
           "  --read-only        refuse M, X, P, G and physical writes\n"
           "  --reconnect POLICY when the target goes away: always (default, retry\n"
-          "                     every --retry-ms), never (exit 1), or N attempts\n"
+          "                     every --retry-ms), never (exit 1, or 3 if the\n"
+          "                     first connection fails), or N attempts\n"
           "  --retry-ms MS      delay between connection attempts (default 1000)\n"
           "  --timeout MS       a request unanswered this long fails (default 5000)\n"
           "  --busy-poll US     after traffic, poll this long instead of sleeping:\n"
@@ -128,8 +150,8 @@ static void on_bridge_closed(br_t *br) {
 static void kill_timer_cb(uv_timer_t *t) {
   app_t *app = t->data;
   if (app->proc_alive) {
-    fprintf(stderr, "rspbridge: QEMU (pid %d) ignores SIGTERM, sending SIGKILL\n", app->proc.pid);
-    uv_process_kill(&app->proc, SIGKILL);
+    fprintf(stderr, "rspbridge: QEMU (pid %d) ignores SIGTERM, sending SIGKILL\n", (int)app->pid);
+    kill(app->pid, SIGKILL);
   }
 }
 
@@ -139,140 +161,195 @@ static void app_shutdown(app_t *app, int code) {
   app->closing = 1;
   app->exit_code = code;
   br_close(app->br, on_bridge_closed);
-  uv_close((uv_handle_t *)&app->sigint, on_handle_closed);
-  uv_close((uv_handle_t *)&app->sigterm, on_handle_closed);
+  for (size_t i = 0; i < N_END_SIGNALS; i++)
+    uv_close((uv_handle_t *)&app->sig[i], on_handle_closed);
   if (app->proc_alive) {
-    /* End QEMU by its PID; the exit callback closes the process handle. */
-    uv_process_kill(&app->proc, SIGTERM);
+    /* End QEMU by its PID; on_sigchld() closes the rest once it is reaped. */
+    kill(app->pid, SIGTERM);
     uv_timer_start(&app->kill_timer, kill_timer_cb, 3000, 0);
   } else {
     uv_close((uv_handle_t *)&app->kill_timer, on_handle_closed);
+    uv_close((uv_handle_t *)&app->sigchld, on_handle_closed);
   }
 }
 
 static void on_stop(br_t *br, int status, const char *why) {
   app_t *app = br->data;
   (void)why;
+  if (status && !br->ever_connected) {
+    /* Never reached the target: "cannot connect" (exit 3), not "lost". */
+    char t[160];
+    br_addr_format(&br->cfg.target, t, sizeof(t));
+    fprintf(stderr, "rspbridge: cannot connect to target %s; exiting\n", t);
+    app_shutdown(app, EXIT_SETUP);
+    return;
+  }
   app_shutdown(app, status ? EXIT_RUNTIME : EXIT_OK);
+}
+
+static const char *signal_name(int signum) {
+  switch (signum) {
+  case SIGINT:
+    return "SIGINT";
+  case SIGTERM:
+    return "SIGTERM";
+  case SIGHUP:
+    return "SIGHUP";
+  case SIGQUIT:
+    return "SIGQUIT";
+  default:
+    return "signal";
+  }
 }
 
 static void on_signal(uv_signal_t *s, int signum) {
   app_t *app = s->data;
-  fprintf(stderr, "rspbridge: %s, exiting\n", signum == SIGINT ? "SIGINT" : "SIGTERM");
+  fprintf(stderr, "rspbridge: %s, exiting\n", signal_name(signum));
   app_shutdown(app, EXIT_OK);
 }
 
-static void on_exit_cb(uv_process_t *p, int64_t status, int sig) {
-  app_t *app = p->data;
+/* Reaps QEMU if it has exited; 1 if it has (now or before). */
+static int qemu_reaped(app_t *app) {
+  if (!app->proc_alive)
+    return 1;
+  if (waitpid(app->pid, &app->wstatus, WNOHANG) != app->pid)
+    return 0;
   app->proc_alive = 0;
+  return 1;
+}
+
+static void on_qemu_exit(app_t *app) {
+  int st = app->wstatus;
   if (!app->closing) {
-    if (sig)
-      fprintf(stderr, "rspbridge: QEMU (pid %d) was killed by signal %d; exiting\n", p->pid, sig);
+    if (WIFSIGNALED(st))
+      fprintf(stderr, "rspbridge: QEMU (pid %d) was killed by signal %d; exiting\n", (int)app->pid,
+              WTERMSIG(st));
     else
-      fprintf(stderr, "rspbridge: QEMU (pid %d) exited with status %lld; exiting\n", p->pid,
-              (long long)status);
-    app_shutdown(app, EXIT_QEMU);
+      fprintf(stderr, "rspbridge: QEMU (pid %d) exited with status %d; exiting\n", (int)app->pid,
+              WEXITSTATUS(st));
+    app_shutdown(app, EXIT_QEMU); /* closes the timer and sigchld */
   } else {
     uv_timer_stop(&app->kill_timer);
     uv_close((uv_handle_t *)&app->kill_timer, on_handle_closed);
+    uv_close((uv_handle_t *)&app->sigchld, on_handle_closed);
   }
-  uv_close((uv_handle_t *)p, on_handle_closed);
+}
+
+static void on_sigchld(uv_signal_t *s, int signum) {
+  app_t *app = s->data;
+  (void)signum;
+  if (app->proc_alive && qemu_reaped(app))
+    on_qemu_exit(app);
 }
 
 /* ------------------------------------------------------------------------
  * --exec.
  */
 
-static int free_loopback_port(void) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0)
-    return -1;
-  struct sockaddr_in sa;
-  memset(&sa, 0, sizeof(sa));
-  sa.sin_family = AF_INET;
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t n = sizeof(sa);
-  int port = -1;
-  if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
-      getsockname(fd, (struct sockaddr *)&sa, &n) == 0)
-    port = ntohs(sa.sin_port);
-  close(fd);
-  return port;
-}
-
-static int port_accepts(int port) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0)
-    return 0;
-  struct sockaddr_in sa;
-  memset(&sa, 0, sizeof(sa));
-  sa.sin_family = AF_INET;
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  sa.sin_port = htons((uint16_t)port);
-  int ok = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
-  close(fd);
-  return ok;
-}
-
-/* Starts QEMU with a -gdb socket of our choosing and waits until it
- * listens.  Probing the port opens (and closes) one connection; QEMU stops
- * the guest on a gdb connection, which is also what -S asks for. */
-static int start_qemu(app_t *app, char **args, int nargs, int stdio_client, br_addr *target) {
-  int port = free_loopback_port();
-  if (port < 0) {
-    fprintf(stderr, "rspbridge: cannot find a free loopback port\n");
-    return -1;
+/* In the child: becomes QEMU, which dies with the bridge however the
+ * bridge ends (PR_SET_PDEATHSIG, Linux). */
+static void exec_child(char **argv, int stdio_client, pid_t parent) {
+#ifdef __linux__
+  prctl(PR_SET_PDEATHSIG, SIGTERM);
+#endif
+  if (getppid() != parent)
+    _exit(127); /* the bridge died before prctl() */
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, NULL);
+  signal(SIGPIPE, SIG_DFL);
+  if (stdio_client) {
+    /* stdin/stdout carry the protocol: QEMU must not touch them, its
+     * output goes to stderr. */
+    int fd = open("/dev/null", O_RDONLY);
+    if (fd < 0 || dup2(fd, 0) < 0 || dup2(2, 1) < 0)
+      _exit(127);
+    if (fd > 2)
+      close(fd);
   }
-  char gdbarg[64];
-  snprintf(gdbarg, sizeof(gdbarg), "tcp:127.0.0.1:%d", port);
+  execvp(argv[0], argv);
+  char msg[PATH_MAX + 128];
+  int n = snprintf(msg, sizeof(msg), "rspbridge: %s: %s\n", argv[0], strerror(errno));
+  if (n > 0 && write(2, msg, (size_t)n) < 0)
+    _exit(127);
+  _exit(127); /* the parent says "cannot start" */
+}
+
+static void remove_sock_dir(app_t *app) {
+  if (!app->sock_dir[0])
+    return;
+  unlink(app->sock_path);
+  rmdir(app->sock_dir);
+  app->sock_dir[0] = 0;
+}
+
+/* Starts QEMU with its gdbstub on a Unix socket in a private directory and
+ * waits until the socket exists.  Nothing connects to it before the first
+ * client does: QEMU stops the guest on any gdb connection, and a guest
+ * started without -S must keep running.  0, or the exit code. */
+static int start_qemu(app_t *app, char **args, int nargs, int stdio_client, br_addr *target) {
+  const char *tmp = getenv("TMPDIR");
+  if (!tmp || !*tmp)
+    tmp = "/tmp";
+  if (strlen(tmp) + sizeof("/rspbridge.XXXXXX/gdb.sock") > SOCK_PATH_MAX) {
+    fprintf(stderr, "rspbridge: TMPDIR %s is too long for a Unix socket path\n", tmp);
+    return EXIT_SETUP;
+  }
+  snprintf(app->sock_dir, sizeof(app->sock_dir), "%s/rspbridge.XXXXXX", tmp);
+  if (!mkdtemp(app->sock_dir)) {
+    fprintf(stderr, "rspbridge: cannot create a directory %s: %s\n", app->sock_dir,
+            strerror(errno));
+    app->sock_dir[0] = 0;
+    return EXIT_SETUP;
+  }
+  snprintf(app->sock_path, sizeof(app->sock_path), "%s/gdb.sock", app->sock_dir);
+  char unix_addr[sizeof(app->sock_path) + 8], gdbarg[sizeof(unix_addr) + 32];
+  snprintf(unix_addr, sizeof(unix_addr), "unix:%s", app->sock_path);
+  snprintf(gdbarg, sizeof(gdbarg), "%s,server=on,wait=off", unix_addr);
+  const char *why = NULL;
+  if (br_addr_parse(target, unix_addr, 1, &why) < 0) {
+    fprintf(stderr, "rspbridge: QEMU's gdb socket %s: %s\n", app->sock_path, why ? why : "invalid");
+    return EXIT_SETUP;
+  }
   char **argv = calloc((size_t)nargs + 3, sizeof(char *));
   if (!argv)
-    return -1;
+    return EXIT_SETUP;
   for (int i = 0; i < nargs; i++)
     argv[i] = args[i];
   argv[nargs] = "-gdb";
   argv[nargs + 1] = gdbarg;
   argv[nargs + 2] = NULL;
 
-  uv_stdio_container_t st[3];
-  /* With --stdio, stdin/stdout carry the protocol: QEMU must not touch
-   * them, its output goes to stderr. */
-  st[0].flags = stdio_client ? UV_IGNORE : UV_INHERIT_FD;
-  st[0].data.fd = 0;
-  st[1].flags = UV_INHERIT_FD;
-  st[1].data.fd = stdio_client ? 2 : 1;
-  st[2].flags = UV_INHERIT_FD;
-  st[2].data.fd = 2;
-  uv_process_options_t po;
-  memset(&po, 0, sizeof(po));
-  po.file = argv[0];
-  po.args = argv;
-  po.exit_cb = on_exit_cb;
-  po.stdio_count = 3;
-  po.stdio = st;
-  app->proc.data = app;
-  int rc = uv_spawn(app->loop, &app->proc, &po);
+  fflush(NULL);
+  pid_t parent = getpid();
+  pid_t pid = fork();
+  if (pid == 0)
+    exec_child(argv, stdio_client, parent);
   free(argv);
-  if (rc < 0) {
-    fprintf(stderr, "rspbridge: cannot start %s: %s\n", args[0], uv_strerror(rc));
-    uv_close((uv_handle_t *)&app->proc, on_handle_closed);
-    return -1;
+  if (pid < 0) {
+    fprintf(stderr, "rspbridge: cannot start %s: %s\n", args[0], strerror(errno));
+    return EXIT_SETUP;
   }
-  app->proc_spawned = 1;
+  app->pid = pid;
   app->proc_alive = 1;
-  fprintf(stderr, "rspbridge: started %s (pid %d) with -gdb %s\n", args[0], app->proc.pid, gdbarg);
-  for (int i = 0; i < 1000 && app->proc_alive; i++) {
-    if (port_accepts(port))
-      break;
-    uv_run(app->loop, UV_RUN_NOWAIT);
+  fprintf(stderr, "rspbridge: started %s (pid %d) with -gdb %s\n", args[0], (int)pid, gdbarg);
+  for (int i = 0; i < 1000; i++) {
+    struct stat st;
+    if (stat(app->sock_path, &st) == 0 && S_ISSOCK(st.st_mode))
+      return 0;
+    if (qemu_reaped(app)) {
+      if (WIFEXITED(app->wstatus) && WEXITSTATUS(app->wstatus) == 127) {
+        fprintf(stderr, "rspbridge: cannot start %s\n", args[0]);
+        return EXIT_SETUP;
+      }
+      on_qemu_exit(app);
+      return EXIT_QEMU;
+    }
     usleep(10000);
   }
-  if (!app->proc_alive)
-    return -1;
-  memset(target, 0, sizeof(*target));
-  target->kind = BR_ADDR_TCP;
-  uv_ip4_addr("127.0.0.1", port, (struct sockaddr_in *)&target->sa);
-  return 0;
+  fprintf(stderr, "rspbridge: QEMU (pid %d) did not create its gdb socket %s in 10 s\n", (int)pid,
+          app->sock_path);
+  return EXIT_SETUP;
 }
 
 int main(int argc, char **argv) {
@@ -420,7 +497,7 @@ int main(int argc, char **argv) {
     return EXIT_USAGE;
   }
   if (trace_arg) {
-    cfg.trace = fopen(trace_arg, "w");
+    cfg.trace = fopen(trace_arg, "we"); /* not inherited by QEMU */
     if (!cfg.trace) {
       log_err("--trace %s: %s", trace_arg, strerror(errno));
       return EXIT_SETUP;
@@ -435,17 +512,19 @@ int main(int argc, char **argv) {
   cfg.on_stop = on_stop;
   uv_timer_init(app.loop, &app.kill_timer);
   app.kill_timer.data = &app;
-  uv_signal_init(app.loop, &app.sigint);
-  uv_signal_init(app.loop, &app.sigterm);
-  app.sigint.data = app.sigterm.data = &app;
-  uv_signal_start(&app.sigint, on_signal, SIGINT);
-  uv_signal_start(&app.sigterm, on_signal, SIGTERM);
+  for (size_t i = 0; i < N_END_SIGNALS; i++) {
+    uv_signal_init(app.loop, &app.sig[i]);
+    app.sig[i].data = &app;
+    uv_signal_start(&app.sig[i], on_signal, end_signals[i]);
+  }
+  /* Before QEMU starts, so that no exit goes unseen. */
+  uv_signal_init(app.loop, &app.sigchld);
+  app.sigchld.data = &app;
+  uv_signal_start(&app.sigchld, on_sigchld, SIGCHLD);
 
   int code = EXIT_OK;
-  if (exec_qemu && start_qemu(&app, argv + optind, rest, stdio_client, &cfg.target) < 0) {
-    code = app.proc_spawned ? EXIT_QEMU : EXIT_SETUP;
+  if (exec_qemu && (code = start_qemu(&app, argv + optind, rest, stdio_client, &cfg.target)))
     goto fail;
-  }
   br_init(app.loop, &br, &cfg);
   br.data = &app;
   int rc = br_start(&br);
@@ -479,6 +558,7 @@ fail:
   uv_run(app.loop, UV_RUN_DEFAULT);
   code = app.exit_code;
 done:
+  remove_sock_dir(&app);
   if (uv_loop_close(app.loop) != 0)
     fprintf(stderr, "rspbridge: warning: handles left open at exit\n");
   if (cfg.trace)

@@ -1,15 +1,39 @@
 #!/usr/bin/env python3
 """The rspbridge command line: --help, --version, usage errors (exit 2),
-setup errors (exit 3).  Usage: cli_test.py RSPBRIDGE"""
+setup errors (exit 3, also a first connection failing under --reconnect
+never).  Usage: cli_test.py RSPBRIDGE"""
+import os
+import re
 import socket
 import subprocess
 import sys
+import tempfile
 
 
 def run(args, timeout=10):
     r = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                        timeout=timeout)
     return r.returncode, r.stdout, r.stderr
+
+
+def unreachable(b, target):
+    """--reconnect never, a target nobody listens on: the first client makes
+    the bridge try once; it must exit 3 (cannot connect), not 1 (lost)."""
+    p = subprocess.Popen([b, "--reconnect", "never", "--listen", "127.0.0.1:0", target],
+                         stderr=subprocess.PIPE, text=True)
+    try:
+        m = re.search(r"listening on 127\.0\.0\.1:(\d+)", p.stderr.readline())
+        if not m:
+            return -1, "no listening line"
+        c = socket.create_connection(("127.0.0.1", int(m.group(1))), 5)
+        c.sendall(b"$?#3f")
+        rc = p.wait(10)
+        c.close()
+        return rc, p.stderr.read()
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait(5)
 
 
 def main():
@@ -45,6 +69,17 @@ def main():
     check(rc == 3 and "cannot listen" in err, "taken port exits 3")
     rc, _, err = run([b, "--exec", "--", "/nonexistent/qemu-system-x86_64"])
     check(rc == 3 and "cannot start" in err, "missing QEMU exits 3")
+    with tempfile.TemporaryDirectory() as d:
+        rc, err = unreachable(b, "unix:" + os.path.join(d, "nobody.sock"))
+        check(rc == 3 and "cannot connect to target unix:" in err,
+              "--reconnect never, unreachable unix target exits 3: %d %r" % (rc, err))
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()  # nothing listens there now: connection refused
+    rc, err = unreachable(b, "127.0.0.1:%d" % port)
+    check(rc == 3 and "cannot connect to target 127.0.0.1:" in err,
+          "--reconnect never, refused TCP target exits 3: %d %r" % (rc, err))
     for f in fails:
         print("FAIL: " + f)
     print("%d failures" % len(fails))

@@ -6,15 +6,22 @@ rspbridge (--listen, QEMU started with --exec) and through rspbridge
 QEMU runs with no guest at all (-S, the BIOS reset vector in real mode):
 enough for breakpoints, continue, stepi, registers and memory.
 
+Also --exec without gdb: a guest started without -S keeps running until
+a client attaches (asked through QMP), QEMU ends when the bridge gets
+SIGHUP or SIGKILL.
+
 Usage: e2e_gdb.py RSPBRIDGE.  Exit 77 (skip) without QEMU or GDB unless
 RSP_NO_SKIP=1.  Every process is killed by PID and reaped, also on failure.
 """
+import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -122,36 +129,61 @@ def run_direct():
     return out
 
 
-def run_bridge_exec(bridge):
-    b = spawn([bridge, "--listen", "127.0.0.1:0", "--exec", "--", QEMU] + QEMU_ARGS,
-              stderr=subprocess.PIPE, text=True)
-    port = qpid = None
+def start_exec(bridge, qemu_args, env=None):
+    """rspbridge --exec QEMU: (bridge, QEMU pid, listen port, gdb socket)."""
+    b = spawn([bridge, "--listen", "127.0.0.1:0", "--exec", "--", QEMU] + qemu_args,
+              stderr=subprocess.PIPE, text=True, env=env)
+    port = qpid = sock = None
     end = time.time() + 15
     while time.time() < end and port is None:
         line = b.stderr.readline()
         if not line:
             break
-        m = re.search(r"pid (\d+)", line)
-        if m and "started" in line:
+        m = re.search(r"started .* \(pid (\d+)\)", line)
+        if m:
             qpid = int(m.group(1))
+            # Killed (by PID) in kill_all() if a check fails.
+            procs.append(type("P", (), {"pid": qpid, "poll": lambda self: None,
+                                        "wait": lambda self, t=None: None})())
+            m = re.search(r"with -gdb unix:([^,]+)", line)
+            sock = m and m.group(1)
         m = re.search(r"listening on 127\.0\.0\.1:(\d+)", line)
         if m:
             port = int(m.group(1))
-    if port is None:
-        raise RuntimeError("bridge did not say where it listens")
+    if port is None or qpid is None or sock is None:
+        raise RuntimeError("bridge did not say which QEMU it started, on which gdb socket, "
+                           "and where it listens")
+    return b, qpid, port, sock
+
+
+def pid_gone(pid, secs=5):
+    """The process ended within secs (a zombie counts: PID 1 in a container
+    may never reap QEMU once the bridge is gone)."""
+    end = time.time() + secs
+    while True:
+        try:
+            with open("/proc/%d/stat" % pid) as f:
+                if f.read().rsplit(")", 1)[1].split()[0] == "Z":
+                    return True
+        except (FileNotFoundError, ProcessLookupError, IndexError):
+            return True
+        if time.time() > end:
+            return False
+        time.sleep(0.05)
+
+
+def run_bridge_exec(bridge):
+    b, qpid, port, _ = start_exec(bridge, QEMU_ARGS)
     out = gdb("target remote 127.0.0.1:%d" % port)
     # The bridge ends QEMU when it exits.
     os.kill(b.pid, signal.SIGTERM)
     rc = b.wait(10)
+    # Before reading the bridge's stderr: a surviving QEMU holds it open.
+    if not pid_gone(qpid):
+        raise RuntimeError("QEMU pid %d survived the bridge" % qpid)
     rest = b.stderr.read()
     if rc != 0:
         raise RuntimeError("bridge exit status %d: %s" % (rc, rest))
-    if qpid is not None:
-        try:
-            os.kill(qpid, 0)
-            raise RuntimeError("QEMU pid %d survived the bridge" % qpid)
-        except ProcessLookupError:
-            pass
     return out
 
 
@@ -167,28 +199,107 @@ def run_bridge_stdio(bridge):
 
 def qemu_dies(bridge):
     """QEMU started with --exec dies: the bridge says so and exits 4."""
-    b = spawn([bridge, "--listen", "127.0.0.1:0", "--exec", "--", QEMU] + QEMU_ARGS,
-              stderr=subprocess.PIPE, text=True)
-    qpid = None
-    end = time.time() + 15
-    while time.time() < end:
-        line = b.stderr.readline()
-        if not line:
-            break
-        m = re.search(r"started .* \(pid (\d+)\)", line)
-        if m:
-            qpid = int(m.group(1))
-        if "listening on" in line:
-            break
-    if qpid is None:
-        raise RuntimeError("bridge did not say which QEMU it started")
-    procs.append(type("P", (), {"pid": qpid, "poll": lambda self: None,
-                                "wait": lambda self, t=None: None})())
+    b, qpid, _, _ = start_exec(bridge, QEMU_ARGS)
     os.kill(qpid, signal.SIGKILL)
     rc = b.wait(10)
     rest = b.stderr.read()
     if rc != 4 or "QEMU (pid %d) was killed by signal 9" % qpid not in rest:
         raise RuntimeError("bridge exit %d after QEMU died: %s" % (rc, rest))
+
+
+class Qmp:
+    """QEMU's own view of the guest, independent of any gdb connection."""
+
+    def __init__(self, path):
+        end = time.time() + 10
+        while True:
+            try:
+                self.s = socket.socket(socket.AF_UNIX)
+                self.s.connect(path)
+                break
+            except OSError:
+                self.s.close()
+                if time.time() > end:
+                    raise
+                time.sleep(0.05)
+        self.s.settimeout(10)
+        self.f = self.s.makefile("r")
+        json.loads(self.f.readline())  # the greeting
+        self.cmd("qmp_capabilities")
+
+    def cmd(self, name):
+        self.s.sendall((json.dumps({"execute": name}) + "\n").encode())
+        while True:
+            r = json.loads(self.f.readline())
+            if "event" not in r:
+                return r["return"]
+
+    def status(self):
+        return self.cmd("query-status")["status"]
+
+    def close(self):
+        self.f.close()
+        self.s.close()
+
+
+def rsp(port, packet):
+    """One request to the bridge, its reply's body."""
+    c = socket.create_connection(("127.0.0.1", port), 10)
+    c.settimeout(10)
+    c.sendall(b"$%s#%02x" % (packet, sum(packet) & 0xff))
+    buf = b""
+    while not re.search(rb"\$([^#]*)#..", buf):
+        data = c.recv(4096)
+        if not data:
+            raise RuntimeError("bridge closed the connection: %r" % buf)
+        buf += data
+    c.close()
+    return re.search(rb"\$([^#]*)#..", buf).group(1)
+
+
+def exec_lifecycle(bridge):
+    """--exec on a guest without -S: it keeps running until a client
+    attaches (the bridge does not probe QEMU's gdbstub); QEMU ends when the
+    bridge gets SIGHUP, and when the bridge is killed with SIGKILL."""
+    tmp = tempfile.mkdtemp(prefix="rsp-e2e-")
+    try:
+        env = dict(os.environ, TMPDIR=tmp)
+        qmp_path = os.path.join(tmp, "qmp.sock")
+        args = [a for a in QEMU_ARGS if a != "-S"] + [
+            "-qmp", "unix:%s,server=on,wait=off" % qmp_path]
+        b, qpid, port, sock = start_exec(bridge, args, env)
+        if not sock.startswith(tmp + "/rspbridge."):
+            raise RuntimeError("gdb socket %s not in $TMPDIR %s" % (sock, tmp))
+        qmp = Qmp(qmp_path)
+        time.sleep(0.5)
+        st = qmp.status()
+        if st != "running":
+            raise RuntimeError("guest without -S is %r before any client attached" % st)
+        reply = rsp(port, b"?")
+        if not reply.startswith(b"T"):
+            raise RuntimeError("stop reply through the bridge: %r" % reply)
+        st = qmp.status()
+        qmp.close()
+        if st != "paused":
+            raise RuntimeError("guest is %r after a client attached, expected paused" % st)
+        os.kill(b.pid, signal.SIGHUP)
+        rc = b.wait(10)
+        if not pid_gone(qpid):
+            raise RuntimeError("QEMU pid %d survived the bridge's SIGHUP" % qpid)
+        rest = b.stderr.read()
+        if rc != 0 or "SIGHUP, exiting" not in rest:
+            raise RuntimeError("bridge exit %d after SIGHUP: %s" % (rc, rest))
+        if os.path.exists(os.path.dirname(sock)):
+            raise RuntimeError("gdb socket directory %s left behind" % os.path.dirname(sock))
+
+        # SIGKILL: no handler runs; QEMU must still go (PR_SET_PDEATHSIG).
+        b, qpid, _, _ = start_exec(bridge, QEMU_ARGS, env)
+        os.kill(b.pid, signal.SIGKILL)
+        b.wait(10)
+        if not pid_gone(qpid):
+            raise RuntimeError("QEMU pid %d survived the bridge's SIGKILL" % qpid)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def main():
@@ -198,9 +309,11 @@ def main():
     bridge = sys.argv[1]
     if not which(QEMU):
         skip(QEMU + " not found")
-    if not which("gdb"):
-        skip("gdb not found")
     try:
+        # Needs QEMU only.
+        exec_lifecycle(bridge)
+        if not which("gdb"):
+            skip("gdb not found (the --exec lifecycle checks passed)")
         direct = normalise(run_direct())
         via = normalise(run_bridge_exec(bridge))
         via_stdio = normalise(run_bridge_stdio(bridge))
@@ -226,7 +339,9 @@ def main():
                 print(d)
     if ok:
         print("identical transcripts (%d lines) direct, via --exec, via --stdio; "
-              "QEMU death ends the bridge with status 4" % len(direct.splitlines()))
+              "QEMU death ends the bridge with status 4; --exec leaves a running guest "
+              "running until a client attaches, QEMU ends on the bridge's SIGHUP and "
+              "SIGKILL" % len(direct.splitlines()))
     return 0 if ok else 1
 
 
