@@ -2015,6 +2015,10 @@ int br_start(br_t *br) {
   return 0;
 }
 
+int br_ever_connected(const br_t *br) {
+  return br->ever_connected;
+}
+
 int br_listen_port(const br_t *br) {
   return br->listen_port;
 }

@@ -274,6 +274,8 @@ int br_start(br_t *br);
 void br_close(br_t *br, br_close_cb cb);
 /* The TCP port the bridge listens on (after br_start), else 0. */
 int br_listen_port(const br_t *br);
+/* Whether the target connection was ever made. */
+int br_ever_connected(const br_t *br);
 
 /* Logging to cfg.log (stderr): level 0 info, 1 -v, 2 -vv.  Any thread. */
 void br__log(br_t *br, int level, const char *fmt, ...)

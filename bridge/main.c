@@ -176,7 +176,7 @@ static void app_shutdown(app_t *app, int code) {
 static void on_stop(br_t *br, int status, const char *why) {
   app_t *app = br->data;
   (void)why;
-  if (status && !br->ever_connected) {
+  if (status && !br_ever_connected(br)) {
     /* Never reached the target: "cannot connect" (exit 3), not "lost". */
     char t[160];
     br_addr_format(&br->cfg.target, t, sizeof(t));
