@@ -638,6 +638,8 @@ static void job_start(br_t *br, const char *body, size_t len) {
   br->wk_idle = 0;
   br->wk_job_gen = br->client_gen;
   br->wk_job_qsup = rsp_has_prefix(body, len, "qSupported");
+  br->wk_job_rcmd = rsp_has_prefix(body, len, "qRcmd,");
+  br->wk_abandoned = 0;
   br->wk_client_ok = 1;
   br->wk_intr = 0;
   uv_cond_broadcast(&br->cond);
@@ -649,7 +651,7 @@ static void job_start(br_t *br, const char *body, size_t len) {
 static void br__pump_worker_output(br_t *br) {
   uv_mutex_lock(&br->mtx);
   if (br->wout.len) {
-    int ok = br->c.up && br->wk_job_gen == br->client_gen;
+    int ok = br->c.up && br->wk_job_gen == br->client_gen && !br->wk_abandoned;
     if (!ok) {
       br->wout.len = 0;
       uv_cond_broadcast(&br->cond);
@@ -705,7 +707,7 @@ static void worker_poll(br_t *br) {
     br->wk_reply_ready = 0;
     br->wk_busy = 0;
     finished = 1;
-    if (br->c.up && br->wk_job_gen == br->client_gen) {
+    if (br->c.up && br->wk_job_gen == br->client_gen && !br->wk_abandoned) {
       if (br->wk_job_qsup) {
         size_t n =
             merge_qsupported(br, br->wreply.p, br->wreply.len, br->scratch, sizeof(br->scratch));
@@ -1354,7 +1356,26 @@ static void drain_pending(br_t *br) {
   }
 }
 
+/* GDB never sends a request while it waits for the reply to a monitor
+ * command, except when the user pressed Ctrl-C: GDB 13 then prints "Quit"
+ * and moves on without sending ^C.  The command is stopped like on ^C and
+ * the rest of its output and its reply are dropped, or they would be
+ * taken for the replies to GDB's next requests. */
+static void abandon_job(br_t *br) {
+  br__log(br, 0, "client sent a request during a monitor command: stopping the command");
+  uv_mutex_lock(&br->mtx);
+  br->wk_abandoned = 1;
+  br->wk_intr = 1;
+  br->wk_client_ok = 0;
+  br->wout.len = 0;
+  uv_cond_broadcast(&br->cond);
+  uv_mutex_unlock(&br->mtx);
+  svc_interrupt(br->svc);
+}
+
 static void client_request(br_t *br, const char *b, size_t len) {
+  if (br->wk_busy && br->wk_job_rcmd && !br->wk_abandoned)
+    abandon_job(br);
   if (br->pend_count || br->wk_busy) {
     pend_push(br, b, len, -1);
     return;

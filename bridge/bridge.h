@@ -249,6 +249,8 @@ struct br {
   int wk_idle;         /* the worker waits for a job (svc_handle() returned) */
   unsigned wk_job_gen; /* client_gen of the job */
   int wk_job_qsup;     /* the job is a qSupported: merge its reply */
+  int wk_job_rcmd;     /* the job is a monitor command (qRcmd) */
+  int wk_abandoned;    /* the client gave up on it: output and reply dropped */
   int wk_client_ok;    /* output() may still reach the client */
   br__wtx *wtx;        /* submitted by the worker */
   br__wtx *ltx;        /* accepted by the loop */

@@ -222,6 +222,26 @@ static void t_interrupt_goes_to_the_service(void **state) {
   fx_down(&f);
 }
 
+/* GDB 13 on Ctrl-C during a monitor command prints "Quit" and sends its
+ * next request without a ^C: the command is stopped and nothing of it
+ * reaches the client, whose next reply is its own. */
+static void t_request_abandons_command(void **state) {
+  (void)state;
+  fx f;
+  fx_up(&f, NULL);
+  fx_handshake(&f);
+  send_rcmd(f.c, "spin");
+  usleep(50000);
+  peer_send(f.c, "?");
+  expect_pkt(f.t, "?");
+  peer_send(f.t, "S05");
+  expect_pkt(f.c, "S05"); /* not the command's "OK" */
+  expect_quiet(f.c, 100);
+  fx_stop(&f);
+  assert_true(harness_log_has(&f.h, "during a monitor command: stopping"));
+  harness_free(&f.h);
+}
+
 static void t_output_chunks_and_ordering(void **state) {
   (void)state;
   fx f;
@@ -354,6 +374,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(t_transact_pipelined_in_order),
       cmocka_unit_test(t_interrupt_goes_to_the_service),
+      cmocka_unit_test(t_request_abandons_command),
       cmocka_unit_test(t_output_chunks_and_ordering),
       cmocka_unit_test(t_target_lost_during_transact),
       cmocka_unit_test(t_client_gone_during_command),
