@@ -279,6 +279,10 @@ static void write_context(svc *s, uint64_t addr, const uint8_t *data, size_t len
 static void handle_mem(svc *s, const char *body, size_t len);
 
 void svc__handle_mem(svc *s, const char *body, size_t len) {
+  /* The first memory request of a connection learns the target, which
+   * also puts QEMU's physical mode back to 0 if something left it on
+   * (the mode is global): GDB's m/M are virtual. */
+  svc__discover(s);
   svc__phys_end(s);
   handle_mem(s, body, len);
   /* The scratch space holds tables only for the duration of one request. */

@@ -75,6 +75,20 @@ static void expect_bytes(fx *f, uint64_t va, uint64_t pa, size_t n) {
   assert_string_equal(r, want);
 }
 
+/* QEMU's physical mode is global and survives reconnects: if something
+ * left it on, the client's first m of a connection still reads virtual
+ * memory, and the mode is back to 0. */
+static void test_stale_phys_mode(void **state) {
+  fx *f = *state;
+  f->t->phys_mode = 1;
+  expect_bytes(f, SIM_KVA + 0x123, SIM_KPA + 0x123, 16);
+  assert_int_equal(f->t->phys_mode, 0);
+  svc_event(f->s, SVC_EV_CONNECT);
+  f->t->phys_mode = 1;
+  expect_bytes(f, SIM_KVA + 0x40, SIM_KPA + 0x40, 8);
+  assert_int_equal(f->t->phys_mode, 0);
+}
+
 static void test_vtop_counts(void **state) {
   fx *f = *state;
   /* Discovery happens once per connection. */
@@ -429,6 +443,7 @@ static void test_mode_restored(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_stale_phys_mode, setup, teardown),
       cmocka_unit_test_setup_teardown(test_vtop_counts, setup, teardown),
       cmocka_unit_test_setup_teardown(test_vtop_counts_nocache, setup_nocache, teardown),
       cmocka_unit_test_setup_teardown(test_maps_pipelined, setup, teardown),
