@@ -4,9 +4,13 @@ bridge works (GDB's remotetimeout is 2 s: a silent command longer than that make
 print "Ignoring packet error").  Also reports the search rate."""
 
 import json
+import os
 import random
+import signal
+import threading
 import time
 
+import gdb
 import gdbside
 
 
@@ -26,6 +30,44 @@ def main(t):
     j = json.loads(out.strip().splitlines()[-1])
     t.check(ok and [int(a, 16) for a in j.get("matches", [])] == [at], "phys search: %s" % str(j)[:300])
     t.log("phys search of %d MiB in %.2f s (%.1f MiB/s)" % (size >> 20, dt, (size >> 20) / dt))
+
+    # Ctrl-C in GDB during a long monitor command: GDB 13 prints "Quit" and sends its next
+    # request without a ^C.  The command must stop, and nothing of it may be taken for the
+    # replies to the next requests (they were one command late).
+    before = t.read_word(t.symbol("_start"))
+    arch_out, ok = t.monitor_full("arch")
+    t.require(ok and arch_out.strip(), "arch: %r" % arch_out)
+    fired = threading.Event()
+
+    def quit_soon():
+        time.sleep(0.5)
+        fired.set()
+        os.kill(os.getpid(), signal.SIGINT)
+
+    th = threading.Thread(target=quit_soon, daemon=True)
+    th.start()
+    t0 = time.monotonic()
+    quit_seen = False
+    try:
+        gdb.execute("monitor phys read %#x %#x" % (base, min(size, 0x4000000)), to_string=True)
+    except (KeyboardInterrupt, gdb.error) as e:
+        quit_seen = True
+        t.log("monitor phys read stopped by Ctrl-C: %s" % e)
+    th.join()
+    t.require(fired.is_set() and quit_seen, "the phys read ended before Ctrl-C (took %.2f s)" % (time.monotonic() - t0))
+    # Output already on its way to GDB (socket buffers) cannot be recalled: GDB prints it as
+    # part of its next monitor command.  What follows it must be that command's own answer,
+    # soon (the phys read stopped; it would take seconds more), and in step afterwards.
+    t1 = time.monotonic()
+    out, ok = t.monitor_full("arch")
+    dt = time.monotonic() - t1
+    t.check(ok and out.endswith(arch_out), "after Ctrl-C, monitor arch ended %r, want %r" % (out[-200:], arch_out))
+    t.check(dt < 5.0, "the interrupted phys read went on: the next command took %.1f s" % dt)
+    t.log("after Ctrl-C: next command answered in %.2f s after %d bytes of output in flight" % (dt, len(out) - len(arch_out)))
+    out, ok = t.monitor_full("arch")
+    t.check(ok and out == arch_out, "after Ctrl-C, a second monitor arch printed %r, want %r" % (out[:200], arch_out))
+    after = t.read_word(t.symbol("_start"))
+    t.check(after == before, "after Ctrl-C, a memory read gave %#x, want %#x" % (after, before))
 
 
 gdbside.run(main)
