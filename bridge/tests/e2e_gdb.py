@@ -24,6 +24,9 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "qemu-tests", "harness"))
+import procs as harness  # noqa: E402
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 SCRIPT = os.path.join(HERE, "e2e_script.gdb")
 # A second session on the same QEMU after the first detached (the guest
@@ -207,41 +210,6 @@ def qemu_dies(bridge):
         raise RuntimeError("bridge exit %d after QEMU died: %s" % (rc, rest))
 
 
-class Qmp:
-    """QEMU's own view of the guest, independent of any gdb connection."""
-
-    def __init__(self, path):
-        end = time.time() + 10
-        while True:
-            try:
-                self.s = socket.socket(socket.AF_UNIX)
-                self.s.connect(path)
-                break
-            except OSError:
-                self.s.close()
-                if time.time() > end:
-                    raise
-                time.sleep(0.05)
-        self.s.settimeout(10)
-        self.f = self.s.makefile("r")
-        json.loads(self.f.readline())  # the greeting
-        self.cmd("qmp_capabilities")
-
-    def cmd(self, name):
-        self.s.sendall((json.dumps({"execute": name}) + "\n").encode())
-        while True:
-            r = json.loads(self.f.readline())
-            if "event" not in r:
-                return r["return"]
-
-    def status(self):
-        return self.cmd("query-status")["status"]
-
-    def close(self):
-        self.f.close()
-        self.s.close()
-
-
 def rsp(port, packet):
     """One request to the bridge, its reply's body."""
     c = socket.create_connection(("127.0.0.1", port), 10)
@@ -270,7 +238,7 @@ def exec_lifecycle(bridge):
         b, qpid, port, sock = start_exec(bridge, args, env)
         if not sock.startswith(tmp + "/rspbridge."):
             raise RuntimeError("gdb socket %s not in $TMPDIR %s" % (sock, tmp))
-        qmp = Qmp(qmp_path)
+        qmp = harness.QMP(qmp_path)
         time.sleep(0.5)
         st = qmp.status()
         if st != "running":

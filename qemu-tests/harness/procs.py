@@ -8,6 +8,7 @@ when it is killed with SIGKILL (for example by a CTest timeout).
 
 import atexit
 import ctypes
+import json
 import os
 import shutil
 import signal
@@ -136,3 +137,48 @@ def start_listener(make_argv, what, timeout=10.0, tries=3, **kw):
         last = p.poll()
         reap(p)  # died (port taken?) or never listened: try another port
     raise RuntimeError("%s did not start listening (exit status %s)" % (what, last))
+
+
+class QMP:
+    """QEMU's own view of the guest (QMP on a Unix socket), independent of any gdb connection."""
+
+    def __init__(self, path, timeout=10.0):
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self.s = socket.socket(socket.AF_UNIX)
+                self.s.connect(path)
+                break
+            except OSError:
+                self.s.close()
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        self.s.settimeout(60)
+        self.f = self.s.makefile("rw")
+        self._read()  # the greeting
+        self.cmd("qmp_capabilities")
+
+    def _read(self):
+        while True:
+            line = self.f.readline()
+            if not line:
+                raise RuntimeError("QMP closed")
+            m = json.loads(line)
+            if "event" not in m:
+                return m
+
+    def cmd(self, name, **args):
+        self.f.write(json.dumps({"execute": name, "arguments": args}) + "\n")
+        self.f.flush()
+        r = self._read()
+        if "error" in r:
+            raise RuntimeError("QMP %s: %s" % (name, r["error"]))
+        return r["return"]
+
+    def status(self):
+        return self.cmd("query-status")["status"]
+
+    def close(self):
+        self.f.close()
+        self.s.close()

@@ -35,43 +35,7 @@ except ImportError:  # the harness may be absent in a partial checkout
     layoutmod = None
 
 
-class QMP:
-    def __init__(self, path, timeout=10.0):
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                self.s = socket.socket(socket.AF_UNIX)
-                self.s.connect(path)
-                break
-            except OSError:
-                self.s.close()
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-        self.s.settimeout(60)
-        self.f = self.s.makefile("rw")
-        self._read()
-        self.cmd("qmp_capabilities")
-
-    def _read(self):
-        while True:
-            line = self.f.readline()
-            if not line:
-                raise RuntimeError("QMP closed")
-            m = json.loads(line)
-            if "event" not in m:
-                return m
-
-    def cmd(self, name, **args):
-        self.f.write(json.dumps({"execute": name, "arguments": args}) + "\n")
-        self.f.flush()
-        r = self._read()
-        if "error" in r:
-            raise RuntimeError("QMP %s: %s" % (name, r["error"]))
-        return r["return"]
-
-    def close(self):
-        self.s.close()
+QMP = procs.QMP
 
 
 ARCHES = {
