@@ -4,6 +4,7 @@
 #include "bridge.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -133,6 +134,26 @@ static int parse_uint(const char *s, unsigned long long max, unsigned long long 
     return -1;
   *out = v;
   return 0;
+}
+
+/* --phys: auto, qemu, none, offset:OFF or offset=OFF with OFF hex (0x
+ * optional, '`' and '_' separators as the monitor commands take them). */
+static int phys_arg_ok(const char *s) {
+  if (!strcmp(s, "auto") || !strcmp(s, "qemu") || !strcmp(s, "none"))
+    return 1;
+  if (strncmp(s, "offset:", 7) && strncmp(s, "offset=", 7))
+    return 0;
+  s += 7;
+  if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X'))
+    s += 2;
+  int digits = 0;
+  for (; *s; s++) {
+    if (isxdigit((unsigned char)*s))
+      digits++;
+    else if (*s != '`' && *s != '_')
+      return 0;
+  }
+  return digits > 0 && digits <= 16;
 }
 
 /* ------------------------------------------------------------------------
@@ -450,6 +471,12 @@ int main(int argc, char **argv) {
       }
       break;
     case O_PHYS:
+      if (!phys_arg_ok(optarg)) {
+        log_err("--phys: expected auto, qemu, offset:OFF (OFF a hex number) or none, not "
+                "'%.64s'%s",
+                optarg, strlen(optarg) > 64 ? "..." : "");
+        return EXIT_USAGE;
+      }
       cfg.svc.phys_backend = strcmp(optarg, "auto") == 0 ? NULL : optarg;
       break;
     case O_ROOT:
