@@ -175,7 +175,11 @@ static const help_entry help_tab[] = {
      "     | map   [--json]",
      "Physical memory: hex+ASCII dump (like !db/!dw/!dd/!dq), write, fill with a byte\n"
      "pattern, search for a byte pattern, choose the access backend, show the RAM map.\n"
-     "BYTES and PATTERN are hex bytes (\"deadbeef\"); --uN values are little endian.\n"},
+     "BYTES and PATTERN are hex bytes (\"deadbeef\"); --uN values are little endian.\n"
+     "BYTES: at most 512 (about 500 fit on a monitor line); PATTERN: at most 256.\n"
+     "A write or fill stops at the end of RAM, writing what is before it.  search reads\n"
+     "only RAM when the RAM map is known (qemu backend), hole skipped at once; without\n"
+     "it (offset backend) LEN is at most 0x40000000.  ^C stops read, fill and search.\n"},
     {"maps", "maps [VA_LO VA_HI] [--root PA] [--json]",
      "Coalesced mappings of the address space (ptdump): VA range, size, leaf level,\n"
      "flags and PA.  VA_HI is exclusive.  ^C stops it.\n"},
@@ -661,19 +665,96 @@ static void cmd_ptov(cmd *c) {
 /* ------------------------------------------------------------------------
  * Physical memory. */
 
-#define PHYS_CHUNK    0x40000u
-#define PHYS_MAX_READ (64u << 20)
+#define PHYS_CHUNK            0x40000u
+#define PHYS_MAX_READ         (64u << 20)
+/* phys search without a RAM map (offset backend, qemu without `info mtree`):
+ * nothing says where RAM ends, so the length is capped. */
+#define PHYS_MAX_SEARCH_NOMAP 0x40000000ull
+/* phys write BYTES; a monitor line holds 1023 characters, so about 500 fit. */
+#define PHYS_MAX_BYTES        512
+/* fill and search PATTERN. */
+#define PHYS_MAX_PATTERN      256
+
+/* The RAM map bounds physical accesses (what physical.c's ram_check
+ * enforces): the qemu backend, with a map or on x86 (no RAM above 4 GiB). */
+static int ram_bounded(const svc *s) {
+  return s->phys == SVC_PHYS_QEMU && (s->ram_known || s->td.arch == SVC_ARCH_X86);
+}
+
+/* How many of the max bytes from a are RAM (contiguous RAM/ROM regions of
+ * the map).  When fewer, *why says what is at a + the result. */
+static uint64_t ram_span(const svc *s, uint64_t a, uint64_t max, int *why) {
+  *why = SVC_OK;
+  if (s->phys != SVC_PHYS_QEMU || !max)
+    return max;
+  uint64_t lim = max;
+  if (s->td.arch == SVC_ARCH_X86) {
+    if (a >> 32) {
+      *why = SVC_ENOPAGE;
+      return 0;
+    }
+    if (lim > (1ull << 32) - a)
+      lim = (1ull << 32) - a;
+  }
+  if (!s->ram_known) {
+    if (lim < max)
+      *why = SVC_ENOPAGE;
+    return lim;
+  }
+  uint64_t n = 0;
+  while (n < lim) {
+    const svc_region *r = svc__ram_find(s, a + n);
+    if (!r || r->kind != 'r') {
+      *why = r ? SVC_EMMIO : SVC_ENOPAGE;
+      return n;
+    }
+    uint64_t room = r->hi - (a + n) + 1; /* 0: the region ends at 2^64 */
+    if (!room || room >= lim - n) {
+      n = lim;
+      break;
+    }
+    n += room;
+  }
+  if (lim < max)
+    *why = SVC_ENOPAGE;
+  return n;
+}
+
+/* The first RAM address in [a, last] (ram_bounded): 1 and *next, or 0. */
+static int ram_next(const svc *s, uint64_t a, uint64_t last, uint64_t *next) {
+  int found = 0;
+  for (int i = 0; s->ram_known && i < s->nram; i++) {
+    const svc_region *r = &s->ram[i];
+    uint64_t lo = r->lo > a ? r->lo : a;
+    if (r->kind == 'r' && r->hi >= a && lo <= last && (!found || lo < *next)) {
+      *next = lo;
+      found = 1;
+    }
+  }
+  if (found && s->td.arch == SVC_ARCH_X86 && *next >> 32)
+    found = 0;
+  return found;
+}
+
+/* An argument echoed in a message: at most 40 characters, then "...". */
+static const char *cut(const char *tok, char *buf, size_t cap) {
+  if (strlen(tok) <= 40 || cap < 45)
+    return tok;
+  snprintf(buf, cap, "%.40s...", tok);
+  return buf;
+}
 
 static void dump_line(svc *s, uint64_t a, const uint8_t *p, size_t n, int width) {
   char line[160];
   size_t k = (size_t)snprintf(line, sizeof(line), "%016llx ", (unsigned long long)a);
   for (size_t i = 0; i < 16; i += (size_t)width) {
-    if (i + (size_t)width <= n) {
-      uint64_t v = 0;
-      for (int b = 0; b < width; b++)
-        v |= (uint64_t)p[i + (size_t)b] << (8 * b);
-      k +=
-          (size_t)snprintf(line + k, sizeof(line) - k, " %0*llx", width * 2, (unsigned long long)v);
+    if (i < n) {
+      /* Little endian, most significant byte first; the bytes of a last
+       * word past the end of the range show as ?? ("??434241"). */
+      line[k++] = ' ';
+      for (int b = width - 1; b >= 0; b--)
+        k += (size_t)snprintf(line + k, sizeof(line) - k, i + (size_t)b < n ? "%02x" : "??",
+                              p[i + (size_t)b < n ? i + (size_t)b : 0]);
     } else {
       k += (size_t)snprintf(line + k, sizeof(line) - k, " %*s", width * 2, "");
     }
@@ -765,10 +846,43 @@ static int pattern(cmd *c, const char *tok, uint8_t *buf, size_t cap) {
     fail(c, "missing PATTERN (hex bytes)");
     return -1;
   }
-  int n = svc__parse_bytes(tok, buf, cap);
-  if (n <= 0)
-    fail(c, "bad byte pattern '%s' (hex bytes expected, e.g. deadbeef)", tok);
+  /* Parsed whole first (a token is shorter than a command line), so that
+   * a pattern too long is told from one that is not hex. */
+  uint8_t tmp[sizeof(((svc_args *)0)->buf) / 2];
+  char cb[48];
+  int n = svc__parse_bytes(tok, tmp, sizeof(tmp));
+  if (n <= 0) {
+    fail(c, "bad byte pattern '%s' (hex bytes expected, e.g. deadbeef)", cut(tok, cb, sizeof(cb)));
+    return -1;
+  }
+  if ((size_t)n > cap) {
+    fail(c, "byte pattern too long: %d bytes (max %zu)", n, cap);
+    return -1;
+  }
+  memcpy(buf, tmp, (size_t)n);
   return n;
+}
+
+/* The failure of a write that stopped at pa + done: what was written, where
+ * it stopped and why. */
+static void write_stopped(cmd *c, const char *key, uint64_t pa, uint64_t done, uint64_t len,
+                          int rc) {
+  char msg[200];
+  if (done)
+    snprintf(msg, sizeof(msg), "wrote 0x%llx of 0x%llx bytes at 0x%llx; stopped at 0x%llx: %s",
+             (unsigned long long)done, (unsigned long long)len, (unsigned long long)pa,
+             (unsigned long long)(pa + done), svc__strerror(rc));
+  else
+    snprintf(msg, sizeof(msg), "0x%llx: %s", (unsigned long long)pa, svc__strerror(rc));
+  if (c->json) {
+    svc__outf(c->s, "{\"pa\":\"0x%llx\",\"%s\":\"0x%llx\",\"error\":", (unsigned long long)pa, key,
+              (unsigned long long)done);
+    out_json_str(c->s, msg);
+    svc__outf(c->s, "}\n");
+    c->failed = 1;
+  } else {
+    fail(c, "%s", msg);
+  }
 }
 
 static void phys_write(cmd *c) {
@@ -776,7 +890,7 @@ static void phys_write(cmd *c) {
   uint64_t pa;
   if (num(c, c->npos > 1 ? c->pos[1] : NULL, "PA", &pa))
     return;
-  uint8_t buf[256];
+  uint8_t buf[PHYS_MAX_BYTES];
   int n;
   if (c->uw) {
     uint64_t v;
@@ -794,9 +908,21 @@ static void phys_write(cmd *c) {
     if (n <= 0)
       return;
   }
-  int rc = svc__phys_write(s, pa, buf, (size_t)n);
+  if (pa + (uint64_t)n - 1 < pa) {
+    fail(c, "range wraps around");
+    return;
+  }
+  /* The bytes up to the end of RAM are written; the first one past it is
+   * the address named. */
+  int why;
+  uint64_t span = ram_span(s, pa, (uint64_t)n, &why);
+  int rc = span ? svc__phys_write(s, pa, buf, (size_t)span) : why;
+  if (!rc && span < (uint64_t)n)
+    rc = why;
+  else if (rc)
+    span = 0;
   if (rc) {
-    fail(c, "0x%llx: %s", (unsigned long long)pa, svc__strerror(rc));
+    write_stopped(c, "written", pa, span, (uint64_t)n, rc);
     return;
   }
   if (c->json)
@@ -811,11 +937,11 @@ static void phys_fill(cmd *c) {
   if (num(c, c->npos > 1 ? c->pos[1] : NULL, "PA", &pa) ||
       num(c, c->npos > 2 ? c->pos[2] : NULL, "LEN", &len))
     return;
-  uint8_t pat[256];
+  uint8_t pat[PHYS_MAX_PATTERN];
   int pn = pattern(c, c->npos > 3 ? c->pos[3] : NULL, pat, sizeof(pat));
   if (pn <= 0)
     return;
-  if (!len || len > PHYS_MAX_READ || pa + len < pa) {
+  if (!len || len > PHYS_MAX_READ || pa + len - 1 < pa) {
     fail(c, "LEN 0x%llx out of range (1..0x%x)", (unsigned long long)len, PHYS_MAX_READ);
     return;
   }
@@ -828,6 +954,13 @@ static void phys_fill(cmd *c) {
   int rc = 0;
   while (done < len) {
     size_t n = len - done > PHYS_CHUNK ? PHYS_CHUNK : (size_t)(len - done);
+    int why;
+    size_t ram = (size_t)ram_span(s, pa + done, n, &why);
+    if (!ram) {
+      rc = why; /* the end of RAM: what came before it is written */
+      break;
+    }
+    n = ram;
     for (size_t i = 0; i < n; i++)
       buf[i] = pat[(done + i) % (uint64_t)pn];
     rc = svc__phys_write(s, pa + done, buf, n);
@@ -843,8 +976,7 @@ static void phys_fill(cmd *c) {
   }
   free(buf);
   if (rc) {
-    fail(c, "stopped after 0x%llx bytes at 0x%llx: %s", (unsigned long long)done,
-         (unsigned long long)(pa + done), svc__strerror(rc));
+    write_stopped(c, "filled", pa, done, len, rc);
     return;
   }
   if (c->json)
@@ -861,12 +993,22 @@ static void phys_search(cmd *c) {
   if (num(c, c->npos > 1 ? c->pos[1] : NULL, "PA", &pa) ||
       num(c, c->npos > 2 ? c->pos[2] : NULL, "LEN", &len))
     return;
-  uint8_t pat[256];
+  uint8_t pat[PHYS_MAX_PATTERN];
   int pn = pattern(c, c->npos > 3 ? c->pos[3] : NULL, pat, sizeof(pat));
   if (pn <= 0)
     return;
-  if (!len || pa + len < pa) {
-    fail(c, "bad range");
+  if (!len || pa + len - 1 < pa) {
+    fail(c, "bad range (LEN 0 or past the end of the address space)");
+    return;
+  }
+  /* With a RAM map only RAM is read and a hole is crossed in one step, so
+   * any length ends; without one each unread unit costs a round trip. */
+  int bounded = ram_bounded(s);
+  if (!bounded && len > PHYS_MAX_SEARCH_NOMAP) {
+    fail(c,
+         "LEN 0x%llx too large without a RAM map (max 0x%llx; the %s backend does not know "
+         "where RAM is)",
+         (unsigned long long)len, PHYS_MAX_SEARCH_NOMAP, svc__phys_name(s));
     return;
   }
   size_t keep = (size_t)pn - 1;
@@ -882,9 +1024,27 @@ static void phys_search(cmd *c) {
   size_t have = 0; /* bytes carried over, ending at pa + pos */
   int rc = 0;
   while (pos < len) {
+    if (stop_requested(s)) {
+      rc = SVC_EINTR;
+      break;
+    }
     svc__keepalive(s, "phys search: at 0x%llx, %llu match%s so far\n",
                    (unsigned long long)(pa + pos), (unsigned long long)hits, hits == 1 ? "" : "es");
     size_t n = len - pos > PHYS_CHUNK ? PHYS_CHUNK : (size_t)(len - pos);
+    if (bounded) {
+      int why;
+      n = (size_t)ram_span(s, pa + pos, n, &why);
+      if (!n) {
+        /* A hole of the map: on to the next RAM region (or the end) at once. */
+        uint64_t next = 0, npos = len;
+        if (ram_next(s, pa + pos, pa + len - 1, &next))
+          npos = next - pa;
+        skipped += npos - pos;
+        pos = npos;
+        have = 0;
+        continue;
+      }
+    }
     size_t got = 0;
     rc = svc__phys_read_cached(s, pa + pos, buf + have, n, &got);
     size_t total = have + got;
@@ -902,7 +1062,7 @@ static void phys_search(cmd *c) {
     if (rc == SVC_ENOPAGE || rc == SVC_EMMIO || rc == SVC_ETARGET) {
       /* Not RAM here: skip to the next unit, a match cannot span the hole. */
       uint64_t next = ((pa + pos) | (SVC_CPAGE - 1)) + 1;
-      if (next - pa > len)
+      if (next - pa > len || next < pa)
         next = pa + len;
       skipped += next - (pa + pos);
       pos = next - pa;
@@ -1066,6 +1226,22 @@ static void cmd_context(cmd *c) {
       char err[200];
       if (svc__make_ctx(s, 1, root, 0, &ctx, err, sizeof(err))) {
         fail(c, "%s", err);
+        return;
+      }
+      /* The top-level table must be readable, or every later GDB access
+       * would fail with nothing said. */
+      uint64_t table = ctx.mode == ARCH_AARCH64 ? ctx.a64[0].root : ctx.root;
+      uint8_t ent[8];
+      size_t got;
+      int rc = svc__phys_read_cached(s, table, ent, sizeof(ent), &got);
+      if (rc) {
+        if (table == root)
+          fail(c, "ROOT 0x%llx: the top-level table cannot be read: %s", (unsigned long long)root,
+               svc__strerror(rc));
+        else
+          fail(c, "ROOT 0x%llx: the top-level table at 0x%llx (%s) cannot be read: %s",
+               (unsigned long long)root, (unsigned long long)table, arch_mode_name(ctx.mode),
+               svc__strerror(rc));
         return;
       }
       s->ctx_root = root;
@@ -1248,8 +1424,13 @@ static int parse_opts(cmd *c, svc_args *a) {
       i++;
     } else if (!strcmp(t, "--width")) {
       uint64_t w;
-      if (i + 1 >= a->n || svc__parse_num(a->tok[i + 1], &w) || w > 8) {
+      if (i + 1 >= a->n) {
         fail(c, "--width needs 1, 2, 4 or 8");
+        return -1;
+      }
+      if (svc__parse_num(a->tok[i + 1], &w) || (w != 1 && w != 2 && w != 4 && w != 8)) {
+        char cb[48];
+        fail(c, "bad --width %s (1, 2, 4 or 8)", cut(a->tok[i + 1], cb, sizeof(cb)));
         return -1;
       }
       c->width = (int)w;

@@ -273,6 +273,122 @@ static void test_phys_search(void **state) {
   has(run(f, "phys search 0 0x10", "E01"), "missing PATTERN");
 }
 
+/* A search over unassigned physical memory crosses each hole of the RAM map
+ * at once, whatever LEN, and a stop request ends it. */
+static void test_phys_search_bounds(void **state) {
+  fx *f = *state;
+  memcpy(f->t->ram + 0xfff000, "\xab\xcd", 2);
+  svc_event(f->s, SVC_EV_RESUME);
+  run(f, "phys map", "OK"); /* the target learned first */
+  unsigned long r0 = f->t->requests;
+  has(run(f, "phys search 0x100000000 0x7fffffffffffffff abcd", "OK"),
+      "0 matches (0x7fffffffffffffff bytes without physical pages skipped)\n");
+  has(run(f, "phys search 0x100000000 0x1000000000 ab", "OK"), "0 matches");
+  assert_true(f->t->requests - r0 < 4);
+  const char *o = run(f, "phys search 0xff0000 0x7fffffffffffffff abcd", "OK");
+  has(o, "0xfff000\n1 match (");
+  o = run(f, "phys search 0xff0000 0x7fffffffffffffff abcd --json", "OK");
+  has(o, "\"matches\":[\"0xfff000\"],\"count\":1,");
+  /* Up to the last byte of the address space; one past it wraps. */
+  has(run(f, "phys search 0xffffffffffff0000 0x10000 ab", "OK"), "0 matches (0x10000 bytes");
+  has(run(f, "phys search 0xffffffffffff0000 0x10001 ab", "E01"), "bad range");
+  /* A stop request is honoured in RAM and in a hole of the map. */
+  f->t->force_intr = 1;
+  has(run(f, "phys search 0 0x1000000 abcd", "E01"), "interrupted");
+  has(run(f, "phys search 0x80000000 0x7fffffffffffffff abcd", "E01"), "interrupted");
+  f->t->force_intr = 0;
+  /* No RAM map (offset backend): every unit of a hole is asked for, so LEN
+   * is capped, and a stop request ends the skipping of unread units. */
+  has(run(f, "phys backend offset ffff7fffffe00000", "OK"), "offset");
+  has(run(f, "phys search 0 0x40000001 ab", "E01"), "too large without a RAM map (max 0x40000000");
+  f->t->force_intr = 1;
+  r0 = f->t->requests;
+  has(run(f, "phys search 0x1000000 0x40000000 ab", "E01"), "interrupted");
+  assert_true(f->t->requests - r0 < 300);
+  f->t->force_intr = 0;
+  has(run(f, "phys search 0x200000 0x200000 496e206d656d", "OK"), "0x201980\n1 match");
+}
+
+/* A write or fill that runs past the end of RAM writes what is RAM and names
+ * the first address that is not. */
+static void test_phys_write_end(void **state) {
+  fx *f = *state;
+  assert_string_equal(
+      run(f, "phys fill 0xff0000 0x20000 ab", "E01"),
+      "phys: wrote 0x10000 of 0x20000 bytes at 0xff0000; stopped at 0x1000000: no physical page\n");
+  assert_int_equal(f->t->ram[0xff0000], 0xab);
+  assert_int_equal(f->t->ram[0xffffff], 0xab);
+  assert_string_equal(
+      run(f, "phys write 0xffffff 1122", "E01"),
+      "phys: wrote 0x1 of 0x2 bytes at 0xffffff; stopped at 0x1000000: no physical page\n");
+  assert_int_equal(f->t->ram[0xffffff], 0x11);
+  has(run(f, "phys write 0xffffff 3344 --json", "E01"),
+      "{\"pa\":\"0xffffff\",\"written\":\"0x1\",\"error\":\"wrote 0x1 of 0x2 bytes");
+  assert_int_equal(f->t->ram[0xffffff], 0x33);
+  has(run(f, "phys fill 0xfff000 0x2000 cd --json", "E01"),
+      "{\"pa\":\"0xfff000\",\"filled\":\"0x1000\",\"error\":");
+  /* Nothing written: the address itself is named. */
+  assert_string_equal(run(f, "phys write 0x80000000 00", "E01"),
+                      "phys: 0x80000000: no physical page\n");
+  assert_string_equal(run(f, "phys fill 0x1000000 0x10 00", "E01"),
+                      "phys: 0x1000000: no physical page\n");
+  /* RAM then ROM then RAM (adjacent regions) is one span. */
+  has(run(f, "phys fill 0xbfff0 0x20020 5a", "OK"), "filled 0x20020 bytes at 0xbfff0");
+  assert_int_equal(f->t->ram[0xe0000], 0x5a);
+}
+
+/* A write of up to 512 bytes (what fits on a monitor line); patterns past
+ * their limit and bad arguments are named without echoing them whole. */
+static void test_phys_long_bytes(void **state) {
+  fx *f = *state;
+  char line[1000];
+  int k = snprintf(line, sizeof(line), "phys write 0x300000 ");
+  for (int i = 0; i < 300; i++)
+    k += snprintf(line + k, sizeof(line) - (size_t)k, "%02x", i & 0xff);
+  has(run(f, line, "OK"), "wrote 300 bytes at 0x300000");
+  for (int i = 0; i < 300; i++)
+    assert_int_equal(f->t->ram[0x300000 + i], i & 0xff);
+  k = snprintf(line, sizeof(line), "phys fill 0x300000 0x10 ");
+  for (int i = 0; i < 300; i++)
+    k += snprintf(line + k, sizeof(line) - (size_t)k, "ab");
+  assert_string_equal(run(f, line, "E01"), "phys: byte pattern too long: 300 bytes (max 256)\n");
+  k = snprintf(line, sizeof(line), "phys write 0x300000 ");
+  for (int i = 0; i < 600; i++)
+    line[k++] = 'z';
+  line[k] = 0;
+  const char *o = run(f, line, "E01");
+  has(o, "bad byte pattern 'zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz...'");
+  assert_true(strlen(o) < 150);
+}
+
+/* The last word of a dump shorter than --width shows its missing bytes as ??. */
+static void test_phys_read_partial(void **state) {
+  fx *f = *state;
+  run(f, "phys write 0x400000 414243", "OK");
+  assert_string_equal(run(f, "phys read 0x400000 3 --width 4", "OK"),
+                      "0000000000400000  ??434241                             ABC\n");
+  has(run(f, "phys read 0x400000 3 --width 2", "OK"), "0000000000400000  4241 ??43 ");
+  has(run(f, "phys read 0x400000 3 --width 8", "OK"), "  ??????????434241  ");
+  has(run(f, "phys read 0x400000 3 --width 0", "E01"), "bad --width 0 (1, 2, 4 or 8)");
+  has(run(f, "phys read 0x400000 3 --width 10", "E01"), "bad --width 10 (1, 2, 4 or 8)");
+  has(run(f, "phys read 0x400000 3 --width", "E01"), "--width needs 1, 2, 4 or 8");
+}
+
+/* context ROOT: the top-level table must be readable RAM. */
+static void test_context_root(void **state) {
+  fx *f = *state;
+  has(run(f, "context 0x8000000", "E01"),
+      "context: ROOT 0x8000000: the top-level table cannot be read: no physical page");
+  has(run(f, "context 0xfffffffffffff000", "E01"),
+      "ROOT 0xfffffffffffff000: the top-level table at 0xffffffffff000 (x86-64) cannot be read: "
+      "no physical page");
+  has(run(f, "context 0xfec00000", "E01"), "I/O region");
+  has(run(f, "context", "OK"), "context: default");
+  has(run(f, "context 0x2000", "OK"), "through root 0x2000");
+  has(run(f, "context 0x80000000", "E01"), "no physical page");
+  has(run(f, "context", "OK"), "through root 0x2000"); /* the old one stays */
+}
+
 static void test_backends(void **state) {
   fx *f = *state;
   has(run(f, "phys backend", "OK"), "physical backend: qemu (PhyMemMode), RAM map");
@@ -491,6 +607,11 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_phys_write, setup, teardown),
       cmocka_unit_test_setup_teardown(test_readonly, setup_ro, teardown),
       cmocka_unit_test_setup_teardown(test_phys_search, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_phys_search_bounds, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_phys_write_end, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_phys_long_bytes, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_phys_read_partial, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_context_root, setup, teardown),
       cmocka_unit_test_setup_teardown(test_backends, setup, teardown),
       cmocka_unit_test_setup_teardown(test_no_qemu, setup, teardown),
       cmocka_unit_test_setup_teardown(test_bare_stub, setup, teardown),
