@@ -415,7 +415,8 @@ int main(int argc, char **argv) {
   int c;
 
   opterr = 0; /* our own messages, all starting with "rspbridge: " */
-  while ((c = getopt_long(argc, argv, "+hVv", opts, NULL)) != -1) {
+  opterr = 0; /* our messages, below */
+  while ((c = getopt_long(argc, argv, "+:hVv", opts, NULL)) != -1) {
     switch (c) {
     case O_LISTEN:
       listen_arg = optarg;
@@ -496,8 +497,12 @@ int main(int argc, char **argv) {
     case 'V':
       printf("rspbridge %s\n", RSPBRIDGE_VERSION);
       return EXIT_OK;
+    case ':':
+      fprintf(stderr, "rspbridge: option %s needs an argument\n", argv[optind - 1]);
+      fprintf(stderr, "rspbridge: see rspbridge --help\n");
+      return EXIT_USAGE;
     default:
-      fprintf(stderr, "rspbridge: unknown option or missing argument: %s\n", argv[optind - 1]);
+      fprintf(stderr, "rspbridge: unknown option: %s\n", argv[optind - 1]);
       fprintf(stderr, "rspbridge: see rspbridge --help\n");
       return EXIT_USAGE;
     }

@@ -59,6 +59,10 @@ def main():
                  ["--busy-poll", "2000000", "x:1"], ["--busy-poll", "fast", "x:1"]):
         rc, _, err = run([b] + args)
         check(rc == 2 and err.startswith("rspbridge: "), "usage error exits 2: %r" % args)
+    rc, _, err = run([b, "--listen"])
+    check(rc == 2 and "option --listen needs an argument" in err, "missing argument named: %r" % err)
+    rc, _, err = run([b, "--bogus", "127.0.0.1:1"])
+    check(rc == 2 and "unknown option: --bogus" in err, "unknown option named: %r" % err)
     # A port already taken: a setup error with a clear message.
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
