@@ -441,14 +441,16 @@ static int is_mem_read(const char *b, size_t len) {
  * m (and x) for data unless it is exactly "Enn" ("E.text" would be printed
  * as "Invalid hex digit"), so those get E05 (EIO: GDB then says "Cannot
  * access memory") and the text goes to the log. */
-static void client_fail(br_t *br, int mem, const char *emsg) {
-  if (!mem) {
-    client_error(br, emsg);
-    return;
-  }
+static const char *client_err(br_t *br, int mem, const char *emsg) {
+  if (!mem)
+    return emsg;
   br__log(br, 0, "client memory read failed: %s",
           emsg[0] == 'E' && emsg[1] == '.' ? emsg + 2 : emsg);
-  client_error(br, "E05");
+  return "E05";
+}
+
+static void client_fail(br_t *br, int mem, const char *emsg) {
+  client_error(br, client_err(br, mem, emsg));
 }
 
 /* GDB manual, "General Query Packets", qSupported: the client sees the
@@ -646,13 +648,18 @@ static void job_start(br_t *br, const char *body, size_t len) {
   uv_mutex_unlock(&br->mtx);
 }
 
+/* Whether the running job's output and reply still go to the client: the
+ * client that asked is attached and has not given up on it (under mtx). */
+static int job_for_client(const br_t *br) {
+  return br->c.up && br->wk_job_gen == br->client_gen && !br->wk_abandoned;
+}
+
 /* Moves the worker's console output to the client, respecting the
  * client's back-pressure. */
 static void br__pump_worker_output(br_t *br) {
   uv_mutex_lock(&br->mtx);
   if (br->wout.len) {
-    int ok = br->c.up && br->wk_job_gen == br->client_gen && !br->wk_abandoned;
-    if (!ok) {
+    if (!job_for_client(br)) {
       br->wout.len = 0;
       uv_cond_broadcast(&br->cond);
     } else if (side_out(&br->c) < BR_HIGH_WATER) {
@@ -707,7 +714,7 @@ static void worker_poll(br_t *br) {
     br->wk_reply_ready = 0;
     br->wk_busy = 0;
     finished = 1;
-    if (br->c.up && br->wk_job_gen == br->client_gen && !br->wk_abandoned) {
+    if (job_for_client(br)) {
       if (br->wk_job_qsup) {
         size_t n =
             merge_qsupported(br, br->wreply.p, br->wreply.len, br->scratch, sizeof(br->scratch));
@@ -945,15 +952,20 @@ static void retry_cb(uv_timer_t *t) {
     target_connect(br);
 }
 
-/* The bridge gives up on the target: every client request still waiting,
- * sent upstream or queued behind a busy pipe, gets its error now. */
-static void fail_client_requests(br_t *br) {
+/* Every client request sent upstream gets emsg; the pipe is emptied. */
+static void fail_fifo(br_t *br, const char *emsg) {
   for (unsigned i = 0; i < br->fcount; i++) {
     br__req *r = fifo_at(br, i);
     if (r->owner == BR__OWN_CLIENT)
-      client_fail(br, r->flags & BR__REQ_MEM, msg_noconn);
+      client_fail(br, r->flags & BR__REQ_MEM, emsg);
   }
   fifo_clear(br);
+}
+
+/* The bridge gives up on the target: every client request still waiting,
+ * sent upstream or queued behind a busy pipe, gets its error now. */
+static void fail_client_requests(br_t *br) {
+  fail_fifo(br, msg_noconn);
   size_t off = 0;
   for (; br->pend_count; br->pend_count--) {
     uint32_t n;
@@ -1059,10 +1071,7 @@ static void connect_cb(uv_connect_t *req, int status) {
       /* Reconnecting after a loss: requests that arrived meanwhile get
        * their error now, as they would have before the attempt began (the
        * first connection, QEMU still starting, is waited for instead). */
-      for (unsigned i = 0; i < br->fcount; i++)
-        if (fifo_at(br, i)->owner == BR__OWN_CLIENT)
-          client_fail(br, fifo_at(br, i)->flags & BR__REQ_MEM, msg_noconn);
-      fifo_clear(br);
+      fail_fifo(br, msg_noconn);
       wtx_fail(br, status);
       br->t.acc.len = 0;
       timer_kick(br, 0);
@@ -1179,12 +1188,7 @@ static void target_lost(br_t *br, const char *why) {
     return;
   br__log(br, 0, "target connection lost (%s)", why);
   br->t_lost = 1;
-  for (unsigned i = 0; i < br->fcount; i++) {
-    br__req *r = fifo_at(br, i);
-    if (r->owner == BR__OWN_CLIENT)
-      client_fail(br, r->flags & BR__REQ_MEM, msg_lost);
-  }
-  fifo_clear(br);
+  fail_fifo(br, msg_lost);
   wtx_fail(br, UV_ECONNRESET);
   br->intr_sent = 0;
   if (br->c.up && (br->sess_qsupported_len || br->sess_xml))
@@ -1608,11 +1612,8 @@ static int t_on_nak(rsp_parser *p) {
 static void fail_head(br_t *br, const char *emsg) {
   if (!br->fcount)
     return;
-  br__req *head = fifo_at(br, 0);
-  if (head->owner == BR__OWN_CLIENT && (head->flags & BR__REQ_MEM)) {
-    br__log(br, 0, "client memory read failed: %s", emsg + 2);
-    emsg = "E05";
-  }
+  const br__req *head = fifo_at(br, 0);
+  emsg = client_err(br, head->owner == BR__OWN_CLIENT && (head->flags & BR__REQ_MEM), emsg);
   complete_head(br, emsg, strlen(emsg));
 }
 
