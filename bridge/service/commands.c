@@ -681,45 +681,6 @@ static int ram_bounded(const svc *s) {
   return s->phys == SVC_PHYS_QEMU && (s->ram_known || s->td.arch == SVC_ARCH_X86);
 }
 
-/* How many of the max bytes from a are RAM (contiguous RAM/ROM regions of
- * the map).  When fewer, *why says what is at a + the result. */
-static uint64_t ram_span(const svc *s, uint64_t a, uint64_t max, int *why) {
-  *why = SVC_OK;
-  if (s->phys != SVC_PHYS_QEMU || !max)
-    return max;
-  uint64_t lim = max;
-  if (s->td.arch == SVC_ARCH_X86) {
-    if (a >> 32) {
-      *why = SVC_ENOPAGE;
-      return 0;
-    }
-    if (lim > (1ull << 32) - a)
-      lim = (1ull << 32) - a;
-  }
-  if (!s->ram_known) {
-    if (lim < max)
-      *why = SVC_ENOPAGE;
-    return lim;
-  }
-  uint64_t n = 0;
-  while (n < lim) {
-    const svc_region *r = svc__ram_find(s, a + n);
-    if (!r || r->kind != 'r') {
-      *why = r ? SVC_EMMIO : SVC_ENOPAGE;
-      return n;
-    }
-    uint64_t room = r->hi - (a + n) + 1; /* 0: the region ends at 2^64 */
-    if (!room || room >= lim - n) {
-      n = lim;
-      break;
-    }
-    n += room;
-  }
-  if (lim < max)
-    *why = SVC_ENOPAGE;
-  return n;
-}
-
 /* The first RAM address in [a, last] (ram_bounded): 1 and *next, or 0. */
 static int ram_next(const svc *s, uint64_t a, uint64_t last, uint64_t *next) {
   int found = 0;
@@ -915,7 +876,7 @@ static void phys_write(cmd *c) {
   /* The bytes up to the end of RAM are written; the first one past it is
    * the address named. */
   int why;
-  uint64_t span = ram_span(s, pa, (uint64_t)n, &why);
+  uint64_t span = svc__ram_span(s, pa, (uint64_t)n, &why);
   int rc = span ? svc__phys_write(s, pa, buf, (size_t)span) : why;
   if (!rc && span < (uint64_t)n)
     rc = why;
@@ -955,7 +916,7 @@ static void phys_fill(cmd *c) {
   while (done < len) {
     size_t n = len - done > PHYS_CHUNK ? PHYS_CHUNK : (size_t)(len - done);
     int why;
-    size_t ram = (size_t)ram_span(s, pa + done, n, &why);
+    size_t ram = (size_t)svc__ram_span(s, pa + done, n, &why);
     if (!ram) {
       rc = why; /* the end of RAM: what came before it is written */
       break;
@@ -1033,7 +994,7 @@ static void phys_search(cmd *c) {
     size_t n = len - pos > PHYS_CHUNK ? PHYS_CHUNK : (size_t)(len - pos);
     if (bounded) {
       int why;
-      n = (size_t)ram_span(s, pa + pos, n, &why);
+      n = (size_t)svc__ram_span(s, pa + pos, n, &why);
       if (!n) {
         /* A hole of the map: on to the next RAM region (or the end) at once. */
         uint64_t next = 0, npos = len;

@@ -62,25 +62,49 @@ int svc__is_uncached(const svc *s, uint64_t lo, uint64_t len) {
   return 0;
 }
 
+/* How many of the max bytes from a are RAM (contiguous RAM/ROM regions of
+ * the map).  When fewer, *why says what is at a + the result. */
+uint64_t svc__ram_span(const svc *s, uint64_t a, uint64_t max, int *why) {
+  *why = SVC_OK;
+  if (s->phys != SVC_PHYS_QEMU || !max)
+    return max;
+  uint64_t lim = max;
+  if (s->td.arch == SVC_ARCH_X86) {
+    if (a >> 32) {
+      *why = SVC_ENOPAGE;
+      return 0;
+    }
+    if (lim > (1ull << 32) - a)
+      lim = (1ull << 32) - a;
+  }
+  if (!s->ram_known) {
+    if (lim < max)
+      *why = SVC_ENOPAGE;
+    return lim;
+  }
+  uint64_t n = 0;
+  while (n < lim) {
+    const svc_region *r = svc__ram_find(s, a + n);
+    if (!r || r->kind != 'r') {
+      *why = r ? SVC_EMMIO : SVC_ENOPAGE;
+      return n;
+    }
+    uint64_t room = r->hi - (a + n) + 1; /* 0: the region ends at 2^64 */
+    if (!room || room >= lim - n) {
+      n = lim;
+      break;
+    }
+    n += room;
+  }
+  if (lim < max)
+    *why = SVC_ENOPAGE;
+  return n;
+}
+
 /* Checks [pa, pa+len) against the RAM map (qemu backend). */
 static int ram_check(const svc *s, uint64_t pa, size_t len) {
-  if (s->phys != SVC_PHYS_QEMU)
-    return SVC_OK;
-  if (s->td.arch == SVC_ARCH_X86 && (pa >> 32 || (pa + len - 1) >> 32))
-    return SVC_ENOPAGE; /* qemu-system-i386 cuts physical addresses to 32 bits */
-  if (!s->ram_known)
-    return SVC_OK;
-  uint64_t a = pa, last = pa + len - 1;
-  for (;;) {
-    const svc_region *r = svc__ram_find(s, a);
-    if (!r)
-      return SVC_ENOPAGE;
-    if (r->kind != 'r')
-      return SVC_EMMIO;
-    if (r->hi >= last)
-      return SVC_OK;
-    a = r->hi + 1;
-  }
+  int why;
+  return svc__ram_span(s, pa, len, &why) == len ? SVC_OK : why;
 }
 
 int svc__phys_read(svc *s, svc_prd *rds, size_t n) {

@@ -268,6 +268,10 @@ int svc__ram_load(svc *s);
 int svc__rcmd(svc *s, const char *cmd, int relay, svc_sb *text, svc_sb *final);
 int svc__ram_parse(const char *text, size_t len, svc_region **out, int *nout);
 const svc_region *svc__ram_find(const svc *s, uint64_t pa);
+/* How many of the max bytes from a are RAM (qemu backend: contiguous RAM
+ * regions of the map; below 4 GiB on x86); when fewer, *why says what is at
+ * a + the result.  Other backends: max. */
+uint64_t svc__ram_span(const svc *s, uint64_t a, uint64_t max, int *why);
 
 /* Physical access (physical.c). */
 int svc__phys_read(svc *s, svc_prd *rds, size_t n);
