@@ -76,3 +76,8 @@ void svc_handle(svc *s, const char *body, size_t len) {
   static const char e[] = "E.no service";
   s->io->reply(s->ctx, e, sizeof(e) - 1);
 }
+
+int svc_finish(svc *s) {
+  (void)s;
+  return 0; /* this service never changes the target */
+}

@@ -409,3 +409,7 @@ void svc_handle(svc *s, const char *body, size_t len) {
   }
   s->io->reply(s->ctx, "", 0);
 }
+
+int svc_finish(svc *s) {
+  return svc__phys_end(s);
+}

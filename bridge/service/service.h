@@ -113,6 +113,14 @@ int svc_serve_cached(svc *s, const char *body, size_t len, char *out, size_t cap
  * merging.  Calls io->reply exactly once. */
 void svc_handle(svc *s, const char *body, size_t len);
 
+/* Worker thread, blocking: the core's last job before it closes the target
+ * connection (shutdown, or the bridge giving up on the target).  Puts back
+ * whatever a service command may have left changed on the target (QEMU's
+ * physical-memory mode) and returns 0, or a negative error when that could
+ * not be confirmed.  Never calls io->reply; may call io->transact.  The core
+ * bounds it with its request timeout. */
+int svc_finish(svc *s);
+
 #ifdef __cplusplus
 }
 #endif
