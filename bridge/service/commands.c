@@ -1441,6 +1441,8 @@ void svc__monitor(svc *s, const char *line, size_t len) {
     for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
       if (!strcmp(a.tok[0], cmds[i].name))
         e = &cmds[i];
+  if (!e && svc__infomem(s, line, len))
+    return; /* QEMU's info mem / info tlb where QEMU has none (infomem.c) */
   if (!e) {
     /* Not ours: the target's own monitor, its output relayed as it comes. */
     char *cmdline = malloc(len + 1);

@@ -84,6 +84,7 @@ void svc_free(svc *s) {
   svc__tdesc_free(&s->td);
   free(s->ram);
   svc__sb_free(&s->out);
+  svc__lldb_free(s);
   free(s);
 }
 
@@ -165,7 +166,7 @@ enum svc_action svc_classify(svc *s, const char *b, size_t len) {
       return SVC_HANDLE; /* QEMU answers E22 and then aborts: never forward */
     return SVC_FORWARD;
   case 'q':
-    if (rsp_has_prefix(b, len, "qRcmd,"))
+    if (rsp_has_prefix(b, len, "qRcmd,") || svc__lldb_classify(b, len))
       return SVC_HANDLE;
     return SVC_FORWARD;
   default:
@@ -407,6 +408,8 @@ void svc_handle(svc *s, const char *body, size_t len) {
     svc__monitor(s, line, (size_t)n);
     return;
   }
+  if (svc__lldb_handle(s, body, len))
+    return;
   s->io->reply(s->ctx, "", 0);
 }
 

@@ -237,6 +237,8 @@ struct svc {
   int json_mode;      /* the command prints one JSON document */
   double last_out;    /* monotonic seconds of the last output to the client */
   double keepalive_s; /* silence after which svc__keepalive speaks (1 s) */
+
+  struct svc_lldb *lldb; /* lldb.c */
 };
 
 /* Upstream.  A reply copy for callers that want all replies. */
@@ -307,5 +309,14 @@ void svc__keepalive(svc *s, const char *fmt, ...);
 __attribute__((format(printf, 2, 3)))
 #endif
 void svc__outf(svc *s, const char *fmt, ...);
+
+/* LLDB's packets (lldb.c): classify on any thread; handle replies and
+ * returns 1 when the packet is one of them. */
+int svc__lldb_classify(const char *body, size_t len);
+int svc__lldb_handle(svc *s, const char *body, size_t len);
+void svc__lldb_free(svc *s);
+/* QEMU's `info mem` / `info tlb` where QEMU has none (infomem.c): replies
+ * and returns 1 when it answered the monitor line. */
+int svc__infomem(svc *s, const char *line, size_t len);
 
 #endif /* SVC_INT_H */
