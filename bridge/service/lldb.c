@@ -454,7 +454,11 @@ int svc__lldb_handle(svc *s, const char *body, size_t len) {
       s->io->reply(s->ctx, "", 0);
     break;
   default:
+    /* No console output may precede this reply: the walk's progress
+     * lines (svc__keepalive) are for monitor commands only. */
+    s->out_err = 1;
     region_info(s, l, addr, &target);
+    s->out_err = 0;
     break;
   }
   svc__reps_free(&target, 1);
