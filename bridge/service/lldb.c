@@ -342,9 +342,11 @@ static void region_reply(svc *s, const struct svc_lldb *l, uint64_t lo, uint64_t
                          unsigned perm) {
   svc_sb b;
   svc__sb_init(&b);
-  uint64_t size = hi - lo + 1;
-  svc__sb_printf(&b, "start:%llx;size:%llx;", (unsigned long long)lo,
-                 (unsigned long long)(size ? size : ~0ull));
+  /* A region reaching the top of the address space ends at
+   * LLDB_INVALID_ADDRESS (~0, as lldb-server says): an end that wraps to 0
+   * would send `memory region --all` round again. */
+  uint64_t size = hi == ~0ull ? (lo == ~0ull ? 1 : ~0ull - lo) : hi - lo + 1;
+  svc__sb_printf(&b, "start:%llx;size:%llx;", (unsigned long long)lo, (unsigned long long)size);
   if (perm & (P_READ | P_WRITE | P_EXEC)) {
     svc__sb_printf(&b, "permissions:%s%s%s;", perm & P_READ ? "r" : "", perm & P_WRITE ? "w" : "",
                    perm & P_EXEC ? "x" : "");
