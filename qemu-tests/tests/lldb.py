@@ -166,10 +166,11 @@ class Test:
         return cond
 
     # ---- expectations from the layout
-    def expected_regions(self):
-        """[(start, end, perms, name)] covering 0..2**64 for the live root: mappings of the
-        same effective permissions and privilege that touch are one region."""
-        lay, root = self.lay, self.lay.roots[0]
+    def expected_regions(self, root=None):
+        """[(start, end, perms, name)] covering 0..2**64 for root (the live one): mappings
+        of the same effective permissions and privilege that touch are one region."""
+        lay = self.lay
+        root = root or lay.roots[0]
         segs = []
         for m in sorted((m for m in lay.maps if m.root == root), key=lambda m: m.va):
             f = lay.effective(m.va, root)
@@ -244,6 +245,7 @@ class Test:
         c1 = l.add("memory read -f x -s 8 -c 1 %#x" % user)
         l.add("settings set target.process.disable-memory-cache true")
         c2 = l.add("memory read -f x -s 8 -c 1 %#x" % user)
+        rb = l.add("memory region %#x" % user)  # regions follow the context too
         l.add("process plugin packet monitor context default")
         c3 = l.add("memory read -f x -s 8 -c 1 %#x" % user)
         # A write watchpoint on the counter: one stop per store, the value changed.
@@ -301,6 +303,9 @@ class Test:
         self.check(got[1] == a_word, "LLDB's cache after `monitor context`: %#x (stale %#x expected)" % (got[1], a_word))
         self.check(got[2] == b_word, "with disable-memory-cache, context B: %#x, not %#x" % (got[2], b_word))
         self.check(got[3] == a_word, "back in the default context: %#x, not %#x" % (got[3], a_word))
+        in_b = next(r for r in self.expected_regions(lay.roots[1]) if r[0] <= user < r[1])
+        got = self.parse_region(t.out(rb))
+        self.check(got == in_b, "memory region %#x in context B: %r, expected %r" % (user, got, in_b))
 
         self.check("Watchpoint created" in t.out(wp), "watchpoint: %r" % t.out(wp))
         for i, v, n in ((w1, v1, 1), (w2, v2, 2)):
