@@ -12,8 +12,8 @@
 set(CPACK_PACKAGE_NAME rspbridge)
 set(CPACK_PACKAGE_VENDOR "the rspbridge authors")
 set(CPACK_PACKAGE_CONTACT "the rspbridge authors <rspbridge@invalid>")
-set(CPACK_PACKAGE_DESCRIPTION_SUMMARY
-    "GDB remote serial protocol bridge with page-table and physical-memory commands")
+# No CPACK_PACKAGE_DESCRIPTION_SUMMARY: CPackDeb would put it before each
+# package's own summary line below.
 set(CPACK_RESOURCE_FILE_LICENSE ${PROJECT_SOURCE_DIR}/LICENSE)
 set(CPACK_GENERATOR DEB)
 set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
@@ -29,8 +29,8 @@ set(CPACK_DEBIAN_TOOLS_PACKAGE_SHLIBDEPS ON)
 set(CPACK_DEBIAN_TOOLS_PACKAGE_RECOMMENDS "gdb-multiarch | gdb")
 set(CPACK_DEBIAN_TOOLS_PACKAGE_SUGGESTS
     "qemu-system-x86 | qemu-system-arm | qemu-system-misc, lldb")
-set(CPACK_COMPONENT_TOOLS_DESCRIPTION
-    "GDB remote serial protocol bridge and dump server
+set(CPACK_DEBIAN_TOOLS_DESCRIPTION
+    "GDB remote serial protocol bridge with page-table commands, dump server
 rspbridge sits between GDB (or any RSP client) and a gdbstub (QEMU, a board
 on a serial line) and adds monitor commands that walk page tables (vtop, pte,
 maps, ptov) and access physical memory, a memory cache and address-space
@@ -39,8 +39,8 @@ contexts.  rspstub serves QEMU memory dumps over the same protocol.")
 set(CPACK_DEBIAN_DEV_PACKAGE_NAME librspstub-core-dev)
 set(CPACK_DEBIAN_DEV_PACKAGE_SECTION libdevel)
 set(CPACK_DEBIAN_DEV_PACKAGE_DEPENDS "pkg-config | pkgconf")
-set(CPACK_COMPONENT_DEV_DESCRIPTION
-    "portable GDB stub core (static library)
+set(CPACK_DEBIAN_DEV_DESCRIPTION
+    "portable GDB remote serial protocol stub core (static library)
 A freestanding gdbstub core (stub.h) and the RSP wire format (rsp.h) as one
 static library for hosted stubs, simulators and tests, with a pkg-config file:
 cc prog.c $(pkg-config --cflags --libs rspstub-core).")
