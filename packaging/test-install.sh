@@ -23,6 +23,10 @@ for f in bin/rspbridge bin/rspstub share/man/man1/rspbridge.1 share/man/man1/rsp
     exit 1
   fi
 done
+if [ -f "$here/../gdb/rspbridge.py" ] && [ ! -f "$prefix/share/rspbridge/rspbridge.py" ]; then
+  echo "test-install: gdb/rspbridge.py exists but was not installed (reconfigure?)" >&2
+  exit 1
+fi
 if [ -z "$pc" ]; then
   echo "test-install: rspstub-core.pc was not installed" >&2
   exit 1

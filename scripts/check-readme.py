@@ -12,9 +12,11 @@ invisible on the rendered page, refine this:
     <!-- readme-check: skip REASON -->   before a ```sh block: not run (the reason is printed)
     <!-- readme-check: expect REGEX -->  after a ```sh block: its output must match REGEX
 
-A line running scripts/test.sh is not run: this check is part of that command.
+The first ```sh block must be `sh scripts/demo.sh` and `sh scripts/test.sh` (a fresh
+machine's first two commands).  A line running scripts/test.sh is not run: this check is part of that command.
 `sudo` in a block works as root without sudo installed (the commands say "sudo" for
-users; CI runs as root).  Exit 1 on the first failing block.
+users; CI runs as root).  Without root or passwordless sudo nothing runs: a failure
+with RSP_NO_SKIP=1, else a stated skip.  Exit 1 on the first failing block.
 """
 
 import os
@@ -93,9 +95,24 @@ def main():
     readme = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "README.md")
     with open(readme, encoding="utf-8") as f:
         found = blocks(f.read())
+    first = next((b for b in found if b[1] == "sh"), None)
+    cmds = [c.split("#")[0].strip() for c in first[2]] if first else []
+    if cmds[:2] != ["sh scripts/demo.sh", "sh scripts/test.sh"]:
+        print("check-readme: the first sh block must be the demo and the test command, is %r" % cmds,
+              file=sys.stderr)
+        return 1
     prelude = ""
     if os.geteuid() == 0 and not shutil.which("sudo"):
         prelude = 'sudo() { "$@"; }\n'
+    elif os.geteuid() != 0 and (not shutil.which("sudo") or subprocess.call(
+            ["sudo", "-n", "true"], stderr=subprocess.DEVNULL) != 0):
+        # The install steps need root; everything after them uses what they installed.
+        print("check-readme: README's commands need root or passwordless sudo", file=sys.stderr)
+        if os.environ.get("RSP_NO_SKIP") == "1":
+            print("check-readme: FAILED (RSP_NO_SKIP=1)", file=sys.stderr)
+            return 1
+        print("check-readme: SKIPPED", file=sys.stderr)
+        return 0
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     ran = 0
     for line, lang, body, skip, expects in found:
