@@ -14,7 +14,7 @@ prefix=$tmp/prefix
 cmake --install "$build" --prefix "$prefix" >"$tmp/install.log"
 # libdir and mandir as GNUInstallDirs chose them for this tree
 pc=$(find "$prefix" -name rspstub-core.pc)
-for f in bin/rspbridge bin/rspstub share/man/man1/rspbridge.1 share/man/man1/rspstub.1 \
+for f in bin/rspbridge bin/rspstub share/man/man1/rspbridge.1.gz share/man/man1/rspstub.1.gz \
   share/doc/rspbridge/LICENSE share/doc/rspbridge/CHANGELOG.md \
   include/rspstub/stub.h include/rspstub/rsp.h; do
   if [ ! -f "$prefix/$f" ]; then

@@ -45,8 +45,8 @@ export DEBIAN_FRONTEND=noninteractive
 # --reinstall: a package of the same version from an earlier run is replaced
 # by this build.  The lock timeout waits for another apt-get instead of failing.
 $SUDO apt-get install -y -q --reinstall -o DPkg::Lock::Timeout=300 "./$tools" "./$dev"
-for f in /usr/bin/rspbridge /usr/bin/rspstub /usr/share/man/man1/rspbridge.1 \
-  /usr/share/man/man1/rspstub.1 /usr/include/rspstub/stub.h; do
+for f in /usr/bin/rspbridge /usr/bin/rspstub /usr/share/man/man1/rspbridge.1.gz \
+  /usr/share/man/man1/rspstub.1.gz /usr/include/rspstub/stub.h; do
   dpkg -S "$f" >/dev/null 2>&1 || fail "$f does not belong to an installed package"
 done
 for prog in rspbridge rspstub; do
