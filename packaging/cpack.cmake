@@ -11,7 +11,9 @@
 # the library dependencies (libuv1, libexpat1, libc6) with their versions.
 set(CPACK_PACKAGE_NAME rspbridge)
 set(CPACK_PACKAGE_VENDOR "the rspbridge authors")
-set(CPACK_PACKAGE_CONTACT "the rspbridge authors <rspbridge@invalid>")
+# RSP_DEB_MAINTAINER (cmake/install.cmake): whoever publishes the packages
+# sets their own address.
+set(CPACK_PACKAGE_CONTACT "${RSP_DEB_MAINTAINER}")
 # No CPACK_PACKAGE_DESCRIPTION_SUMMARY: CPackDeb would put it before each
 # package's own summary line below.
 set(CPACK_RESOURCE_FILE_LICENSE ${PROJECT_SOURCE_DIR}/LICENSE)
@@ -22,7 +24,8 @@ set(CPACK_DEB_COMPONENT_INSTALL ON)
 set(CPACK_COMPONENTS_ALL tools dev)
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 set(CPACK_DEBIAN_PACKAGE_SECTION devel)
-set(CPACK_DEBIAN_PACKAGE_RELEASE 1)
+# A native package (version 0.1.0, no Debian revision): built from the
+# upstream tree itself; the Debian changelog points to CHANGELOG.md.
 
 set(CPACK_DEBIAN_TOOLS_PACKAGE_NAME rspbridge)
 set(CPACK_DEBIAN_TOOLS_PACKAGE_SHLIBDEPS ON)

@@ -15,7 +15,7 @@ cmake --install "$build" --prefix "$prefix" >"$tmp/install.log"
 # libdir and mandir as GNUInstallDirs chose them for this tree
 pc=$(find "$prefix" -name rspstub-core.pc)
 for f in bin/rspbridge bin/rspstub share/man/man1/rspbridge.1.gz share/man/man1/rspstub.1.gz \
-  share/doc/rspbridge/LICENSE share/doc/rspbridge/CHANGELOG.md \
+  share/doc/rspbridge/copyright share/doc/rspbridge/changelog.gz \
   include/rspstub/stub.h include/rspstub/rsp.h; do
   if [ ! -f "$prefix/$f" ]; then
     echo "test-install: $f was not installed" >&2

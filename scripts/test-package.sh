@@ -28,8 +28,8 @@ fi
 version=$(sed -n 's/^CMAKE_PROJECT_VERSION:STATIC=//p' "$build/CMakeCache.txt")
 arch=$(dpkg --print-architecture)
 (cd "$build" && cpack -G DEB >cpack.log) || { cat "$build/cpack.log" >&2; exit 1; }
-tools=$build/rspbridge_${version}-1_${arch}.deb
-dev=$build/librspstub-core-dev_${version}-1_${arch}.deb
+tools=$build/rspbridge_${version}_${arch}.deb
+dev=$build/librspstub-core-dev_${version}_${arch}.deb
 
 fail() {
   echo "test-package: $*" >&2
