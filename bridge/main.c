@@ -20,7 +20,7 @@
 #endif
 
 #ifndef RSPBRIDGE_VERSION
-#define RSPBRIDGE_VERSION "0.1.0"
+#error "RSPBRIDGE_VERSION comes from CMake's project() version"
 #endif
 
 /* Exit codes, stated in --help. */

@@ -107,12 +107,13 @@ def main():
     ap.add_argument("--build-dir", default=os.path.join(HERE, "..", "build", "release"))
     ap.add_argument("--interactive", action="store_true")
     ap.add_argument("--check", action="store_true")
+    ap.add_argument("--bridge", help="the rspbridge to run (default: BUILD_DIR/bridge/rspbridge)")
     args = ap.parse_args()
     build = os.path.abspath(args.build_dir)
     lay = layout.Layout(os.path.join(HERE, "layouts", "x86_64.layout"))
     guest = os.path.join(build, "qemu-tests", "guests", "x86_64")
     img, elf = os.path.join(guest, "guest.img"), os.path.join(guest, "guest.elf")
-    bridge = os.path.join(build, "bridge", "rspbridge")
+    bridge = args.bridge or os.path.join(build, "bridge", "rspbridge")
     for path in (img, elf, bridge):
         if not os.path.exists(path):
             print("demo: %s is missing: build first (cmake --build %s)" % (path, build), file=sys.stderr)

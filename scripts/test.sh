@@ -2,10 +2,13 @@
 # The project's test command: installs its dependencies, checks formatting,
 # builds the optimised and the ASan+UBSan(+libFuzzer) trees and runs every
 # CTest test in both (benchmarks only in the optimised tree, fuzz targets only
-# in the sanitizer tree).  Usage: scripts/test.sh
+# in the sanitizer tree), then installs the Debian packages built from the
+# optimised tree and runs the programs and the demo through them, and runs
+# README.md's commands as written.  Usage: scripts/test.sh
 set -eu
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
+export RSP_DEPS_INSTALLED=1 # scripts/demo.sh need not run apt-get again
 
 echo "== clang-format check"
 files=$(git ls-files '*.c' '*.h' 2>/dev/null || find proto arch stub bridge bench qemu-tests -name '*.[ch]')
@@ -23,3 +26,9 @@ CC=clang cmake -S . -B build/asan -DCMAKE_BUILD_TYPE=Debug -DRSP_SANITIZE=ON -DR
 cmake --build build/asan -j"$JOBS"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --test-dir build/asan -j"$JOBS" --output-on-failure --no-tests=error -LE bench
+
+echo "== Debian packages: build, install, run the installed programs"
+scripts/test-package.sh build/release
+
+echo "== README.md: every sh block, as written"
+python3 scripts/check-readme.py README.md

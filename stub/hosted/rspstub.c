@@ -24,6 +24,10 @@
 
 #include "dump.h"
 
+#ifndef RSPSTUB_VERSION
+#error "RSPSTUB_VERSION comes from CMake's project() version"
+#endif
+
 typedef struct {
   dump_t dump;
   stub_core core;
@@ -298,7 +302,8 @@ static void usage(FILE *f) {
              "  --write-through            write memory changes into DUMP itself\n"
              "                             (default: a copy-on-write overlay in memory)\n"
              "  --packet-size N            PacketSize offered to clients (default 4096)\n"
-             "  --verbose                  log packets on stderr\n");
+             "  --verbose                  log packets on stderr\n"
+             "  --version                  print the version\n");
 }
 
 static int parse_port(const char *arg, int *port) {
@@ -333,6 +338,7 @@ int main(int argc, char **argv) {
                                        {"packet-size", required_argument, NULL, 'P'},
                                        {"verbose", no_argument, NULL, 'v'},
                                        {"help", no_argument, NULL, 'h'},
+                                       {"version", no_argument, NULL, 'V'},
                                        {NULL, 0, NULL, 0}};
   const char *regfile = NULL, *arch_name = NULL;
   const stub_arch *want = NULL;
@@ -393,6 +399,9 @@ int main(int argc, char **argv) {
       break;
     case 'h':
       usage(stdout);
+      return 0;
+    case 'V':
+      printf("rspstub %s\n", RSPSTUB_VERSION);
       return 0;
     default:
       usage(stderr);
