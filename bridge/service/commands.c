@@ -227,10 +227,11 @@ static void cmd_help(cmd *c) {
     fail(c, "no command '%s' (try `monitor help`)", which);
     return;
   }
-  svc__outf(c->s, "Numbers are hex, 0x optional: `vtop 1000` is 0x1000; a word that is not a hex\n"
-                  "number, or one argument too many, is an error.  A command line is at most %d\n"
-                  "characters.  --json: one JSON document, OK also for errors ({\"error\": ...}).\n"
-                  "Other commands go to the target's monitor",
+  svc__outf(c->s,
+            "Numbers are hex, 0x optional: `vtop 1000` is 0x1000; a word that is not a hex\n"
+            "number, or one argument too many, is an error.  A command line is at most %d\n"
+            "characters.  --json: one JSON document, OK also for errors ({\"error\": ...}).\n"
+            "Other commands go to the target's monitor",
             SVC_LINE_MAX);
   if (c->s->cfg.monitor_policy == SVC_MON_NONE)
     svc__outf(c->s, " (refused here: --monitor none).\n");
@@ -1206,17 +1207,17 @@ static void cmd_phys(cmd *c) {
     return;
   }
   /* Options and argument counts of each subcommand: nothing is ignored. */
-  const char *bad = c->width && strcmp(sub, "read")      ? "--width"
-                    : c->uw && strcmp(sub, "write")      ? "--uN"
+  const char *bad = c->width && strcmp(sub, "read")       ? "--width"
+                    : c->uw && strcmp(sub, "write")       ? "--uN"
                     : c->has_max && strcmp(sub, "search") ? "--max"
                                                           : NULL;
   if (bad) {
     fail(c, "%s does not apply to `phys %s` (see `monitor help phys`)", bad, sub);
     return;
   }
-  int maxpos = !strcmp(sub, "read") || !strcmp(sub, "write") ? (c->uw ? 2 : 3)
+  int maxpos = !strcmp(sub, "read") || !strcmp(sub, "write")    ? (c->uw ? 2 : 3)
                : !strcmp(sub, "fill") || !strcmp(sub, "search") ? 4
-                                                                 : 5;
+                                                                : 5;
   if (extra(c, maxpos))
     return;
   if (c->s->phys == SVC_PHYS_NONE) {
@@ -1247,6 +1248,11 @@ static void cmd_context(cmd *c) {
       uint64_t root;
       if (num(c, c->pos[0], "ROOT", &root))
         return;
+      if (atomic_load(&s->detached)) {
+        fail(c, "no process attached (the client detached): `context ROOT` needs the CPU's "
+                "memory; attach again first (GDB: attach 1)");
+        return;
+      }
       svc__discover(s);
       if (s->phys == SVC_PHYS_NONE) {
         fail(c, "%s", svc__strerror(SVC_ENOBACK));
@@ -1455,8 +1461,8 @@ static int parse_opts(cmd *c, svc_args *a, const char *opts) {
   for (int i = 1; i < a->n; i++) {
     const char *t = a->tok[i];
     char cb[48];
-    int uopt = !strcmp(t, "--u8") || !strcmp(t, "--u16") || !strcmp(t, "--u32") ||
-               !strcmp(t, "--u64");
+    int uopt =
+        !strcmp(t, "--u8") || !strcmp(t, "--u16") || !strcmp(t, "--u32") || !strcmp(t, "--u64");
     if (!strcmp(t, "--json")) {
       c->json = 1;
     } else if (t[0] == '-' && t[1] == '-' && !takes(opts, uopt ? "u" : t + 2)) {
@@ -1614,6 +1620,7 @@ void svc__monitor(svc *s, const char *line, size_t len) {
     /* Not ours: the target's own monitor, its output relayed as it comes. */
     char name[32];
     if (!monitor_allowed(s, line, len, name, sizeof(name))) {
+      c.json = has_json(line, len);
       if (s->cfg.monitor_policy == SVC_MON_NONE)
         fail(&c,
              "`%s` refused: --monitor none forwards no command to the target's monitor (the "
@@ -1621,7 +1628,8 @@ void svc__monitor(svc *s, const char *line, size_t len) {
              name);
       else
         fail(&c,
-             "`%s` refused: %s lets only these commands through to the target's monitor: " RO_MONITOR_LIST,
+             "`%s` refused: %s lets only these commands through to the target's "
+             "monitor: " RO_MONITOR_LIST,
              name, s->cfg.read_only ? "--read-only" : "--monitor read-only");
       svc__log(s, 1, "refused monitor command '%s'", name);
       finish(s, &c);

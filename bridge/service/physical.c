@@ -6,8 +6,8 @@
  * svc__phys_end(), which svc_handle() calls on every path before replying,
  * so the mode is always restored, also when a read fails midway.  When the
  * restore fails (a stalled target), the mode is unknown: every client
- * memory request goes through the worker, which restores it first.  Reads of addresses outside the RAM map are answered
- * "no physical page" without asking the target (QEMU would return zeros).
+ * memory request goes through the worker, which restores it first.  Reads of addresses outside the
+ * RAM map are answered "no physical page" without asking the target (QEMU would return zeros).
  */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
@@ -185,8 +185,9 @@ int svc__mode_set(svc *s, int m) {
   } else if (n == 0 && !s->qemu_phys) {
     s->tmode = m; /* not QEMU (empty answer): no mode to restore */
   } else {
-    svc__log(s, 0, "could not put QEMU's memory mode back to %s (%s): retried before the next "
-                   "memory request",
+    svc__log(s, 0,
+             "could not put QEMU's memory mode back to %s (%s): retried before the next "
+             "memory request",
              m ? "physical" : "virtual", n < 0 ? "no answer" : buf);
     rc = SVC_EIO;
   }

@@ -164,8 +164,8 @@ enum svc_action svc_classify(svc *s, const char *b, size_t len) {
   case 'm':
   case 'M':
   case 'X':
-    if (atomic_load(&s->ctx_on) || (atomic_load(&s->cache_on) && s->cache.max) ||
-        mode_dirty(s) || atomic_load(&s->detached) || too_big(s, b, len))
+    if (atomic_load(&s->ctx_on) || (atomic_load(&s->cache_on) && s->cache.max) || mode_dirty(s) ||
+        atomic_load(&s->detached) || too_big(s, b, len))
       return SVC_HANDLE;
     return SVC_FORWARD;
   case 'H':

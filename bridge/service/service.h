@@ -86,10 +86,10 @@ enum svc_action {
 };
 
 enum svc_event {
-  SVC_EV_RESUME = 1,   /* target resumed or stepped: drop cache and registers */
-  SVC_EV_STOP = 2,     /* a stop reply was forwarded to the client */
-  SVC_EV_CONNECT = 3,  /* (re)connected upstream: forget everything learned */
-  SVC_EV_DETACH = 4,   /* client detached or disconnected */
+  SVC_EV_RESUME = 1,    /* target resumed or stepped: drop cache and registers */
+  SVC_EV_STOP = 2,      /* a stop reply was forwarded to the client */
+  SVC_EV_CONNECT = 3,   /* (re)connected upstream: forget everything learned */
+  SVC_EV_DETACH = 4,    /* client detached or disconnected */
   SVC_EV_REG_WRITE = 5, /* forwarded a register write (P, G) */
   SVC_EV_LOST = 6       /* the target connection was lost: nothing cached
                            from it may be served any more */

@@ -107,7 +107,7 @@ void svc__cache_update(svc_cache *c, uint64_t as, uint64_t addr, const uint8_t *
 
 /* The address space of the client's own m/M/X: virtual under the selected
  * thread, or physical when the client switched QEMU to physical mode. */
-#define svc__client_as(s)                                                                          \
+#define svc__client_as(s) \
   (atomic_load(&(s)->cmode_pub) ? SVC_AS_CLIENT_PHYS : SVC_AS_VIRT(atomic_load(&(s)->thread)))
 
 /* ------------------------------------------------------------------------
@@ -222,13 +222,13 @@ struct svc {
   int qemu_phys; /* qqemu.Supported lists PhyMemMode */
   enum svc_phys_kind phys;
   uint64_t phys_off;
-  int phys_forced; /* backend chosen by config or command */
+  int phys_forced;  /* backend chosen by config or command */
   int tmode;        /* QEMU's mode as far as known: 0, 1, or -1 unknown */
   int cmode;        /* the mode the client chose (Qqemu.PhyMemMode) */
   int mode_touched; /* a mode switch went to the target */
   unsigned seen_mode_ev, seen_detach;
-  int bulk;        /* a long dump: use cached units, do not insert (keeps the tables) */
-  int x_support;   /* the target accepts X: -1 unknown, 0 no, 1 yes */
+  int bulk;      /* a long dump: use cached units, do not insert (keeps the tables) */
+  int x_support; /* the target accepts X: -1 unknown, 0 no, 1 yes */
   svc_region *ram;
   int nram;
   int ram_known;
