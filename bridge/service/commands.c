@@ -185,7 +185,7 @@ static const help_entry help_tab[] = {
      "Physical memory: hex+ASCII dump (like !db/!dw/!dd/!dq), write, fill with a byte\n"
      "pattern, search for a byte pattern, choose the access backend, show the RAM map.\n"
      "BYTES and PATTERN are hex bytes (\"deadbeef\"); --uN values are little endian.\n"
-     "BYTES: at most 512 (about 500 fit on a monitor line); PATTERN: at most 256.\n"
+     "BYTES: at most 512; PATTERN: at most 256.\n"
      "A write or fill stops at the end of RAM, writing what is before it.  search reads\n"
      "only RAM when the RAM map is known (qemu backend), hole skipped at once; without\n"
      "it (offset backend) LEN is at most 0x40000000.  search stops after N matches\n"
@@ -213,6 +213,31 @@ static const help_entry help_tab[] = {
 
 static void cmd_help(cmd *c) {
   const char *which = c->npos > 0 ? c->pos[0] : NULL;
+  if (c->json) {
+    /* One document: the commands (or the one asked), their usage and text. */
+    int n = 0;
+    svc__outf(c->s, "{\"commands\":[");
+    for (size_t i = 0; i < sizeof(help_tab) / sizeof(help_tab[0]); i++) {
+      if (which && strcmp(which, help_tab[i].name))
+        continue;
+      svc__outf(c->s, "%s{\"name\":", n++ ? "," : "");
+      out_json_str(c->s, help_tab[i].name);
+      svc__outf(c->s, ",\"usage\":");
+      out_json_str(c->s, help_tab[i].usage);
+      svc__outf(c->s, ",\"text\":");
+      out_json_str(c->s, help_tab[i].text);
+      svc__outf(c->s, "}");
+    }
+    if (which && !n) {
+      fail_in_list(c, "no command '%s' (try `monitor help`)", which);
+      return;
+    }
+    svc__outf(c->s, "],\"numbers\":\"hex\",\"line_max\":%d,\"monitor\":\"%s\"}\n", SVC_LINE_MAX,
+              c->s->cfg.monitor_policy == SVC_MON_NONE        ? "none"
+              : c->s->cfg.monitor_policy == SVC_MON_READ_ONLY ? "read-only"
+                                                              : "all");
+    return;
+  }
   for (size_t i = 0; i < sizeof(help_tab) / sizeof(help_tab[0]); i++) {
     if (which && strcmp(which, help_tab[i].name))
       continue;

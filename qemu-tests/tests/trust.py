@@ -284,6 +284,14 @@ def way_out(t, how):
     try:
         c = Rsp(rig.port)
         c.hello()
+        # To the layout's stop (paging on: virtual and physical addresses differ).
+        stop = t.symbol(L.stop)
+        _, r = c.ask("Z1,%x,1" % stop)
+        t.require(r == "OK", "Z1: %r" % r)
+        _, r = c.ask("c")
+        t.require(r and r[0] in "TS", "continue: %r" % r)
+        c.ask("z1,%x,1" % stop)
+        t.require(xp_bytes(rig, user.va, 16) != xp_bytes(rig, user.pa, 16), "layout: %#x and %#x hold the same bytes" % (user.va, user.pa))
         before = rig.qmp.status()
         long_read = "phys read %#x %#x" % (base, min(size, 0x4000000))
         if how == "error":
@@ -332,7 +340,7 @@ def way_out(t, how):
         t.check(mode == "0", "%s: QEMU left in physical mode %r (asked directly)" % (how, mode))
         after = rig.qmp.status()
         t.check(after == before, "%s: run state %s, was %s" % (how, after, before))
-        t.log("way out `%s`: mode %s, run state %s, virtual read right" % (how, mode, after))
+        t.log("way out `%s`: mode %s, run state %s, virtual read checked" % (how, mode, after))
     finally:
         rig.close()
 

@@ -145,6 +145,15 @@ j, r = get("phys search 0x200000 0x4000 00 --max 3 --json")
 if j:
     check(r == "OK" and j["count"] == 3 and j["truncated"] and h(j["max"]) == 3
           and h(j["next"]) == h(j["matches"][2]) + 1, f"search --max: {j}")
+j, r = get("help --json")
+if j:
+    check(r == "OK" and len(j["commands"]) >= 10 and j["numbers"] == "hex", f"help: {j}")
+j, r = get("help vtop --json")
+if j:
+    check(r == "OK" and [c["name"] for c in j["commands"]] == ["vtop"], f"help vtop: {j}")
+j, r = get("help nosuch --json")
+if j:
+    check(r == "OK" and "no command 'nosuch'" in j["error"], f"help nosuch: {j}")
 # Not a bridge command: the target's monitor answers (the simulator's HMP).
 check("unknown command" in docs["nosuch-ours --json x"]["text"], "forwarded: %r" % docs["nosuch-ours --json x"])
 

@@ -35,6 +35,9 @@ static const char *const cmds[] = {
     "maps 0x1000 --root zz --json",
     "nosuch-ours --json x",
     "phys read 0x1000 --json 0x10 0x20",
+    "help --json",
+    "help vtop --json",
+    "help nosuch --json",
 };
 
 int main(void) {
