@@ -6,8 +6,9 @@
  * svc__phys_end(), which svc_handle() calls on every path before replying,
  * so the mode is always restored, also when a read fails midway.  When the
  * restore fails (a stalled target), the mode is unknown: every client
- * memory request goes through the worker, which restores it first.  Reads of addresses outside the
- * RAM map are answered "no physical page" without asking the target (QEMU would return zeros).
+ * memory request goes through the worker, which restores it first.  Reads
+ * of addresses outside the RAM map are answered "no physical page" without
+ * asking the target (QEMU would return zeros).
  */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
