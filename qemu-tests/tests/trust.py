@@ -239,6 +239,13 @@ def test_detach_and_json(t):
         t.check(not ok and out.count("not mapped") == 1, "vtop of a hole, text: ok=%s %r" % (ok, out))
         out, ok = t.monitor_full("vtop zz")
         t.check(not ok and out.count("bad VA 'zz'") == 1, "vtop zz: ok=%s %r" % (ok, out))
+        j, ok = t.monitor_json("vtop %#x" % user.va)
+        t.check(ok and int(j["pa"], 16) == user.pa and j.get("backed") == "ram", "vtop of RAM: %s" % j)
+        # Bounds a user sees: a line too long says the limit; search stops at --max.
+        out, ok = t.monitor_full("vtop " + "1" * 3000)
+        t.check(not ok and "the limit is 2047" in out, "a 3005-character line: %r" % out[:200])
+        j, ok = t.monitor_json("phys search %#x 0x1000 5a --max 3" % user.pa)
+        t.check(ok and j["count"] == 3 and j["truncated"], "phys search --max 3: %s" % j)
         # A VA mapped over a PA nothing backs: the translation, with a note.
         j, ok = t.monitor_json("vtop %#x" % high.va)
         t.check(ok and int(j["pa"], 16) == high.pa and j.get("backed") == "none", "vtop over nothing: %s" % j)
