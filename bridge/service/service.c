@@ -528,6 +528,12 @@ void svc_handle(svc *s, const char *body, size_t len) {
     svc__handle_mem(s, body, len);
     return;
   }
+  if (detached && len == 1 && body[0] == '?') {
+    /* QEMU never answers `?` with no process attached (the request would
+     * time out): no process, as a stub says it (attach again: vAttach). */
+    s->io->reply(s->ctx, "W00", 3);
+    return;
+  }
   if (rsp_has_prefix(body, len, "qRcmd,")) {
     char line[SVC_LINE_MAX + 1];
     int n = rsp_parse_qrcmd(body, len, line, sizeof(line) - 1);

@@ -251,9 +251,11 @@ static void test_detach(void **state) {
   assert_string_equal(rd(f, SIM_UVA, 0x10), "E.rspbridge: no process attached (after detach): "
                                             "attach first");
   assert_int_equal(f->t->cpu_while_detached, 0);
-  /* `?` answers W00 (no process): still detached. */
+  /* `?` answers W00 (no process; QEMU would never answer): still detached. */
   assert_int_equal(svc_classify(f->s, "?", 1), SVC_HANDLE);
+  unsigned long req = f->t->requests;
   assert_string_equal(sim_packet(f->t, f->s, "?"), "W00");
+  assert_int_equal(f->t->requests, req);
   has(cmd(f, "vtop 0x400000", "E01"), "no process attached");
   assert_int_equal(svc_classify(f->s, "vAttach;1", 9), SVC_HANDLE);
   assert_string_equal(sim_packet(f->t, f->s, "vAttach;1"), "T05thread:01;");
