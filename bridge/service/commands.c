@@ -1552,23 +1552,37 @@ static int extra(cmd *c, int max) {
 typedef struct {
   const char *name;
   void (*fn)(cmd *c);
-  int maxpos;       /* positional arguments; -1: the command checks */
-  const char *opts; /* options besides --json */
-  int needs_cpu;    /* reads registers or memory: refused with no process attached */
 } cmd_entry;
 
 static const cmd_entry cmds[] = {
-    {"vtop", cmd_vtop, 1, "root", 1},
-    {"pte", cmd_pte, 1, "root", 1},
-    {"phys", cmd_phys, -1, "width u max", 1},
-    {"maps", cmd_maps, 2, "root", 1},
-    {"ptov", cmd_ptov, 1, "root", 1},
-    {"context", cmd_context, 1, "", 0},
-    {"cache", cmd_cache, 1, "", 0},
-    {"uncached", cmd_uncached, 3, "", 0},
-    {"arch", cmd_arch, 1, "", 1},
-    {"help", cmd_help, 1, "", 0},
+    {"vtop", cmd_vtop}, {"pte", cmd_pte},         {"phys", cmd_phys},   {"maps", cmd_maps},
+    {"ptov", cmd_ptov}, {"context", cmd_context}, {"cache", cmd_cache}, {"uncached", cmd_uncached},
+    {"arch", cmd_arch}, {"help", cmd_help},
 };
+
+/* What each command takes.  A command missing here takes every option, checks
+ * its own arguments and needs the CPU. */
+typedef struct {
+  const char *name;
+  int maxpos;       /* positional arguments; -1: the command checks */
+  const char *opts; /* options besides --json */
+  int needs_cpu;    /* reads registers or memory: refused with no process attached */
+} cmd_rule;
+
+static const cmd_rule rules[] = {
+    {"vtop", 1, "root", 1}, {"pte", 1, "root", 1},  {"phys", -1, "width u max", 1},
+    {"maps", 2, "root", 1}, {"ptov", 1, "root", 1}, {"context", 1, "", 0},
+    {"cache", 1, "", 0},    {"uncached", 3, "", 0}, {"arch", 1, "", 1},
+    {"help", 1, "", 0},
+};
+
+static cmd_rule rule_of(const char *name) {
+  for (size_t i = 0; i < sizeof(rules) / sizeof(rules[0]); i++)
+    if (!strcmp(rules[i].name, name))
+      return rules[i];
+  cmd_rule any = {name, -1, "root width u max", 1};
+  return any;
+}
 
 /* QEMU HMP commands that only look (--read-only, --monitor read-only). */
 static const char *const ro_monitor[] = {"info", "gva2gpa", "x", "xp", "help", "?"};
@@ -1683,9 +1697,10 @@ void svc__monitor(svc *s, const char *line, size_t len) {
   }
   c.name = e->name;
   c.json = has_json(line, len); /* errors in the options are JSON too */
-  if (parse_opts(&c, &a, e->opts) == 0 && (e->maxpos < 0 || extra(&c, e->maxpos) == 0)) {
+  cmd_rule r = rule_of(e->name);
+  if (parse_opts(&c, &a, r.opts) == 0 && (r.maxpos < 0 || extra(&c, r.maxpos) == 0)) {
     s->json_mode = c.json;
-    if (e->needs_cpu && atomic_load(&s->detached))
+    if (r.needs_cpu && atomic_load(&s->detached))
       fail(&c,
            "no process attached (the client detached): `%s` needs the CPU's registers and "
            "memory; attach again first (GDB: attach 1)",
