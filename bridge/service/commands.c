@@ -1630,7 +1630,7 @@ static int has_json(const char *line, size_t len) {
 }
 
 void svc__monitor(svc *s, const char *line, size_t len) {
-  static svc_args a; /* worker thread only; too large for its stack */
+  svc_args a;
   s->out.len = 0;
   s->out_err = 0;
   cmd c;
