@@ -36,6 +36,8 @@ class Rig:
 
     def __init__(self, t, bridge_args=None):
         L = t.layout
+        self.t = t
+        self.killed = False
         self.dir = tempfile.mkdtemp(prefix="rspt-trust-")
         self.qmp_path = os.path.join(self.dir, "qmp")
         kernel = os.environ["RSPT_KERNEL"]
@@ -59,6 +61,7 @@ class Rig:
         if self.b and self.b.poll() is None:
             os.killpg(self.b.pid, signal.SIGKILL)
             self.b.wait(DEADLINE)
+            self.killed = True
 
     def close(self):
         try:
@@ -67,7 +70,9 @@ class Rig:
             pass
         for p in (self.b, self.q):
             if p is not None:
-                procs.reap(p)
+                rc = procs.reap(p, grace=10.0 if p is self.b else 2.0)
+                if p is self.b and not self.killed:  # sanitizer reports make it non-zero
+                    self.t.check(rc == 0, "rspbridge exited with status %s after SIGTERM" % rc)
         for f in os.listdir(self.dir):
             os.unlink(os.path.join(self.dir, f))
         os.rmdir(self.dir)
