@@ -405,6 +405,42 @@ def test_read_only_monitor(t):
         rig.close()
 
 
+def test_monitor_policy_and_context(t):
+    """--monitor none / read-only, and a context ending with its client."""
+    L = t.layout
+    user = next(m for m in L.maps if m.root == L.roots[0] and m.name == "user")
+    for args, refused, allowed in (
+        (["--monitor", "none"], ["info status", "gva2gpa %#x" % user.va], []),
+        (["--monitor", "read-only"], ["system_reset", "stop"], ["info status"]),
+        (["--monitor", "all"], [], ["info status"]),
+    ):
+        rig = Rig(t, args)
+        try:
+            gdb.execute("target remote 127.0.0.1:%d" % rig.port, to_string=True)
+            for cmd in refused:
+                out, ok = t.monitor_full(cmd)
+                t.check(not ok and "refused" in out and args[1] in out, "%s: `%s`: ok=%s %r" % (args, cmd, ok, out[:200]))
+            for cmd in allowed:
+                out, ok = t.monitor_full(cmd)
+                t.check(ok and "VM status" in out, "%s: `%s` refused: %r" % (args, cmd, out[:200]))
+            out, ok = t.monitor_full("arch")  # the bridge's own commands work under every policy
+            t.check(ok, "%s: monitor arch: %r" % (args, out[:200]))
+            if args[1] == "all":
+                # A context chosen by one client does not carry over to the next one.
+                t.run_to(L.stop)
+                root = L.root_pa[L.roots[-1]]
+                out, ok = t.monitor_full("context %#x" % root)
+                t.check(ok and "root" in out, "context: %r" % out)
+                gdb.execute("disconnect", to_string=True)
+                gdb.execute("target remote 127.0.0.1:%d" % rig.port, to_string=True)
+                j, ok = t.monitor_json("context")
+                t.check(ok and j.get("context") == "default", "a new client inherited the context: %s" % j)
+            gdb.execute("disconnect", to_string=True)
+        finally:
+            rig.close()
+    t.log("--monitor none/read-only/all, and a context ending with its client")
+
+
 def main(t):
     t.gdb("set pagination off")
     t.gdb("set confirm off")
@@ -416,6 +452,7 @@ def main(t):
     test_client_mode(t)
     test_detach_and_json(t)
     test_read_only_monitor(t)
+    test_monitor_policy_and_context(t)
     test_ways_out(t)
 
 
