@@ -89,7 +89,8 @@ enum svc_event {
   SVC_EV_RESUME = 1,    /* target resumed or stepped: drop cache and registers */
   SVC_EV_STOP = 2,      /* a stop reply was forwarded to the client */
   SVC_EV_CONNECT = 3,   /* (re)connected upstream: forget everything learned */
-  SVC_EV_DETACH = 4,    /* client detached or disconnected */
+  SVC_EV_DETACH = 4,    /* client detached or disconnected: its context and
+                           its QEMU memory mode end with it */
   SVC_EV_REG_WRITE = 5, /* forwarded a register write (P, G) */
   SVC_EV_LOST = 6       /* the target connection was lost: nothing cached
                            from it may be served any more */
@@ -125,9 +126,10 @@ void svc_handle(svc *s, const char *body, size_t len);
 
 /* Worker thread, blocking: the core's last job before it closes the target
  * connection (shutdown, or the bridge giving up on the target).  Puts back
- * whatever a service command may have left changed on the target (QEMU's
- * physical-memory mode) and returns 0, or a negative error when that could
- * not be confirmed.  Never calls io->reply; may call io->transact.  The core
+ * whatever a service command or the client may have left changed on the
+ * target (QEMU's physical-memory mode: virtual, as a new debugger expects;
+ * nothing is sent when nothing was switched) and returns 0, or a negative
+ * error when that could not be confirmed.  Never calls io->reply; may call io->transact.  The core
  * bounds it with its request timeout. */
 int svc_finish(svc *s);
 
