@@ -81,7 +81,12 @@ static void usage(FILE *f) {
           "                     (gdb) target remote | rspbridge --stdio TARGET\n"
           "  -v, -vv            more log lines on stderr\n"
           "  --trace FILE       write every packet with a timestamp and direction\n"
-          "  --read-only        refuse M, X, P, G and physical writes\n"
+          "  --read-only        refuse M, X, P, G and physical writes; implies\n"
+          "                     --monitor read-only\n"
+          "  --monitor POLICY   commands for the target's own monitor (QEMU's HMP):\n"
+          "                     all (default) forwards every one; read-only only\n"
+          "                     info ..., gva2gpa, x, xp, help, ?; none refuses\n"
+          "                     them all (the bridge's own commands still work)\n"
           "  --reconnect POLICY when the target goes away: always (default, retry\n"
           "                     every --retry-ms), never (exit 1, or 3 if the\n"
           "                     first connection fails), or N attempts\n"
@@ -386,7 +391,8 @@ int main(int argc, char **argv) {
     O_CACHE,
     O_PHYS,
     O_ROOT,
-    O_SPIN
+    O_SPIN,
+    O_MONITOR
   };
   static const struct option opts[] = {
       {"listen", required_argument, NULL, O_LISTEN},
@@ -401,6 +407,7 @@ int main(int argc, char **argv) {
       {"cache-size", required_argument, NULL, O_CACHE},
       {"phys", required_argument, NULL, O_PHYS},
       {"root", required_argument, NULL, O_ROOT},
+      {"monitor", required_argument, NULL, O_MONITOR},
       {"verbose", no_argument, NULL, 'v'},
       {"help", no_argument, NULL, 'h'},
       {"version", no_argument, NULL, 'V'},
@@ -488,6 +495,15 @@ int main(int argc, char **argv) {
       cfg.svc.root_override = u;
       cfg.svc.has_root_override = 1;
       break;
+    case O_MONITOR:
+      if (!strcmp(optarg, "all") || !strcmp(optarg, "read-only") || !strcmp(optarg, "none")) {
+        cfg.svc.monitor_policy = optarg[0] == 'a'   ? SVC_MON_ALL
+                                 : optarg[0] == 'r' ? SVC_MON_READ_ONLY
+                                                    : SVC_MON_NONE;
+        break;
+      }
+      log_err("--monitor: expected all, read-only or none, not '%.64s'%s", optarg, "");
+      return EXIT_USAGE;
     case 'v':
       cfg.verbose++;
       break;

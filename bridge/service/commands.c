@@ -79,6 +79,8 @@ typedef struct {
   int width;
   int uw; /* --u8/16/32/64: bytes */
   const char *uval;
+  uint64_t max; /* --max */
+  int has_max;
   const char *pos[SVC_MAX_TOK];
   int npos;
   int failed;
@@ -137,6 +139,8 @@ static int num(cmd *c, const char *tok, const char *what, uint64_t *v) {
   return 0;
 }
 
+static int extra(cmd *c, int max);
+
 static const char *human(uint64_t n, char *buf, size_t cap) {
   static const char u[] = "KMGTPE";
   if (n && !(n & 1023)) {
@@ -152,6 +156,9 @@ static const char *human(uint64_t n, char *buf, size_t cap) {
   return buf;
 }
 
+/* QEMU HMP commands --monitor read-only lets through (monitor_allowed). */
+#define RO_MONITOR_LIST "info ..., gva2gpa, x, xp, help, ?"
+
 /* ------------------------------------------------------------------------
  * Help. */
 
@@ -165,21 +172,25 @@ static const help_entry help_tab[] = {
     {"vtop", "vtop VA [--root PA] [--json]",
      "Translate VA to a physical address with the selected thread's page tables (or the\n"
      "table at --root): PA, page size, effective flags; or where the walk stopped.\n"
-     "A VA that maps to no physical page is an error (like VirtualToPhysical).\n"},
+     "A valid leaf is always a translation; what backs the PA (RAM, a device, nothing:\n"
+     "a hole of QEMU's memory map) is a note (--json: \"backed\": ram|io|none|unknown).\n"},
     {"pte", "pte VA [--root PA] [--json]",
      "Every level of the walk for VA, like !pte: name, index, entry PA, raw entry,\n"
      "next-table PA or page PFN, decoded flags.\n"},
     {"phys",
      "phys read PA LEN [--width 1|2|4|8] | write PA BYTES | write PA --u8|--u16|--u32|--u64 V\n"
-     "     | fill PA LEN PATTERN | search PA LEN PATTERN | backend [auto|qemu|offset OFF|none]\n"
+     "     | fill PA LEN PATTERN | search PA LEN PATTERN [--max N]\n"
+     "     | backend [auto|qemu|offset OFF|none]\n"
      "     | map   [--json]",
      "Physical memory: hex+ASCII dump (like !db/!dw/!dd/!dq), write, fill with a byte\n"
      "pattern, search for a byte pattern, choose the access backend, show the RAM map.\n"
      "BYTES and PATTERN are hex bytes (\"deadbeef\"); --uN values are little endian.\n"
-     "BYTES: at most 512 (about 500 fit on a monitor line); PATTERN: at most 256.\n"
+     "BYTES: at most 512; PATTERN: at most 256.\n"
      "A write or fill stops at the end of RAM, writing what is before it.  search reads\n"
      "only RAM when the RAM map is known (qemu backend), hole skipped at once; without\n"
-     "it (offset backend) LEN is at most 0x40000000.  ^C stops read, fill and search.\n"},
+     "it (offset backend) LEN is at most 0x40000000.  search stops after N matches\n"
+     "(--max, default 0x100) and names where the next one is.  ^C stops read, fill\n"
+     "and search.\n"},
     {"maps", "maps [VA_LO VA_HI] [--root PA] [--json]",
      "Coalesced mappings of the address space (ptdump): VA range, size, leaf level,\n"
      "flags and PA.  VA_HI is exclusive.  ^C stops it.\n"},
@@ -202,6 +213,31 @@ static const help_entry help_tab[] = {
 
 static void cmd_help(cmd *c) {
   const char *which = c->npos > 0 ? c->pos[0] : NULL;
+  if (c->json) {
+    /* One document: the commands (or the one asked), their usage and text. */
+    int n = 0;
+    svc__outf(c->s, "{\"commands\":[");
+    for (size_t i = 0; i < sizeof(help_tab) / sizeof(help_tab[0]); i++) {
+      if (which && strcmp(which, help_tab[i].name))
+        continue;
+      svc__outf(c->s, "%s{\"name\":", n++ ? "," : "");
+      out_json_str(c->s, help_tab[i].name);
+      svc__outf(c->s, ",\"usage\":");
+      out_json_str(c->s, help_tab[i].usage);
+      svc__outf(c->s, ",\"text\":");
+      out_json_str(c->s, help_tab[i].text);
+      svc__outf(c->s, "}");
+    }
+    if (which && !n) {
+      fail_in_list(c, "no command '%s' (try `monitor help`)", which);
+      return;
+    }
+    svc__outf(c->s, "],\"numbers\":\"hex\",\"line_max\":%d,\"monitor\":\"%s\"}\n", SVC_LINE_MAX,
+              c->s->cfg.monitor_policy == SVC_MON_NONE        ? "none"
+              : c->s->cfg.monitor_policy == SVC_MON_READ_ONLY ? "read-only"
+                                                              : "all");
+    return;
+  }
   for (size_t i = 0; i < sizeof(help_tab) / sizeof(help_tab[0]); i++) {
     if (which && strcmp(which, help_tab[i].name))
       continue;
@@ -216,7 +252,19 @@ static void cmd_help(cmd *c) {
     fail(c, "no command '%s' (try `monitor help`)", which);
     return;
   }
-  svc__outf(c->s, "Numbers are hex (0x optional).  Other commands go to the target's monitor.\n");
+  svc__outf(c->s,
+            "Numbers are hex, 0x optional: `vtop 1000` is 0x1000; a word that is not a hex\n"
+            "number, or one argument too many, is an error.  A command line is at most %d\n"
+            "characters.  --json: one JSON document, OK also for errors ({\"error\": ...}).\n"
+            "Other commands go to the target's monitor",
+            SVC_LINE_MAX);
+  if (c->s->cfg.monitor_policy == SVC_MON_NONE)
+    svc__outf(c->s, " (refused here: --monitor none).\n");
+  else if (c->s->cfg.monitor_policy == SVC_MON_READ_ONLY)
+    svc__outf(c->s, " (here only " RO_MONITOR_LIST ": %s).\n",
+              c->s->cfg.read_only ? "--read-only" : "--monitor read-only");
+  else
+    svc__outf(c->s, ".\n");
 }
 
 /* ------------------------------------------------------------------------
@@ -267,14 +315,30 @@ static void stop_reason(const svc_walk *w, const arch_xlate *xl, char *buf, size
              (unsigned long long)l->entry_pa, (unsigned long long)l->raw, why, extra);
 }
 
-/* VirtualToPhysical's "no physical page": the PA is not backed (qemu map). */
-static const char *pa_problem(svc *s, uint64_t pa) {
+/* What backs a physical address, from QEMU's memory map: "ram", "io",
+ * "none" (a hole: nothing answers there), or "unknown" (no map).  *name:
+ * the region's name. */
+static const char *backing(svc *s, uint64_t pa, const char **name) {
+  *name = "";
   if (s->phys != SVC_PHYS_QEMU || !s->ram_known)
-    return NULL;
+    return "unknown";
   const svc_region *r = svc__ram_find(s, pa);
   if (!r)
-    return "no physical page";
-  return NULL;
+    return "none";
+  *name = r->name;
+  return r->kind == 'r' ? "ram" : "io";
+}
+
+/* The note after a translation in text mode ("" for RAM or no map). */
+static void backing_note(svc *s, uint64_t pa, char *buf, size_t cap) {
+  const char *name, *b = backing(s, pa, &name);
+  if (!strcmp(b, "io"))
+    snprintf(buf, cap, "  I/O: %s", name);
+  else if (!strcmp(b, "none"))
+    snprintf(buf, cap, "  note: nothing backs PA 0x%llx (a hole in QEMU's memory map)",
+             (unsigned long long)pa);
+  else
+    buf[0] = 0;
 }
 
 static void cmd_vtop(cmd *c) {
@@ -291,18 +355,17 @@ static void cmd_vtop(cmd *c) {
   memset(&xl, 0, sizeof(xl));
   int rc = ctx.mode == ARCH_MODE_NONE ? ARCH_ENOPAGING : arch_translate(&ctx, &w.mem, va, &xl);
   if (rc == ARCH_ENOPAGING) {
-    const char *p = pa_problem(s, va);
-    if (p) {
-      fail(c, "0x%llx (paging off) -> 0x%llx: %s", (unsigned long long)va, (unsigned long long)va,
-           p);
-      return;
-    }
+    const char *name, *b = backing(s, va, &name);
+    char note[160];
+    backing_note(s, va, note, sizeof(note));
     if (c->json)
-      svc__outf(s, "{\"va\":\"0x%llx\",\"pa\":\"0x%llx\",\"mode\":\"none\",\"paging\":false}\n",
-                (unsigned long long)va, (unsigned long long)va);
+      svc__outf(s,
+                "{\"va\":\"0x%llx\",\"pa\":\"0x%llx\",\"mode\":\"none\",\"paging\":false,"
+                "\"backed\":\"%s\"}\n",
+                (unsigned long long)va, (unsigned long long)va, b);
     else
-      svc__outf(s, "0x%llx -> 0x%llx (paging off)\n", (unsigned long long)va,
-                (unsigned long long)va);
+      svc__outf(s, "0x%llx -> 0x%llx (paging off)%s\n", (unsigned long long)va,
+                (unsigned long long)va, note);
     return;
   }
   if (w.intr) {
@@ -333,16 +396,14 @@ static void cmd_vtop(cmd *c) {
     fail(c, "%s", arch_strerror(rc));
     return;
   }
-  const char *p = pa_problem(s, xl.pa);
-  if (p) {
-    fail(c, "0x%llx -> 0x%llx: %s", (unsigned long long)va, (unsigned long long)xl.pa, p);
-    return;
-  }
-  char fc[64], fl[256], sz[24];
+  /* A valid leaf is a translation, whatever backs the PA (a 4 KiB page
+   * over a 1 KiB device, a hole): that is a note, never an error. */
+  char fc[64], fl[256], sz[24], note[160];
   flags_str(ctx.mode, xl.flags, ARCH_FMT_COMPACT, fc, sizeof(fc));
   flags_str(ctx.mode, xl.flags, ARCH_FMT_LONG, fl, sizeof(fl));
   const char *lvl = xl.nlevels ? xl.lv[xl.nlevels - 1].name : "";
-  const svc_region *r = s->ram_known ? svc__ram_find(s, xl.pa) : NULL;
+  const char *rname, *b = backing(s, xl.pa, &rname);
+  backing_note(s, xl.pa, note, sizeof(note));
   if (c->json) {
     svc__outf(s,
               "{\"va\":\"0x%llx\",\"mapped\":true,\"pa\":\"0x%llx\",\"page_pa\":\"0x%llx\","
@@ -356,16 +417,19 @@ static void cmd_vtop(cmd *c) {
     out_json_str(s, fc);
     svc__outf(s, ",\"flags_long\":");
     out_json_str(s, fl);
-    svc__outf(s, ",\"write\":%s,\"user\":%s,\"exec\":%s,\"levels\":%u,\"mmio\":%s}\n",
+    svc__outf(s,
+              ",\"write\":%s,\"user\":%s,\"exec\":%s,\"levels\":%u,\"mmio\":%s,\"backed\":\"%s\","
+              "\"region\":",
               xl.flags & ARCH_F_WRITE ? "true" : "false", xl.flags & ARCH_F_USER ? "true" : "false",
               xl.flags & ARCH_F_NX ? "false" : "true", xl.nlevels,
-              r && r->kind == 'i' ? "true" : "false");
+              !strcmp(b, "io") ? "true" : "false", b);
+    out_json_str(s, rname);
+    svc__outf(s, "}\n");
     return;
   }
-  svc__outf(s, "0x%llx -> 0x%llx  %s page at 0x%llx (%s)  %s  [%s]%s%s\n", (unsigned long long)va,
+  svc__outf(s, "0x%llx -> 0x%llx  %s page at 0x%llx (%s)  %s  [%s]%s\n", (unsigned long long)va,
             (unsigned long long)xl.pa, human(xl.page_size, sz, sizeof(sz)),
-            (unsigned long long)xl.page_pa, lvl, fc, fl, r && r->kind == 'i' ? "  I/O: " : "",
-            r && r->kind == 'i' ? r->name : "");
+            (unsigned long long)xl.page_pa, lvl, fc, fl, note);
 }
 
 static void cmd_pte(cmd *c) {
@@ -674,6 +738,8 @@ static void cmd_ptov(cmd *c) {
 #define PHYS_MAX_BYTES        512
 /* fill and search PATTERN. */
 #define PHYS_MAX_PATTERN      256
+/* phys search stops after this many matches unless --max says otherwise. */
+#define PHYS_SEARCH_MAX       0x100
 
 /* The RAM map bounds physical accesses (what physical.c's ram_check
  * enforces): the qemu backend, with a map or on x86 (no RAM above 4 GiB). */
@@ -982,6 +1048,7 @@ static void phys_search(cmd *c) {
   if (c->json)
     svc__outf(s, "{\"pattern_len\":%d,\"matches\":[", pn);
   uint64_t hits = 0, skipped = 0, pos = 0;
+  uint64_t max = c->has_max ? c->max : PHYS_SEARCH_MAX, more_at = ~0ull;
   size_t have = 0; /* bytes carried over, ending at pa + pos */
   int rc = 0;
   while (pos < len) {
@@ -1012,6 +1079,10 @@ static void phys_search(cmd *c) {
     uint64_t base = pa + pos - have;
     for (size_t i = 0; i + (size_t)pn <= total; i++) {
       if (!memcmp(buf + i, pat, (size_t)pn)) {
+        if (hits == max) {
+          more_at = base + i; /* one match too many: where to go on from */
+          break;
+        }
         if (c->json)
           svc__outf(s, "%s\"0x%llx\"", hits ? "," : "", (unsigned long long)(base + i));
         else
@@ -1019,6 +1090,8 @@ static void phys_search(cmd *c) {
         hits++;
       }
     }
+    if (more_at != ~0ull)
+      break;
     pos += got;
     if (rc == SVC_ENOPAGE || rc == SVC_EMMIO || rc == SVC_ETARGET) {
       /* Not RAM here: skip to the next unit, a match cannot span the hole. */
@@ -1042,8 +1115,11 @@ static void phys_search(cmd *c) {
   }
   free(buf);
   if (c->json) {
-    svc__outf(s, "],\"count\":%llu,\"skipped\":\"0x%llx\"", (unsigned long long)hits,
-              (unsigned long long)skipped);
+    svc__outf(s, "],\"count\":%llu,\"skipped\":\"0x%llx\",\"max\":\"0x%llx\",\"truncated\":%s",
+              (unsigned long long)hits, (unsigned long long)skipped, (unsigned long long)max,
+              more_at != ~0ull ? "true" : "false");
+    if (more_at != ~0ull)
+      svc__outf(s, ",\"next\":\"0x%llx\"", (unsigned long long)more_at);
     if (rc) {
       svc__outf(s, ",\"error\":");
       out_json_str(s, svc__strerror(rc));
@@ -1057,6 +1133,9 @@ static void phys_search(cmd *c) {
     return;
   }
   svc__outf(s, "%llu match%s", (unsigned long long)hits, hits == 1 ? "" : "es");
+  if (more_at != ~0ull)
+    svc__outf(s, "; stopped at the limit of 0x%llx matches (--max N), the next is at 0x%llx",
+              (unsigned long long)max, (unsigned long long)more_at);
   if (skipped)
     svc__outf(s, " (0x%llx bytes without physical pages skipped)", (unsigned long long)skipped);
   svc__outf(s, "\n");
@@ -1143,13 +1222,29 @@ static void cmd_phys(cmd *c) {
     return;
   }
   if (!strcmp(sub, "backend")) {
-    phys_backend(c);
+    if (!extra(c, c->npos > 1 && !strcmp(c->pos[1], "offset") ? 3 : 2))
+      phys_backend(c);
     return;
   }
   if (!strcmp(sub, "map")) {
-    phys_map(c);
+    if (!extra(c, 1))
+      phys_map(c);
     return;
   }
+  /* Options and argument counts of each subcommand: nothing is ignored. */
+  const char *bad = c->width && strcmp(sub, "read")       ? "--width"
+                    : c->uw && strcmp(sub, "write")       ? "--uN"
+                    : c->has_max && strcmp(sub, "search") ? "--max"
+                                                          : NULL;
+  if (bad) {
+    fail(c, "%s does not apply to `phys %s` (see `monitor help phys`)", bad, sub);
+    return;
+  }
+  int maxpos = !strcmp(sub, "read") || !strcmp(sub, "write")    ? (c->uw ? 2 : 3)
+               : !strcmp(sub, "fill") || !strcmp(sub, "search") ? 4
+                                                                : 5;
+  if (extra(c, maxpos))
+    return;
   if (c->s->phys == SVC_PHYS_NONE) {
     fail(c, "%s", svc__strerror(SVC_ENOBACK));
     return;
@@ -1178,6 +1273,11 @@ static void cmd_context(cmd *c) {
       uint64_t root;
       if (num(c, c->pos[0], "ROOT", &root))
         return;
+      if (atomic_load(&s->detached)) {
+        fail(c, "no process attached (the client detached): `context ROOT` needs the CPU's "
+                "memory; attach again first (GDB: attach 1)");
+        return;
+      }
       svc__discover(s);
       if (s->phys == SVC_PHYS_NONE) {
         fail(c, "%s", svc__strerror(SVC_ENOBACK));
@@ -1299,6 +1399,8 @@ static void cmd_uncached(cmd *c) {
   } else if (strcmp(sub, "list")) {
     fail(c, "unknown subcommand '%s' (add, del, list)", sub);
     return;
+  } else if (extra(c, 1)) {
+    return;
   }
   if (c->json)
     svc__outf(s, "{\"ranges\":[");
@@ -1371,14 +1473,30 @@ static void cmd_arch(cmd *c) {
 
 /* ------------------------------------------------------------------------ */
 
-static int parse_opts(cmd *c, svc_args *a) {
+/* Options a command takes besides --json ("root width u max"). */
+static int takes(const char *opts, const char *o) {
+  size_t n = strlen(o);
+  for (const char *p = opts; (p = strstr(p, o)); p += n)
+    if ((p == opts || p[-1] == ' ') && (p[n] == 0 || p[n] == ' '))
+      return 1;
+  return 0;
+}
+
+static int parse_opts(cmd *c, svc_args *a, const char *opts) {
   for (int i = 1; i < a->n; i++) {
     const char *t = a->tok[i];
+    char cb[48];
+    int uopt =
+        !strcmp(t, "--u8") || !strcmp(t, "--u16") || !strcmp(t, "--u32") || !strcmp(t, "--u64");
     if (!strcmp(t, "--json")) {
       c->json = 1;
+    } else if (t[0] == '-' && t[1] == '-' && !takes(opts, uopt ? "u" : t + 2)) {
+      fail(c, "unknown option '%s' (see `monitor help %s`)", cut(t, cb, sizeof(cb)), c->name);
+      return -1;
     } else if (!strcmp(t, "--root")) {
       if (i + 1 >= a->n || svc__parse_num(a->tok[i + 1], &c->root)) {
-        fail(c, "--root needs a hex address");
+        fail(c, "--root needs a hex address%s%s%s", i + 1 < a->n ? " (not '" : "",
+             i + 1 < a->n ? cut(a->tok[i + 1], cb, sizeof(cb)) : "", i + 1 < a->n ? "')" : "");
         return -1;
       }
       c->has_root = 1;
@@ -1390,14 +1508,20 @@ static int parse_opts(cmd *c, svc_args *a) {
         return -1;
       }
       if (svc__parse_num(a->tok[i + 1], &w) || (w != 1 && w != 2 && w != 4 && w != 8)) {
-        char cb[48];
         fail(c, "bad --width %s (1, 2, 4 or 8)", cut(a->tok[i + 1], cb, sizeof(cb)));
         return -1;
       }
       c->width = (int)w;
       i++;
-    } else if (!strcmp(t, "--u8") || !strcmp(t, "--u16") || !strcmp(t, "--u32") ||
-               !strcmp(t, "--u64")) {
+    } else if (!strcmp(t, "--max")) {
+      if (i + 1 >= a->n || svc__parse_num(a->tok[i + 1], &c->max) || !c->max) {
+        fail(c, "--max needs a hex count of at least 1%s%s%s", i + 1 < a->n ? " (not '" : "",
+             i + 1 < a->n ? cut(a->tok[i + 1], cb, sizeof(cb)) : "", i + 1 < a->n ? "')" : "");
+        return -1;
+      }
+      c->has_max = 1;
+      i++;
+    } else if (uopt) {
       if (i + 1 >= a->n) {
         fail(c, "%s needs a value", t);
         return -1;
@@ -1405,13 +1529,24 @@ static int parse_opts(cmd *c, svc_args *a) {
       c->uw = atoi(t + 3) / 8;
       c->uval = a->tok[++i];
     } else if (t[0] == '-' && t[1] == '-') {
-      fail(c, "unknown option '%s' (see `monitor help %s`)", t, c->name);
+      fail(c, "unknown option '%s' (see `monitor help %s`)", cut(t, cb, sizeof(cb)), c->name);
       return -1;
     } else {
       c->pos[c->npos++] = t;
     }
   }
   return 0;
+}
+
+/* More positional arguments than the command takes: an error naming the
+ * first one too many (never silently ignored). */
+static int extra(cmd *c, int max) {
+  if (c->npos <= max)
+    return 0;
+  char cb[48];
+  fail(c, "unexpected argument '%s' (see `monitor help %s`)", cut(c->pos[max], cb, sizeof(cb)),
+       c->name);
+  return -1;
 }
 
 typedef struct {
@@ -1425,15 +1560,94 @@ static const cmd_entry cmds[] = {
     {"arch", cmd_arch}, {"help", cmd_help},
 };
 
+/* What each command takes.  A command missing here takes every option, checks
+ * its own arguments and needs the CPU. */
+typedef struct {
+  const char *name;
+  int maxpos;       /* positional arguments; -1: the command checks */
+  const char *opts; /* options besides --json */
+  int needs_cpu;    /* reads registers or memory: refused with no process attached */
+} cmd_rule;
+
+static const cmd_rule rules[] = {
+    {"vtop", 1, "root", 1}, {"pte", 1, "root", 1},  {"phys", -1, "width u max", 1},
+    {"maps", 2, "root", 1}, {"ptov", 1, "root", 1}, {"context", 1, "", 0},
+    {"cache", 1, "", 0},    {"uncached", 3, "", 0}, {"arch", 1, "", 1},
+    {"help", 1, "", 0},
+};
+
+static cmd_rule rule_of(const char *name) {
+  for (size_t i = 0; i < sizeof(rules) / sizeof(rules[0]); i++)
+    if (!strcmp(rules[i].name, name))
+      return rules[i];
+  cmd_rule any = {name, -1, "root width u max", 1};
+  return any;
+}
+
+/* QEMU HMP commands that only look (--read-only, --monitor read-only). */
+static const char *const ro_monitor[] = {"info", "gva2gpa", "x", "xp", "help", "?"};
+
+/* Whether a command line for the target's own monitor may go through.  The
+ * command name ends at a blank or '/' (`x/4g ADDR`), as HMP reads it. */
+static int monitor_allowed(const svc *s, const char *line, size_t len, char *name, size_t cap) {
+  size_t i = 0, k = 0;
+  while (i < len && (line[i] == ' ' || line[i] == '\t'))
+    i++;
+  while (i < len && line[i] != ' ' && line[i] != '\t' && line[i] != '/' && k + 1 < cap)
+    name[k++] = line[i++];
+  name[k] = 0;
+  if (s->cfg.monitor_policy == SVC_MON_ALL)
+    return 1;
+  if (s->cfg.monitor_policy == SVC_MON_NONE)
+    return 0;
+  for (size_t j = 0; j < sizeof(ro_monitor) / sizeof(ro_monitor[0]); j++)
+    if (!strcmp(name, ro_monitor[j]))
+      return 1;
+  return 0;
+}
+
+/* Ends a command: OK, or (text mode) E01 after the message.  With --json
+ * the answer is always one document and OK, errors included, so that
+ * `gdb.execute(..., to_string=True)` gets it. */
+static void finish(svc *s, cmd *c) {
+  s->json_mode = 0;
+  svc__phys_end(s); /* QEMU's mode is restored on every path */
+  s->bulk = 0;
+  svc__cache_flush(&s->scratch);
+  svc__out_flush(s);
+  if (c->failed && !c->json)
+    s->io->reply(s->ctx, "E01", 3);
+  else
+    s->io->reply(s->ctx, "OK", 2);
+}
+
+static int has_json(const char *line, size_t len) {
+  for (size_t i = 0; i + 6 <= len; i++)
+    if (!memcmp(line + i, "--json", 6) && (i == 0 || line[i - 1] == ' ') &&
+        (i + 6 == len || line[i + 6] == ' '))
+      return 1;
+  return 0;
+}
+
 void svc__monitor(svc *s, const char *line, size_t len) {
   svc_args a;
   s->out.len = 0;
   s->out_err = 0;
-  int n = svc__split(&a, line, len);
+  cmd c;
+  memset(&c, 0, sizeof(c));
+  c.s = s;
+  c.name = "monitor";
+  s->last_out = mono();
+  int n = line ? svc__split(&a, line, len) : -1;
   if (n < 0) {
-    svc__outf(s, "command line too long\n");
-    svc__out_flush(s);
-    s->io->reply(s->ctx, "E01", 3);
+    c.json = line && has_json(line, len);
+    if (!line && len <= SVC_LINE_MAX)
+      fail(&c, "the command line is not valid hex in qRcmd");
+    else if (n == -2)
+      fail(&c, "too many arguments (at most %d words)", SVC_MAX_TOK);
+    else
+      fail(&c, "command line too long: %zu characters (the limit is %d)", len, SVC_LINE_MAX);
+    finish(s, &c);
     return;
   }
   const cmd_entry *e = NULL;
@@ -1445,6 +1659,23 @@ void svc__monitor(svc *s, const char *line, size_t len) {
     return; /* QEMU's info mem / info tlb where QEMU has none (infomem.c) */
   if (!e) {
     /* Not ours: the target's own monitor, its output relayed as it comes. */
+    char name[32];
+    if (!monitor_allowed(s, line, len, name, sizeof(name))) {
+      c.json = has_json(line, len);
+      if (s->cfg.monitor_policy == SVC_MON_NONE)
+        fail(&c,
+             "`%s` refused: --monitor none forwards no command to the target's monitor (the "
+             "bridge's own commands: monitor help)",
+             name);
+      else
+        fail(&c,
+             "`%s` refused: %s lets only these commands through to the target's "
+             "monitor: " RO_MONITOR_LIST,
+             name, s->cfg.read_only ? "--read-only" : "--monitor read-only");
+      svc__log(s, 1, "refused monitor command '%s'", name);
+      finish(s, &c);
+      return;
+    }
     char *cmdline = malloc(len + 1);
     if (!cmdline) {
       s->io->reply(s->ctx, "E0c", 3);
@@ -1466,22 +1697,18 @@ void svc__monitor(svc *s, const char *line, size_t len) {
     svc__sb_free(&fin);
     return;
   }
-  cmd c;
-  memset(&c, 0, sizeof(c));
-  c.s = s;
   c.name = e->name;
-  s->last_out = mono();
-  if (parse_opts(&c, &a) == 0) {
+  c.json = has_json(line, len); /* errors in the options are JSON too */
+  cmd_rule r = rule_of(e->name);
+  if (parse_opts(&c, &a, r.opts) == 0 && (r.maxpos < 0 || extra(&c, r.maxpos) == 0)) {
     s->json_mode = c.json;
-    e->fn(&c);
+    if (r.needs_cpu && atomic_load(&s->detached))
+      fail(&c,
+           "no process attached (the client detached): `%s` needs the CPU's registers and "
+           "memory; attach again first (GDB: attach 1)",
+           e->name);
+    else
+      e->fn(&c);
   }
-  s->json_mode = 0;
-  svc__phys_end(s); /* QEMU's mode is restored on every path */
-  s->bulk = 0;
-  svc__cache_flush(&s->scratch);
-  svc__out_flush(s);
-  if (c.failed)
-    s->io->reply(s->ctx, "E01", 3);
-  else
-    s->io->reply(s->ctx, "OK", 2);
+  finish(s, &c);
 }

@@ -458,11 +458,9 @@ int svc__discover(svc *s) {
   s->qemu_phys = n > 0 && strstr(buf, "PhyMemMode") != NULL;
   if (!s->phys_forced)
     s->phys = s->qemu_phys ? SVC_PHYS_QEMU : SVC_PHYS_NONE;
-  if (s->qemu_phys) {
-    /* The mode is global and survives reconnects: never inherit a stale 1. */
-    svc__simple(s, "Qqemu.PhyMemMode:0", buf, sizeof(buf));
-    s->phys_mode = 0;
-  }
+  /* The mode is global and survives reconnects: a stale one is put back to
+   * the client's by svc__phys_end() (the mode is unknown until then), not
+   * here, so that a mode the client chose stays. */
   if (s->phys == SVC_PHYS_QEMU)
     svc__ram_load(s);
   return 0;

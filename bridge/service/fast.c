@@ -24,11 +24,16 @@ int svc_serve_cached(svc *s, const char *b, size_t len, char *out, size_t cap) {
     return -1;
   /* An invalidation the worker has not applied yet (resume, register
    * write, reconnect): the cached bytes may be stale. */
-  if (atomic_load(&s->gen) != s->seen_gen || atomic_load(&s->conn_gen) != s->seen_conn)
+  if (atomic_load(&s->gen) != s->seen_gen || atomic_load(&s->conn_gen) != s->seen_conn ||
+      atomic_load(&s->detach_gen) != s->seen_detach)
+    return -1;
+  /* The target not known to be in the client's mode (a reconnect, a failed
+   * restore), or no process attached: the worker decides. */
+  if (atomic_load(&s->mode_ok) != atomic_load(&s->mode_ev) || atomic_load(&s->detached))
     return -1;
   if (svc__is_uncached(s, addr, n))
     return -1;
-  uint64_t as = SVC_AS_VIRT(atomic_load(&s->thread));
+  uint64_t as = svc__client_as(s);
   uint64_t first = addr & ~(uint64_t)(SVC_CPAGE - 1);
   uint64_t last = (addr + n - 1) & ~(uint64_t)(SVC_CPAGE - 1);
   for (uint64_t u = first;; u += SVC_CPAGE) {

@@ -82,7 +82,7 @@ static void read_default(svc *s, const char *body, size_t blen, uint64_t addr, u
     free(out);
     return;
   }
-  uint64_t as = SVC_AS_VIRT(atomic_load(&s->thread));
+  uint64_t as = svc__client_as(s);
   uint64_t first = addr & ~(uint64_t)(SVC_CPAGE - 1);
   uint64_t last = (addr + len - 1) & ~(uint64_t)(SVC_CPAGE - 1);
   size_t nunit = (size_t)((last - first) / SVC_CPAGE + 1);
@@ -279,9 +279,9 @@ static void write_context(svc *s, uint64_t addr, const uint8_t *data, size_t len
 static void handle_mem(svc *s, const char *body, size_t len);
 
 void svc__handle_mem(svc *s, const char *body, size_t len) {
-  /* The first memory request of a connection learns the target, which
-   * also puts QEMU's physical mode back to 0 if something left it on
-   * (the mode is global): GDB's m/M are virtual. */
+  /* The first memory request of a connection learns the target; QEMU's
+   * mode is put back to the client's if it is not known to be in it (the
+   * mode is global: a stale 1 from an earlier session, a failed restore). */
   svc__discover(s);
   svc__phys_end(s);
   handle_mem(s, body, len);
@@ -351,7 +351,7 @@ static void handle_mem(svc *s, const char *body, size_t len) {
   } else if (atomic_load(&s->ctx_on)) {
     write_context(s, addr, data, (size_t)n);
   } else {
-    uint64_t as = SVC_AS_VIRT(atomic_load(&s->thread));
+    uint64_t as = svc__client_as(s);
     int ok =
         n > atomic_load(&s->max_w) ? write_split(s, addr, data, (size_t)n) : forward(s, body, len);
     if (body[0] == 'X' && n == 0)

@@ -2,10 +2,13 @@
  * physical side of the cache.
  *
  * qemu: Qqemu.PhyMemMode:1 is sent in front of the first batch of a command
- * and Qqemu.PhyMemMode:0 by svc__phys_end(), which svc_handle() calls on
- * every path before replying, so the mode is always restored, also when a
- * read fails midway.  Reads of addresses outside the RAM map are answered
- * "no physical page" without asking the target (QEMU would return zeros).
+ * and the client's own mode (0 unless it chose physical mode itself) by
+ * svc__phys_end(), which svc_handle() calls on every path before replying,
+ * so the mode is always restored, also when a read fails midway.  When the
+ * restore fails (a stalled target), the mode is unknown: every client
+ * memory request goes through the worker, which restores it first.  Reads
+ * of addresses outside the RAM map are answered "no physical page" without
+ * asking the target (QEMU would return zeros).
  */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
@@ -134,11 +137,16 @@ int svc__phys_read(svc *s, svc_prd *rds, size_t n) {
   }
   const char *pre = NULL;
   int pre_ok = 1;
-  if (nm && s->phys == SVC_PHYS_QEMU && !s->phys_mode) {
-    pre = "Qqemu.PhyMemMode:1";
-    s->phys_mode = 1; /* from now on svc__phys_end() must restore it */
+  int want = s->phys == SVC_PHYS_QEMU; /* offset: virtual reads */
+  if (nm && s->tmode != want && (want || s->qemu_phys || s->mode_touched)) {
+    pre = want ? "Qqemu.PhyMemMode:1" : "Qqemu.PhyMemMode:0";
+    s->tmode = -1; /* known again once answered; svc__phys_end() restores */
+    s->mode_touched = 1;
   }
   int rc = nm ? svc__mread(s, m, nm, pre, pre ? &pre_ok : NULL) : 0;
+  if (pre && pre_ok)
+    s->tmode = want;
+  svc__mode_publish(s);
   for (size_t k = 0; k < nm; k++) {
     svc_prd *r = &rds[map[k]];
     if (!pre_ok)
@@ -153,17 +161,43 @@ int svc__phys_read(svc *s, svc_prd *rds, size_t n) {
   return rc ? SVC_EIO : 0;
 }
 
-int svc__phys_end(svc *s) {
-  if (!s->phys_mode)
+void svc__mode_publish(svc *s) {
+  unsigned ev = s->seen_mode_ev;
+  atomic_store(&s->cmode_pub, s->cmode);
+  atomic_store(&s->mode_ok, s->tmode == s->cmode ? ev : ev - 1);
+}
+
+int svc__mode_set(svc *s, int m) {
+  if (s->tmode == m)
     return 0;
-  char buf[16];
-  int n = svc__simple(s, "Qqemu.PhyMemMode:0", buf, sizeof(buf));
-  s->phys_mode = 0;
-  if (n != 2 || strcmp(buf, "OK")) {
-    svc__log(s, 0, "could not restore QEMU's virtual memory mode");
-    return SVC_EIO;
+  if (s->discovered && !s->qemu_phys && !s->mode_touched) {
+    s->tmode = m; /* the target has no such mode: it is in every mode */
+    svc__mode_publish(s);
+    return 0;
   }
-  return 0;
+  char req[24], buf[16];
+  snprintf(req, sizeof(req), "Qqemu.PhyMemMode:%d", m);
+  s->tmode = -1; /* until the answer says otherwise */
+  s->mode_touched = 1;
+  int n = svc__simple(s, req, buf, sizeof(buf));
+  int rc = 0;
+  if (n == 2 && !strcmp(buf, "OK")) {
+    s->tmode = m;
+  } else if (n == 0 && !s->qemu_phys) {
+    s->tmode = m; /* not QEMU (empty answer): no mode to restore */
+  } else {
+    svc__log(s, 0,
+             "could not put QEMU's memory mode back to %s (%s): retried before the next "
+             "memory request",
+             m ? "physical" : "virtual", n < 0 ? "no answer" : buf);
+    rc = SVC_EIO;
+  }
+  svc__mode_publish(s);
+  return rc;
+}
+
+int svc__phys_end(svc *s) {
+  return svc__mode_set(s, s->cmode);
 }
 
 svc_cache *svc__pcache(svc *s) {
@@ -289,11 +323,14 @@ int svc__phys_write(svc *s, uint64_t pa, const uint8_t *buf, size_t len) {
     return SVC_ENOMEM;
   }
   size_t nr = 0;
-  if (s->phys == SVC_PHYS_QEMU && !s->phys_mode) {
-    reqs[nr].body = "Qqemu.PhyMemMode:1";
+  int want = s->phys == SVC_PHYS_QEMU, pre = 0;
+  if (s->tmode != want && (want || s->qemu_phys || s->mode_touched)) {
+    reqs[nr].body = want ? "Qqemu.PhyMemMode:1" : "Qqemu.PhyMemMode:0";
     reqs[nr].len = strlen(reqs[nr].body);
     nr++;
-    s->phys_mode = 1;
+    pre = 1;
+    s->tmode = -1;
+    s->mode_touched = 1;
   }
   for (size_t off = 0; off < len; off += mw) {
     size_t n = len - off < mw ? len - off : mw;
@@ -312,6 +349,9 @@ int svc__phys_write(svc *s, uint64_t pa, const uint8_t *buf, size_t len) {
   }
   wr_ctx c = {ok};
   int trc = svc__transact(s, reqs, nr, on_write, &c);
+  if (pre && !trc && ok[0])
+    s->tmode = want;
+  svc__mode_publish(s);
   int all = !trc;
   for (size_t i = 0; i < nr; i++)
     all = all && ok[i];

@@ -42,6 +42,14 @@ svc *svc_new(const svc_io *io, void *ctx, const svc_config *cfg) {
   atomic_init(&s->max_w, SVC_MAX_MW);
   atomic_init(&s->max_pkt, 0);
   atomic_init(&s->client_m, 0x1000);
+  atomic_init(&s->mode_ev, 0);
+  atomic_init(&s->mode_ok, ~0u); /* unknown until the first memory request */
+  atomic_init(&s->cmode_pub, 0);
+  atomic_init(&s->detach_gen, 0);
+  atomic_init(&s->detached, 0);
+  s->tmode = -1;
+  if (s->cfg.read_only && s->cfg.monitor_policy < SVC_MON_READ_ONLY)
+    s->cfg.monitor_policy = SVC_MON_READ_ONLY;
   const char *pb = s->cfg.phys_backend;
   if (pb) {
     snprintf(s->backend_arg, sizeof(s->backend_arg), "%s", pb);
@@ -126,6 +134,11 @@ static int too_big(svc *s, const char *b, size_t len) {
   return n > (b[0] == 'm' ? atomic_load(&s->max_m) : atomic_load(&s->max_w));
 }
 
+/* The target is not known to be in the client's memory mode. */
+static int mode_dirty(svc *s) {
+  return atomic_load(&s->mode_ok) != atomic_load(&s->mode_ev);
+}
+
 enum svc_action svc_classify(svc *s, const char *b, size_t len) {
   if (!len)
     return SVC_FORWARD;
@@ -138,15 +151,22 @@ enum svc_action svc_classify(svc *s, const char *b, size_t len) {
   case 'I':
     return SVC_FORWARD_RESUME;
   case 'v':
+    /* Detached: the stop reply of an attach says the CPU is back. */
+    if (rsp_has_prefix(b, len, "vAttach") && atomic_load(&s->detached))
+      return SVC_HANDLE;
     if (rsp_has_prefix(b, len, "vCont;") || rsp_has_prefix(b, len, "vRun") ||
         rsp_has_prefix(b, len, "vAttach"))
       return SVC_FORWARD_RESUME;
     return SVC_FORWARD;
+  case '?':
+    return atomic_load(&s->detached) ? SVC_HANDLE : SVC_FORWARD;
+  case 'D':
+    return SVC_HANDLE; /* tracked: no bridge command may need a CPU after it */
   case 'm':
   case 'M':
   case 'X':
-    if (atomic_load(&s->ctx_on) || (atomic_load(&s->cache_on) && s->cache.max) ||
-        too_big(s, b, len))
+    if (atomic_load(&s->ctx_on) || (atomic_load(&s->cache_on) && s->cache.max) || mode_dirty(s) ||
+        atomic_load(&s->detached) || too_big(s, b, len))
       return SVC_HANDLE;
     return SVC_FORWARD;
   case 'H':
@@ -165,9 +185,15 @@ enum svc_action svc_classify(svc *s, const char *b, size_t len) {
     if (len == 2 && (b[1] == 'c' || b[1] == 's'))
       return SVC_HANDLE; /* QEMU answers E22 and then aborts: never forward */
     return SVC_FORWARD;
+  case 'Q':
+    if (rsp_has_prefix(b, len, "Qqemu.PhyMemMode:"))
+      return SVC_HANDLE; /* the client's own mode: tracked */
+    return SVC_FORWARD;
   case 'q':
     if (rsp_has_prefix(b, len, "qRcmd,") || svc__lldb_classify(b, len))
       return SVC_HANDLE;
+    if (rsp_has_prefix(b, len, "qqemu.PhyMemMode") && mode_dirty(s))
+      return SVC_HANDLE; /* answered once the client's mode is back */
     return SVC_FORWARD;
   default:
     return SVC_FORWARD;
@@ -177,12 +203,18 @@ enum svc_action svc_classify(svc *s, const char *b, size_t len) {
 void svc_event(svc *s, enum svc_event ev) {
   switch (ev) {
   case SVC_EV_CONNECT:
+  case SVC_EV_LOST:
     atomic_fetch_add(&s->conn_gen, 1);
+    atomic_fetch_add(&s->mode_ev, 1);
+    atomic_fetch_add(&s->gen, 1);
+    break;
+  case SVC_EV_DETACH:
+    atomic_fetch_add(&s->detach_gen, 1);
+    atomic_fetch_add(&s->mode_ev, 1);
     atomic_fetch_add(&s->gen, 1);
     break;
   case SVC_EV_RESUME:
   case SVC_EV_STOP:
-  case SVC_EV_DETACH:
   case SVC_EV_REG_WRITE:
   default:
     atomic_fetch_add(&s->gen, 1);
@@ -194,16 +226,37 @@ void svc_interrupt(svc *s) {
   atomic_store(&s->intr, 1);
 }
 
+/* The client left or detached: what it chose ends with it. */
+static void client_gone(svc *s) {
+  s->cmode = 0; /* a new client expects virtual addresses */
+  if (atomic_load(&s->ctx_on)) {
+    atomic_store(&s->ctx_on, 0);
+    svc__log(s, 0, "context root 0x%llx ended with its client (back to the default context)",
+             (unsigned long long)s->ctx_root);
+  }
+}
+
 void svc__sync(svc *s) {
   unsigned cg = atomic_load(&s->conn_gen);
   if (cg != s->seen_conn) {
     s->seen_conn = cg;
     s->discovered = 0;
-    s->phys_mode = 0;
+    s->tmode = -1; /* a new connection, maybe a new QEMU: mode unknown */
     s->x_support = -1;
     s->ram_known = 0;
     svc__tdesc_free(&s->td);
     s->regs_valid = 0;
+    atomic_store(&s->detached, 0); /* QEMU attaches its first process to a new connection */
+  }
+  unsigned dg = atomic_load(&s->detach_gen);
+  if (dg != s->seen_detach) {
+    s->seen_detach = dg;
+    client_gone(s);
+  }
+  unsigned me = atomic_load(&s->mode_ev);
+  if (me != s->seen_mode_ev) {
+    s->seen_mode_ev = me;
+    svc__mode_publish(s);
   }
   unsigned g = atomic_load(&s->gen);
   if (g != s->seen_gen) {
@@ -220,7 +273,10 @@ void svc__sync(svc *s) {
 int svc__transact(svc *s, const svc_req *reqs, size_t n, svc_reply_cb cb, void *arg) {
   s->n_transact++;
   s->n_requests += n;
-  return s->io->transact(s->ctx, reqs, n, cb, arg);
+  int rc = s->io->transact(s->ctx, reqs, n, cb, arg);
+  if (rc < 0)
+    atomic_fetch_add(&s->gen, 1); /* the target may be gone: nothing cached is served */
+  return rc;
 }
 
 static int on_copy(void *arg, size_t i, const char *body, size_t len) {
@@ -387,6 +443,58 @@ int svc__regs_get(svc *s, const char *const *names, int n, uint64_t *vals, int *
 
 /* ------------------------------------------------------------------------ */
 
+/* Forwards a client request unchanged, relays the final reply and keeps
+ * its first bytes in ans (NUL-terminated). */
+typedef struct {
+  svc *s;
+  char ans[8];
+  int got;
+} relay_ctx;
+
+static int on_relay(void *arg, size_t i, const char *body, size_t len) {
+  relay_ctx *r = arg;
+  (void)i;
+  if (len > 1 && body[0] == 'O' && len % 2 && !(len == 2 && body[1] == 'K'))
+    return 0; /* console output */
+  size_t n = len < sizeof(r->ans) - 1 ? len : sizeof(r->ans) - 1;
+  memcpy(r->ans, body, n);
+  r->ans[n] = 0;
+  r->got = 1;
+  r->s->io->reply(r->s->ctx, body, len);
+  return 0;
+}
+
+static void relay(svc *s, const char *body, size_t len, relay_ctx *r) {
+  memset(r, 0, sizeof(*r));
+  r->s = s;
+  svc_req q = {body, len};
+  svc__transact(s, &q, 1, on_relay, r);
+  if (!r->got)
+    s->io->reply(s->ctx, "E05", 3);
+}
+
+/* The client's own Qqemu.PhyMemMode:N: forwarded, and once the target said
+ * OK, its mode (the cache then keeps its reads apart). */
+static void client_mode(svc *s, const char *body, size_t len) {
+  const char *p = body + 17, *end = body + len;
+  uint64_t v;
+  int parsed = rsp_parse_hex(&p, end, &v) == 0 && p == end;
+  s->tmode = -1; /* whatever the answer, until it says OK */
+  s->mode_touched = 1;
+  relay_ctx r;
+  relay(s, body, len, &r);
+  if (r.got && !strcmp(r.ans, "OK") && parsed) {
+    s->cmode = v != 0;
+    s->tmode = s->cmode;
+    svc__log(s, 1, "client switched QEMU to %s memory mode", s->cmode ? "physical" : "virtual");
+  }
+  svc__mode_publish(s);
+}
+
+static int is_stop_reply(const char *a) {
+  return a[0] == 'T' || a[0] == 'S';
+}
+
 void svc_handle(svc *s, const char *body, size_t len) {
   svc__sync(s);
   atomic_store(&s->intr, 0);
@@ -394,25 +502,71 @@ void svc_handle(svc *s, const char *body, size_t len) {
     s->io->reply(s->ctx, "", 0); /* unsupported: reverse execution */
     return;
   }
+  if (rsp_has_prefix(body, len, "Qqemu.PhyMemMode:")) {
+    client_mode(s, body, len);
+    return;
+  }
+  int detached = atomic_load(&s->detached);
+  if (len && body[0] == 'D') {
+    relay_ctx r;
+    relay(s, body, len, &r);
+    if (r.got && !strcmp(r.ans, "OK")) {
+      /* QEMU resumes the guest when no process is left attached. */
+      atomic_store(&s->detached, 1);
+      atomic_fetch_add(&s->gen, 1);
+      client_gone(s);
+      svc__phys_end(s);
+      svc__log(s, 1, "client detached: bridge commands refused until it attaches again");
+    }
+    return;
+  }
   if (len && (body[0] == 'm' || body[0] == 'M' || body[0] == 'X')) {
+    if (detached) {
+      static const char e[] = "E.rspbridge: no process attached (after detach): attach first";
+      s->io->reply(s->ctx, e, sizeof(e) - 1);
+      return;
+    }
     svc__handle_mem(s, body, len);
     return;
   }
+  if (detached && len == 1 && body[0] == '?') {
+    /* QEMU never answers `?` with no process attached (the request would
+     * time out): no process, as a stub says it (attach again: vAttach). */
+    s->io->reply(s->ctx, "W00", 3);
+    return;
+  }
   if (rsp_has_prefix(body, len, "qRcmd,")) {
-    char line[1024];
+    char line[SVC_LINE_MAX + 1];
     int n = rsp_parse_qrcmd(body, len, line, sizeof(line) - 1);
     if (n < 0) {
-      s->io->reply(s->ctx, "E01", 3);
+      svc__monitor(s, NULL, (len - 6) / 2); /* says why */
       return;
     }
     svc__monitor(s, line, (size_t)n);
     return;
   }
-  if (svc__lldb_handle(s, body, len))
+  /* LLDB's host and region packets read registers and page tables: only
+   * with a process attached (QEMU crashes otherwise); detached, they go to
+   * the target like everything else. */
+  if (!detached && svc__lldb_handle(s, body, len))
     return;
-  s->io->reply(s->ctx, "", 0);
+  /* Anything else: the client's mode first (it was unknown), then the
+   * request as it came; an attach's stop reply ends the detached state. */
+  svc__phys_end(s);
+  relay_ctx r;
+  relay(s, body, len, &r);
+  if (detached && r.got && is_stop_reply(r.ans)) {
+    atomic_store(&s->detached, 0);
+    atomic_fetch_add(&s->gen, 1);
+  }
 }
 
 int svc_finish(svc *s) {
-  return svc__phys_end(s);
+  /* The session ends: QEMU is left in virtual mode, as a new debugger
+   * expects it, whatever the bridge or its client switched. */
+  svc__sync(s);
+  s->cmode = 0;
+  if (s->tmode == 0 || (!s->mode_touched && !(s->discovered && s->qemu_phys)))
+    return 0;
+  return svc__mode_set(s, 0) ? -1 : 0;
 }

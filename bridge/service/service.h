@@ -67,7 +67,15 @@ typedef struct {
   const char *phys_backend; /* "auto" (NULL), "qemu", "offset:OFF", "none" */
   uint64_t root_override;   /* --root, when has_root_override */
   int has_root_override;
+  /* --monitor: which commands go on to the target's own monitor (QEMU's
+   * HMP).  SVC_MON_ALL (the default) forwards every one; SVC_MON_READ_ONLY
+   * only those on a read-only allow-list (`info ...`, `gva2gpa`, `x`, `xp`,
+   * `help`, `?`); SVC_MON_NONE none.  read_only implies at least
+   * SVC_MON_READ_ONLY. */
+  int monitor_policy;
 } svc_config;
+
+enum { SVC_MON_ALL = 0, SVC_MON_READ_ONLY = 1, SVC_MON_NONE = 2 };
 
 /* Loop thread: what to do with a client request body. */
 enum svc_action {
@@ -78,11 +86,14 @@ enum svc_action {
 };
 
 enum svc_event {
-  SVC_EV_RESUME = 1,   /* target resumed or stepped: drop cache and registers */
-  SVC_EV_STOP = 2,     /* a stop reply was forwarded to the client */
-  SVC_EV_CONNECT = 3,  /* (re)connected upstream: forget everything learned */
-  SVC_EV_DETACH = 4,   /* client detached or disconnected */
-  SVC_EV_REG_WRITE = 5 /* forwarded a register write (P, G) */
+  SVC_EV_RESUME = 1,    /* target resumed or stepped: drop cache and registers */
+  SVC_EV_STOP = 2,      /* a stop reply was forwarded to the client */
+  SVC_EV_CONNECT = 3,   /* (re)connected upstream: forget everything learned */
+  SVC_EV_DETACH = 4,    /* client detached or disconnected: its context and
+                           its QEMU memory mode end with it */
+  SVC_EV_REG_WRITE = 5, /* forwarded a register write (P, G) */
+  SVC_EV_LOST = 6       /* the target connection was lost: nothing cached
+                           from it may be served any more */
 };
 
 /* Returns NULL on allocation failure.  io and ctx must outlive the svc. */
@@ -115,9 +126,10 @@ void svc_handle(svc *s, const char *body, size_t len);
 
 /* Worker thread, blocking: the core's last job before it closes the target
  * connection (shutdown, or the bridge giving up on the target).  Puts back
- * whatever a service command may have left changed on the target (QEMU's
- * physical-memory mode) and returns 0, or a negative error when that could
- * not be confirmed.  Never calls io->reply; may call io->transact.  The core
+ * whatever a service command or the client may have left changed on the
+ * target (QEMU's physical-memory mode: virtual, as a new debugger expects;
+ * nothing is sent when nothing was switched) and returns 0, or a negative
+ * error when that could not be confirmed.  Never calls io->reply; may call io->transact.  The core
  * bounds it with its request timeout. */
 int svc_finish(svc *s);
 

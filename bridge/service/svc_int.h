@@ -49,13 +49,16 @@ void svc__sb_json_str(svc_sb *b, const char *s, size_t n);
 
 /* ------------------------------------------------------------------------
  * Command-line tokens. */
-#define SVC_MAX_TOK 24
+#define SVC_MAX_TOK  24
+/* Longest monitor command line (phys write takes 512 bytes: 1024 digits). */
+#define SVC_LINE_MAX 2047
 typedef struct {
-  char buf[1024];
+  char buf[SVC_LINE_MAX + 1];
   char *tok[SVC_MAX_TOK];
   int n;
 } svc_args;
-/* Splits on blanks; returns the token count, or -1 if too many/too long. */
+/* Splits on blanks; returns the token count, -1 if too long, -2 if too
+ * many tokens. */
 int svc__split(svc_args *a, const char *line, size_t len);
 /* Hex number with optional 0x and '`' / '_' separators (like 0xffff8000`00001000).
  * Returns 0 or -1. */
@@ -96,7 +99,16 @@ void svc__cache_update(svc_cache *c, uint64_t as, uint64_t addr, const uint8_t *
 
 /* Address spaces of the cache. */
 #define SVC_AS_PHYS              0u
+/* The client's own reads while it put QEMU in physical mode
+ * (Qqemu.PhyMemMode:1): physical bytes, but as the target gives them
+ * (no RAM-map check), so kept apart from the bridge's. */
+#define SVC_AS_CLIENT_PHYS       2u
 #define SVC_AS_VIRT(thread_hash) (1u + ((uint64_t)(thread_hash) << 1))
+
+/* The address space of the client's own m/M/X: virtual under the selected
+ * thread, or physical when the client switched QEMU to physical mode. */
+#define svc__client_as(s) \
+  (atomic_load(&(s)->cmode_pub) ? SVC_AS_CLIENT_PHYS : SVC_AS_VIRT(atomic_load(&(s)->thread)))
 
 /* ------------------------------------------------------------------------
  * Target description. */
@@ -189,6 +201,16 @@ struct svc {
   atomic_uint max_w;    /* largest M payload the target takes */
   atomic_uint max_pkt;  /* the target's PacketSize (0: unknown) */
   atomic_uint client_m; /* largest m the client may send (our PacketSize / 2) */
+  /* QEMU's physical-memory mode.  The target must be in the client's mode
+   * (cmode) whenever a client request reaches it: mode_ok == mode_ev says
+   * so; otherwise memory requests are classified SVC_HANDLE and the worker
+   * puts the client's mode back first (after a failed transaction, a
+   * reconnect, a new client). */
+  atomic_uint mode_ev;    /* bumped by SVC_EV_CONNECT / SVC_EV_DETACH */
+  atomic_uint mode_ok;    /* the mode_ev value the target is known good for */
+  atomic_int cmode_pub;   /* cmode, for the loop thread (cache address space) */
+  atomic_uint detach_gen; /* bumped by SVC_EV_DETACH: the client left or detached */
+  atomic_int detached;    /* the target has no process attached (after D) */
 
   /* Worker state. */
   unsigned seen_gen, seen_conn;
@@ -200,10 +222,13 @@ struct svc {
   int qemu_phys; /* qqemu.Supported lists PhyMemMode */
   enum svc_phys_kind phys;
   uint64_t phys_off;
-  int phys_forced; /* backend chosen by config or command */
-  int phys_mode;   /* QEMU physical mode currently on */
-  int bulk;        /* a long dump: use cached units, do not insert (keeps the tables) */
-  int x_support;   /* the target accepts X: -1 unknown, 0 no, 1 yes */
+  int phys_forced;  /* backend chosen by config or command */
+  int tmode;        /* QEMU's mode as far as known: 0, 1, or -1 unknown */
+  int cmode;        /* the mode the client chose (Qqemu.PhyMemMode) */
+  int mode_touched; /* a mode switch went to the target */
+  unsigned seen_mode_ev, seen_detach;
+  int bulk;      /* a long dump: use cached units, do not insert (keeps the tables) */
+  int x_support; /* the target accepts X: -1 unknown, 0 no, 1 yes */
   svc_region *ram;
   int nram;
   int ram_known;
@@ -282,8 +307,14 @@ int svc__phys_read_cached(svc *s, uint64_t pa, uint8_t *buf, size_t len, size_t 
 int svc__phys_write(svc *s, uint64_t pa, const uint8_t *buf, size_t len);
 /* The cache physical reads go through: the cache, or the per-command scratch. */
 svc_cache *svc__pcache(svc *s);
-/* Restore QEMU's virtual mode if a physical session is open. */
+/* Puts QEMU back in the client's mode (virtual unless the client chose
+ * physical) after the bridge's own physical accesses, or when the mode is
+ * unknown.  Returns 0 or SVC_EIO. */
 int svc__phys_end(svc *s);
+/* Puts QEMU in mode m (0 or 1) unless it is known to be in it. */
+int svc__mode_set(svc *s, int m);
+/* Publishes whether the target is in the client's mode (loop thread). */
+void svc__mode_publish(svc *s);
 const char *svc__phys_name(const svc *s);
 const char *svc__strerror(int rc);
 int svc__is_uncached(const svc *s, uint64_t lo, uint64_t len);
@@ -294,7 +325,8 @@ int svc__regs_get(svc *s, const char *const *names, int n, uint64_t *vals, int *
 /* Memory requests from the client (memory.c). */
 void svc__handle_mem(svc *s, const char *body, size_t len);
 
-/* Monitor commands (commands.c).  Output goes to s->out. */
+/* Monitor commands (commands.c).  Output goes to s->out.  line NULL: the
+ * qRcmd could not be decoded (len: its length in characters). */
 void svc__monitor(svc *s, const char *line, size_t len);
 void svc__out_flush(svc *s);
 /* Long operations call this often: when nothing reached the client for a

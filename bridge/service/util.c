@@ -94,7 +94,7 @@ int svc__split(svc_args *a, const char *line, size_t len) {
     if (!*p)
       break;
     if (a->n == SVC_MAX_TOK)
-      return -1;
+      return -2;
     a->tok[a->n++] = p;
     while (*p && *p != ' ' && *p != '\t' && *p != '\r' && *p != '\n')
       p++;

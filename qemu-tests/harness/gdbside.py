@@ -122,7 +122,9 @@ class Ctx:
         """The parsed --json answer of a bridge command and whether the command succeeded."""
         out, ok = self.monitor_full(cmd + " --json")
         try:
-            return json.loads(out), ok
+            j = json.loads(out)
+            # --json answers OK with an "error" member when the command failed.
+            return j, ok and not (isinstance(j, dict) and "error" in j)
         except ValueError as e:
             raise Fail("monitor %s --json: not JSON (%s): %r" % (cmd, e, out[:300]))
 

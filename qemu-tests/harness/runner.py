@@ -113,6 +113,8 @@ def main():
                 RSPT_ELF=os.path.abspath(args.elf),
                 RSPT_BRIDGE="1" if args.bridge else "0",
                 RSPT_BRIDGE_ARGS=" ".join(args.bridge_arg),
+                RSPT_BRIDGE_BIN=os.path.abspath(args.bridge) if args.bridge else "",
+                RSPT_KERNEL=os.path.abspath(args.kernel),
             )
             if args.seed is not None:
                 env["RSPT_SEED"] = str(args.seed)

@@ -74,7 +74,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (cl > 600)
     cl = 600;
   fz f = {nl ? nl + 1 : data + size, data + size, 0, 0};
-  svc_config cfg = {64 * 0x800, 0, NULL, 0, 0};
+  svc_config cfg = {64 * 0x800, 0, NULL, 0, 0, 0};
   svc *s = svc_new(&io, &f, &cfg);
   if (!s)
     return 0;
@@ -86,6 +86,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   one(s, &f, "M400000,2:abcd", 14);
   svc_event(s, SVC_EV_RESUME);
   one(s, &f, "m400ff0,40", 10);
+  /* The client's own mode, detach and attach, client and target gone. */
+  one(s, &f, "Qqemu.PhyMemMode:1", 18);
+  one(s, &f, "m400000,20", 10);
+  one(s, &f, "D;1", 3);
+  if (n > 0)
+    one(s, &f, body, (size_t)n);
+  one(s, &f, "?", 1);
+  one(s, &f, "vAttach;1", 9);
+  svc_event(s, SVC_EV_DETACH);
+  one(s, &f, "qqemu.PhyMemMode", 16);
+  svc_event(s, SVC_EV_LOST);
+  one(s, &f, "m400000,20", 10);
+  int before = f.replies;
+  svc_finish(s);
+  if (f.replies != before) /* never replies */
+    abort();
   svc_free(s);
   return 0;
 }

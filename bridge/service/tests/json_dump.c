@@ -29,11 +29,20 @@ static const char *const cmds[] = {
     "uncached add fec00000 fec01000 --json",
     "arch --json",
     "vtop zz --json",
+    "vtop 1 2 --json",
+    "vtop 1 --width 2 --json",
+    "phys search 0x200000 0x4000 00 --max 3 --json",
+    "maps 0x1000 --root zz --json",
+    "nosuch-ours --json x",
+    "phys read 0x1000 --json 0x10 0x20",
+    "help --json",
+    "help vtop --json",
+    "help nosuch --json",
 };
 
 int main(void) {
   sim *t = sim_new();
-  svc_config cfg = {1u << 20, 0, NULL, 0, 0};
+  svc_config cfg = {1u << 20, 0, NULL, 0, 0, 0};
   svc *s = svc_new(&sim_io, t, &cfg);
   if (!s)
     return 1;

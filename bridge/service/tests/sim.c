@@ -243,6 +243,27 @@ static void answer(sim *t, const char *body, size_t len, deliver *d) {
   rbuf r = {0};
   uint64_t a, n;
   char tmp[128];
+  if (t->detached && len &&
+      (strchr("pPgGmMX", body[0]) || rsp_has_prefix(body, len, "qXfer:features:read:"))) {
+    t->cpu_while_detached++; /* QEMU would crash here */
+    emit(d, "E01", 3);
+    return;
+  }
+  if (len && body[0] == 'D') {
+    t->detached = 1;
+    emit(d, "OK", 2);
+    return;
+  }
+  if (rsp_has_prefix(body, len, "vAttach;") || (len == 1 && body[0] == '?')) {
+    if (body[0] == 'v')
+      t->detached = 0;
+    emit(d, t->detached ? "W00" : "T05thread:01;", t->detached ? 3 : 13);
+    return;
+  }
+  if (rsp_has_prefix(body, len, "qqemu.PhyMemMode")) {
+    emit(d, t->phys_mode ? "1" : "0", 1);
+    return;
+  }
   if (rsp_has_prefix(body, len, "qXfer:features:read:")) {
     rsp_qxfer x;
     if (t->no_xml) {
@@ -394,6 +415,7 @@ static void answer(sim *t, const char *body, size_t len, deliver *d) {
       return;
     }
     cmd[cl] = 0;
+    snprintf(t->last_rcmd, sizeof(t->last_rcmd), "%.120s", cmd);
     if (!strcmp(cmd, "info mtree -f")) {
       const char *p = mtree;
       while (*p) {

@@ -37,6 +37,12 @@ typedef struct sim {
   uint64_t hmp_cr3, hmp_rip;
   int xml_read;
   int phys_mode;
+  /* After D: no CPU attached.  QEMU 7.2 segfaults on a register or memory
+   * access then; the simulator counts them. */
+  int detached;
+  unsigned long cpu_while_detached;
+  /* Commands its monitor ran (qRcmd), the last one. */
+  char last_rcmd[128];
   /* Counters. */
   unsigned long transacts, requests, reads_m, reads_p, mode_on, mode_off, writes, rcmds;
   double target_cpu_s; /* CPU the simulated target spent answering (not the service's) */

@@ -24,7 +24,7 @@ typedef struct {
 static int setup_size(void **state, size_t bytes) {
   fx *f = calloc(1, sizeof(*f));
   f->t = sim_new();
-  svc_config cfg = {bytes, 0, NULL, 0, 0};
+  svc_config cfg = {bytes, 0, NULL, 0, 0, 0};
   f->s = svc_new(&sim_io, f->t, &cfg);
   assert_non_null(f->s);
   *state = f;
@@ -178,7 +178,7 @@ static void test_keepalive(void **state) {
       packed[k++] = *p;
   packed[k] = 0;
   assert_string_equal(packed, "{\"pattern_len\":6,\"matches\":[\"0x201980\"],\"count\":1,"
-                              "\"skipped\":\"0x0\"}\n");
+                              "\"skipped\":\"0x0\",\"max\":\"0x100\",\"truncated\":false}\n");
   free(packed);
   const char *o;
   /* maps: progress while the tables are read, then the document. */

@@ -26,7 +26,7 @@ static int setup_with(void **state, size_t cache, unsigned psize, unsigned short
   f->t = sim_new();
   f->t->psize = psize;
   f->t->short_m = short_m;
-  svc_config cfg = {cache, 0, NULL, 0, 0};
+  svc_config cfg = {cache, 0, NULL, 0, 0, 0};
   f->s = svc_new(&sim_io, f->t, &cfg);
   assert_non_null(f->s);
   /* What the bridge does with the target's qSupported reply. */
@@ -95,7 +95,10 @@ static void test_client_reads(void **state) {
 
 static void test_forward_small(void **state) {
   fx *f = *state;
-  /* A read the target takes as it is goes straight through. */
+  /* A read the target takes as it is goes straight through, once the
+   * first memory request put QEMU in the client's mode. */
+  assert_int_equal(svc_classify(f->s, "m400000,80", 10), SVC_HANDLE);
+  expect_bytes(f, SIM_KVA, SIM_KPA, 0x10);
   assert_int_equal(svc_classify(f->s, "m400000,80", 10), f->t->psize ? SVC_FORWARD : SVC_FORWARD);
   assert_int_equal(svc_classify(f->s, "m400000,81", 10), f->t->psize ? SVC_HANDLE : SVC_FORWARD);
   expect_bytes(f, SIM_KVA, SIM_KPA, 0x1800);

@@ -44,8 +44,8 @@ static void test_split(void **state) {
   memset(many, 0, sizeof(many));
   for (int i = 0; i < 30; i++)
     strcat(many, "a ");
-  assert_int_equal(svc__split(&a, many, strlen(many)), -1);
-  char big[2000];
+  assert_int_equal(svc__split(&a, many, strlen(many)), -2);
+  char big[3000];
   memset(big, 'x', sizeof(big));
   assert_int_equal(svc__split(&a, big, sizeof(big)), -1);
 }
