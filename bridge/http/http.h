@@ -11,6 +11,9 @@
  * another thread (the bridge's worker) hands the result back to the loop
  * before calling done.
  *
+ * Signals.  Like every libuv program writing to sockets, the program must
+ * ignore SIGPIPE (a client may leave before its answer is written).
+ *
  * Ordering.  The server calls the backend one operation at a time: it
  * never calls command() or request() again before the previous one called
  * done.  HTTP requests from all connections wait in one bounded queue.

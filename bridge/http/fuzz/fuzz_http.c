@@ -6,6 +6,7 @@
  * crash or hang.  The simulator is shared by all inputs and read-only, so
  * no input can change what the next one sees through its tables. */
 #define _POSIX_C_SOURCE 200809L
+#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +61,7 @@ static void on_write(uv_write_t *w, int status) {
 }
 
 static void init(void) {
+  signal(SIGPIPE, SIG_IGN);
   loop = uv_default_loop();
   svc_config scfg = {1u << 20, 1, NULL, 0, 0};
   if (simbk_init(&bk, loop, 0, &scfg))

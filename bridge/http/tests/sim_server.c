@@ -5,6 +5,7 @@
  *   http_sim_server [--port N] [--read-only] [--inline]
  */
 #define _POSIX_C_SOURCE 200809L
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,6 +47,7 @@ int main(int argc, char **argv) {
       return 2;
     }
   }
+  signal(SIGPIPE, SIG_IGN);
   uv_loop_t *loop = uv_default_loop();
   if (simbk_init(&bk, loop, threaded, NULL)) {
     fprintf(stderr, "http_sim_server: out of memory\n");
