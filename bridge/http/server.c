@@ -542,7 +542,18 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
 
 static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf) {
   http_conn *c = st->data;
-  if (n > 0) {
+  if (n > 0 && (c->busy || c->rest_len)) {
+    /* Reading stops while a request is answered; bytes that still come
+     * wait behind the ones already held (bounded: reading is stopped). */
+    char *p = realloc(c->rest, c->rest_len + (size_t)n);
+    if (!p) {
+      conn_close(c);
+    } else {
+      memcpy(p + c->rest_len, buf->base, (size_t)n);
+      c->rest = p;
+      c->rest_len += (size_t)n;
+    }
+  } else if (n > 0) {
     conn_feed(c, buf->base, (size_t)n);
   } else if (n < 0) {
     if (c->reading) {
