@@ -4,42 +4,22 @@
 #include <string.h>
 
 #include "simbk.h"
-#include "svc_int.h"
+#include "http_svc.h"
 
 enum { OP_CMD = 1, OP_REQ = 2, OP_REGS = 3 };
 
-/* The registers the service knows from the target description, read the
- * way its own commands read them (svc__regs_get: p packets). */
+/* The registers, as the bridge's adapter reads them too (svc_regs.c). */
 static void run_regs(simbk *b) {
-  svc *s = b->s;
   svc_sb o;
   svc__sb_init(&o);
-  if (svc__discover(s) || !s->td.loaded) {
-    svc__sb_puts(&o, "no target description");
+  if (http_svc_regs_json(b->s, &o))
     b->status = HTTP_BK_FAILED;
-  } else {
-    svc__sb_puts(&o, "{");
-    int first = 1;
-    for (int i = 0; i < s->td.nregs; i++) {
-      const char *name = s->td.regs[i].name;
-      uint64_t v;
-      int have = 0;
-      if (s->td.regs[i].bits > 64 || svc__regs_get(s, &name, 1, &v, &have) || !have)
-        continue;
-      svc__sb_printf(&o, "%s", first ? "" : ",");
-      svc__sb_json_str(&o, name, strlen(name));
-      svc__sb_printf(&o, ":\"0x%llx\"", (unsigned long long)v);
-      first = 0;
-    }
-    svc__sb_puts(&o, "}");
-  }
   b->out = o.oom ? NULL : o.p;
   b->out_len = o.len;
   if (o.oom)
     svc__sb_free(&o);
 }
 
-/* Runs the pending op against the service; fills status and out. */
 static void run(simbk *b) {
   const char *reply;
   if (b->kind == OP_CMD) {
