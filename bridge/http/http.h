@@ -72,6 +72,8 @@ typedef struct {
   size_t max_conns; /* 0: 256 */
   size_t max_queue; /* HTTP requests waiting for the backend; 0: 64 */
   size_t max_io;    /* largest phys/virt read or write; 0: 1 MiB */
+  unsigned idle_ms; /* a connection idle this long (no request being
+                       answered, nothing read) is closed; 0: 60 s */
   const http_backend_ops *ops;
   void *ctx;
   /* Optional: a log line (level 0 info, 1 verbose). */

@@ -40,12 +40,21 @@ struct http_conn {
   int limit_status; /* why a callback stopped the parser (414, 431, 413) */
   int reading, eof, closing, close_after_write;
   unsigned writes; /* in flight */
+  uint64_t last;   /* uv_now() of the last bytes read or answer sent */
+  /* After an error answer to bad input: the write side is shut down and
+   * what the client still sends is read and dropped until it closes (or
+   * the idle sweep ends it), so that closing with unread input does not
+   * reset the connection before the client has read the answer. */
+  int linger;
+  size_t dropped;
+  uv_shutdown_t sd;
 };
 
 struct http_server {
   uv_loop_t *loop;
   http_config cfg;
   uv_tcp_t listener;
+  uv_timer_t sweep; /* closes idle connections */
   int listening, port;
   http_conn conns; /* sentinel of the list of open connections */
   http_req *qhead, *qtail;
@@ -218,13 +227,26 @@ int http__op(http_req *r, int kind, const char *line, size_t len, http_step_fn s
 /* ------------------------------------------------------------------------
  * Responses. */
 
+static void on_shutdown(uv_shutdown_t *sd, int status) {
+  http_conn *c = sd->data;
+  if (status < 0)
+    conn_close(c);
+}
+
 static void on_write(uv_write_t *w, int status) {
   wreq *wr = (wreq *)w;
   http_conn *c = wr->conn;
   free(wr);
   c->writes--;
-  if (status < 0 || (c->close_after_write && !c->writes))
+  if (status < 0 || c->closing) {
     conn_close(c);
+  } else if (c->close_after_write && !c->writes) {
+    c->sd.data = c;
+    if (!c->linger || uv_shutdown(&c->sd, &c->h.stream, on_shutdown) < 0)
+      conn_close(c);
+    else if (!c->reading && uv_read_start(&c->h.stream, on_alloc, on_read) == 0)
+      c->reading = 1;
+  }
 }
 
 /* Continues with the next pipelined request, or reads again. */
@@ -284,6 +306,7 @@ static void send_response(http_conn *c, int status, const char *ctype, const cha
   }
   c->writes++;
   c->srv->st.responses++;
+  c->last = uv_now(c->srv->loop);
 }
 
 static void send_raw(http_conn *c, const char *text) {
@@ -355,6 +378,7 @@ static void conn_fail(http_conn *c, int status, const char *msg) {
     uv_read_stop(&c->h.stream);
     c->reading = 0;
   }
+  c->linger = 1;
   send_response(c, status, "application/json", b.oom ? "" : b.p, b.oom ? 0 : b.len, NULL, 0);
   svc__sb_free(&b);
 }
@@ -542,7 +566,13 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
 
 static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf) {
   http_conn *c = st->data;
-  if (n > 0 && (c->busy || c->rest_len)) {
+  if (n > 0)
+    c->last = uv_now(c->srv->loop);
+  if (c->linger) {
+    c->dropped += n > 0 ? (size_t)n : 0;
+    if (n < 0 || c->dropped > READ_BUF * 16)
+      conn_close(c);
+  } else if (n > 0 && (c->busy || c->rest_len)) {
     /* Reading stops while a request is answered; bytes that still come
      * wait behind the ones already held (bounded: reading is stopped). */
     char *p = realloc(c->rest, c->rest_len + (size_t)n);
@@ -619,6 +649,7 @@ static int conn_start(http_server *s, http_conn *c) {
   s->handles++;
   s->st.conns++;
   s->st.open_conns++;
+  c->last = uv_now(s->loop);
   int rc = uv_read_start(&c->h.stream, on_alloc, on_read);
   if (rc < 0) {
     conn_close(c);
@@ -678,6 +709,20 @@ int http_server_adopt_fd(http_server *s, int fd) {
 /* ------------------------------------------------------------------------
  * The server. */
 
+static void on_sweep(uv_timer_t *t) {
+  http_server *s = t->data;
+  uint64_t now = uv_now(s->loop);
+  http_conn *c = s->conns.next;
+  while (c != &s->conns) {
+    http_conn *next = c->next;
+    if (!c->busy && !c->writes && now - c->last >= s->cfg.idle_ms) {
+      logf_(s, 1, "http: closing a connection idle for %u ms", s->cfg.idle_ms);
+      conn_close(c);
+    }
+    c = next;
+  }
+}
+
 static void on_listener_closed(uv_handle_t *h) {
   http_server *s = h->data;
   s->handles--;
@@ -698,6 +743,8 @@ int http_server_start(uv_loop_t *loop, const http_config *cfg, http_server **out
     s->cfg.max_queue = 64;
   if (!s->cfg.max_io)
     s->cfg.max_io = 1u << 20;
+  if (!s->cfg.idle_ms)
+    s->cfg.idle_ms = 60000;
   s->conns.next = s->conns.prev = &s->conns;
   const char *addr = cfg->addr ? cfg->addr : "127.0.0.1";
   struct sockaddr_storage sa;
@@ -727,6 +774,11 @@ int http_server_start(uv_loop_t *loop, const http_config *cfg, http_server **out
     return rc;
   }
   s->listening = 1;
+  uint64_t every = s->cfg.idle_ms / 4 ? s->cfg.idle_ms / 4 : 1;
+  uv_timer_init(loop, &s->sweep);
+  s->sweep.data = s;
+  s->handles++;
+  uv_timer_start(&s->sweep, on_sweep, every, every);
   struct sockaddr_storage got;
   int len = sizeof(got);
   if (uv_tcp_getsockname(&s->listener, (struct sockaddr *)&got, &len) == 0)
@@ -764,6 +816,7 @@ void http_server_close(http_server *s, void (*cb)(void *arg), void *arg) {
   /* Orphaned requests were removed from the queue by conn_close. */
   if (s->listening) {
     s->listening = 0;
+    uv_close((uv_handle_t *)&s->sweep, on_listener_closed);
     uv_close((uv_handle_t *)&s->listener, on_listener_closed);
   } else {
     maybe_finish_close(s);

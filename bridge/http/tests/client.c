@@ -1,6 +1,7 @@
 /* client.c - see client.h. */
 #define _POSIX_C_SOURCE 200809L
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdarg.h>
@@ -152,7 +153,8 @@ int cl_closed(cl_conn *c) {
   if (c->off < c->have)
     return 0;
   char b;
-  return recv(c->fd, &b, 1, 0) == 0;
+  ssize_t n = recv(c->fd, &b, 1, 0);
+  return n == 0 || (n < 0 && errno == ECONNRESET);
 }
 
 void cl_close(cl_conn *c) {

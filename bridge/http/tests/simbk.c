@@ -98,6 +98,10 @@ static int start(simbk *b, int kind, const char *line, size_t len, http_done_cb 
   b->ops++;
   if (++b->active > (int)b->max_concurrent)
     b->max_concurrent = (unsigned long)b->active;
+  if (b->hold) {
+    b->held = 1;
+    return 0;
+  }
   if (b->threaded) {
     b->work.data = b;
     if (uv_queue_work(b->loop, &b->work, work_cb, after_work) == 0)
@@ -147,6 +151,13 @@ int simbk_init(simbk *b, uv_loop_t *loop, int threaded, const svc_config *cfg) {
   uv_timer_init(loop, &b->timer);
   b->timer.data = b;
   return 0;
+}
+
+void simbk_release(simbk *b) {
+  if (!b->held)
+    return;
+  b->held = 0;
+  timer_cb(&b->timer);
 }
 
 void simbk_close(simbk *b) {

@@ -22,6 +22,8 @@ typedef struct simbk {
   int running, lost;
   /* Refuse ops with -1 (the backend could not start them). */
   int refuse;
+  /* Hold each op (held = 1) until simbk_release(). */
+  int hold, held;
   /* Observations. */
   unsigned long ops, max_concurrent;
   int active;
@@ -43,6 +45,8 @@ extern const http_backend_ops simbk_ops;
 int simbk_init(simbk *b, uv_loop_t *loop, int threaded, const svc_config *cfg);
 /* Closes the timer; the loop must run once more to finish. */
 void simbk_close(simbk *b);
+/* Runs the held op now (inline mode). */
+void simbk_release(simbk *b);
 /* Frees the simulator and the service (after the loop has finished). */
 void simbk_free(simbk *b);
 

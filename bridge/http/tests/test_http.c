@@ -737,6 +737,97 @@ static void test_target_states(void **state) {
   run(c_target_states, NULL, NULL);
 }
 
+/* ------------------------------------------------------------------------ */
+
+static void c_idle(fx *f) {
+  cl_conn c;
+  cl_resp r;
+  /* Silent from the start: closed by the server. */
+  CHECK(f, cl_connect(&c, f->port) == 0);
+  CHECK(f, cl_closed(&c));
+  cl_close(&c);
+  /* Half a request, then nothing: closed too. */
+  CHECK(f, cl_connect(&c, f->port) == 0);
+  cl_sendf(&c, "GET /v1/vtop?va=0x1000 HTTP/1.1\r\nHo");
+  CHECK(f, cl_closed(&c));
+  cl_close(&c);
+  /* Answered, then idle: closed after the answer. */
+  CHECK(f, cl_connect(&c, f->port) == 0);
+  cl_sendf(&c, "GET /v1/cache HTTP/1.1\r\n\r\n");
+  CHECK(f, cl_read(&c, &r) == 0 && r.status == 200);
+  cl_resp_free(&r);
+  CHECK(f, cl_closed(&c));
+  cl_close(&c);
+}
+
+static void setup_idle(fx *f) {
+  f->cfg.idle_ms = 50;
+}
+
+static void test_idle(void **state) {
+  (void)state;
+  run(c_idle, setup_idle, NULL);
+}
+
+/* The server closed while the backend holds a request: its close completes
+ * only after the backend's done, and nothing is leaked or touched late. */
+static int closed_cb_ran;
+
+static void on_server_closed(void *arg) {
+  (void)arg;
+  closed_cb_ran++;
+}
+
+static void release_cb(uv_timer_t *t) {
+  simbk *b = t->data;
+  simbk_release(b);
+  uv_close((uv_handle_t *)t, NULL);
+}
+
+static void check_held(uv_idle_t *i) {
+  fx *f = i->data;
+  if (!f->bk.held)
+    return; /* the request has not reached the backend yet */
+  uv_idle_stop(i);
+  uv_close((uv_handle_t *)i, NULL);
+  http_server_close(f->srv, on_server_closed, NULL);
+  assert_int_equal(closed_cb_ran, 0);
+  static uv_timer_t rel;
+  uv_timer_init(&f->loop, &rel);
+  rel.data = &f->bk;
+  uv_timer_start(&rel, release_cb, 0, 0);
+  simbk_close(&f->bk);
+}
+
+static void test_close_inflight(void **state) {
+  (void)state;
+  fx *f = calloc(1, sizeof(*f));
+  assert_non_null(f);
+  assert_int_equal(uv_loop_init(&f->loop), 0);
+  assert_int_equal(simbk_init(&f->bk, &f->loop, 0, NULL), 0);
+  f->bk.hold = 1;
+  f->cfg.ops = &simbk_ops;
+  f->cfg.ctx = &f->bk;
+  assert_int_equal(http_server_start(&f->loop, &f->cfg, &f->srv), 0);
+  cl_conn c;
+  assert_int_equal(cl_connect(&c, http_server_port(f->srv)), 0);
+  assert_int_equal(cl_sendf(&c, "GET /v1/maps HTTP/1.1\r\n\r\n"), 0);
+  uv_idle_t idle;
+  uv_idle_init(&f->loop, &idle);
+  idle.data = f;
+  uv_idle_start(&idle, check_held);
+  closed_cb_ran = 0;
+  uv_run(&f->loop, UV_RUN_DEFAULT);
+  assert_int_equal(closed_cb_ran, 1);
+  assert_int_equal(f->bk.ops, 1);
+  assert_int_equal(uv_loop_close(&f->loop), 0);
+  /* The client saw its connection closed without an answer. */
+  assert_true(cl_closed(&c));
+  cl_close(&c);
+  simbk_free(&f->bk);
+  free(f);
+}
+
 int main(void) {
   signal(SIGPIPE, SIG_IGN); /* a client gone before its answer */
   const struct CMUnitTest tests[] = {
@@ -745,6 +836,7 @@ int main(void) {
       cmocka_unit_test(test_malformed),    cmocka_unit_test(test_keepalive),
       cmocka_unit_test(test_many_clients), cmocka_unit_test(test_queue_full),
       cmocka_unit_test(test_conn_limit),   cmocka_unit_test(test_target_states),
+      cmocka_unit_test(test_idle),         cmocka_unit_test(test_close_inflight),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
