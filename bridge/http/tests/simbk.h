@@ -5,6 +5,7 @@
 #ifndef HTTP_SIMBK_H
 #define HTTP_SIMBK_H
 
+#include <stdatomic.h>
 #include <uv.h>
 
 #include "http.h"
@@ -18,10 +19,11 @@ typedef struct simbk {
   /* 1: the service runs on libuv's thread pool (as on the bridge's worker);
    * 0: on the loop, one loop iteration later (deterministic, for fuzzing). */
   int threaded;
-  /* Fault knobs: every op answers HTTP_BK_RUNNING / HTTP_BK_LOST. */
-  int running, lost;
+  /* Fault knobs: every op answers HTTP_BK_RUNNING / HTTP_BK_LOST.  Atomic:
+   * a test's client thread sets them between its requests. */
+  atomic_int running, lost;
   /* Refuse ops with -1 (the backend could not start them). */
-  int refuse;
+  atomic_int refuse;
   /* Hold each op (held = 1) until simbk_release(). */
   int hold, held;
   /* Observations. */
