@@ -46,6 +46,7 @@ struct http_conn {
    * the idle sweep ends it), so that closing with unread input does not
    * reset the connection before the client has read the answer. */
   int linger;
+  int in_feed; /* conn_feed runs */
   size_t dropped;
   uv_shutdown_t sd;
 };
@@ -75,7 +76,7 @@ typedef struct {
 static void conn_close(http_conn *c);
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf);
-static void conn_feed(http_conn *c, const char *data, size_t len);
+static void conn_feed(http_conn *c, const char *data, size_t len, char *own);
 static void maybe_finish_close(http_server *s);
 
 const http_config *http__cfg(const http_server *s) {
@@ -249,30 +250,18 @@ static void on_write(uv_write_t *w, int status) {
   }
 }
 
-/* Continues with the next pipelined request, or reads again. */
+/* Continues with the next pipelined request, or reads again.  Inside
+ * conn_feed (a request answered at once, from its dispatch) it does
+ * nothing: conn_feed's own loop goes on, so a burst of pipelined requests
+ * is a loop, not a recursion as deep as the burst. */
 static void conn_resume(http_conn *c) {
-  if (c->closing || c->close_after_write)
+  if (c->in_feed || c->closing || c->close_after_write)
     return;
-  if (c->rest_len) {
-    char *data = c->rest;
-    size_t n = c->rest_len;
-    c->rest = NULL;
-    c->rest_len = 0;
-    conn_feed(c, data, n);
-    free(data);
-  }
-  if (c->closing || c->close_after_write || c->busy)
-    return;
-  if (c->eof) {
-    /* The client half-closed: close once the responses are out. */
-    if (c->writes)
-      c->close_after_write = 1;
-    else
-      conn_close(c);
-    return;
-  }
-  if (!c->reading && uv_read_start(&c->h.stream, on_alloc, on_read) == 0)
-    c->reading = 1;
+  char *data = c->rest;
+  size_t n = c->rest_len;
+  c->rest = NULL;
+  c->rest_len = 0;
+  conn_feed(c, data, n, data);
 }
 
 static void send_response(http_conn *c, int status, const char *ctype, const char *body, size_t len,
@@ -504,7 +493,10 @@ static const http_parser_settings settings = {
     .on_message_complete = on_message_complete,
 };
 
-static void conn_feed(http_conn *c, const char *data, size_t len) {
+/* Parses data; own, if not NULL, is a malloc'd buffer holding it, freed
+ * here.  Ends reading again when every request is answered. */
+static void conn_feed(http_conn *c, const char *data, size_t len, char *own) {
+  c->in_feed = 1;
   while (len && !c->closing && !c->close_after_write) {
     size_t n = http_parser_execute(&c->parser, &settings, data, len);
     enum http_errno e = HTTP_PARSER_ERRNO(&c->parser);
@@ -518,7 +510,7 @@ static void conn_feed(http_conn *c, const char *data, size_t len) {
         c->rest = malloc(len);
         if (!c->rest) {
           conn_close(c);
-          return;
+          break;
         }
         memcpy(c->rest, data, len);
         c->rest_len = len;
@@ -527,10 +519,18 @@ static void conn_feed(http_conn *c, const char *data, size_t len) {
         uv_read_stop(&c->h.stream);
         c->reading = 0;
       }
-      http_req *r = c->busy;
       c->srv->st.requests++;
-      http__dispatch(r);
-      return; /* conn_resume (from the response) continues with rest */
+      http__dispatch(c->busy);
+      if (c->busy || c->closing || c->close_after_write)
+        break; /* answered later: http__respond resumes */
+      /* Answered at once: on with the rest. */
+      free(own);
+      own = c->rest;
+      data = own;
+      len = c->rest_len;
+      c->rest = NULL;
+      c->rest_len = 0;
+      continue;
     }
     if (e != HPE_OK) {
       char msg[160];
@@ -545,12 +545,25 @@ static void conn_feed(http_conn *c, const char *data, size_t len) {
         snprintf(msg, sizeof(msg), "bad HTTP request: %s (%s)", http_errno_description(e),
                  http_errno_name(e));
       conn_fail(c, st, msg);
-      return;
+      break;
     }
     data += n;
     len -= n;
     if (n == 0)
       break;
+  }
+  free(own);
+  c->in_feed = 0;
+  if (c->busy || c->closing || c->close_after_write)
+    return;
+  if (c->eof) {
+    /* The client half-closed: close once the responses are out. */
+    if (c->writes)
+      c->close_after_write = 1;
+    else
+      conn_close(c);
+  } else if (!c->reading && uv_read_start(&c->h.stream, on_alloc, on_read) == 0) {
+    c->reading = 1;
   }
 }
 
@@ -584,7 +597,7 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf) {
       c->rest_len += (size_t)n;
     }
   } else if (n > 0) {
-    conn_feed(c, buf->base, (size_t)n);
+    conn_feed(c, buf->base, (size_t)n, NULL);
   } else if (n < 0) {
     if (c->reading) {
       uv_read_stop(st);

@@ -68,19 +68,39 @@ static int on_status(http_parser *p, const char *at, size_t len) {
   return 0;
 }
 
+/* Header names and values may arrive in pieces (split reads). */
 static int on_field(http_parser *p, const char *at, size_t len) {
   cl_conn *c = of(p);
-  c->hdr = len == 12 && !strncasecmp(at, "content-type", 12) ? 1
-           : len == 10 && !strncasecmp(at, "connection", 10) ? 2
-                                                             : 0;
+  if (c->in_value) {
+    c->in_value = 0;
+    c->fname_len = 0;
+  }
+  if (c->fname_len + len < sizeof(c->fname)) {
+    memcpy(c->fname + c->fname_len, at, len);
+    c->fname_len += len;
+  } else {
+    c->fname_len = sizeof(c->fname); /* too long to be one we keep */
+  }
   return 0;
 }
 
 static int on_value(http_parser *p, const char *at, size_t len) {
   cl_conn *c = of(p);
+  if (!c->in_value) {
+    c->in_value = 1;
+    c->hdr = c->fname_len == 12 && !strncasecmp(c->fname, "content-type", 12) ? 1
+             : c->fname_len == 10 && !strncasecmp(c->fname, "connection", 10) ? 2
+                                                                              : 0;
+    if (c->hdr == 1)
+      c->cur->ctype[0] = 0;
+    if (c->hdr == 2)
+      c->cur->connection[0] = 0;
+  }
   char *dst = c->hdr == 1 ? c->cur->ctype : c->hdr == 2 ? c->cur->connection : NULL;
-  if (dst)
-    snprintf(dst, 32, "%.*s", (int)len, at);
+  if (dst) {
+    size_t have = strlen(dst);
+    snprintf(dst + have, 32 - have, "%.*s", (int)len, at);
+  }
   return 0;
 }
 
@@ -117,6 +137,8 @@ int cl_read(cl_conn *c, cl_resp *r) {
   c->p.data = c;
   c->cur = r;
   c->done = 0;
+  c->in_value = 0;
+  c->fname_len = 0;
   for (;;) {
     if (c->off < c->have) {
       size_t n = http_parser_execute(&c->p, &settings, c->buf + c->off, c->have - c->off);

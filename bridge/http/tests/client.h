@@ -21,6 +21,9 @@ typedef struct {
   size_t have, off;
   cl_resp *cur;
   int done, hdr; /* hdr: 1 content-type, 2 connection */
+  char fname[32];
+  size_t fname_len;
+  int in_value;
 } cl_conn;
 
 int cl_connect(cl_conn *c, int port); /* 0 or -1 */

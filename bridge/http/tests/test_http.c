@@ -552,6 +552,26 @@ static void c_keepalive(fx *f) {
     }
     cl_resp_free(&r);
   }
+  /* A burst answered at once (no backend): a loop in the server, not a
+   * recursion as deep as the burst. */
+  enum { BURST = 3000 };
+  char *burst = malloc(BURST * 32);
+  size_t bl = 0;
+  for (int i = 0; i < BURST; i++)
+    bl += (size_t)snprintf(burst + bl, 32, "GET /v1/x%d HTTP/1.1\r\n\r\n", i % 10);
+  CHECK(f, cl_send(&c, burst, bl) == 0);
+  free(burst);
+  int n404 = 0;
+  for (int i = 0; i < BURST; i++) {
+    cl_resp r;
+    int rc = cl_read(&c, &r);
+    if (rc == 0 && r.status == 404 && is_json_error(&r))
+      n404++;
+    else
+      fail_(f, __LINE__, "burst %d: rc %d status %d %s", i, rc, r.status, r.body ? r.body : "");
+    cl_resp_free(&r);
+  }
+  CHECK(f, n404 == BURST, "%d of %d", n404, BURST);
   /* HTTP/1.0 without keep-alive: answered, then closed. */
   cl_resp r;
   cl_sendf(&c, "GET /v1/cache HTTP/1.0\r\n\r\n");
