@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "http_int.h"
 #include "rsp.h"
@@ -752,7 +753,66 @@ static const route routes[] = {
     {"/v1/monitor", NULL, NULL, post_monitor},
 };
 
+/* ------------------------------------------------------------------------
+ * Guards against the browser: a page from anywhere may send requests to
+ * 127.0.0.1 (a form POST needs no CORS preflight) or reach it by a DNS name
+ * rebound to 127.0.0.1.  So, on a loopback listener, the Host must name the
+ * loopback, and a write or monitor command from a page (an Origin header)
+ * must come from this server's own page. */
+
+static int loopback_name(const char *h, size_t n) {
+  static const char *const names[] = {"127.0.0.1", "localhost", "[::1]", "::1"};
+  for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+    if (n == strlen(names[i]) && !strncasecmp(h, names[i], n))
+      return 1;
+  return 0;
+}
+
+/* The host part of a Host value ("127.0.0.1:8080", "[::1]:80"). */
+static size_t host_part(const char *h, size_t n) {
+  if (n && h[0] == '[') {
+    const char *e = memchr(h, ']', n);
+    return e ? (size_t)(e - h) + 1 : n;
+  }
+  const char *colon = memchr(h, ':', n);
+  return colon ? (size_t)(colon - h) : n;
+}
+
+static int guards(http_req *r) {
+  const http_config *cfg = http__cfg(r->srv);
+  const char *addr = cfg->addr ? cfg->addr : "127.0.0.1";
+  int loopback = !strncmp(addr, "127.", 4) || !strcmp(addr, "::1") || !strcmp(addr, "localhost");
+  if (r->has_host > 1 || r->has_origin > 1) {
+    http__error(r, 400, "more than one Host or Origin header");
+    return -1;
+  }
+  if (r->host_len >= sizeof(r->host) || r->origin_len >= sizeof(r->origin)) {
+    http__error(r, 400, "Host or Origin header too long");
+    return -1;
+  }
+  if (loopback && r->has_host) {
+    size_t n = host_part(r->host, r->host_len);
+    if (!loopback_name(r->host, n) && !(n == strlen(addr) && !strncmp(r->host, addr, n))) {
+      http__error(r, 403, "Host '%.*s' refused: this endpoint answers only to 127.0.0.1",
+                  (int)(n > 64 ? 64 : n), r->host);
+      return -1;
+    }
+  }
+  if (r->method != HTTP_GET && r->has_origin) {
+    int same = r->has_host && r->origin_len == 7 + r->host_len &&
+               !strncmp(r->origin, "http://", 7) && !strcmp(r->origin + 7, r->host);
+    if (!same) {
+      http__error(r, 403, "cross-origin %s refused (Origin %.64s)", http_method_str(r->method),
+                  r->origin);
+      return -1;
+    }
+  }
+  return 0;
+}
+
 void http__dispatch(http_req *r) {
+  if (guards(r))
+    return;
   struct http_parser_url u;
   http_parser_url_init(&u);
   const char *url = r->url.p ? r->url.p : "";

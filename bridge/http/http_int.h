@@ -26,6 +26,11 @@ struct http_req {
   int keep_alive;
   svc_sb url;
   svc_sb body;
+  /* The Host and Origin headers (has_*: how many times each came; a value
+   * too long has *_len == sizeof the buffer). */
+  char host[256], origin[256];
+  size_t host_len, origin_len;
+  int has_host, has_origin;
   /* The decoded path and the raw query string (parts of url). */
   char path[128];
   const char *query;

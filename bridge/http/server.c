@@ -34,9 +34,12 @@ struct http_conn {
   size_t header_bytes, nhead;
   /* The Expect header, the only one read (curl sends Expect: 100-continue
    * before a large body and waits for the interim answer). */
+  /* The headers read: Expect (curl sends Expect: 100-continue before a
+   * large body and waits for the interim answer), Host and Origin (the
+   * guards in api.c). */
   char hname[8], hval[16];
   size_t hname_len, hval_len;
-  int in_value, is_expect, expect_continue;
+  int in_value, which, expect_continue;
   int limit_status; /* why a callback stopped the parser (414, 431, 413) */
   int reading, eof, closing, close_after_write;
   unsigned writes; /* in flight */
@@ -385,7 +388,7 @@ static int on_message_begin(http_parser *p) {
   c->nhead = 0;
   c->in_value = 0;
   c->hname_len = 0;
-  c->is_expect = 0;
+  c->which = 0;
   c->expect_continue = 0;
   c->cur = req_new(c);
   return c->cur ? 0 : -1;
@@ -412,7 +415,7 @@ static int on_header_field(http_parser *p, const char *at, size_t len) {
     memcpy(c->hname + c->hname_len, at, len);
     c->hname_len += len;
   } else {
-    c->hname_len = sizeof(c->hname); /* too long to be "expect" */
+    c->hname_len = sizeof(c->hname); /* too long to be one we read */
   }
   /* A field arrives in pieces; count fields by the value callback instead. */
   if (c->header_bytes > HTTP_MAX_HEADERS) {
@@ -425,20 +428,41 @@ static int on_header_field(http_parser *p, const char *at, size_t len) {
 static int on_header_value(http_parser *p, const char *at, size_t len) {
   http_conn *c = conn_of(p);
   c->header_bytes += len;
+  http_req *r = c->cur;
   if (!c->in_value) {
     c->in_value = 1;
-    c->is_expect = c->hname_len == 6 && !strncasecmp(c->hname, "expect", 6);
+    c->which = c->hname_len == 6 && !strncasecmp(c->hname, "expect", 6)   ? 1
+               : c->hname_len == 4 && !strncasecmp(c->hname, "host", 4)   ? 2
+               : c->hname_len == 6 && !strncasecmp(c->hname, "origin", 6) ? 3
+                                                                          : 0;
     c->hval_len = 0;
+    if (c->which == 2) {
+      r->host_len = 0;
+      r->has_host++;
+    } else if (c->which == 3) {
+      r->origin_len = 0;
+      r->has_origin++;
+    }
   }
-  if (c->is_expect) {
+  if (c->which == 1) {
     if (c->hval_len + len <= sizeof(c->hval)) {
       memcpy(c->hval + c->hval_len, at, len);
       c->hval_len += len;
     } else {
-      c->is_expect = 0;
+      c->which = 0;
     }
     c->expect_continue =
-        c->is_expect && c->hval_len == 12 && !strncasecmp(c->hval, "100-continue", 12);
+        c->which == 1 && c->hval_len == 12 && !strncasecmp(c->hval, "100-continue", 12);
+  } else if (c->which == 2 || c->which == 3) {
+    char *dst = c->which == 2 ? r->host : r->origin;
+    size_t *n = c->which == 2 ? &r->host_len : &r->origin_len;
+    if (*n + len < sizeof(r->host)) {
+      memcpy(dst + *n, at, len);
+      *n += len;
+      dst[*n] = 0;
+    } else {
+      *n = sizeof(r->host); /* too long: refused by the guards */
+    }
   }
   c->nhead++; /* upper bound: a value may also arrive in pieces */
   if (c->header_bytes > HTTP_MAX_HEADERS || c->nhead > 4 * HTTP_MAX_NHEAD) {

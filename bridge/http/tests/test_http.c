@@ -417,6 +417,31 @@ static void c_bad_params(fx *f) {
           cases[i].path, st, r.body);
     cl_resp_free(&r);
   }
+  /* The browser guards. */
+  static const struct {
+    const char *req;
+    int status;
+  } guard[] = {
+      {"GET /v1/cache HTTP/1.1\r\nHost: evil.example:80\r\n\r\n", 403},
+      {"GET /v1/cache HTTP/1.1\r\nHost: 127.0.0.1.evil.example\r\n\r\n", 403},
+      {"GET /v1/cache HTTP/1.1\r\nHost: 127.0.0.1\r\nHost: localhost\r\n\r\n", 400},
+      {"POST /v1/monitor HTTP/1.1\r\nHost: 127.0.0.1:1\r\nOrigin: http://evil.example\r\n"
+       "Content-Length: 4\r\n\r\nmaps",
+       403},
+      {"PUT /v1/phys?pa=0x300000 HTTP/1.1\r\nHost: localhost:1\r\nOrigin: null\r\n"
+       "Content-Length: 1\r\n\r\nx",
+       403},
+  };
+  for (size_t i = 0; i < sizeof(guard) / sizeof(guard[0]); i++) {
+    cl_conn c;
+    cl_resp r;
+    CHECK(f, cl_connect(&c, f->port) == 0);
+    cl_send(&c, guard[i].req, strlen(guard[i].req));
+    CHECK(f, cl_read(&c, &r) == 0 && r.status == guard[i].status && is_json_error(&r),
+          "guard %zu: %d %s", i, r.status, r.body);
+    cl_resp_free(&r);
+    cl_close(&c);
+  }
   cl_resp r;
   const char *ctl = "vtop\x01 0";
   CHECK(f, cl_get(f->port, "POST", "/v1/monitor", ctl, strlen(ctl), &r) == 400);
@@ -511,7 +536,7 @@ static void c_keepalive(fx *f) {
   /* Keep-alive, one after the other. */
   for (int i = 0; i < 5; i++) {
     cl_resp r;
-    cl_sendf(&c, "GET /v1/vtop?va=0xffff800000001980 HTTP/1.1\r\nHost: x\r\n\r\n");
+    cl_sendf(&c, "GET /v1/vtop?va=0xffff800000001980 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
     CHECK(f, cl_read(&c, &r) == 0 && r.status == 200 && !strcmp(r.connection, "keep-alive"));
     CHECK(f, !strcmp(r.body, expect(f, "vtop 0xffff800000001980 --json", NULL)));
     cl_resp_free(&r);
@@ -597,6 +622,16 @@ static void c_keepalive(fx *f) {
   CHECK(f, cl_closed(&c));
   cl_close(&c);
 
+  /* The server's own page may write (same origin), and no Host at all
+   * (HTTP/1.0) is accepted. */
+  CHECK(f, cl_connect(&c, f->port) == 0);
+  cl_sendf(&c,
+           "POST /v1/monitor HTTP/1.1\r\nHost: localhost:%d\r\nOrigin: http://localhost:%d\r\n"
+           "Content-Length: 4\r\n\r\nmaps",
+           f->port, f->port);
+  CHECK(f, cl_read(&c, &r) == 0 && r.status == 200, "%d %s", r.status, r.body);
+  cl_resp_free(&r);
+  cl_close(&c);
   /* Expect: 100-continue gets its interim answer (cl_read skips it). */
   CHECK(f, cl_connect(&c, f->port) == 0);
   cl_sendf(&c, "PUT /v1/phys?pa=0x300400 HTTP/1.1\r\nExpect: 100-continue\r\n"
