@@ -127,6 +127,10 @@ class ReadOnlyTest(unittest.TestCase):
                     b.write_phys(UPA, b"x")
                 self.assertEqual(e.exception.status, 403)
                 self.assertTrue(b.target()["read_only"])
+                with self.assertRaises(Error) as e:
+                    b.monitor(f"phys write {UPA:#x} 00")
+                self.assertIn("read-only", e.exception.doc["output"])
+                self.assertEqual(b.read_phys(UPA, 4), b.read_phys(UPA, 4))
         finally:
             srv.stop()
 

@@ -49,7 +49,10 @@ int main(int argc, char **argv) {
   }
   signal(SIGPIPE, SIG_IGN);
   uv_loop_t *loop = uv_default_loop();
-  if (simbk_init(&bk, loop, threaded, NULL)) {
+  /* --read-only also for the service: POST /v1/monitor "phys write" is
+   * refused as with rspbridge --read-only. */
+  svc_config scfg = {1u << 20, cfg.read_only, NULL, 0, 0};
+  if (simbk_init(&bk, loop, threaded, &scfg)) {
     fprintf(stderr, "http_sim_server: out of memory\n");
     return 1;
   }
