@@ -127,10 +127,11 @@ class ReadOnlyTest(unittest.TestCase):
                     b.write_phys(UPA, b"x")
                 self.assertEqual(e.exception.status, 403)
                 self.assertTrue(b.target()["read_only"])
+                before = b.read_phys(UPA, 1)
                 with self.assertRaises(Error) as e:
-                    b.monitor(f"phys write {UPA:#x} 00")
+                    b.monitor(f"phys write {UPA:#x} {before[0] ^ 0xff:02x}")
                 self.assertIn("read-only", e.exception.doc["output"])
-                self.assertEqual(b.read_phys(UPA, 4), b.read_phys(UPA, 4))
+                self.assertEqual(b.read_phys(UPA, 1), before)
         finally:
             srv.stop()
 
