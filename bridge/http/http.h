@@ -85,6 +85,9 @@ typedef struct {
 #define HTTP_MAX_URL     8192u
 #define HTTP_MAX_HEADERS 16384u /* all header names and values together */
 #define HTTP_MAX_NHEAD   64u
+/* A connection whose client does not read: the next pipelined request is
+ * not taken while this many answer bytes wait to be written. */
+#define HTTP_WRITE_HIGH  (4u << 20)
 
 typedef struct http_server http_server;
 
@@ -110,6 +113,7 @@ int http_server_adopt_fd(http_server *s, int fd);
 typedef struct {
   uint64_t conns, requests, responses, bad_requests, backend_ops, queue_full;
   size_t open_conns;
+  size_t max_wqueue; /* most answer bytes waiting to be written on one connection */
 } http_stats;
 void http_server_stats(const http_server *s, http_stats *st);
 

@@ -43,6 +43,7 @@ struct http_conn {
   int limit_status; /* why a callback stopped the parser (414, 431, 413) */
   int reading, eof, closing, close_after_write;
   unsigned writes; /* in flight */
+  size_t wbytes;   /* their bytes */
   uint64_t last;   /* uv_now() of the last bytes read or answer sent */
   /* After an error answer to bad input: the write side is shut down and
    * what the client still sends is read and dropped until it closes (or
@@ -73,10 +74,12 @@ struct http_server {
 typedef struct {
   uv_write_t w;
   http_conn *conn;
+  size_t len;
   char data[];
 } wreq;
 
 static void conn_close(http_conn *c);
+static void conn_resume(http_conn *c);
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf);
 static void conn_feed(http_conn *c, const char *data, size_t len, char *own);
@@ -240,6 +243,8 @@ static void on_shutdown(uv_shutdown_t *sd, int status) {
 static void on_write(uv_write_t *w, int status) {
   wreq *wr = (wreq *)w;
   http_conn *c = wr->conn;
+  int was_full = c->wbytes > HTTP_WRITE_HIGH;
+  c->wbytes -= wr->len;
   free(wr);
   c->writes--;
   if (status < 0 || c->closing) {
@@ -250,6 +255,8 @@ static void on_write(uv_write_t *w, int status) {
       conn_close(c);
     else if (!c->reading && uv_read_start(&c->h.stream, on_alloc, on_read) == 0)
       c->reading = 1;
+  } else if (was_full && c->wbytes <= HTTP_WRITE_HIGH) {
+    conn_resume(c); /* the client reads again: take its next request */
   }
 }
 
@@ -257,8 +264,16 @@ static void on_write(uv_write_t *w, int status) {
  * conn_feed (a request answered at once, from its dispatch) it does
  * nothing: conn_feed's own loop goes on, so a burst of pipelined requests
  * is a loop, not a recursion as deep as the burst. */
+/* Whether the client's unread answers hold its next request back. */
+static int write_full(http_conn *c) {
+  if (c->wbytes <= HTTP_WRITE_HIGH)
+    return 0;
+  logf_(c->srv, 1, "http: %zu answer bytes wait to be written: next request held", c->wbytes);
+  return 1;
+}
+
 static void conn_resume(http_conn *c) {
-  if (c->in_feed || c->closing || c->close_after_write)
+  if (c->in_feed || c->closing || c->close_after_write || write_full(c))
     return;
   char *data = c->rest;
   size_t n = c->rest_len;
@@ -288,6 +303,7 @@ static void send_response(http_conn *c, int status, const char *ctype, const cha
   if (len)
     memcpy(wr->data + n, body, len);
   wr->conn = c;
+  wr->len = (size_t)n + len;
   uv_buf_t b = uv_buf_init(wr->data, (unsigned)((size_t)n + len));
   if (!keep_alive)
     c->close_after_write = 1;
@@ -297,6 +313,9 @@ static void send_response(http_conn *c, int status, const char *ctype, const cha
     return;
   }
   c->writes++;
+  c->wbytes += wr->len;
+  if (c->wbytes > c->srv->st.max_wqueue)
+    c->srv->st.max_wqueue = c->wbytes;
   c->srv->st.responses++;
   c->last = uv_now(c->srv->loop);
 }
@@ -308,12 +327,14 @@ static void send_raw(http_conn *c, const char *text) {
     return;
   memcpy(wr->data, text, n);
   wr->conn = c;
+  wr->len = n;
   uv_buf_t b = uv_buf_init(wr->data, (unsigned)n);
   if (uv_write(&wr->w, &c->h.stream, &b, 1, on_write) < 0) {
     free(wr);
     return;
   }
   c->writes++;
+  c->wbytes += n;
 }
 
 void http__respond(http_req *r, int status, const char *ctype, const char *body, size_t len,
@@ -547,6 +568,8 @@ static void conn_feed(http_conn *c, const char *data, size_t len, char *own) {
       http__dispatch(c->busy);
       if (c->busy || c->closing || c->close_after_write)
         break; /* answered later: http__respond resumes */
+      if (write_full(c))
+        break; /* the client does not read: on_write resumes */
       /* Answered at once: on with the rest. */
       free(own);
       own = c->rest;
@@ -578,8 +601,8 @@ static void conn_feed(http_conn *c, const char *data, size_t len, char *own) {
   }
   free(own);
   c->in_feed = 0;
-  if (c->busy || c->closing || c->close_after_write)
-    return;
+  if (c->busy || c->closing || c->close_after_write || c->wbytes > HTTP_WRITE_HIGH)
+    return; /* (write_full logged it in the loop) */
   if (c->eof) {
     /* The client half-closed: close once the responses are out. */
     if (c->writes)

@@ -16,10 +16,16 @@
 #include "client.h"
 
 int cl_connect(cl_conn *c, int port) {
+  return cl_connect_rcvbuf(c, port, 0);
+}
+
+int cl_connect_rcvbuf(cl_conn *c, int port, int rcvbuf) {
   memset(c, 0, sizeof(*c));
   c->fd = socket(AF_INET, SOCK_STREAM, 0);
   if (c->fd < 0)
     return -1;
+  if (rcvbuf)
+    setsockopt(c->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
   struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((unsigned short)port)};
   sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   /* A hang guard only: a test that waits this long has failed anyway. */

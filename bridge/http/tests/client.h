@@ -27,6 +27,8 @@ typedef struct {
 } cl_conn;
 
 int cl_connect(cl_conn *c, int port); /* 0 or -1 */
+/* The same with a small receive buffer (set before connecting). */
+int cl_connect_rcvbuf(cl_conn *c, int port, int rcvbuf);
 int cl_send(cl_conn *c, const char *data, size_t len);
 int cl_sendf(cl_conn *c, const char *fmt, ...);
 /* Reads one response; 0, or -1 on EOF/error/parse error (r->status 0). */

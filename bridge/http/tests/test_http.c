@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -686,6 +687,77 @@ static void test_many_clients(void **state) {
   run(c_many, NULL, after_many);
 }
 
+/* A client that pipelines big reads and does not read the answers: the
+ * server stops taking its requests while 4 MiB wait to be written, and goes
+ * on once the client reads. */
+#define NBIG 24
+
+static pthread_mutex_t held_mtx = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t held_cond = PTHREAD_COND_INITIALIZER;
+static int held_seen;
+
+/* The server's log (loop thread): the event the client waits for. */
+static void held_log(void *ctx, int level, const char *msg) {
+  (void)ctx;
+  (void)level;
+  if (!strstr(msg, "next request held"))
+    return;
+  pthread_mutex_lock(&held_mtx);
+  held_seen++;
+  pthread_cond_broadcast(&held_cond);
+  pthread_mutex_unlock(&held_mtx);
+}
+
+static void c_slow_reader(fx *f) {
+  cl_conn c;
+  CHECK(f, cl_connect_rcvbuf(&c, f->port, 65536) == 0);
+  for (int i = 0; i < NBIG; i++)
+    cl_sendf(&c, "GET /v1/phys?pa=0x200000&len=0x100000 HTTP/1.1\r\n\r\n");
+  /* Read nothing until the server holds the next request back (a generous
+   * deadline only as a hang guard). */
+  struct timespec dl;
+  clock_gettime(CLOCK_REALTIME, &dl);
+  dl.tv_sec += 60;
+  pthread_mutex_lock(&held_mtx);
+  while (!held_seen && pthread_cond_timedwait(&held_cond, &held_mtx, &dl) == 0) {
+  }
+  int seen = held_seen;
+  pthread_mutex_unlock(&held_mtx);
+  CHECK(f, seen, "the server never held a request back");
+  char *first = NULL;
+  for (int i = 0; i < NBIG; i++) {
+    cl_resp r;
+    CHECK(f, cl_read(&c, &r) == 0 && r.status == 200 && r.len == 0x100000, "%d: %d", i, r.status);
+    if (i == 0 && r.len == 0x100000) {
+      first = r.body;
+      r.body = NULL;
+      CHECK(f, !memcmp(first, f->ram_k, sizeof(f->ram_k)));
+    } else if (first) {
+      CHECK(f, r.len == 0x100000 && !memcmp(r.body, first, 0x100000), "%d", i);
+    }
+    cl_resp_free(&r);
+  }
+  free(first);
+  cl_close(&c);
+}
+
+static void setup_slow_reader(fx *f) {
+  held_seen = 0;
+  f->cfg.log = held_log;
+}
+
+static void after_slow_reader(fx *f) {
+  /* Held back once over the mark, never more than one answer above it. */
+  assert_true(f->st.max_wqueue > HTTP_WRITE_HIGH);
+  assert_true(f->st.max_wqueue <= HTTP_WRITE_HIGH + 0x100000 + 1024);
+  assert_int_equal(f->st.responses, NBIG);
+}
+
+static void test_slow_reader(void **state) {
+  (void)state;
+  run(c_slow_reader, setup_slow_reader, after_slow_reader);
+}
+
 /* A small queue: requests beyond it get 503 at once, the others their answer. */
 static void c_queue_full(fx *f) {
   static cl_conn c[NCLIENTS];
@@ -892,6 +964,7 @@ int main(void) {
       cmocka_unit_test(test_many_clients), cmocka_unit_test(test_queue_full),
       cmocka_unit_test(test_conn_limit),   cmocka_unit_test(test_target_states),
       cmocka_unit_test(test_idle),         cmocka_unit_test(test_close_inflight),
+      cmocka_unit_test(test_slow_reader),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
