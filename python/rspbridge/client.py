@@ -28,13 +28,16 @@ def _hex(v):
 class Bridge:
     """A client of one bridge.  Not thread-safe: use one per thread."""
 
-    def __init__(self, url="http://127.0.0.1:8080", timeout=60.0):
+    def __init__(self, url="http://127.0.0.1:8080", timeout=60.0, chunk=1 << 20):
+        """chunk: the largest read or write in one request (the server's
+        max_io, 1 MiB by default); longer ones are split."""
         u = urllib.parse.urlsplit(url)
         if u.scheme != "http" or not u.hostname:
             raise ValueError(f"expected http://HOST:PORT, not {url!r}")
         self.host = u.hostname
         self.port = u.port or 80
         self.timeout = timeout
+        self.chunk = chunk
         self._conn = None
 
     # -- transport ---------------------------------------------------------
@@ -127,14 +130,40 @@ class Bridge:
         return doc["output"]
 
     # -- memory ------------------------------------------------------------
+    def _read(self, path, key, addr, length, root=None):
+        if length <= 0:
+            raise ValueError("length must be positive")
+        out = bytearray()
+        while len(out) < length:
+            n = min(self.chunk, length - len(out))
+            params = {key: addr + len(out), "len": n}
+            if root is not None:
+                params["root"] = root
+            out += self._request("GET", path, params)
+        return bytes(out)
+
+    def _write(self, path, key, addr, data, root=None):
+        data = bytes(data)
+        if not data:
+            raise ValueError("nothing to write")
+        for off in range(0, len(data), self.chunk):
+            params = {key: addr + off}
+            if root is not None:
+                params["root"] = root
+            self._request("PUT", path, params, body=data[off:off + self.chunk])
+        return len(data)
+
     def read_phys(self, pa, length):
-        return self._request("GET", "/v1/phys", {"pa": pa, "len": length})
+        """length bytes of physical memory at pa (bytes)."""
+        return self._read("/v1/phys", "pa", pa, length)
 
     def write_phys(self, pa, data):
-        return self._request("PUT", "/v1/phys", {"pa": pa}, body=bytes(data))
+        """Writes data at pa; returns its length."""
+        return self._write("/v1/phys", "pa", pa, data)
 
     def read_virt(self, va, length, root=None):
-        return self._request("GET", "/v1/virt", {"va": va, "len": length, "root": root})
+        """length bytes at va, in the CPU's address space or the one of root."""
+        return self._read("/v1/virt", "va", va, length, root)
 
     def write_virt(self, va, data, root=None):
-        return self._request("PUT", "/v1/virt", {"va": va, "root": root}, body=bytes(data))
+        return self._write("/v1/virt", "va", va, data, root)

@@ -77,11 +77,22 @@ class ClientTest(unittest.TestCase):
         self.b.write_virt(UVA + 0x10, b"hello", root=ROOT2)
         self.assertEqual(self.b.read_phys(UPA2 + 0x10, 5), b"hello")
         self.assertEqual(self.b.read_virt(UVA + 0x10, 5, root=ROOT2), b"hello")
+        # Longer than one request: split, the pieces agree with small reads.
+        big = self.b.read_phys(0x100000, 0x280000)
+        self.assertEqual(len(big), 0x280000)
+        for off in (0, 0xfffff, 0x100000, 0x1fffff, 0x27fff0):
+            self.assertEqual(big[off:off + 16], self.b.read_phys(0x100000 + off, 16))
+        small = Bridge(self.srv.url, chunk=0x100)
+        self.assertEqual(small.write_phys(UPA + 0x1000, data), len(data))
+        self.assertEqual(small.read_phys(UPA + 0x1000, len(data)), data)
+        small.close()
         with self.assertRaises(Error) as e:
             self.b.read_virt(0x7f0000000000, 4)
         self.assertEqual(e.exception.status, 404)
-        with self.assertRaises(Error) as e:
+        with self.assertRaises(ValueError):
             self.b.read_phys(0, 0)
+        with self.assertRaises(Error) as e:
+            Bridge(self.srv.url, chunk=2 << 20).read_phys(0, 2 << 20)
         self.assertEqual(e.exception.status, 400)
 
     def test_regs_target_cache(self):
