@@ -66,7 +66,7 @@ int main(int argc, char **argv) {
   }
   uint64_t tables = (t->next_table - 0x10000) / 0x1000; /* includes the standard layout */
   t->cr3 = root;
-  svc_config cfg = {64u << 20, 0, NULL, 0, 0, 0};
+  svc_config cfg = {.cache_bytes = 64u << 20};
   svc *s = svc_new(&sim_io, t, &cfg);
   if (!s)
     return 1;

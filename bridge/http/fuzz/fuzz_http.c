@@ -63,7 +63,7 @@ static void on_write(uv_write_t *w, int status) {
 static void init(void) {
   signal(SIGPIPE, SIG_IGN);
   loop = uv_default_loop();
-  svc_config scfg = {1u << 20, 1, NULL, 0, 0};
+  svc_config scfg = {.cache_bytes = 1u << 20, .read_only = 1};
   if (simbk_init(&bk, loop, 0, &scfg))
     abort();
   http_config cfg;

@@ -51,7 +51,7 @@ int main(int argc, char **argv) {
   uv_loop_t *loop = uv_default_loop();
   /* --read-only also for the service: POST /v1/monitor "phys write" is
    * refused as with rspbridge --read-only. */
-  svc_config scfg = {1u << 20, cfg.read_only, NULL, 0, 0};
+  svc_config scfg = {.cache_bytes = 1u << 20, .read_only = cfg.read_only};
   if (simbk_init(&bk, loop, threaded, &scfg)) {
     fprintf(stderr, "http_sim_server: out of memory\n");
     return 1;

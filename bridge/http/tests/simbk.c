@@ -142,7 +142,7 @@ int simbk_init(simbk *b, uv_loop_t *loop, int threaded, const svc_config *cfg) {
   b->t = sim_new();
   if (!b->t)
     return -1;
-  svc_config def = {1u << 20, 0, NULL, 0, 0};
+  svc_config def = {.cache_bytes = 1u << 20};
   b->s = svc_new(&sim_io, b->t, cfg ? cfg : &def);
   if (!b->s) {
     sim_free(b->t);

@@ -74,7 +74,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (cl > 600)
     cl = 600;
   fz f = {nl ? nl + 1 : data + size, data + size, 0, 0};
-  svc_config cfg = {64 * 0x800, 0, NULL, 0, 0, 0};
+  svc_config cfg = {.cache_bytes = 64 * 0x800};
   svc *s = svc_new(&io, &f, &cfg);
   if (!s)
     return 0;

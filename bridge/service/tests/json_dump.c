@@ -42,7 +42,7 @@ static const char *const cmds[] = {
 
 int main(void) {
   sim *t = sim_new();
-  svc_config cfg = {1u << 20, 0, NULL, 0, 0, 0};
+  svc_config cfg = {.cache_bytes = 1u << 20};
   svc *s = svc_new(&sim_io, t, &cfg);
   if (!s)
     return 1;

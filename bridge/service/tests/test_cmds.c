@@ -30,17 +30,17 @@ static int setup_cfg(void **state, const svc_config *cfg) {
 }
 
 static int setup(void **state) {
-  svc_config cfg = {1u << 20, 0, NULL, 0, 0, 0};
+  svc_config cfg = {.cache_bytes = 1u << 20};
   return setup_cfg(state, &cfg);
 }
 
 static int setup_ro(void **state) {
-  svc_config cfg = {1u << 20, 1, NULL, 0, 0, 0};
+  svc_config cfg = {.cache_bytes = 1u << 20, .read_only = 1};
   return setup_cfg(state, &cfg);
 }
 
 static int setup_nophys(void **state) {
-  svc_config cfg = {1u << 20, 0, "none", 0, 0, 0};
+  svc_config cfg = {.cache_bytes = 1u << 20, .phys_backend = "none"};
   return setup_cfg(state, &cfg);
 }
 
@@ -416,7 +416,7 @@ static void test_backends(void **state) {
 static void test_config_backend(void **state) {
   (void)state;
   sim *t = sim_new();
-  svc_config cfg = {1u << 20, 0, "offset:ffff7fffffe00000", 0, 0, 0};
+  svc_config cfg = {.cache_bytes = 1u << 20, .phys_backend = "offset:ffff7fffffe00000"};
   svc *s = svc_new(&sim_io, t, &cfg);
   assert_non_null(s);
   assert_string_equal(sim_cmd(t, s, "phys read 0x201980 0x10"), "OK");
@@ -434,7 +434,7 @@ static void test_config_backend(void **state) {
   assert_non_null(strstr(t->out, "qemu"));
   svc_free(s);
   /* --root from the command line replaces the CPU's root. */
-  svc_config rc = {1u << 20, 0, NULL, SIM_ROOT2, 1, 0};
+  svc_config rc = {.cache_bytes = 1u << 20, .root_override = SIM_ROOT2, .has_root_override = 1};
   s = svc_new(&sim_io, t, &rc);
   assert_string_equal(sim_cmd(t, s, "vtop 0x400000"), "OK");
   assert_non_null(strstr(t->out, "-> 0x310000"));

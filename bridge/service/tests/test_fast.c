@@ -24,7 +24,7 @@ typedef struct {
 static int setup(void **state) {
   fx *f = calloc(1, sizeof(*f));
   f->t = sim_new();
-  svc_config cfg = {1u << 20, 0, NULL, 0, 0, 0};
+  svc_config cfg = {.cache_bytes = 1u << 20};
   f->s = svc_new(&sim_io, f->t, &cfg);
   assert_non_null(f->s);
   *state = f;

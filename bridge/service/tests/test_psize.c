@@ -26,7 +26,7 @@ static int setup_with(void **state, size_t cache, unsigned psize, unsigned short
   f->t = sim_new();
   f->t->psize = psize;
   f->t->short_m = short_m;
-  svc_config cfg = {cache, 0, NULL, 0, 0, 0};
+  svc_config cfg = {.cache_bytes = cache};
   f->s = svc_new(&sim_io, f->t, &cfg);
   assert_non_null(f->s);
   /* What the bridge does with the target's qSupported reply. */

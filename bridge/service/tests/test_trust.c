@@ -33,22 +33,22 @@ static int setup_cfg(void **state, const svc_config *cfg) {
 }
 
 static int setup(void **state) {
-  svc_config cfg = {1u << 20, 0, NULL, 0, 0, 0};
+  svc_config cfg = {.cache_bytes = 1u << 20};
   return setup_cfg(state, &cfg);
 }
 
 static int setup_nocache(void **state) {
-  svc_config cfg = {0, 0, NULL, 0, 0, 0};
+  svc_config cfg = {.cache_bytes = 0}; /* no cache */
   return setup_cfg(state, &cfg);
 }
 
 static int setup_ro(void **state) {
-  svc_config cfg = {1u << 20, 1, NULL, 0, 0, 0};
+  svc_config cfg = {.cache_bytes = 1u << 20, .read_only = 1};
   return setup_cfg(state, &cfg);
 }
 
 static int setup_monnone(void **state) {
-  svc_config cfg = {1u << 20, 0, NULL, 0, 0, SVC_MON_NONE};
+  svc_config cfg = {.cache_bytes = 1u << 20, .monitor_policy = SVC_MON_NONE};
   return setup_cfg(state, &cfg);
 }
 
