@@ -275,10 +275,33 @@ static void respond_json_sb(http_req *r, svc_sb *b) {
 /* ------------------------------------------------------------------------
  * Endpoints that are one monitor command. */
 
+/* Whether a JSON document has an "error" member at its top level: with
+ * --json the service answers errors as documents and replies OK (GDB drops
+ * the output of a failed qRcmd), so the reply alone does not say it. */
+static int doc_is_error(const char *d, size_t len) {
+  int depth = 0;
+  for (size_t i = 0; i < len; i++) {
+    char c = d[i];
+    if (c == '{' || c == '[') {
+      depth++;
+    } else if (c == '}' || c == ']') {
+      depth--;
+    } else if (c == '"') {
+      size_t start = ++i;
+      while (i < len && d[i] != '"')
+        i += d[i] == '\\' ? 2 : 1;
+      if (depth == 1 && i - start == 5 && !memcmp(d + start, "error", 5) && i + 1 < len &&
+          d[i + 1] == ':')
+        return 1;
+    }
+  }
+  return 0;
+}
+
 static void step_doc(http_req *r, int status, const char *out, size_t len) {
   if (backend_trouble(r, status))
     return;
-  if (status == HTTP_BK_FAILED) {
+  if (status == HTTP_BK_FAILED || doc_is_error(out, len)) {
     failure(r, out, len);
     return;
   }
