@@ -52,6 +52,9 @@ enum {
 
 enum { BR__T_IDLE = 0, BR__T_CONNECTING, BR__T_UP, BR__T_CLOSING };
 
+/* What follows the finish job (svc_finish() on the worker). */
+enum { BR__FIN_NONE = 0, BR__FIN_RELEASE, BR__FIN_CLOSE };
+
 struct br__rxent {
   size_t off, len;
   uint32_t idx;
@@ -641,9 +644,30 @@ static void job_start(br_t *br, const char *body, size_t len) {
   br->wk_job_gen = br->client_gen;
   br->wk_job_qsup = rsp_has_prefix(body, len, "qSupported");
   br->wk_job_rcmd = rsp_has_prefix(body, len, "qRcmd,");
+  br->wk_job_finish = 0;
   br->wk_abandoned = 0;
   br->wk_client_ok = 1;
   br->wk_intr = 0;
+  uv_cond_broadcast(&br->cond);
+  uv_mutex_unlock(&br->mtx);
+}
+
+/* The worker's last job before the target connection closes: svc_finish()
+ * puts back what the service changed on the target. */
+static void job_start_finish(br_t *br) {
+  uv_mutex_lock(&br->mtx);
+  br->job_len = 0;
+  br->wk_has_job = 1;
+  br->wk_busy = 1;
+  br->wk_idle = 0;
+  br->wk_job_gen = br->client_gen;
+  br->wk_job_qsup = br->wk_job_rcmd = 0;
+  br->wk_job_finish = 1;
+  br->wk_fin_done = 0;
+  br->wk_abandoned = 1; /* nothing of it is for a client */
+  br->wk_client_ok = 0;
+  br->wk_intr = 0;
+  br->wk_cut = 0;
   uv_cond_broadcast(&br->cond);
   uv_mutex_unlock(&br->mtx);
 }
@@ -679,6 +703,8 @@ static void br__pump_worker_output(br_t *br) {
 
 static void drain_pending(br_t *br);
 static void target_release(br_t *br);
+static void fin_follow(br_t *br, int then);
+static void shutdown_step(br_t *br);
 
 static void async_cb(uv_async_t *a) {
   br_t *br = a->data;
@@ -710,6 +736,11 @@ static void worker_poll(br_t *br) {
   wtx_topup(br);
   br__pump_worker_output(br);
   uv_mutex_lock(&br->mtx);
+  int fin_done = br->wk_fin_done;
+  if (fin_done) {
+    br->wk_fin_done = 0;
+    br->wk_busy = 0;
+  }
   if (br->wk_reply_ready && br->wout.len == 0) {
     br->wk_reply_ready = 0;
     br->wk_busy = 0;
@@ -725,6 +756,17 @@ static void worker_poll(br_t *br) {
     }
   }
   uv_mutex_unlock(&br->mtx);
+  if (fin_done) {
+    int then = br->fin_then;
+    br->fin_then = BR__FIN_NONE;
+    fin_follow(br, then);
+    return;
+  }
+  if (finished && br->shutting) {
+    br->release_after_job = 0;
+    shutdown_step(br);
+    return;
+  }
   if (finished && br->release_after_job) {
     br->release_after_job = 0;
     if (!br->c.up)
@@ -747,9 +789,9 @@ static int io_transact(void *ctx, const svc_req *reqs, size_t n, svc_reply_cb on
   tx.reqs = reqs;
   tx.n = n;
   uv_mutex_lock(&br->mtx);
-  if (br->wk_quit) {
+  if (br->wk_quit || br->wk_cut) {
     uv_mutex_unlock(&br->mtx);
-    return UV_ECANCELED;
+    return br->wk_quit ? UV_ECANCELED : UV_ETIMEDOUT;
   }
   br->wtx = &tx;
   uv_mutex_unlock(&br->mtx);
@@ -856,6 +898,18 @@ static void worker_main(void *arg) {
       break;
     br->wk_has_job = 0;
     size_t len = br->job_len;
+    if (br->wk_job_finish) {
+      uv_mutex_unlock(&br->mtx);
+      int rc = svc_finish(br->svc);
+      if (rc < 0)
+        br__log(br, 0, "the target may be left changed: svc_finish failed (%d)", rc);
+      uv_mutex_lock(&br->mtx);
+      br->wk_fin_done = 1;
+      uv_mutex_unlock(&br->mtx);
+      uv_async_send(&br->async);
+      uv_mutex_lock(&br->mtx);
+      continue;
+    }
     uv_mutex_unlock(&br->mtx);
     br->wk_replied = 0;
     svc_handle(br->svc, br->job, len);
@@ -978,7 +1032,7 @@ static void fail_client_requests(br_t *br) {
 }
 
 static void target_retry(br_t *br, const char *why) {
-  if (br->closing)
+  if (br->closing || br->shutting)
     return;
   int pol = br->cfg.reconnect;
   if (pol == 0 || (pol > 0 && br->retries >= pol)) {
@@ -1769,7 +1823,7 @@ static void release_shutdown_cb(uv_shutdown_t *req, int status) {
  * connection closes); the next client gets a fresh connection, which
  * QEMU treats like a debugger attaching (it stops the guest and attaches
  * the first process, as it would for GDB connecting directly). */
-static void target_release(br_t *br) {
+static void target_release_now(br_t *br) {
   uv_timer_stop(&br->retry_timer);
   br->retries = 0;
   br->t_lost = 0;
@@ -1796,6 +1850,60 @@ static void target_release(br_t *br) {
   if (!was_up || uv_shutdown(&br->shutdown_req, &t->h.stream, release_shutdown_cb) < 0)
     close_handle(br, &t->h.handle, target_closed);
   t->acc.len = 0;
+}
+
+static void fin_timer_cb(uv_timer_t *t);
+
+/* Runs svc_finish() on the worker before the target connection closes
+ * (then: BR__FIN_RELEASE or BR__FIN_CLOSE); 0 if there is nothing to
+ * finish (no worker, no live connection), the caller goes on at once. */
+static int finish_start(br_t *br, int then) {
+  if (!br->thread_started || br->closing || br->tstate != BR__T_UP || br->wk_busy)
+    return 0;
+  br->fin_then = then;
+  job_start_finish(br);
+  /* svc_finish's requests fail after timeout_ms like any other; this is
+   * the bound on the whole job. */
+  uv_timer_start(&br->fin_timer, fin_timer_cb, br->cfg.timeout_ms + br->cfg.timeout_ms / 2, 0);
+  return 1;
+}
+
+static void target_release(br_t *br) {
+  if (!finish_start(br, BR__FIN_RELEASE))
+    target_release_now(br);
+}
+
+static void close_now(br_t *br);
+
+static void fin_follow(br_t *br, int then) {
+  uv_timer_stop(&br->fin_timer);
+  uv_mutex_lock(&br->mtx);
+  br->wk_cut = 0;
+  uv_mutex_unlock(&br->mtx);
+  if (br->shutting) {
+    close_now(br);
+    return;
+  }
+  if (then == BR__FIN_RELEASE)
+    target_release_now(br);
+  drain_pending(br);
+  br__flush_all(br);
+}
+
+/* The finishing deadline passed (a job that does not end after its
+ * interrupt, or svc_finish that the target does not answer): the worker's
+ * requests fail now and every later one at once. */
+static void fin_timer_cb(uv_timer_t *t) {
+  br_t *br = t->data;
+  if (br->closing)
+    return;
+  br__log(br, 0, "%s did not end within the timeout: cutting it short",
+          br->fin_then ? "restoring the target" : "the interrupted command");
+  uv_mutex_lock(&br->mtx);
+  br->wk_cut = 1;
+  uv_mutex_unlock(&br->mtx);
+  wtx_fail(br, UV_ETIMEDOUT);
+  br__flush_all(br);
 }
 
 static void client_drop(br_t *br, const char *why) {
@@ -1862,6 +1970,8 @@ static int init_like_listener(br_t *br, uv_handle_t *h) {
 static void try_accept(br_t *br) {
   br__side *c = &br->c;
   br->accept_pending = 0;
+  if (br->shutting)
+    return;
   if (c->handles == 0) {
     if (init_like_listener(br, &c->h.handle))
       return;
@@ -1983,7 +2093,9 @@ int br_start(br_t *br) {
   br->async.data = br;
   uv_idle_init(br->loop, &br->spin);
   br->spin.data = br;
-  br->open_handles += 5;
+  uv_timer_init(br->loop, &br->fin_timer);
+  br->fin_timer.data = br;
+  br->open_handles += 6;
   br->listener.handle.data = br;
   br->reject.handle.data = br;
 
@@ -2046,7 +2158,7 @@ int br_listen_port(const br_t *br) {
 }
 
 static void br__stop(br_t *br, int status, const char *why) {
-  if (br->stopped || br->closing)
+  if (br->stopped || br->closing || br->shutting)
     return;
   br->stopped = 1;
   br__log(br, 0, "%s", why);
@@ -2081,11 +2193,73 @@ static void br__maybe_finish_close(br_t *br) {
   cb(br);
 }
 
+/* br_close(), first part: the client goes, a running command is
+ * interrupted and may end (its own clean-up reaches the target), then the
+ * finish job runs; each step bounded by fin_timer. */
 void br_close(br_t *br, br_close_cb cb) {
+  if (br->closing || br->shutting)
+    return;
+  br->close_cb = cb;
+  if (!br->thread_started || (!br->wk_busy && br->tstate != BR__T_UP)) {
+    close_now(br);
+    return;
+  }
+  br->shutting = 1;
+  if (br->listening)
+    close_handle(br, &br->listener.handle, handle_closed);
+  br->listening = 0;
+  br->accept_pending = 0;
+  uv_timer_stop(&br->retry_timer);
+  br__side *c = &br->c;
+  if (c->up) {
+    c->up = 0;
+    br->client_gen++;
+    for (unsigned i = 0; i < br->fcount; i++) {
+      br__req *r = fifo_at(br, i);
+      if (r->owner == BR__OWN_CLIENT) {
+        r->owner = BR__OWN_ORPHAN;
+        br->forphan++;
+      }
+    }
+    br->fclient = 0;
+    br->pend.len = 0;
+    br->pend_count = 0;
+    close_handle(br, &c->h.handle, client_closed);
+    if (br->client_stdio && c->w.handle.type != UV_UNKNOWN_HANDLE)
+      close_handle(br, &c->w.handle, client_closed);
+  }
+  if (br->wk_busy && !br->wk_job_finish) {
+    br__log(br, 0, "stopping the running command before exiting");
+    uv_mutex_lock(&br->mtx);
+    br->wk_abandoned = 1;
+    br->wk_intr = 1;
+    br->wk_client_ok = 0;
+    br->wout.len = 0;
+    uv_cond_broadcast(&br->cond);
+    uv_mutex_unlock(&br->mtx);
+    svc_interrupt(br->svc);
+    uv_timer_start(&br->fin_timer, fin_timer_cb, br->cfg.timeout_ms, 0);
+  } else if (!br->wk_busy) {
+    shutdown_step(br);
+  }
+  timer_kick(br, 0);
+  br__flush_all(br);
+}
+
+/* Shutting down and the worker is idle: the finish job, or the end. */
+static void shutdown_step(br_t *br) {
+  uv_timer_stop(&br->fin_timer);
+  uv_mutex_lock(&br->mtx);
+  br->wk_cut = 0;
+  uv_mutex_unlock(&br->mtx);
+  if (!finish_start(br, BR__FIN_CLOSE))
+    close_now(br);
+}
+
+static void close_now(br_t *br) {
   if (br->closing)
     return;
   br->closing = 1;
-  br->close_cb = cb;
   if (br->thread_started) {
     uv_mutex_lock(&br->mtx);
     br->wk_quit = 1;
@@ -2104,6 +2278,7 @@ void br_close(br_t *br, br_close_cb cb) {
     close_handle(br, (uv_handle_t *)&br->ack_timer, handle_closed);
     close_handle(br, (uv_handle_t *)&br->async, handle_closed);
     close_handle(br, (uv_handle_t *)&br->spin, handle_closed);
+    close_handle(br, (uv_handle_t *)&br->fin_timer, handle_closed);
   }
   if (br->listening)
     close_handle(br, &br->listener.handle, handle_closed);

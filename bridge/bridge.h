@@ -231,6 +231,13 @@ struct br {
   int release_after_job; /* the client left during a service command */
   uv_shutdown_t shutdown_req;
 
+  /* Finishing the target connection: svc_finish() runs on the worker as
+   * its last job before the connection is closed (a client leaving, or
+   * br_close()), bounded by fin_timer. */
+  int shutting; /* br_close() called: the bridge closes once finished */
+  int fin_then; /* BR__FIN_*: what follows the finish job */
+  uv_timer_t fin_timer;
+
   /* Client requests waiting their turn: [u32 len][i32 action][body]... */
   br_buf pend;
   unsigned pend_count;
@@ -250,6 +257,9 @@ struct br {
   unsigned wk_job_gen; /* client_gen of the job */
   int wk_job_qsup;     /* the job is a qSupported: merge its reply */
   int wk_job_rcmd;     /* the job is a monitor command (qRcmd) */
+  int wk_job_finish;   /* the job is svc_finish() */
+  int wk_fin_done;     /* svc_finish() returned */
+  int wk_cut;          /* transact() fails at once: the finishing deadline passed */
   int wk_abandoned;    /* the client gave up on it: output and reply dropped */
   int wk_client_ok;    /* output() may still reach the client */
   br__wtx *wtx;        /* submitted by the worker */
@@ -272,7 +282,11 @@ int br_init(uv_loop_t *loop, br_t *br, const br_config *cfg);
  * started (or closed) before. */
 int br_start(br_t *br);
 /* Closes everything; cb runs once every handle is closed and the worker
- * thread has ended.  Safe to call twice (the second call does nothing). */
+ * thread has ended.  Safe to call twice (the second call does nothing).
+ * The client is let go at once; a service command still running is
+ * interrupted and allowed to end, then svc_finish() puts back what the
+ * service changed on the target, each bounded by cfg.timeout_ms, before
+ * the target connection is closed. */
 void br_close(br_t *br, br_close_cb cb);
 /* The TCP port the bridge listens on (after br_start), else 0. */
 int br_listen_port(const br_t *br);

@@ -929,11 +929,22 @@ static void teardown(fz *f) {
   pump(f);
   drain(&f->c);
   drain(&f->t);
+  /* br_close() first lets a running command end and svc_finish() run,
+   * which may wait for the target: the peers keep reading, and when they
+   * do not answer the finishing deadline passes (virtual time). */
   br_close(f->br, on_closed);
-  for (int i = 0; i < 1000 && !f->closed; i++) {
+  uint64_t t0 = uv_hrtime();
+  while (!f->closed && uv_hrtime() - t0 < 10000000000u) {
     uv_run(&f->loop, UV_RUN_NOWAIT);
-    if (!f->closed)
-      sched_yield();
+    if (f->closed)
+      break;
+    int prog = drain(&f->c);
+    prog |= drain(&f->t);
+    if (!prog && worker_settled(f)) {
+      fire(&f->br->fin_timer);
+      fire(&f->br->req_timer);
+    }
+    sched_yield();
   }
   CHECK(f->closed, "br_close never called back");
   /* The bridge's handles are all closed: nothing is left to run. */

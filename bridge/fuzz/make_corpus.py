@@ -124,6 +124,10 @@ seeds = {
     # regression test is t_console_flood_is_bounded in tests/test_worker.c).
     "flood_during_job": bytes([0]) + HANDSHAKE + pkt("qRcmd,", b"0 40", mon="phys read ")
     + stall(0) + flood(71) + stall(0) + answer_all() * 4,
+    # The bridge closes while a command waits for the target: the command is
+    # interrupted and svc_finish() runs before the target connection closes.
+    "close_during_job": bytes([0]) + HANDSHAKE + pkt("qXfer") + answer_all()
+    + pkt("qRcmd,", b"0 100000", mon="phys read ") + answer_all() * 3,
 }
 
 out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "corpus")
