@@ -159,12 +159,21 @@ static int is_stop_reply(const char *b, size_t len) {
   return rsp_parse_stop(b, len, &st) == 0;
 }
 
+/* A File-I/O request from the target ("File-I/O Remote Protocol
+ * Extension"): "Fcall-id,parameter...", the reply to a resume. */
+static int is_fileio_request(const char *b, size_t len) {
+  return len >= 2 && b[0] == 'F' && ((b[1] >= 'a' && b[1] <= 'z') || (b[1] >= 'A' && b[1] <= 'Z'));
+}
+
 /* Requests whose reply is a stop reply that comes when the target stops
- * ("Packets": c, C, s, S, i, I, vCont with actions, vRun, vAttach). */
+ * ("Packets": c, C, s, S, i, I, vCont with actions, vRun, vAttach; and
+ * the client's File-I/O reply "Fretcode,errno,C", which resumes the target
+ * it answers, the next stop reply or F request being its reply). */
 static int is_resume(const char *b, size_t len) {
   if (!len)
     return 0;
   switch (b[0]) {
+  case 'F':
   case 'c':
   case 'C':
   case 's':
@@ -1568,7 +1577,9 @@ static void complete_head(br_t *br, const char *b, size_t len) {
     }
     if (r.flags & BR__REQ_RESUME) {
       br->intr_sent = 0;
-      if (is_stop_reply(b, len))
+      /* A File-I/O request stops the target too: the client reads or
+       * writes its memory before it answers. */
+      if (is_stop_reply(b, len) || is_fileio_request(b, len))
         svc_event(br->svc, SVC_EV_STOP);
     }
     break;

@@ -567,6 +567,7 @@ static const char *const client_templates[] = {
     "vRun;",
     "qRcmd,",
     "",
+    "F",
 };
 #define N_CLIENT_TEMPLATES (sizeof(client_templates) / sizeof(client_templates[0]))
 
@@ -662,7 +663,7 @@ static int next_tag(fz *f, char *out) {
 static int is_resume_req(const char *q, size_t n) {
   if (!n)
     return 0;
-  return strchr("cCsSiI", q[0]) != NULL || rsp_has_prefix(q, n, "vCont;") ||
+  return strchr("cCsSiIF", q[0]) != NULL || rsp_has_prefix(q, n, "vCont;") ||
          rsp_has_prefix(q, n, "vRun") || rsp_has_prefix(q, n, "vAttach");
 }
 
@@ -698,6 +699,9 @@ static int plausible(fz *f, const char *q, size_t qn, unsigned arg, char *out, s
     return snprintf(out, cap, "00%02x000000000000", arg & 0xff);
   if (qn && q[0] == 'g')
     return snprintf(out, cap, "%064x", arg);
+  if (is_resume_req(q, qn) && (arg & 8))
+    return snprintf(out, cap, "Fwrite,1,%x,%x", 0x1000 + (arg & 0xf0),
+                    4 + (arg & 3)); /* File-I/O */
   if (is_resume_req(q, qn) || (qn == 1 && q[0] == '?')) {
     if (arg & 4)
       return snprintf(out, cap, "S05");

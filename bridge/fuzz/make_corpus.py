@@ -8,7 +8,7 @@ import sys
 T = ["?", "g", "G0011", "p10", "P10=0011223344556677", "m1000,", "m", "M1000,4:", "X1000,4:",
      "c", "s", "C05", "vCont;c", "vCont;s:1", "vCont?", "D", "D;1", "k", "bc", "bs",
      "qSupported", "qXfer", "QStartNoAckMode", "Hg1", "Z0,1000,1", "z0,1000,1", "qC",
-     "qAttached", "vFlashWrite:", "i", "vRun;", "qRcmd,", ""]
+     "qAttached", "vFlashWrite:", "i", "vRun;", "qRcmd,", "", "F"]
 MON = ["help", "vtop ", "pte ", "phys read ", "phys write ", "phys fill ", "phys search ", "maps",
        "ptov ", "context ", "context default", "cache ", "cache stats --json", "uncached add ",
        "uncached list", "arch ", "info registers", ""]
@@ -126,6 +126,11 @@ seeds = {
     + stall(0) + flood(71) + stall(0) + answer_all() * 4,
     # The bridge closes while a command waits for the target: the command is
     # interrupted and svc_finish() runs before the target connection closes.
+    # GDB File-I/O: the target's F request ends the resume, the client's F
+    # reply resumes it.
+    "fileio": bytes([0]) + HANDSHAKE + pkt("c") + reply(0, 8) + pkt("m1000,", b"4") + answer_all()
+    + pkt("F", b"4") + timer(0) + reply(0, 8) + pkt("F", b"-1,4,C") + reply(0, 0) + pkt("g")
+    + answer_all(),
     "close_during_job": bytes([0]) + HANDSHAKE + pkt("qXfer") + answer_all()
     + pkt("qRcmd,", b"0 100000", mon="phys read ") + answer_all() * 3,
 }

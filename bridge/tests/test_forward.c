@@ -256,6 +256,45 @@ static void t_detach_and_kill(void **state) {
   fx_down(&f);
 }
 
+static void short_timeout(br_config *c) {
+  c->timeout_ms = 300;
+}
+
+/* GDB File-I/O ("File-I/O Remote Protocol Extension"): the target's F
+ * request ends the pending resume like a stop reply; the target is stopped
+ * while the client serves it (memory reads), and the client's F reply
+ * resumes it like c: no timeout while it runs, the stop reply that follows
+ * is its answer. */
+static void t_file_io(void **state) {
+  (void)state;
+  fx f;
+  fx_up(&f, short_timeout);
+  fx_handshake(&f);
+  peer_send(f.c, "vCont;c");
+  expect_pkt(f.t, "vCont;c");
+  for (int round = 0; round < 2; round++) {
+    peer_send(f.t, "Fwrite,1,1234,5");
+    expect_pkt(f.c, "Fwrite,1,1234,5");
+    peer_send(f.c, "m1234,5");
+    expect_pkt(f.t, "m1234,5");
+    peer_send(f.t, "68656c6c6f");
+    expect_pkt(f.c, "68656c6c6f");
+    peer_send(f.c, "F5");
+    expect_pkt(f.t, "F5");
+    expect_quiet(f.c, 900); /* running: more than the timeout, no error */
+  }
+  /* ^C during a File-I/O resume works as for c. */
+  peer_raw(f.c, "\003", 1);
+  assert_int_equal(peer_next_noack(f.t, WAIT, NULL, NULL), EV_INTR);
+  peer_send(f.t, "T02thread:01;");
+  expect_pkt(f.c, "T02thread:01;");
+  peer_send(f.c, "m0,1");
+  expect_pkt(f.t, "m0,1");
+  peer_send(f.t, "00");
+  expect_pkt(f.c, "00");
+  fx_down(&f);
+}
+
 static void t_pipelined_client_requests(void **state) {
   (void)state;
   fx f;
@@ -327,6 +366,7 @@ int main(void) {
       cmocka_unit_test(t_console_output_then_reply),
       cmocka_unit_test(t_detach_and_kill),
       cmocka_unit_test(t_pipelined_client_requests),
+      cmocka_unit_test(t_file_io),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
