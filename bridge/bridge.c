@@ -47,7 +47,8 @@ enum {
   BR__REQ_RESUME = 1, /* the reply is a stop reply, it may take forever */
   BR__REQ_QSUP = 2,   /* qSupported: merge the reply */
   BR__REQ_STOPQ = 4,  /* '?': the reply is a stop reply */
-  BR__REQ_MEM = 8     /* m or x: an error must be "Enn" (see client_fail) */
+  BR__REQ_MEM = 8,    /* m or x: an error must be "Enn" (see client_fail) */
+  BR__REQ_VKILL = 16  /* vKill: the target may exit before it answers */
 };
 
 enum { BR__T_IDLE = 0, BR__T_CONNECTING, BR__T_UP, BR__T_CLOSING };
@@ -493,6 +494,8 @@ static size_t merge_qsupported(br_t *br, const char *in, size_t len, char *out, 
     }
     if (f.name_len == 15 && memcmp(f.name, "QStartNoAckMode", 15) == 0)
       continue;
+    if (f.name_len == 12 && memcmp(f.name, "multiprocess", 12) == 0)
+      br->target_mp = f.kind == '+';
     size_t need = f.name_len + 2 + (f.kind == '=' ? f.value_len : 0);
     if (cap - o < need + 64)
       break;
@@ -1019,10 +1022,18 @@ static void retry_cb(uv_timer_t *t) {
 static void fail_fifo(br_t *br, const char *emsg) {
   for (unsigned i = 0; i < br->fcount; i++) {
     br__req *r = fifo_at(br, i);
+    /* A target that exits on vKill may close before it answers: the
+     * process is gone, which is what the client asked for. */
     if (r->owner == BR__OWN_CLIENT)
-      client_fail(br, r->flags & BR__REQ_MEM, emsg);
+      client_fail(br, r->flags & BR__REQ_MEM, (r->flags & BR__REQ_VKILL) ? "OK" : emsg);
   }
   fifo_clear(br);
+  if (br->kill_pending && br->c.up) {
+    /* A forwarded k (no reply in the manual, W or X for LLDB): the target
+     * closed without one, the client that waits gets it now. */
+    client_reply(br, "X09", 3);
+  }
+  br->kill_pending = 0;
 }
 
 /* The bridge gives up on the target: every client request still waiting,
@@ -1282,10 +1293,22 @@ static const char *local_answer(br_t *br, const char *b, size_t len) {
       (b[0] == 'M' || b[0] == 'X' || b[0] == 'P' || b[0] == 'G' ||
        rsp_has_prefix(b, len, "vFlashWrite") || rsp_has_prefix(b, len, "vFlashErase")))
     return "E.rspbridge: read-only mode: memory and register writes are refused";
+  if (br->cfg.read_only && (eq(b, len, "k") || rsp_has_prefix(b, len, "vKill")))
+    return "E.rspbridge: read-only mode: kill is refused (the target is left running as it is)";
   return NULL;
 }
 
 enum { DISPATCH_DONE = 0, DISPATCH_WAIT = 1 };
+
+/* Whether qSupported:... lists feat (e.g. "multiprocess+"). */
+static int has_feature(const char *b, size_t len, const char *feat) {
+  size_t n = strlen(feat);
+  for (size_t i = 0; i + n <= len; i++)
+    if ((b[i - (i > 0)] == ':' || b[i - (i > 0)] == ';') && i > 0 && memcmp(b + i, feat, n) == 0 &&
+        (i + n == len || b[i + n] == ';'))
+      return 1;
+  return 0;
+}
 
 /* A read the cache holds whole is answered here, on the loop thread, when
  * the worker is idle (the service's cache is then ours to read). */
@@ -1312,6 +1335,31 @@ static int dispatch(br_t *br, const char *b, size_t len, int *action) {
       br->c.parser.flags |= RSP_PARSER_NOVERIFY;
       br__log(br, 1, "client: no-ack mode");
     }
+    return DISPATCH_DONE;
+  }
+  br->kill_pending = 0; /* another request: a late W/X is not its reply */
+  if (rsp_has_prefix(b, len, "qSupported"))
+    br->client_mp = has_feature(b, len, "multiprocess+");
+  int kill = eq(b, len, "k") || rsp_has_prefix(b, len, "vKill;");
+  if (kill && br->cfg.on_kill == BR_KILL_DETACH) {
+    if (br->fclient)
+      return DISPATCH_WAIT;
+    if (br->tstate == BR__T_UP || br->tstate == BR__T_CONNECTING) {
+      /* "D;pid" with the multiprocess extensions (QEMU answers a bare D
+       * with E22 then), "D" without. */
+      char d[48] = "D";
+      if (b[0] == 'v')
+        snprintf(d, sizeof(d), "D;%.*s", (int)(len - 6 < 32 ? len - 6 : 32), b + 6);
+      else if (br->client_mp && br->target_mp)
+        snprintf(d, sizeof(d), "D;1");
+      if (br->fcount < BR_FIFO_CAP && side_send(&br->t, d, strlen(d), 0) == 0) {
+        fifo_push(br, BR__OWN_INTERNAL, 0, 0);
+        timer_kick(br, 0);
+      }
+      svc_event(br->svc, SVC_EV_DETACH);
+      br__log(br, 0, "client asked to kill the target: detached instead (--on-kill detach)");
+    }
+    client_reply(br, b[0] == 'k' ? "W00" : "OK", 2 + (b[0] == 'k'));
     return DISPATCH_DONE;
   }
   if (*action < 0)
@@ -1372,13 +1420,18 @@ static int dispatch(br_t *br, const char *b, size_t len, int *action) {
     br->sess_xml = 1;
   if (is_mem_read(b, len))
     flags |= BR__REQ_MEM;
+  if (rsp_has_prefix(b, len, "vKill"))
+    flags |= BR__REQ_VKILL;
   if (len && (b[0] == 'P' || b[0] == 'G'))
     svc_event(br->svc, SVC_EV_REG_WRITE);
   if (len && b[0] == 'D')
     svc_event(br->svc, SVC_EV_DETACH);
   side_send(&br->t, b, len, 0);
-  /* "k" has no reply ("Packets": the stub may just exit). */
-  if (!eq(b, len, "k"))
+  /* "k" has no reply in the manual (the stub may just exit), but QEMU sends
+   * W00 first and LLDB waits for it: it goes to the client if nothing else
+   * was asked meanwhile (kill_pending), like a reply. */
+  br->kill_pending = eq(b, len, "k");
+  if (!br->kill_pending)
     fifo_push(br, BR__OWN_CLIENT, flags, 0);
   timer_kick(br, 0);
   return DISPATCH_DONE;
@@ -1616,7 +1669,10 @@ static int t_on_packet(rsp_parser *p, const char *b, size_t len) {
      * and shift every reply after it by one (QEMU sends W00 when it is
      * terminated while stopped, then closes).  Asynchronous events in
      * non-stop mode come as notifications (t_on_notification). */
-    if (is_stop_reply(b, len) && (b[0] == 'W' || b[0] == 'X'))
+    if (is_stop_reply(b, len) && (b[0] == 'W' || b[0] == 'X') && br->kill_pending) {
+      br->kill_pending = 0;
+      client_reply(br, b, len); /* the answer to k */
+    } else if (is_stop_reply(b, len) && (b[0] == 'W' || b[0] == 'X'))
       br__log(br, 0, "target: the process ended (%.*s) while no resume was pending",
               (int)(len < 16 ? len : 16), b);
     else
@@ -1841,6 +1897,7 @@ static void target_release_now(br_t *br) {
   wtx_fail(br, UV_ECONNRESET);
   fifo_clear(br);
   br->intr_sent = 0;
+  br->kill_pending = 0;
   if (br->tstate != BR__T_UP && br->tstate != BR__T_CONNECTING)
     return;
   br__log(br, 1, "releasing the target connection");

@@ -82,6 +82,13 @@ int br_addr_parse(br_addr *a, const char *s, int is_target, const char **why);
 /* "127.0.0.1:3333", "unix:/path", ... into out. */
 void br_addr_format(const br_addr *a, char *out, size_t cap);
 
+/* What k and vKill do (--on-kill).  Forward: the target gets them (QEMU
+ * exits), the client gets the target's answer.  Detach: the target gets a
+ * detach (QEMU keeps running the guest) and the client an answer as if the
+ * process had exited: W00 for k (what QEMU answers to k before it exits),
+ * OK for vKill (the manual's success reply). */
+enum { BR_KILL_FORWARD = 0, BR_KILL_DETACH = 1 };
+
 typedef struct br br_t;
 typedef void (*br_close_cb)(br_t *br);
 /* The bridge wants to end: the stdio client went away (status 0), or the
@@ -95,7 +102,8 @@ typedef struct {
   int verbose;         /* 0 info, 1 -v, 2 -vv */
   FILE *log;           /* log lines; NULL: stderr */
   FILE *trace;         /* --trace: every packet, timestamped; may be NULL */
-  int read_only;       /* refuse M, X, P, G */
+  int read_only;       /* refuse M, X, P, G, k, vKill */
+  int on_kill;         /* BR_KILL_FORWARD (default) or BR_KILL_DETACH */
   int reconnect;       /* -1: forever, 0: never, N: N attempts per loss */
   unsigned retry_ms;   /* delay between connection attempts */
   unsigned timeout_ms; /* a request unanswered this long fails */
@@ -212,6 +220,9 @@ struct br {
   char sess_qsupported[512];
   size_t sess_qsupported_len;
   int sess_xml;
+  int client_mp;    /* the client's qSupported offered multiprocess+ */
+  int target_mp;    /* the target's qSupported reply had multiprocess+ */
+  int kill_pending; /* a forwarded k waits for the target's W/X (or its close) */
 
   /* Upstream FIFO. */
   br__req fifo[BR_FIFO_CAP];

@@ -81,7 +81,13 @@ static void usage(FILE *f) {
           "                     (gdb) target remote | rspbridge --stdio TARGET\n"
           "  -v, -vv            more log lines on stderr\n"
           "  --trace FILE       write every packet with a timestamp and direction\n"
-          "  --read-only        refuse M, X, P, G and physical writes\n"
+          "  --read-only        refuse M, X, P, G, physical writes, k and vKill (an\n"
+          "                     error reply; the session goes on)\n"
+          "  --on-kill POLICY   what k / vKill do: forward (default: the bridge stays\n"
+          "                     transparent, QEMU exits as with a direct connection)\n"
+          "                     or detach (QEMU gets D and keeps the VM running; the\n"
+          "                     client is answered as if the process exited: W00 for\n"
+          "                     k, OK for vKill)\n"
           "  --reconnect POLICY when the target goes away: always (default, retry\n"
           "                     every --retry-ms), never (exit 1, or 3 if the\n"
           "                     first connection fails), or N attempts\n"
@@ -386,7 +392,8 @@ int main(int argc, char **argv) {
     O_CACHE,
     O_PHYS,
     O_ROOT,
-    O_SPIN
+    O_SPIN,
+    O_ONKILL
   };
   static const struct option opts[] = {
       {"listen", required_argument, NULL, O_LISTEN},
@@ -401,6 +408,7 @@ int main(int argc, char **argv) {
       {"cache-size", required_argument, NULL, O_CACHE},
       {"phys", required_argument, NULL, O_PHYS},
       {"root", required_argument, NULL, O_ROOT},
+      {"on-kill", required_argument, NULL, O_ONKILL},
       {"verbose", no_argument, NULL, 'v'},
       {"help", no_argument, NULL, 'h'},
       {"version", no_argument, NULL, 'V'},
@@ -487,6 +495,16 @@ int main(int argc, char **argv) {
       }
       cfg.svc.root_override = u;
       cfg.svc.has_root_override = 1;
+      break;
+    case O_ONKILL:
+      if (strcmp(optarg, "forward") == 0)
+        cfg.on_kill = BR_KILL_FORWARD;
+      else if (strcmp(optarg, "detach") == 0)
+        cfg.on_kill = BR_KILL_DETACH;
+      else {
+        log_err("--on-kill: expected forward or detach, not '%.64s'%s", optarg, "");
+        return EXIT_USAGE;
+      }
       break;
     case 'v':
       cfg.verbose++;

@@ -105,6 +105,7 @@ struct fz {
   int closed;
   int stopped;
   int read_only;
+  int on_kill;
   int lfd; /* the target's listener, -1 while down */
   conn c, t;
   int stall_c, stall_t; /* that peer does not read: back-pressure */
@@ -188,6 +189,9 @@ static int k_packet(rsp_parser *p, const char *b, size_t len) {
     CHECK(!(b[0] == 'M' || b[0] == 'X' || b[0] == 'P' || b[0] == 'G' ||
             rsp_has_prefix(b, len, "vFlashWrite") || rsp_has_prefix(b, len, "vFlashErase")),
           "a write reached the target in read-only mode");
+  if (f->read_only || f->on_kill)
+    CHECK(!(len == 1 && b[0] == 'k') && !rsp_has_prefix(b, len, "vKill"),
+          "a kill reached the target in read-only mode or with --on-kill detach");
   if (k->rn == FZ_NREQ) { /* forget the oldest */
     k->rh = (k->rh + 1) % FZ_NREQ;
     k->rn--;
@@ -568,6 +572,7 @@ static const char *const client_templates[] = {
     "qRcmd,",
     "",
     "F",
+    "vKill;1",
 };
 #define N_CLIENT_TEMPLATES (sizeof(client_templates) / sizeof(client_templates[0]))
 
@@ -907,7 +912,8 @@ static void setup(fz *f, unsigned cfgb) {
   cfg.target.kind = BR_ADDR_UNIX;
   snprintf(cfg.target.path, sizeof(cfg.target.path), "%s", f->tpath);
   cfg.log = g_debug ? stderr : g_null;
-  cfg.verbose = g_debug ? 2 : (cfgb >> 6) & 3;
+  cfg.verbose = g_debug ? 2 : (cfgb >> 6) & 1;
+  cfg.on_kill = f->on_kill = (cfgb >> 7) & 1; /* BR_KILL_DETACH */
   cfg.trace = (cfgb & 0x20) ? g_null : NULL;
   cfg.read_only = f->read_only = cfgb & 1;
   static const int policies[] = {-1, 0, 1, 3};
