@@ -124,6 +124,60 @@ void br__log(br_t *br, int level, const char *fmt, ...) {
   fprintf(br->cfg.log ? br->cfg.log : stderr, "rspbridge: %s\n", line);
 }
 
+/* Repeated events a peer can cause at will (NAK storms, '$' floods, bad
+ * checksums, refused clients): the first line of each kind is printed, the
+ * next ones within a second are only counted, and the count is printed
+ * with the next line of that kind after the second (or at close).  Loop
+ * thread only; the clock is the loop's. */
+static void logrl_flush(br_t *br, br__logrl *l) {
+  if (l->key && l->n)
+    br__log(br, l->level, "(%u more in %llu ms like: %s)", l->n,
+            (unsigned long long)(uv_now(br->loop) - l->since), l->text);
+  l->n = 0;
+}
+
+static void br__log_rl(br_t *br, int level, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+
+static void br__log_rl(br_t *br, int level, const char *fmt, ...) {
+  if (level > br->cfg.verbose)
+    return;
+  uint64_t now = uv_now(br->loop);
+  br__logrl *l = NULL, *old = &br->logrl[0];
+  for (int i = 0; i < BR_LOG_SLOTS && !l; i++) {
+    if (br->logrl[i].key == fmt)
+      l = &br->logrl[i];
+    else if (br->logrl[i].since < old->since || !br->logrl[i].key)
+      old = &br->logrl[i];
+  }
+  if (l && now - l->since < 1000) {
+    l->n++;
+    return;
+  }
+  if (!l) {
+    logrl_flush(br, old);
+    l = old;
+    l->key = fmt;
+  }
+  logrl_flush(br, l);
+  char line[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(line, sizeof(line), fmt, ap);
+  va_end(ap);
+  br__log(br, level, "%s", line);
+  size_t tl = strlen(line);
+  if (tl >= sizeof(l->text))
+    tl = sizeof(l->text) - 1;
+  memcpy(l->text, line, tl);
+  l->text[tl] = 0;
+  l->level = level;
+  l->since = now;
+}
+
 static void br__trace(br_t *br, const char *dir, const char *what, const char *body, size_t len) {
   FILE *f = br->cfg.trace;
   if (!f)
@@ -222,7 +276,7 @@ static void side_reading(br__side *s, int pause, int resume) {
   if (pause && s->up && !s->paused) {
     uv_read_stop(s->rd);
     s->paused = 1;
-    br__log(s->br, 2, "pausing %s (output not drained)", s->name);
+    br__log_rl(s->br, 2, "pausing %s (output not drained)", s->name);
   } else if (resume && s->paused) {
     s->paused = 0;
     if (s->up && !s->br->closing)
@@ -238,7 +292,11 @@ static void side_reading(br__side *s, int pause, int resume) {
 static void flow_check(br_t *br) {
   size_t c = side_out(&br->c), t = side_out(&br->t);
   const size_t hi = BR_HIGH_WATER, lo = BR_HIGH_WATER / 2;
-  side_reading(&br->c, c > hi || t > hi, c <= lo && t <= lo);
+  /* Requests queued behind a busy pipe count too. */
+  size_t pb = br->pend.len - br->pend_off;
+  int pend_hi = br->pend_count > BR_PEND_MAX || pb > BR_PEND_BYTES;
+  int pend_lo = br->pend_count <= BR_PEND_MAX / 2 && pb <= BR_PEND_BYTES / 2;
+  side_reading(&br->c, c > hi || t > hi || pend_hi, c <= lo && t <= lo && pend_lo);
   side_reading(&br->t, c > hi, c <= lo);
 }
 
@@ -457,8 +515,8 @@ static int is_mem_read(const char *b, size_t len) {
 static const char *client_err(br_t *br, int mem, const char *emsg) {
   if (!mem)
     return emsg;
-  br__log(br, 0, "client memory read failed: %s",
-          emsg[0] == 'E' && emsg[1] == '.' ? emsg + 2 : emsg);
+  br__log_rl(br, 0, "client memory read failed: %s",
+             emsg[0] == 'E' && emsg[1] == '.' ? emsg + 2 : emsg);
   return "E05";
 }
 
@@ -951,6 +1009,9 @@ static int needs_timer(br_t *br) {
   return 0;
 }
 
+/* progress: 0 none, 1 a reply (or the pipe changed), 2 console output,
+ * which extends the deadline up to BR_CONSOLE_TIMEOUTS timeouts after the
+ * last reply. */
 static void timer_kick(br_t *br, int progress) {
   if (br->closing)
     return;
@@ -958,8 +1019,18 @@ static void timer_kick(br_t *br, int progress) {
     uv_timer_stop(&br->req_timer);
     return;
   }
-  if (progress || !uv_is_active((uv_handle_t *)&br->req_timer))
-    uv_timer_start(&br->req_timer, req_timeout_cb, br->cfg.timeout_ms, 0);
+  uint64_t now = uv_now(br->loop), t = br->cfg.timeout_ms;
+  if (progress == 2 && uv_is_active((uv_handle_t *)&br->req_timer)) {
+    uint64_t end = br->progress_at + (uint64_t)BR_CONSOLE_TIMEOUTS * t;
+    if (now >= end)
+      return; /* the deadline stays where it is */
+    uv_timer_start(&br->req_timer, req_timeout_cb, end - now < t ? end - now : t, 0);
+    return;
+  }
+  if (progress || !uv_is_active((uv_handle_t *)&br->req_timer)) {
+    br->progress_at = now;
+    uv_timer_start(&br->req_timer, req_timeout_cb, t, 0);
+  }
 }
 
 static void target_lost(br_t *br, const char *why);
@@ -977,8 +1048,8 @@ static void req_timeout_cb(uv_timer_t *t) {
     br__flush_all(br);
     return;
   }
-  br__log(br, 0, "target did not answer within %u ms%s", br->cfg.timeout_ms,
-          br->tstate == BR__T_UP ? "" : " (not connected)");
+  br__log_rl(br, 0, "target did not answer within %u ms%s", br->cfg.timeout_ms,
+             br->tstate == BR__T_UP ? "" : " (not connected)");
   for (unsigned i = 0; i < br->fcount; i++) {
     br__req *r = fifo_at(br, i);
     if (r->owner == BR__OWN_ORPHAN)
@@ -1040,14 +1111,14 @@ static void fail_fifo(br_t *br, const char *emsg) {
  * sent upstream or queued behind a busy pipe, gets its error now. */
 static void fail_client_requests(br_t *br) {
   fail_fifo(br, msg_noconn);
-  size_t off = 0;
+  size_t off = br->pend_off;
   for (; br->pend_count; br->pend_count--) {
     uint32_t n;
     memcpy(&n, br->pend.p + off, 4);
     client_fail(br, is_mem_read(br->pend.p + off + 8, n), msg_noconn);
     off += 8 + (size_t)n;
   }
-  br->pend.len = 0;
+  br->pend.len = br->pend_off = 0;
   br__flush_all(br);
 }
 
@@ -1437,11 +1508,10 @@ static int dispatch(br_t *br, const char *b, size_t len, int *action) {
   return DISPATCH_DONE;
 }
 
+/* Queues a client request; never drops one: above BR_PEND_MAX the client
+ * is not read any more (the packets of the read being parsed still come,
+ * at most BR_READ_SIZE bytes of them) until the queue is half empty. */
 static int pend_push(br_t *br, const char *b, size_t len, int action) {
-  if (br->pend_count >= 16 || br->pend.len + len + 8 > 4 * BR_BODY_MAX) {
-    br__log(br, 0, "client sends requests without waiting for replies: dropped one");
-    return -1;
-  }
   uint32_t n = (uint32_t)len;
   int32_t a = action;
   if (buf_reserve(&br->pend, len + 8))
@@ -1451,6 +1521,8 @@ static int pend_push(br_t *br, const char *b, size_t len, int action) {
   memcpy(br->pend.p + br->pend.len + 8, b, len);
   br->pend.len += len + 8;
   br->pend_count++;
+  if (br->pend_count > BR_PEND_MAX || br->pend.len - br->pend_off > BR_PEND_BYTES)
+    flow_check(br);
   return 0;
 }
 
@@ -1458,22 +1530,30 @@ static void drain_pending(br_t *br) {
   while (br->pend_count && !br->wk_busy && !br->closing) {
     uint32_t n;
     int32_t a;
-    memcpy(&n, br->pend.p, 4);
-    memcpy(&a, br->pend.p + 4, 4);
+    char *e = br->pend.p + br->pend_off;
+    memcpy(&n, e, 4);
+    memcpy(&a, e + 4, 4);
     int action = a;
     /* Copy out: dispatch may not run on the pend buffer it rewrites. */
-    memcpy(br->scratch, br->pend.p + 8, n);
+    memcpy(br->scratch, e + 8, n);
     int r = dispatch(br, br->scratch, n, &action);
     if (r == DISPATCH_WAIT) {
       a = action;
-      memcpy(br->pend.p + 4, &a, 4);
+      memcpy(br->pend.p + br->pend_off + 4, &a, 4);
       break;
     }
-    size_t used = 8 + (size_t)n;
-    memmove(br->pend.p, br->pend.p + used, br->pend.len - used);
-    br->pend.len -= used;
+    br->pend_off += 8 + (size_t)n;
     br->pend_count--;
   }
+  if (!br->pend_count) {
+    br->pend.len = br->pend_off = 0;
+  } else if (br->pend_off > br->pend.len / 2) {
+    memmove(br->pend.p, br->pend.p + br->pend_off, br->pend.len - br->pend_off);
+    br->pend.len -= br->pend_off;
+    br->pend_off = 0;
+  }
+  if (br->c.paused)
+    flow_check(br);
 }
 
 /* GDB never sends a request while it waits for the reply to a monitor
@@ -1522,7 +1602,7 @@ static int c_on_packet(rsp_parser *p, const char *b, size_t len) {
 static int c_on_notification(rsp_parser *p, const char *b, size_t len) {
   br__side *c = p->data;
   br__trace(c->br, "c>b", "%", b, len);
-  br__log(c->br, 1, "client sent a notification: ignored");
+  br__log_rl(c->br, 1, "client sent a notification: ignored");
   return 0;
 }
 
@@ -1538,7 +1618,7 @@ static int c_on_nak(rsp_parser *p) {
   if (c->noack || !c->last_len)
     return 0;
   if (++c->naks > BR_MAX_RETRIES) {
-    br__log(c->br, 0, "client: %u NAKs for one packet, giving up on it", c->naks - 1);
+    br__log_rl(c->br, 0, "client: %u NAKs for one packet, giving up on it", c->naks - 1);
     return 0;
   }
   side_raw(c, c->last, c->last_len);
@@ -1576,7 +1656,7 @@ static int c_on_interrupt(rsp_parser *p) {
 
 static int c_on_bad_checksum(rsp_parser *p) {
   br__side *c = p->data;
-  br__log(c->br, 1, "client: bad checksum, NAK");
+  br__log_rl(c->br, 1, "client: bad checksum, NAK");
   side_raw(c, "-", 1);
   return 0;
 }
@@ -1584,7 +1664,7 @@ static int c_on_bad_checksum(rsp_parser *p) {
 static int c_on_error(rsp_parser *p) {
   br__side *c = p->data;
   br_t *br = c->br;
-  br__log(br, 0, "client: malformed packet (%s)", rsp_strerror(p->err));
+  br__log_rl(br, 0, "client: malformed packet (%s)", rsp_strerror(p->err));
   if (p->err == RSP_ETRUNCATED)
     return 0; /* a new packet started; the client retransmits if it cares */
   int idle = !br->fclient && !br->wk_busy && !br->pend_count;
@@ -1641,7 +1721,7 @@ static void complete_head(br_t *br, const char *b, size_t len) {
     wtx_topup(br);
     break;
   case BR__OWN_ORPHAN:
-    br__log(br, 1, "dropped a late reply");
+    br__log_rl(br, 1, "dropped a late reply");
     wtx_topup(br);
     break;
   default:
@@ -1673,11 +1753,11 @@ static int t_on_packet(rsp_parser *p, const char *b, size_t len) {
       br->kill_pending = 0;
       client_reply(br, b, len); /* the answer to k */
     } else if (is_stop_reply(b, len) && (b[0] == 'W' || b[0] == 'X'))
-      br__log(br, 0, "target: the process ended (%.*s) while no resume was pending",
-              (int)(len < 16 ? len : 16), b);
+      br__log_rl(br, 0, "target: the process ended (%.*s) while no resume was pending",
+                 (int)(len < 16 ? len : 16), b);
     else
-      br__log(br, 1, "target: a packet nothing asked for dropped: %.*s", (int)(len < 32 ? len : 32),
-              b);
+      br__log_rl(br, 1, "target: a packet nothing asked for dropped: %.*s",
+                 (int)(len < 32 ? len : 32), b);
     return 0;
   }
   br__req *head = fifo_at(br, 0);
@@ -1686,7 +1766,7 @@ static int t_on_packet(rsp_parser *p, const char *b, size_t len) {
      * new connection stops a running guest, before it reads our
      * request.  GDB connecting directly would see it before sending
      * anything and ignore it; here it must not be taken for the reply. */
-    br__log(br, 1, "target: unsolicited stop reply dropped");
+    br__log_rl(br, 1, "target: unsolicited stop reply dropped");
     return 0;
   }
   if (is_console(b, len)) {
@@ -1696,7 +1776,7 @@ static int t_on_packet(rsp_parser *p, const char *b, size_t len) {
       wtx_reply(br, head->idx, b, len, 0);
     else if (head->owner == BR__OWN_CLIENT)
       client_reply(br, b, len);
-    timer_kick(br, 1);
+    timer_kick(br, 2);
     return 0;
   }
   complete_head(br, b, len);
@@ -1723,7 +1803,7 @@ static int t_on_nak(rsp_parser *p) {
   if (!t->last_len)
     return 0;
   if (++t->naks > BR_MAX_RETRIES) {
-    br__log(t->br, 0, "target: %u NAKs for one packet, giving up on it", t->naks - 1);
+    br__log_rl(t->br, 0, "target: %u NAKs for one packet, giving up on it", t->naks - 1);
     return 0;
   }
   side_raw(t, t->last, t->last_len);
@@ -1742,12 +1822,12 @@ static int t_on_bad_checksum(rsp_parser *p) {
   br__side *t = p->data;
   br_t *br = t->br;
   if (++t->bad <= BR_MAX_RETRIES) {
-    br__log(br, 1, "target: bad checksum, NAK");
+    br__log_rl(br, 1, "target: bad checksum, NAK");
     ack_flush(br);
     side_raw(t, "-", 1);
     return 0;
   }
-  br__log(br, 0, "target: %u bad checksums in a row, failing the request", t->bad);
+  br__log_rl(br, 0, "target: %u bad checksums in a row, failing the request", t->bad);
   t->bad = 0;
   ack_flush(br);
   side_raw(t, "+", 1);
@@ -1758,7 +1838,7 @@ static int t_on_bad_checksum(rsp_parser *p) {
 static int t_on_error(rsp_parser *p) {
   br__side *t = p->data;
   br_t *br = t->br;
-  br__log(br, 0, "target: malformed packet (%s)", rsp_strerror(p->err));
+  br__log_rl(br, 0, "target: malformed packet (%s)", rsp_strerror(p->err));
   if (p->err == RSP_EOVERFLOW) {
     /* The reply was sent and is lost: the request gets an error. */
     ack_flush(br);
@@ -1991,7 +2071,7 @@ static void client_drop(br_t *br, const char *why) {
     }
   }
   br->fclient = 0;
-  br->pend.len = 0;
+  br->pend.len = br->pend_off = 0;
   br->pend_count = 0;
   uv_mutex_lock(&br->mtx);
   br->wk_client_ok = 0;
@@ -2035,6 +2115,8 @@ static int init_like_listener(br_t *br, uv_handle_t *h) {
   return rc;
 }
 
+static void accept_check_cb(uv_check_t *h);
+
 static void try_accept(br_t *br) {
   br__side *c = &br->c;
   br->accept_pending = 0;
@@ -2060,17 +2142,59 @@ static void try_accept(br_t *br) {
     br->accept_pending = 1;
     return;
   }
+  if (!br->accept_deferred) {
+    /* A client that closes and connects again at once: its close may be
+     * in this same loop iteration's I/O, after this callback.  Decided
+     * once that I/O is processed (accept_check_cb). */
+    br->accept_deferred = 1;
+    br->accept_pending = 1;
+    uv_check_start(&br->accept_check, accept_check_cb);
+    return;
+  }
   if (!br->reject_busy) {
     if (init_like_listener(br, &br->reject.handle))
       return;
     br->reject.handle.data = br;
     br->reject_busy = 1;
     if (uv_accept(&br->listener.stream, (uv_stream_t *)&br->reject.handle) == 0)
-      br__log(br, 0, "refused a second client (one client at a time)");
+      br__log_rl(br, 0, "refused a second client (one client at a time)");
     close_handle(br, &br->reject.handle, reject_closed);
     return;
   }
   br->accept_pending = 1;
+}
+
+/* Whether the client's socket has only its end left to read (libuv stops
+ * reading after a short read, so a close right behind the last request is
+ * only seen at the next poll): 1 at EOF, 0 with bytes waiting, -1 else. */
+static int client_at_eof(br_t *br) {
+  uv_os_fd_t fd;
+  if (br->client_stdio || uv_fileno(&br->c.h.handle, &fd) < 0)
+    return -1;
+  char ch;
+  ssize_t n = recv(fd, &ch, 1, MSG_PEEK | MSG_DONTWAIT);
+  return n == 0 ? 1 : n > 0 ? 0 : -1;
+}
+
+static void accept_check_cb(uv_check_t *h) {
+  br_t *br = h->data;
+  if (br->closing || br->shutting) {
+    uv_check_stop(h);
+    return;
+  }
+  if (br->c.up && br->accept_pending) {
+    int eof = client_at_eof(br);
+    if (eof == 1) {
+      client_drop(br, "closed"); /* the new client is taken once it is */
+    } else if (eof == 0 && ++br->accept_deferred < 8) {
+      return; /* its last bytes are read in the next iteration first */
+    }
+  }
+  uv_check_stop(h);
+  if (br->accept_pending)
+    try_accept(br); /* accept_deferred: now taken or refused */
+  br->accept_deferred = 0;
+  br__flush_all(br);
 }
 
 static void connection_cb(uv_stream_t *server, int status) {
@@ -2163,7 +2287,9 @@ int br_start(br_t *br) {
   br->spin.data = br;
   uv_timer_init(br->loop, &br->fin_timer);
   br->fin_timer.data = br;
-  br->open_handles += 6;
+  uv_check_init(br->loop, &br->accept_check);
+  br->accept_check.data = br;
+  br->open_handles += 7;
   br->listener.handle.data = br;
   br->reject.handle.data = br;
 
@@ -2290,7 +2416,7 @@ void br_close(br_t *br, br_close_cb cb) {
       }
     }
     br->fclient = 0;
-    br->pend.len = 0;
+    br->pend.len = br->pend_off = 0;
     br->pend_count = 0;
     close_handle(br, &c->h.handle, client_closed);
     if (br->client_stdio && c->w.handle.type != UV_UNKNOWN_HANDLE)
@@ -2327,6 +2453,8 @@ static void shutdown_step(br_t *br) {
 static void close_now(br_t *br) {
   if (br->closing)
     return;
+  for (int i = 0; i < BR_LOG_SLOTS; i++)
+    logrl_flush(br, &br->logrl[i]);
   br->closing = 1;
   if (br->thread_started) {
     uv_mutex_lock(&br->mtx);
@@ -2347,6 +2475,7 @@ static void close_now(br_t *br) {
     close_handle(br, (uv_handle_t *)&br->async, handle_closed);
     close_handle(br, (uv_handle_t *)&br->spin, handle_closed);
     close_handle(br, (uv_handle_t *)&br->fin_timer, handle_closed);
+    close_handle(br, (uv_handle_t *)&br->accept_check, handle_closed);
   }
   if (br->listening)
     close_handle(br, &br->listener.handle, handle_closed);

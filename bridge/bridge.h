@@ -39,19 +39,28 @@ extern "C" {
  * served from the cache.  Anything longer is an error (answered, never a
  * crash), and memory stays bounded by these buffers (about 1 MiB a
  * bridge). */
-#define BR_BODY_MAX      0x20000
-#define BR_FRAME_MAX     RSP_FRAME_MAX(BR_BODY_MAX)
-#define BR_READ_SIZE     65536
+#define BR_BODY_MAX         0x20000
+#define BR_FRAME_MAX        RSP_FRAME_MAX(BR_BODY_MAX)
+#define BR_READ_SIZE        65536
 /* Upstream requests in flight (client requests plus the worker's). */
-#define BR_FIFO_CAP      64
+#define BR_FIFO_CAP         64
 /* The worker's requests in flight at once (QEMU answers pipelined requests
  * in order; 8 to 16 in flight is where its throughput levels off). */
-#define BR_WORKER_WINDOW 16
+#define BR_WORKER_WINDOW    16
 /* Consecutive NAKs or bad checksums before the bridge gives up on a
  * packet. */
-#define BR_MAX_RETRIES   5
+#define BR_MAX_RETRIES      5
 /* Pending output above which the bridge stops reading the other side. */
-#define BR_HIGH_WATER    (1024 * 1024)
+#define BR_HIGH_WATER       (1024 * 1024)
+/* Client requests waiting behind a busy pipe or a service command: above
+ * this many (or BR_PEND_BYTES) the bridge stops reading the client until
+ * half have been sent on; none is dropped. */
+#define BR_PEND_MAX         256
+#define BR_PEND_BYTES       (4 * BR_BODY_MAX)
+/* Console output ('O' packets) for the request at the head of the pipe
+ * extends its --timeout, up to this many timeouts in all: a target that
+ * streams output forever does not hold the request forever. */
+#define BR_CONSOLE_TIMEOUTS 10
 
 /* Default busy-poll window after traffic, in microseconds (--busy-poll). */
 #define BR_DEFAULT_SPIN_US 200
@@ -170,6 +179,17 @@ typedef struct br__side {
   char rbuf[BR_READ_SIZE];
 } br__side;
 
+/* A repeated log line (loop thread): printed once a second at most, the
+ * rest counted and summarised (see br__log_rl in bridge.c). */
+#define BR_LOG_SLOTS 8
+typedef struct {
+  const char *key; /* the call site's format string */
+  int level;
+  uint64_t since; /* uv_now() when it was last printed */
+  unsigned n;     /* not printed since */
+  char text[96];  /* the start of the last line, for the summary */
+} br__logrl;
+
 /* A worker transaction, shared between the worker and the loop. */
 typedef struct br__wtx br__wtx;
 
@@ -193,7 +213,8 @@ struct br {
     uv_pipe_t pipe;
   } listener;
   int listening;
-  int accept_pending; /* a connection waits until the client slot frees */
+  int accept_pending;  /* a connection waits until the client slot frees */
+  int accept_deferred; /* accept_check decides on a connection that came while a client is up */
   union {
     uv_handle_t handle;
     uv_tcp_t tcp;
@@ -235,11 +256,14 @@ struct br {
    * no request follows soon. */
   uv_timer_t ack_timer;
   int t_ack_pending;
-  uv_idle_t spin;        /* active while busy-polling (cfg.busy_poll_us) */
-  uint64_t last_io;      /* uv_hrtime() of the last bytes read */
-  int intr_sent;         /* a ^C went up while a resume was pending */
-  int t_lost;            /* the target connection was lost and not yet re-made */
-  int release_after_job; /* the client left during a service command */
+  br__logrl logrl[BR_LOG_SLOTS];
+  uint64_t progress_at;    /* uv_now() of the last reply (see BR_CONSOLE_TIMEOUTS) */
+  uv_check_t accept_check; /* a second connection is decided after this iteration's I/O */
+  uv_idle_t spin;          /* active while busy-polling (cfg.busy_poll_us) */
+  uint64_t last_io;        /* uv_hrtime() of the last bytes read */
+  int intr_sent;           /* a ^C went up while a resume was pending */
+  int t_lost;              /* the target connection was lost and not yet re-made */
+  int release_after_job;   /* the client left during a service command */
   uv_shutdown_t shutdown_req;
 
   /* Finishing the target connection: svc_finish() runs on the worker as
@@ -251,6 +275,7 @@ struct br {
 
   /* Client requests waiting their turn: [u32 len][i32 action][body]... */
   br_buf pend;
+  size_t pend_off; /* the first waiting request is at pend.p + pend_off */
   unsigned pend_count;
   char scratch[BR_FRAME_MAX]; /* merged qSupported, local replies */
 

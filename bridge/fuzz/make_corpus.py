@@ -139,6 +139,18 @@ seeds = {
     "kill_forward": bytes([0]) + HANDSHAKE + pkt("k") + reply(12, 0) + TARGET_GONE + timer(1)
     + answer_all() + pkt("k") + TARGET_GONE + timer(1) + answer_all() + pkt("vKill;1")
     + TARGET_GONE,
+    # Many pipelined requests (queued, the client paused, none dropped),
+    # console output without end, a close right behind a request and an
+    # immediate reconnect, NAK and '$' floods (counted in the log).
+    "pipelined_many": bytes([0]) + HANDSHAKE + pkt("m1000,", b"4", nopump=NOPUMP) * 120
+    + answer_all() * 3,
+    "console_forever": bytes([0]) + HANDSHAKE + pkt("qC") + reply(7) * 30 + timer(0) + reply(7) * 5
+    + timer(0) + cctl(2) + answer_all(),
+    "reconnect_now": bytes([0]) + HANDSHAKE + pkt("qC", nopump=NOPUMP) + bytes([12 | 0x80])
+    + pkt("?") + answer_all() + pkt("qC", nopump=NOPUMP) + bytes([12 | 0x80]) + SECOND + pkt("?")
+    + answer_all(),
+    "log_floods": bytes([0x40]) + HANDSHAKE + raw("c", b"$" * 200) + cctl(255) + cctl(193)
+    + raw("c", b"$m0#00" * 40) + pkt("?") + answer_all(),
     "close_during_job": bytes([0]) + HANDSHAKE + pkt("qXfer") + answer_all()
     + pkt("qRcmd,", b"0 100000", mon="phys read ") + answer_all() * 3,
 }
