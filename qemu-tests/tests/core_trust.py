@@ -6,6 +6,9 @@ mode back, runs the service's finish step and exits 0.  Then GDB connects DIRECT
 gdbstub and asks `qqemu.PhyMemMode` (QEMU answers its current mode): it must be 0, and QEMU
 must be alive and in the run state it was in (QMP, independent of any gdb connection).
 
+Also GDB's kill: refused with --read-only (QEMU untouched, the session goes on), a detach
+with --on-kill detach (QEMU alive and running the guest).
+
 Each round starts its own bridge (RSPT_BRIDGE_PATH) with --trace, and signals it once the
 trace shows the command under way (the mode switched and reads flowing): an event, not a
 delay.
@@ -108,6 +111,34 @@ def one_round(t, bridge, qport, base, size, sig, tmp):
         errlog.close()
 
 
+def kill_round(t, bridge, qport, args, tmp):
+    """GDB's kill through a bridge started with args: (gdb error or None, QEMU state after)."""
+    errlog = open(os.path.join(tmp, "bridge-kill-%s.log" % "-".join(a.strip("-") for a in args)), "w+")
+    b, port = procs.start_listener(
+        lambda p: [bridge, "--listen", "127.0.0.1:%d" % p] + args + ["tcp:127.0.0.1:%d" % qport],
+        "rspbridge",
+        stderr=errlog,
+    )
+    try:
+        t.gdb("target remote 127.0.0.1:%d" % port)
+        err = None
+        try:
+            t.gdb("kill")
+        except gdb.error as e:
+            err = str(e)
+        state = qmp_status()  # raises if QEMU is gone
+        if err is not None:
+            t.reg("pc")  # the session goes on
+        try:
+            t.gdb("disconnect")
+        except gdb.error:
+            pass
+        return err, state
+    finally:
+        procs.reap(b)
+        errlog.close()
+
+
 def main(t):
     bridge = os.environ.get("RSPT_BRIDGE_PATH")
     t.require(bridge and os.environ.get("RSPT_QMP"), "core_trust.py needs the runner's --bridge and --qmp")
@@ -119,6 +150,16 @@ def main(t):
     with tempfile.TemporaryDirectory(prefix="rspt-core-") as tmp:
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             one_round(t, bridge, qport, base, size, sig, tmp)
+        # --read-only: GDB's kill (vKill with QEMU) is refused, QEMU untouched.
+        before = qmp_status()
+        err, state = kill_round(t, bridge, qport, ["--read-only"], tmp)
+        t.check(err is not None, "--read-only: kill was not refused")
+        t.check(state == before, "--read-only: QEMU's run state %s after kill, was %s" % (state, before))
+        # --on-kill detach: GDB sees its process killed, QEMU keeps running the guest.
+        err, state = kill_round(t, bridge, qport, ["--on-kill", "detach"], tmp)
+        t.check(err is None, "--on-kill detach: kill failed: %r" % err)
+        t.check(state == "running", "--on-kill detach: QEMU's run state %s after kill, want running" % state)
+        t.log("kill: refused with --read-only (%s), detached with --on-kill detach (%s)" % (before, state))
 
 
 gdbside.run(main)
