@@ -41,34 +41,7 @@
 #include <emmintrin.h>
 #endif
 
-enum { BR__OWN_CLIENT = 0, BR__OWN_WORKER, BR__OWN_INTERNAL, BR__OWN_ORPHAN };
-
-enum {
-  BR__REQ_RESUME = 1, /* the reply is a stop reply, it may take forever */
-  BR__REQ_QSUP = 2,   /* qSupported: merge the reply */
-  BR__REQ_STOPQ = 4,  /* '?': the reply is a stop reply */
-  BR__REQ_MEM = 8,    /* m or x: an error must be "Enn" (see client_fail) */
-  BR__REQ_VKILL = 16  /* vKill: the target may exit before it answers */
-};
-
-enum { BR__T_IDLE = 0, BR__T_CONNECTING, BR__T_UP, BR__T_CLOSING };
-
-/* What follows the finish job (svc_finish() on the worker). */
-enum { BR__FIN_NONE = 0, BR__FIN_RELEASE, BR__FIN_CLOSE };
-
-struct br__rxent {
-  size_t off, len;
-  uint32_t idx;
-};
-
-struct br__wtx {
-  const svc_req *reqs;
-  size_t n;
-  size_t sent, got; /* loop thread */
-  int status;       /* under mtx */
-  int accepted;     /* under mtx */
-  int done;         /* under mtx */
-};
+#include "br_int.h"
 
 static const char *const msg_lost = "E.rspbridge: target connection lost";
 static const char *const msg_noconn = "E.rspbridge: target not connected";
@@ -109,90 +82,6 @@ static void buf_free(br_buf *b) {
 static int eq(const char *b, size_t len, const char *s) {
   size_t n = strlen(s);
   return len == n && memcmp(b, s, n) == 0;
-}
-
-void br__log(br_t *br, int level, const char *fmt, ...) {
-  if (level > br->cfg.verbose)
-    return;
-  char line[1024];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(line, sizeof(line), fmt, ap);
-  va_end(ap);
-  /* One fprintf per line: stdio locks the stream, so lines from the loop
-   * and the worker do not interleave. */
-  fprintf(br->cfg.log ? br->cfg.log : stderr, "rspbridge: %s\n", line);
-}
-
-/* Repeated events a peer can cause at will (NAK storms, '$' floods, bad
- * checksums, refused clients): the first line of each kind is printed, the
- * next ones within a second are only counted, and the count is printed
- * with the next line of that kind after the second (or at close).  Loop
- * thread only; the clock is the loop's. */
-static void logrl_flush(br_t *br, br__logrl *l) {
-  if (l->key && l->n)
-    br__log(br, l->level, "(%u more in %llu ms like: %s)", l->n,
-            (unsigned long long)(uv_now(br->loop) - l->since), l->text);
-  l->n = 0;
-}
-
-static void br__log_rl(br_t *br, int level, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 3, 4)))
-#endif
-    ;
-
-static void br__log_rl(br_t *br, int level, const char *fmt, ...) {
-  if (level > br->cfg.verbose)
-    return;
-  uint64_t now = uv_now(br->loop);
-  br__logrl *l = NULL, *old = &br->logrl[0];
-  for (int i = 0; i < BR_LOG_SLOTS && !l; i++) {
-    if (br->logrl[i].key == fmt)
-      l = &br->logrl[i];
-    else if (br->logrl[i].since < old->since || !br->logrl[i].key)
-      old = &br->logrl[i];
-  }
-  if (l && now - l->since < 1000) {
-    l->n++;
-    return;
-  }
-  if (!l) {
-    logrl_flush(br, old);
-    l = old;
-    l->key = fmt;
-  }
-  logrl_flush(br, l);
-  char line[512];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(line, sizeof(line), fmt, ap);
-  va_end(ap);
-  br__log(br, level, "%s", line);
-  size_t tl = strlen(line);
-  if (tl >= sizeof(l->text))
-    tl = sizeof(l->text) - 1;
-  memcpy(l->text, line, tl);
-  l->text[tl] = 0;
-  l->level = level;
-  l->since = now;
-}
-
-static void br__trace(br_t *br, const char *dir, const char *what, const char *body, size_t len) {
-  FILE *f = br->cfg.trace;
-  if (!f)
-    return;
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  fprintf(f, "%lld.%06ld %s %s", (long long)ts.tv_sec, ts.tv_nsec / 1000, dir, what);
-  for (size_t i = 0; i < len; i++) {
-    unsigned char c = (unsigned char)body[i];
-    if (c >= 0x20 && c < 0x7f && c != '\\')
-      fputc(c, f);
-    else
-      fprintf(f, "\\x%02x", c);
-  }
-  fputc('\n', f);
 }
 
 /* Console output from a stub ('O' followed by hex), as opposed to "OK". */
@@ -2453,8 +2342,7 @@ static void shutdown_step(br_t *br) {
 static void close_now(br_t *br) {
   if (br->closing)
     return;
-  for (int i = 0; i < BR_LOG_SLOTS; i++)
-    logrl_flush(br, &br->logrl[i]);
+  br__log_rl_flush(br);
   br->closing = 1;
   if (br->thread_started) {
     uv_mutex_lock(&br->mtx);
