@@ -41,30 +41,7 @@
 #include <emmintrin.h>
 #endif
 
-enum { BR__OWN_CLIENT = 0, BR__OWN_WORKER, BR__OWN_INTERNAL, BR__OWN_ORPHAN };
-
-enum {
-  BR__REQ_RESUME = 1, /* the reply is a stop reply, it may take forever */
-  BR__REQ_QSUP = 2,   /* qSupported: merge the reply */
-  BR__REQ_STOPQ = 4,  /* '?': the reply is a stop reply */
-  BR__REQ_MEM = 8     /* m or x: an error must be "Enn" (see client_fail) */
-};
-
-enum { BR__T_IDLE = 0, BR__T_CONNECTING, BR__T_UP, BR__T_CLOSING };
-
-struct br__rxent {
-  size_t off, len;
-  uint32_t idx;
-};
-
-struct br__wtx {
-  const svc_req *reqs;
-  size_t n;
-  size_t sent, got; /* loop thread */
-  int status;       /* under mtx */
-  int accepted;     /* under mtx */
-  int done;         /* under mtx */
-};
+#include "br_int.h"
 
 static const char *const msg_lost = "E.rspbridge: target connection lost";
 static const char *const msg_noconn = "E.rspbridge: target not connected";
@@ -107,36 +84,6 @@ static int eq(const char *b, size_t len, const char *s) {
   return len == n && memcmp(b, s, n) == 0;
 }
 
-void br__log(br_t *br, int level, const char *fmt, ...) {
-  if (level > br->cfg.verbose)
-    return;
-  char line[1024];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(line, sizeof(line), fmt, ap);
-  va_end(ap);
-  /* One fprintf per line: stdio locks the stream, so lines from the loop
-   * and the worker do not interleave. */
-  fprintf(br->cfg.log ? br->cfg.log : stderr, "rspbridge: %s\n", line);
-}
-
-static void br__trace(br_t *br, const char *dir, const char *what, const char *body, size_t len) {
-  FILE *f = br->cfg.trace;
-  if (!f)
-    return;
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  fprintf(f, "%lld.%06ld %s %s", (long long)ts.tv_sec, ts.tv_nsec / 1000, dir, what);
-  for (size_t i = 0; i < len; i++) {
-    unsigned char c = (unsigned char)body[i];
-    if (c >= 0x20 && c < 0x7f && c != '\\')
-      fputc(c, f);
-    else
-      fprintf(f, "\\x%02x", c);
-  }
-  fputc('\n', f);
-}
-
 /* Console output from a stub ('O' followed by hex), as opposed to "OK". */
 static int is_console(const char *b, size_t len) {
   if (len < 3 || b[0] != 'O' || len % 2 == 0)
@@ -156,12 +103,21 @@ static int is_stop_reply(const char *b, size_t len) {
   return rsp_parse_stop(b, len, &st) == 0;
 }
 
+/* A File-I/O request from the target ("File-I/O Remote Protocol
+ * Extension"): "Fcall-id,parameter...", the reply to a resume. */
+static int is_fileio_request(const char *b, size_t len) {
+  return len >= 2 && b[0] == 'F' && ((b[1] >= 'a' && b[1] <= 'z') || (b[1] >= 'A' && b[1] <= 'Z'));
+}
+
 /* Requests whose reply is a stop reply that comes when the target stops
- * ("Packets": c, C, s, S, i, I, vCont with actions, vRun, vAttach). */
+ * ("Packets": c, C, s, S, i, I, vCont with actions, vRun, vAttach; and
+ * the client's File-I/O reply "Fretcode,errno,C", which resumes the target
+ * it answers, the next stop reply or F request being its reply). */
 static int is_resume(const char *b, size_t len) {
   if (!len)
     return 0;
   switch (b[0]) {
+  case 'F':
   case 'c':
   case 'C':
   case 's':
@@ -209,7 +165,7 @@ static void side_reading(br__side *s, int pause, int resume) {
   if (pause && s->up && !s->paused) {
     uv_read_stop(s->rd);
     s->paused = 1;
-    br__log(s->br, 2, "pausing %s (output not drained)", s->name);
+    br__log_rl(s->br, 2, "pausing %s (output not drained)", s->name);
   } else if (resume && s->paused) {
     s->paused = 0;
     if (s->up && !s->br->closing)
@@ -225,7 +181,11 @@ static void side_reading(br__side *s, int pause, int resume) {
 static void flow_check(br_t *br) {
   size_t c = side_out(&br->c), t = side_out(&br->t);
   const size_t hi = BR_HIGH_WATER, lo = BR_HIGH_WATER / 2;
-  side_reading(&br->c, c > hi || t > hi, c <= lo && t <= lo);
+  /* Requests queued behind a busy pipe count too. */
+  size_t pb = br->pend.len - br->pend_off;
+  int pend_hi = br->pend_count > BR_PEND_MAX || pb > BR_PEND_BYTES;
+  int pend_lo = br->pend_count <= BR_PEND_MAX / 2 && pb <= BR_PEND_BYTES / 2;
+  side_reading(&br->c, c > hi || t > hi || pend_hi, c <= lo && t <= lo && pend_lo);
   side_reading(&br->t, c > hi, c <= lo);
 }
 
@@ -444,8 +404,8 @@ static int is_mem_read(const char *b, size_t len) {
 static const char *client_err(br_t *br, int mem, const char *emsg) {
   if (!mem)
     return emsg;
-  br__log(br, 0, "client memory read failed: %s",
-          emsg[0] == 'E' && emsg[1] == '.' ? emsg + 2 : emsg);
+  br__log_rl(br, 0, "client memory read failed: %s",
+             emsg[0] == 'E' && emsg[1] == '.' ? emsg + 2 : emsg);
   return "E05";
 }
 
@@ -481,6 +441,8 @@ static size_t merge_qsupported(br_t *br, const char *in, size_t len, char *out, 
     }
     if (f.name_len == 15 && memcmp(f.name, "QStartNoAckMode", 15) == 0)
       continue;
+    if (f.name_len == 12 && memcmp(f.name, "multiprocess", 12) == 0)
+      br->target_mp = f.kind == '+';
     size_t need = f.name_len + 2 + (f.kind == '=' ? f.value_len : 0);
     if (cap - o < need + 64)
       break;
@@ -641,9 +603,30 @@ static void job_start(br_t *br, const char *body, size_t len) {
   br->wk_job_gen = br->client_gen;
   br->wk_job_qsup = rsp_has_prefix(body, len, "qSupported");
   br->wk_job_rcmd = rsp_has_prefix(body, len, "qRcmd,");
+  br->wk_job_finish = 0;
   br->wk_abandoned = 0;
   br->wk_client_ok = 1;
   br->wk_intr = 0;
+  uv_cond_broadcast(&br->cond);
+  uv_mutex_unlock(&br->mtx);
+}
+
+/* The worker's last job before the target connection closes: svc_finish()
+ * puts back what the service changed on the target. */
+static void job_start_finish(br_t *br) {
+  uv_mutex_lock(&br->mtx);
+  br->job_len = 0;
+  br->wk_has_job = 1;
+  br->wk_busy = 1;
+  br->wk_idle = 0;
+  br->wk_job_gen = br->client_gen;
+  br->wk_job_qsup = br->wk_job_rcmd = 0;
+  br->wk_job_finish = 1;
+  br->wk_fin_done = 0;
+  br->wk_abandoned = 1; /* nothing of it is for a client */
+  br->wk_client_ok = 0;
+  br->wk_intr = 0;
+  br->wk_cut = 0;
   uv_cond_broadcast(&br->cond);
   uv_mutex_unlock(&br->mtx);
 }
@@ -679,6 +662,8 @@ static void br__pump_worker_output(br_t *br) {
 
 static void drain_pending(br_t *br);
 static void target_release(br_t *br);
+static void fin_follow(br_t *br, int then);
+static void shutdown_step(br_t *br);
 
 static void async_cb(uv_async_t *a) {
   br_t *br = a->data;
@@ -710,6 +695,11 @@ static void worker_poll(br_t *br) {
   wtx_topup(br);
   br__pump_worker_output(br);
   uv_mutex_lock(&br->mtx);
+  int fin_done = br->wk_fin_done;
+  if (fin_done) {
+    br->wk_fin_done = 0;
+    br->wk_busy = 0;
+  }
   if (br->wk_reply_ready && br->wout.len == 0) {
     br->wk_reply_ready = 0;
     br->wk_busy = 0;
@@ -725,6 +715,17 @@ static void worker_poll(br_t *br) {
     }
   }
   uv_mutex_unlock(&br->mtx);
+  if (fin_done) {
+    int then = br->fin_then;
+    br->fin_then = BR__FIN_NONE;
+    fin_follow(br, then);
+    return;
+  }
+  if (finished && br->shutting) {
+    br->release_after_job = 0;
+    shutdown_step(br);
+    return;
+  }
   if (finished && br->release_after_job) {
     br->release_after_job = 0;
     if (!br->c.up)
@@ -747,9 +748,9 @@ static int io_transact(void *ctx, const svc_req *reqs, size_t n, svc_reply_cb on
   tx.reqs = reqs;
   tx.n = n;
   uv_mutex_lock(&br->mtx);
-  if (br->wk_quit) {
+  if (br->wk_quit || br->wk_cut) {
     uv_mutex_unlock(&br->mtx);
-    return UV_ECANCELED;
+    return br->wk_quit ? UV_ECANCELED : UV_ETIMEDOUT;
   }
   br->wtx = &tx;
   uv_mutex_unlock(&br->mtx);
@@ -856,6 +857,18 @@ static void worker_main(void *arg) {
       break;
     br->wk_has_job = 0;
     size_t len = br->job_len;
+    if (br->wk_job_finish) {
+      uv_mutex_unlock(&br->mtx);
+      int rc = svc_finish(br->svc);
+      if (rc < 0)
+        br__log(br, 0, "the target may be left changed: svc_finish failed (%d)", rc);
+      uv_mutex_lock(&br->mtx);
+      br->wk_fin_done = 1;
+      uv_mutex_unlock(&br->mtx);
+      uv_async_send(&br->async);
+      uv_mutex_lock(&br->mtx);
+      continue;
+    }
     uv_mutex_unlock(&br->mtx);
     br->wk_replied = 0;
     svc_handle(br->svc, br->job, len);
@@ -885,6 +898,9 @@ static int needs_timer(br_t *br) {
   return 0;
 }
 
+/* progress: 0 none, 1 a reply (or the pipe changed), 2 console output,
+ * which extends the deadline up to BR_CONSOLE_TIMEOUTS timeouts after the
+ * last reply. */
 static void timer_kick(br_t *br, int progress) {
   if (br->closing)
     return;
@@ -892,8 +908,18 @@ static void timer_kick(br_t *br, int progress) {
     uv_timer_stop(&br->req_timer);
     return;
   }
-  if (progress || !uv_is_active((uv_handle_t *)&br->req_timer))
-    uv_timer_start(&br->req_timer, req_timeout_cb, br->cfg.timeout_ms, 0);
+  uint64_t now = uv_now(br->loop), t = br->cfg.timeout_ms;
+  if (progress == 2 && uv_is_active((uv_handle_t *)&br->req_timer)) {
+    uint64_t end = br->progress_at + (uint64_t)BR_CONSOLE_TIMEOUTS * t;
+    if (now >= end)
+      return; /* the deadline stays where it is */
+    uv_timer_start(&br->req_timer, req_timeout_cb, end - now < t ? end - now : t, 0);
+    return;
+  }
+  if (progress || !uv_is_active((uv_handle_t *)&br->req_timer)) {
+    br->progress_at = now;
+    uv_timer_start(&br->req_timer, req_timeout_cb, t, 0);
+  }
 }
 
 static void target_lost(br_t *br, const char *why);
@@ -911,8 +937,8 @@ static void req_timeout_cb(uv_timer_t *t) {
     br__flush_all(br);
     return;
   }
-  br__log(br, 0, "target did not answer within %u ms%s", br->cfg.timeout_ms,
-          br->tstate == BR__T_UP ? "" : " (not connected)");
+  br__log_rl(br, 0, "target did not answer within %u ms%s", br->cfg.timeout_ms,
+             br->tstate == BR__T_UP ? "" : " (not connected)");
   for (unsigned i = 0; i < br->fcount; i++) {
     br__req *r = fifo_at(br, i);
     if (r->owner == BR__OWN_ORPHAN)
@@ -956,29 +982,37 @@ static void retry_cb(uv_timer_t *t) {
 static void fail_fifo(br_t *br, const char *emsg) {
   for (unsigned i = 0; i < br->fcount; i++) {
     br__req *r = fifo_at(br, i);
+    /* A target that exits on vKill may close before it answers: the
+     * process is gone, which is what the client asked for. */
     if (r->owner == BR__OWN_CLIENT)
-      client_fail(br, r->flags & BR__REQ_MEM, emsg);
+      client_fail(br, r->flags & BR__REQ_MEM, (r->flags & BR__REQ_VKILL) ? "OK" : emsg);
   }
   fifo_clear(br);
+  if (br->kill_pending && br->c.up) {
+    /* A forwarded k (no reply in the manual, W or X for LLDB): the target
+     * closed without one, the client that waits gets it now. */
+    client_reply(br, "X09", 3);
+  }
+  br->kill_pending = 0;
 }
 
 /* The bridge gives up on the target: every client request still waiting,
  * sent upstream or queued behind a busy pipe, gets its error now. */
 static void fail_client_requests(br_t *br) {
   fail_fifo(br, msg_noconn);
-  size_t off = 0;
+  size_t off = br->pend_off;
   for (; br->pend_count; br->pend_count--) {
     uint32_t n;
     memcpy(&n, br->pend.p + off, 4);
     client_fail(br, is_mem_read(br->pend.p + off + 8, n), msg_noconn);
     off += 8 + (size_t)n;
   }
-  br->pend.len = 0;
+  br->pend.len = br->pend_off = 0;
   br__flush_all(br);
 }
 
 static void target_retry(br_t *br, const char *why) {
-  if (br->closing)
+  if (br->closing || br->shutting)
     return;
   int pol = br->cfg.reconnect;
   if (pol == 0 || (pol > 0 && br->retries >= pol)) {
@@ -1219,10 +1253,22 @@ static const char *local_answer(br_t *br, const char *b, size_t len) {
       (b[0] == 'M' || b[0] == 'X' || b[0] == 'P' || b[0] == 'G' ||
        rsp_has_prefix(b, len, "vFlashWrite") || rsp_has_prefix(b, len, "vFlashErase")))
     return "E.rspbridge: read-only mode: memory and register writes are refused";
+  if (br->cfg.read_only && (eq(b, len, "k") || rsp_has_prefix(b, len, "vKill")))
+    return "E.rspbridge: read-only mode: kill is refused (the target is left running as it is)";
   return NULL;
 }
 
 enum { DISPATCH_DONE = 0, DISPATCH_WAIT = 1 };
+
+/* Whether qSupported:... lists feat (e.g. "multiprocess+"). */
+static int has_feature(const char *b, size_t len, const char *feat) {
+  size_t n = strlen(feat);
+  for (size_t i = 0; i + n <= len; i++)
+    if ((b[i - (i > 0)] == ':' || b[i - (i > 0)] == ';') && i > 0 && memcmp(b + i, feat, n) == 0 &&
+        (i + n == len || b[i + n] == ';'))
+      return 1;
+  return 0;
+}
 
 /* A read the cache holds whole is answered here, on the loop thread, when
  * the worker is idle (the service's cache is then ours to read). */
@@ -1249,6 +1295,31 @@ static int dispatch(br_t *br, const char *b, size_t len, int *action) {
       br->c.parser.flags |= RSP_PARSER_NOVERIFY;
       br__log(br, 1, "client: no-ack mode");
     }
+    return DISPATCH_DONE;
+  }
+  br->kill_pending = 0; /* another request: a late W/X is not its reply */
+  if (rsp_has_prefix(b, len, "qSupported"))
+    br->client_mp = has_feature(b, len, "multiprocess+");
+  int kill = eq(b, len, "k") || rsp_has_prefix(b, len, "vKill;");
+  if (kill && br->cfg.on_kill == BR_KILL_DETACH) {
+    if (br->fclient)
+      return DISPATCH_WAIT;
+    if (br->tstate == BR__T_UP || br->tstate == BR__T_CONNECTING) {
+      /* "D;pid" with the multiprocess extensions (QEMU answers a bare D
+       * with E22 then), "D" without. */
+      char d[48] = "D";
+      if (b[0] == 'v')
+        snprintf(d, sizeof(d), "D;%.*s", (int)(len - 6 < 32 ? len - 6 : 32), b + 6);
+      else if (br->client_mp && br->target_mp)
+        snprintf(d, sizeof(d), "D;1");
+      if (br->fcount < BR_FIFO_CAP && side_send(&br->t, d, strlen(d), 0) == 0) {
+        fifo_push(br, BR__OWN_INTERNAL, 0, 0);
+        timer_kick(br, 0);
+      }
+      svc_event(br->svc, SVC_EV_DETACH);
+      br__log(br, 0, "client asked to kill the target: detached instead (--on-kill detach)");
+    }
+    client_reply(br, b[0] == 'k' ? "W00" : "OK", 2 + (b[0] == 'k'));
     return DISPATCH_DONE;
   }
   if (*action < 0)
@@ -1309,23 +1380,27 @@ static int dispatch(br_t *br, const char *b, size_t len, int *action) {
     br->sess_xml = 1;
   if (is_mem_read(b, len))
     flags |= BR__REQ_MEM;
+  if (rsp_has_prefix(b, len, "vKill"))
+    flags |= BR__REQ_VKILL;
   if (len && (b[0] == 'P' || b[0] == 'G'))
     svc_event(br->svc, SVC_EV_REG_WRITE);
   if (len && b[0] == 'D')
     svc_event(br->svc, SVC_EV_DETACH);
   side_send(&br->t, b, len, 0);
-  /* "k" has no reply ("Packets": the stub may just exit). */
-  if (!eq(b, len, "k"))
+  /* "k" has no reply in the manual (the stub may just exit), but QEMU sends
+   * W00 first and LLDB waits for it: it goes to the client if nothing else
+   * was asked meanwhile (kill_pending), like a reply. */
+  br->kill_pending = eq(b, len, "k");
+  if (!br->kill_pending)
     fifo_push(br, BR__OWN_CLIENT, flags, 0);
   timer_kick(br, 0);
   return DISPATCH_DONE;
 }
 
+/* Queues a client request; never drops one: above BR_PEND_MAX the client
+ * is not read any more (the packets of the read being parsed still come,
+ * at most BR_READ_SIZE bytes of them) until the queue is half empty. */
 static int pend_push(br_t *br, const char *b, size_t len, int action) {
-  if (br->pend_count >= 16 || br->pend.len + len + 8 > 4 * BR_BODY_MAX) {
-    br__log(br, 0, "client sends requests without waiting for replies: dropped one");
-    return -1;
-  }
   uint32_t n = (uint32_t)len;
   int32_t a = action;
   if (buf_reserve(&br->pend, len + 8))
@@ -1335,6 +1410,8 @@ static int pend_push(br_t *br, const char *b, size_t len, int action) {
   memcpy(br->pend.p + br->pend.len + 8, b, len);
   br->pend.len += len + 8;
   br->pend_count++;
+  if (br->pend_count > BR_PEND_MAX || br->pend.len - br->pend_off > BR_PEND_BYTES)
+    flow_check(br);
   return 0;
 }
 
@@ -1342,22 +1419,30 @@ static void drain_pending(br_t *br) {
   while (br->pend_count && !br->wk_busy && !br->closing) {
     uint32_t n;
     int32_t a;
-    memcpy(&n, br->pend.p, 4);
-    memcpy(&a, br->pend.p + 4, 4);
+    char *e = br->pend.p + br->pend_off;
+    memcpy(&n, e, 4);
+    memcpy(&a, e + 4, 4);
     int action = a;
     /* Copy out: dispatch may not run on the pend buffer it rewrites. */
-    memcpy(br->scratch, br->pend.p + 8, n);
+    memcpy(br->scratch, e + 8, n);
     int r = dispatch(br, br->scratch, n, &action);
     if (r == DISPATCH_WAIT) {
       a = action;
-      memcpy(br->pend.p + 4, &a, 4);
+      memcpy(br->pend.p + br->pend_off + 4, &a, 4);
       break;
     }
-    size_t used = 8 + (size_t)n;
-    memmove(br->pend.p, br->pend.p + used, br->pend.len - used);
-    br->pend.len -= used;
+    br->pend_off += 8 + (size_t)n;
     br->pend_count--;
   }
+  if (!br->pend_count) {
+    br->pend.len = br->pend_off = 0;
+  } else if (br->pend_off > br->pend.len / 2) {
+    memmove(br->pend.p, br->pend.p + br->pend_off, br->pend.len - br->pend_off);
+    br->pend.len -= br->pend_off;
+    br->pend_off = 0;
+  }
+  if (br->c.paused)
+    flow_check(br);
 }
 
 /* GDB never sends a request while it waits for the reply to a monitor
@@ -1406,7 +1491,7 @@ static int c_on_packet(rsp_parser *p, const char *b, size_t len) {
 static int c_on_notification(rsp_parser *p, const char *b, size_t len) {
   br__side *c = p->data;
   br__trace(c->br, "c>b", "%", b, len);
-  br__log(c->br, 1, "client sent a notification: ignored");
+  br__log_rl(c->br, 1, "client sent a notification: ignored");
   return 0;
 }
 
@@ -1422,7 +1507,7 @@ static int c_on_nak(rsp_parser *p) {
   if (c->noack || !c->last_len)
     return 0;
   if (++c->naks > BR_MAX_RETRIES) {
-    br__log(c->br, 0, "client: %u NAKs for one packet, giving up on it", c->naks - 1);
+    br__log_rl(c->br, 0, "client: %u NAKs for one packet, giving up on it", c->naks - 1);
     return 0;
   }
   side_raw(c, c->last, c->last_len);
@@ -1460,7 +1545,7 @@ static int c_on_interrupt(rsp_parser *p) {
 
 static int c_on_bad_checksum(rsp_parser *p) {
   br__side *c = p->data;
-  br__log(c->br, 1, "client: bad checksum, NAK");
+  br__log_rl(c->br, 1, "client: bad checksum, NAK");
   side_raw(c, "-", 1);
   return 0;
 }
@@ -1468,7 +1553,7 @@ static int c_on_bad_checksum(rsp_parser *p) {
 static int c_on_error(rsp_parser *p) {
   br__side *c = p->data;
   br_t *br = c->br;
-  br__log(br, 0, "client: malformed packet (%s)", rsp_strerror(p->err));
+  br__log_rl(br, 0, "client: malformed packet (%s)", rsp_strerror(p->err));
   if (p->err == RSP_ETRUNCATED)
     return 0; /* a new packet started; the client retransmits if it cares */
   int idle = !br->fclient && !br->wk_busy && !br->pend_count;
@@ -1514,7 +1599,9 @@ static void complete_head(br_t *br, const char *b, size_t len) {
     }
     if (r.flags & BR__REQ_RESUME) {
       br->intr_sent = 0;
-      if (is_stop_reply(b, len))
+      /* A File-I/O request stops the target too: the client reads or
+       * writes its memory before it answers. */
+      if (is_stop_reply(b, len) || is_fileio_request(b, len))
         svc_event(br->svc, SVC_EV_STOP);
     }
     break;
@@ -1523,7 +1610,7 @@ static void complete_head(br_t *br, const char *b, size_t len) {
     wtx_topup(br);
     break;
   case BR__OWN_ORPHAN:
-    br__log(br, 1, "dropped a late reply");
+    br__log_rl(br, 1, "dropped a late reply");
     wtx_topup(br);
     break;
   default:
@@ -1551,12 +1638,15 @@ static int t_on_packet(rsp_parser *p, const char *b, size_t len) {
      * and shift every reply after it by one (QEMU sends W00 when it is
      * terminated while stopped, then closes).  Asynchronous events in
      * non-stop mode come as notifications (t_on_notification). */
-    if (is_stop_reply(b, len) && (b[0] == 'W' || b[0] == 'X'))
-      br__log(br, 0, "target: the process ended (%.*s) while no resume was pending",
-              (int)(len < 16 ? len : 16), b);
+    if (is_stop_reply(b, len) && (b[0] == 'W' || b[0] == 'X') && br->kill_pending) {
+      br->kill_pending = 0;
+      client_reply(br, b, len); /* the answer to k */
+    } else if (is_stop_reply(b, len) && (b[0] == 'W' || b[0] == 'X'))
+      br__log_rl(br, 0, "target: the process ended (%.*s) while no resume was pending",
+                 (int)(len < 16 ? len : 16), b);
     else
-      br__log(br, 1, "target: a packet nothing asked for dropped: %.*s", (int)(len < 32 ? len : 32),
-              b);
+      br__log_rl(br, 1, "target: a packet nothing asked for dropped: %.*s",
+                 (int)(len < 32 ? len : 32), b);
     return 0;
   }
   br__req *head = fifo_at(br, 0);
@@ -1565,7 +1655,7 @@ static int t_on_packet(rsp_parser *p, const char *b, size_t len) {
      * new connection stops a running guest, before it reads our
      * request.  GDB connecting directly would see it before sending
      * anything and ignore it; here it must not be taken for the reply. */
-    br__log(br, 1, "target: unsolicited stop reply dropped");
+    br__log_rl(br, 1, "target: unsolicited stop reply dropped");
     return 0;
   }
   if (is_console(b, len)) {
@@ -1575,7 +1665,7 @@ static int t_on_packet(rsp_parser *p, const char *b, size_t len) {
       wtx_reply(br, head->idx, b, len, 0);
     else if (head->owner == BR__OWN_CLIENT)
       client_reply(br, b, len);
-    timer_kick(br, 1);
+    timer_kick(br, 2);
     return 0;
   }
   complete_head(br, b, len);
@@ -1602,7 +1692,7 @@ static int t_on_nak(rsp_parser *p) {
   if (!t->last_len)
     return 0;
   if (++t->naks > BR_MAX_RETRIES) {
-    br__log(t->br, 0, "target: %u NAKs for one packet, giving up on it", t->naks - 1);
+    br__log_rl(t->br, 0, "target: %u NAKs for one packet, giving up on it", t->naks - 1);
     return 0;
   }
   side_raw(t, t->last, t->last_len);
@@ -1621,12 +1711,12 @@ static int t_on_bad_checksum(rsp_parser *p) {
   br__side *t = p->data;
   br_t *br = t->br;
   if (++t->bad <= BR_MAX_RETRIES) {
-    br__log(br, 1, "target: bad checksum, NAK");
+    br__log_rl(br, 1, "target: bad checksum, NAK");
     ack_flush(br);
     side_raw(t, "-", 1);
     return 0;
   }
-  br__log(br, 0, "target: %u bad checksums in a row, failing the request", t->bad);
+  br__log_rl(br, 0, "target: %u bad checksums in a row, failing the request", t->bad);
   t->bad = 0;
   ack_flush(br);
   side_raw(t, "+", 1);
@@ -1637,7 +1727,7 @@ static int t_on_bad_checksum(rsp_parser *p) {
 static int t_on_error(rsp_parser *p) {
   br__side *t = p->data;
   br_t *br = t->br;
-  br__log(br, 0, "target: malformed packet (%s)", rsp_strerror(p->err));
+  br__log_rl(br, 0, "target: malformed packet (%s)", rsp_strerror(p->err));
   if (p->err == RSP_EOVERFLOW) {
     /* The reply was sent and is lost: the request gets an error. */
     ack_flush(br);
@@ -1769,13 +1859,14 @@ static void release_shutdown_cb(uv_shutdown_t *req, int status) {
  * connection closes); the next client gets a fresh connection, which
  * QEMU treats like a debugger attaching (it stops the guest and attaches
  * the first process, as it would for GDB connecting directly). */
-static void target_release(br_t *br) {
+static void target_release_now(br_t *br) {
   uv_timer_stop(&br->retry_timer);
   br->retries = 0;
   br->t_lost = 0;
   wtx_fail(br, UV_ECONNRESET);
   fifo_clear(br);
   br->intr_sent = 0;
+  br->kill_pending = 0;
   if (br->tstate != BR__T_UP && br->tstate != BR__T_CONNECTING)
     return;
   br__log(br, 1, "releasing the target connection");
@@ -1798,6 +1889,60 @@ static void target_release(br_t *br) {
   t->acc.len = 0;
 }
 
+static void fin_timer_cb(uv_timer_t *t);
+
+/* Runs svc_finish() on the worker before the target connection closes
+ * (then: BR__FIN_RELEASE or BR__FIN_CLOSE); 0 if there is nothing to
+ * finish (no worker, no live connection), the caller goes on at once. */
+static int finish_start(br_t *br, int then) {
+  if (!br->thread_started || br->closing || br->tstate != BR__T_UP || br->wk_busy)
+    return 0;
+  br->fin_then = then;
+  job_start_finish(br);
+  /* svc_finish's requests fail after timeout_ms like any other; this is
+   * the bound on the whole job. */
+  uv_timer_start(&br->fin_timer, fin_timer_cb, br->cfg.timeout_ms + br->cfg.timeout_ms / 2, 0);
+  return 1;
+}
+
+static void target_release(br_t *br) {
+  if (!finish_start(br, BR__FIN_RELEASE))
+    target_release_now(br);
+}
+
+static void close_now(br_t *br);
+
+static void fin_follow(br_t *br, int then) {
+  uv_timer_stop(&br->fin_timer);
+  uv_mutex_lock(&br->mtx);
+  br->wk_cut = 0;
+  uv_mutex_unlock(&br->mtx);
+  if (br->shutting) {
+    close_now(br);
+    return;
+  }
+  if (then == BR__FIN_RELEASE)
+    target_release_now(br);
+  drain_pending(br);
+  br__flush_all(br);
+}
+
+/* The finishing deadline passed (a job that does not end after its
+ * interrupt, or svc_finish that the target does not answer): the worker's
+ * requests fail now and every later one at once. */
+static void fin_timer_cb(uv_timer_t *t) {
+  br_t *br = t->data;
+  if (br->closing)
+    return;
+  br__log(br, 0, "%s did not end within the timeout: cutting it short",
+          br->fin_then ? "restoring the target" : "the interrupted command");
+  uv_mutex_lock(&br->mtx);
+  br->wk_cut = 1;
+  uv_mutex_unlock(&br->mtx);
+  wtx_fail(br, UV_ETIMEDOUT);
+  br__flush_all(br);
+}
+
 static void client_drop(br_t *br, const char *why) {
   br__side *c = &br->c;
   if (!c->up)
@@ -1815,7 +1960,7 @@ static void client_drop(br_t *br, const char *why) {
     }
   }
   br->fclient = 0;
-  br->pend.len = 0;
+  br->pend.len = br->pend_off = 0;
   br->pend_count = 0;
   uv_mutex_lock(&br->mtx);
   br->wk_client_ok = 0;
@@ -1859,9 +2004,13 @@ static int init_like_listener(br_t *br, uv_handle_t *h) {
   return rc;
 }
 
+static void accept_check_cb(uv_check_t *h);
+
 static void try_accept(br_t *br) {
   br__side *c = &br->c;
   br->accept_pending = 0;
+  if (br->shutting)
+    return;
   if (c->handles == 0) {
     if (init_like_listener(br, &c->h.handle))
       return;
@@ -1882,17 +2031,59 @@ static void try_accept(br_t *br) {
     br->accept_pending = 1;
     return;
   }
+  if (!br->accept_deferred) {
+    /* A client that closes and connects again at once: its close may be
+     * in this same loop iteration's I/O, after this callback.  Decided
+     * once that I/O is processed (accept_check_cb). */
+    br->accept_deferred = 1;
+    br->accept_pending = 1;
+    uv_check_start(&br->accept_check, accept_check_cb);
+    return;
+  }
   if (!br->reject_busy) {
     if (init_like_listener(br, &br->reject.handle))
       return;
     br->reject.handle.data = br;
     br->reject_busy = 1;
     if (uv_accept(&br->listener.stream, (uv_stream_t *)&br->reject.handle) == 0)
-      br__log(br, 0, "refused a second client (one client at a time)");
+      br__log_rl(br, 0, "refused a second client (one client at a time)");
     close_handle(br, &br->reject.handle, reject_closed);
     return;
   }
   br->accept_pending = 1;
+}
+
+/* Whether the client's socket has only its end left to read (libuv stops
+ * reading after a short read, so a close right behind the last request is
+ * only seen at the next poll): 1 at EOF, 0 with bytes waiting, -1 else. */
+static int client_at_eof(br_t *br) {
+  uv_os_fd_t fd;
+  if (br->client_stdio || uv_fileno(&br->c.h.handle, &fd) < 0)
+    return -1;
+  char ch;
+  ssize_t n = recv(fd, &ch, 1, MSG_PEEK | MSG_DONTWAIT);
+  return n == 0 ? 1 : n > 0 ? 0 : -1;
+}
+
+static void accept_check_cb(uv_check_t *h) {
+  br_t *br = h->data;
+  if (br->closing || br->shutting) {
+    uv_check_stop(h);
+    return;
+  }
+  if (br->c.up && br->accept_pending) {
+    int eof = client_at_eof(br);
+    if (eof == 1) {
+      client_drop(br, "closed"); /* the new client is taken once it is */
+    } else if (eof == 0 && ++br->accept_deferred < 8) {
+      return; /* its last bytes are read in the next iteration first */
+    }
+  }
+  uv_check_stop(h);
+  if (br->accept_pending)
+    try_accept(br); /* accept_deferred: now taken or refused */
+  br->accept_deferred = 0;
+  br__flush_all(br);
 }
 
 static void connection_cb(uv_stream_t *server, int status) {
@@ -1983,7 +2174,11 @@ int br_start(br_t *br) {
   br->async.data = br;
   uv_idle_init(br->loop, &br->spin);
   br->spin.data = br;
-  br->open_handles += 5;
+  uv_timer_init(br->loop, &br->fin_timer);
+  br->fin_timer.data = br;
+  uv_check_init(br->loop, &br->accept_check);
+  br->accept_check.data = br;
+  br->open_handles += 7;
   br->listener.handle.data = br;
   br->reject.handle.data = br;
 
@@ -2046,7 +2241,7 @@ int br_listen_port(const br_t *br) {
 }
 
 static void br__stop(br_t *br, int status, const char *why) {
-  if (br->stopped || br->closing)
+  if (br->stopped || br->closing || br->shutting)
     return;
   br->stopped = 1;
   br__log(br, 0, "%s", why);
@@ -2081,11 +2276,74 @@ static void br__maybe_finish_close(br_t *br) {
   cb(br);
 }
 
+/* br_close(), first part: the client goes, a running command is
+ * interrupted and may end (its own clean-up reaches the target), then the
+ * finish job runs; each step bounded by fin_timer. */
 void br_close(br_t *br, br_close_cb cb) {
+  if (br->closing || br->shutting)
+    return;
+  br->close_cb = cb;
+  if (!br->thread_started || (!br->wk_busy && br->tstate != BR__T_UP)) {
+    close_now(br);
+    return;
+  }
+  br->shutting = 1;
+  if (br->listening)
+    close_handle(br, &br->listener.handle, handle_closed);
+  br->listening = 0;
+  br->accept_pending = 0;
+  uv_timer_stop(&br->retry_timer);
+  br__side *c = &br->c;
+  if (c->up) {
+    c->up = 0;
+    br->client_gen++;
+    for (unsigned i = 0; i < br->fcount; i++) {
+      br__req *r = fifo_at(br, i);
+      if (r->owner == BR__OWN_CLIENT) {
+        r->owner = BR__OWN_ORPHAN;
+        br->forphan++;
+      }
+    }
+    br->fclient = 0;
+    br->pend.len = br->pend_off = 0;
+    br->pend_count = 0;
+    close_handle(br, &c->h.handle, client_closed);
+    if (br->client_stdio && c->w.handle.type != UV_UNKNOWN_HANDLE)
+      close_handle(br, &c->w.handle, client_closed);
+  }
+  if (br->wk_busy && !br->wk_job_finish) {
+    br__log(br, 0, "stopping the running command before exiting");
+    uv_mutex_lock(&br->mtx);
+    br->wk_abandoned = 1;
+    br->wk_intr = 1;
+    br->wk_client_ok = 0;
+    br->wout.len = 0;
+    uv_cond_broadcast(&br->cond);
+    uv_mutex_unlock(&br->mtx);
+    svc_interrupt(br->svc);
+    uv_timer_start(&br->fin_timer, fin_timer_cb, br->cfg.timeout_ms, 0);
+  } else if (!br->wk_busy) {
+    shutdown_step(br);
+  }
+  timer_kick(br, 0);
+  br__flush_all(br);
+}
+
+/* Shutting down and the worker is idle: the finish job, or the end. */
+static void shutdown_step(br_t *br) {
+  uv_timer_stop(&br->fin_timer);
+  uv_mutex_lock(&br->mtx);
+  br->wk_cut = 0;
+  uv_mutex_unlock(&br->mtx);
+  if (!finish_start(br, BR__FIN_CLOSE))
+    close_now(br);
+}
+
+static void close_now(br_t *br) {
   if (br->closing)
     return;
+  br__log_rl_flush(br);
   br->closing = 1;
-  br->close_cb = cb;
   if (br->thread_started) {
     uv_mutex_lock(&br->mtx);
     br->wk_quit = 1;
@@ -2104,6 +2362,8 @@ void br_close(br_t *br, br_close_cb cb) {
     close_handle(br, (uv_handle_t *)&br->ack_timer, handle_closed);
     close_handle(br, (uv_handle_t *)&br->async, handle_closed);
     close_handle(br, (uv_handle_t *)&br->spin, handle_closed);
+    close_handle(br, (uv_handle_t *)&br->fin_timer, handle_closed);
+    close_handle(br, (uv_handle_t *)&br->accept_check, handle_closed);
   }
   if (br->listening)
     close_handle(br, &br->listener.handle, handle_closed);

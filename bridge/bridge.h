@@ -39,19 +39,28 @@ extern "C" {
  * served from the cache.  Anything longer is an error (answered, never a
  * crash), and memory stays bounded by these buffers (about 1 MiB a
  * bridge). */
-#define BR_BODY_MAX      0x20000
-#define BR_FRAME_MAX     RSP_FRAME_MAX(BR_BODY_MAX)
-#define BR_READ_SIZE     65536
+#define BR_BODY_MAX         0x20000
+#define BR_FRAME_MAX        RSP_FRAME_MAX(BR_BODY_MAX)
+#define BR_READ_SIZE        65536
 /* Upstream requests in flight (client requests plus the worker's). */
-#define BR_FIFO_CAP      64
+#define BR_FIFO_CAP         64
 /* The worker's requests in flight at once (QEMU answers pipelined requests
  * in order; 8 to 16 in flight is where its throughput levels off). */
-#define BR_WORKER_WINDOW 16
+#define BR_WORKER_WINDOW    16
 /* Consecutive NAKs or bad checksums before the bridge gives up on a
  * packet. */
-#define BR_MAX_RETRIES   5
+#define BR_MAX_RETRIES      5
 /* Pending output above which the bridge stops reading the other side. */
-#define BR_HIGH_WATER    (1024 * 1024)
+#define BR_HIGH_WATER       (1024 * 1024)
+/* Client requests waiting behind a busy pipe or a service command: above
+ * this many (or BR_PEND_BYTES) the bridge stops reading the client until
+ * half have been sent on; none is dropped. */
+#define BR_PEND_MAX         256
+#define BR_PEND_BYTES       (4 * BR_BODY_MAX)
+/* Console output ('O' packets) for the request at the head of the pipe
+ * extends its --timeout, up to this many timeouts in all: a target that
+ * streams output forever does not hold the request forever. */
+#define BR_CONSOLE_TIMEOUTS 10
 
 /* Default busy-poll window after traffic, in microseconds (--busy-poll). */
 #define BR_DEFAULT_SPIN_US 200
@@ -82,6 +91,13 @@ int br_addr_parse(br_addr *a, const char *s, int is_target, const char **why);
 /* "127.0.0.1:3333", "unix:/path", ... into out. */
 void br_addr_format(const br_addr *a, char *out, size_t cap);
 
+/* What k and vKill do (--on-kill).  Forward: the target gets them (QEMU
+ * exits), the client gets the target's answer.  Detach: the target gets a
+ * detach (QEMU keeps running the guest) and the client an answer as if the
+ * process had exited: W00 for k (what QEMU answers to k before it exits),
+ * OK for vKill (the manual's success reply). */
+enum { BR_KILL_FORWARD = 0, BR_KILL_DETACH = 1 };
+
 typedef struct br br_t;
 typedef void (*br_close_cb)(br_t *br);
 /* The bridge wants to end: the stdio client went away (status 0), or the
@@ -95,7 +111,8 @@ typedef struct {
   int verbose;         /* 0 info, 1 -v, 2 -vv */
   FILE *log;           /* log lines; NULL: stderr */
   FILE *trace;         /* --trace: every packet, timestamped; may be NULL */
-  int read_only;       /* refuse M, X, P, G */
+  int read_only;       /* refuse M, X, P, G, k, vKill */
+  int on_kill;         /* BR_KILL_FORWARD (default) or BR_KILL_DETACH */
   int reconnect;       /* -1: forever, 0: never, N: N attempts per loss */
   unsigned retry_ms;   /* delay between connection attempts */
   unsigned timeout_ms; /* a request unanswered this long fails */
@@ -162,6 +179,17 @@ typedef struct br__side {
   char rbuf[BR_READ_SIZE];
 } br__side;
 
+/* A repeated log line (loop thread): printed once a second at most, the
+ * rest counted and summarised (see br__log_rl in bridge.c). */
+#define BR_LOG_SLOTS 8
+typedef struct {
+  const char *key; /* the call site's format string */
+  int level;
+  uint64_t since; /* uv_now() when it was last printed */
+  unsigned n;     /* not printed since */
+  char text[96];  /* the start of the last line, for the summary */
+} br__logrl;
+
 /* A worker transaction, shared between the worker and the loop. */
 typedef struct br__wtx br__wtx;
 
@@ -185,7 +213,8 @@ struct br {
     uv_pipe_t pipe;
   } listener;
   int listening;
-  int accept_pending; /* a connection waits until the client slot frees */
+  int accept_pending;  /* a connection waits until the client slot frees */
+  int accept_deferred; /* accept_check decides on a connection that came while a client is up */
   union {
     uv_handle_t handle;
     uv_tcp_t tcp;
@@ -212,6 +241,9 @@ struct br {
   char sess_qsupported[512];
   size_t sess_qsupported_len;
   int sess_xml;
+  int client_mp;    /* the client's qSupported offered multiprocess+ */
+  int target_mp;    /* the target's qSupported reply had multiprocess+ */
+  int kill_pending; /* a forwarded k waits for the target's W/X (or its close) */
 
   /* Upstream FIFO. */
   br__req fifo[BR_FIFO_CAP];
@@ -224,15 +256,26 @@ struct br {
    * no request follows soon. */
   uv_timer_t ack_timer;
   int t_ack_pending;
-  uv_idle_t spin;        /* active while busy-polling (cfg.busy_poll_us) */
-  uint64_t last_io;      /* uv_hrtime() of the last bytes read */
-  int intr_sent;         /* a ^C went up while a resume was pending */
-  int t_lost;            /* the target connection was lost and not yet re-made */
-  int release_after_job; /* the client left during a service command */
+  br__logrl logrl[BR_LOG_SLOTS];
+  uint64_t progress_at;    /* uv_now() of the last reply (see BR_CONSOLE_TIMEOUTS) */
+  uv_check_t accept_check; /* a second connection is decided after this iteration's I/O */
+  uv_idle_t spin;          /* active while busy-polling (cfg.busy_poll_us) */
+  uint64_t last_io;        /* uv_hrtime() of the last bytes read */
+  int intr_sent;           /* a ^C went up while a resume was pending */
+  int t_lost;              /* the target connection was lost and not yet re-made */
+  int release_after_job;   /* the client left during a service command */
   uv_shutdown_t shutdown_req;
+
+  /* Finishing the target connection: svc_finish() runs on the worker as
+   * its last job before the connection is closed (a client leaving, or
+   * br_close()), bounded by fin_timer. */
+  int shutting; /* br_close() called: the bridge closes once finished */
+  int fin_then; /* BR__FIN_*: what follows the finish job */
+  uv_timer_t fin_timer;
 
   /* Client requests waiting their turn: [u32 len][i32 action][body]... */
   br_buf pend;
+  size_t pend_off; /* the first waiting request is at pend.p + pend_off */
   unsigned pend_count;
   char scratch[BR_FRAME_MAX]; /* merged qSupported, local replies */
 
@@ -250,6 +293,9 @@ struct br {
   unsigned wk_job_gen; /* client_gen of the job */
   int wk_job_qsup;     /* the job is a qSupported: merge its reply */
   int wk_job_rcmd;     /* the job is a monitor command (qRcmd) */
+  int wk_job_finish;   /* the job is svc_finish() */
+  int wk_fin_done;     /* svc_finish() returned */
+  int wk_cut;          /* transact() fails at once: the finishing deadline passed */
   int wk_abandoned;    /* the client gave up on it: output and reply dropped */
   int wk_client_ok;    /* output() may still reach the client */
   br__wtx *wtx;        /* submitted by the worker */
@@ -272,7 +318,11 @@ int br_init(uv_loop_t *loop, br_t *br, const br_config *cfg);
  * started (or closed) before. */
 int br_start(br_t *br);
 /* Closes everything; cb runs once every handle is closed and the worker
- * thread has ended.  Safe to call twice (the second call does nothing). */
+ * thread has ended.  Safe to call twice (the second call does nothing).
+ * The client is let go at once; a service command still running is
+ * interrupted and allowed to end, then svc_finish() puts back what the
+ * service changed on the target, each bounded by cfg.timeout_ms, before
+ * the target connection is closed. */
 void br_close(br_t *br, br_close_cb cb);
 /* The TCP port the bridge listens on (after br_start), else 0. */
 int br_listen_port(const br_t *br);

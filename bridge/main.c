@@ -81,17 +81,25 @@ static void usage(FILE *f) {
           "                     (gdb) target remote | rspbridge --stdio TARGET\n"
           "  -v, -vv            more log lines on stderr\n"
           "  --trace FILE       write every packet with a timestamp and direction\n"
-          "  --read-only        refuse M, X, P, G and physical writes; implies\n"
+          "  --read-only        refuse M, X, P, G, physical writes, k and vKill (an\n"
+          "                     error reply; the session goes on); implies\n"
           "                     --monitor read-only\n"
           "  --monitor POLICY   commands for the target's own monitor (QEMU's HMP):\n"
           "                     all (default) forwards every one; read-only only\n"
           "                     info ..., gva2gpa, x, xp, help, ?; none refuses\n"
           "                     them all (the bridge's own commands still work)\n"
+          "  --on-kill POLICY   what k / vKill do: forward (default: the bridge stays\n"
+          "                     transparent, QEMU exits as with a direct connection)\n"
+          "                     or detach (QEMU gets D and keeps the VM running; the\n"
+          "                     client is answered as if the process exited: W00 for\n"
+          "                     k, OK for vKill)\n"
           "  --reconnect POLICY when the target goes away: always (default, retry\n"
           "                     every --retry-ms), never (exit 1, or 3 if the\n"
           "                     first connection fails), or N attempts\n"
           "  --retry-ms MS      delay between connection attempts (default 1000)\n"
-          "  --timeout MS       a request unanswered this long fails (default 5000)\n"
+          "  --timeout MS       a request unanswered this long fails (default 5000);\n"
+          "                     console output from the target extends it, up to\n"
+          "                     10 times in all\n"
           "  --busy-poll US     after traffic, poll this long instead of sleeping:\n"
           "                     lower latency for a CPU core while GDB is busy\n"
           "                     (default %d, 0 disables)\n"
@@ -392,7 +400,8 @@ int main(int argc, char **argv) {
     O_PHYS,
     O_ROOT,
     O_SPIN,
-    O_MONITOR
+    O_MONITOR,
+    O_ONKILL
   };
   static const struct option opts[] = {
       {"listen", required_argument, NULL, O_LISTEN},
@@ -408,6 +417,7 @@ int main(int argc, char **argv) {
       {"phys", required_argument, NULL, O_PHYS},
       {"root", required_argument, NULL, O_ROOT},
       {"monitor", required_argument, NULL, O_MONITOR},
+      {"on-kill", required_argument, NULL, O_ONKILL},
       {"verbose", no_argument, NULL, 'v'},
       {"help", no_argument, NULL, 'h'},
       {"version", no_argument, NULL, 'V'},
@@ -504,6 +514,16 @@ int main(int argc, char **argv) {
       }
       log_err("--monitor: expected all, read-only or none, not '%.64s'%s", optarg, "");
       return EXIT_USAGE;
+    case O_ONKILL:
+      if (strcmp(optarg, "forward") == 0)
+        cfg.on_kill = BR_KILL_FORWARD;
+      else if (strcmp(optarg, "detach") == 0)
+        cfg.on_kill = BR_KILL_DETACH;
+      else {
+        log_err("--on-kill: expected forward or detach, not '%.64s'%s", optarg, "");
+        return EXIT_USAGE;
+      }
+      break;
     case 'v':
       cfg.verbose++;
       break;

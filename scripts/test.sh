@@ -27,6 +27,12 @@ cmake --build build/asan -j"$JOBS"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --test-dir build/asan -j"$JOBS" --output-on-failure --no-tests=error -LE bench
 
+echo "== ThreadSanitizer build: the bridge and service unit tests"
+CC=clang cmake -S . -B build/tsan -DCMAKE_BUILD_TYPE=Debug -DRSP_TSAN=ON -DRSP_QEMU_TESTS=OFF
+cmake --build build/tsan -j"$JOBS"
+TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+  ctest --test-dir build/tsan -j"$JOBS" --output-on-failure --no-tests=error -L unit -R 'bridge|service|http'
+
 echo "== Debian packages: build, install, run the installed programs"
 scripts/test-package.sh build/release
 

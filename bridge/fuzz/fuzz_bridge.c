@@ -105,6 +105,7 @@ struct fz {
   int closed;
   int stopped;
   int read_only;
+  int on_kill;
   int lfd; /* the target's listener, -1 while down */
   conn c, t;
   int stall_c, stall_t; /* that peer does not read: back-pressure */
@@ -188,6 +189,9 @@ static int k_packet(rsp_parser *p, const char *b, size_t len) {
     CHECK(!(b[0] == 'M' || b[0] == 'X' || b[0] == 'P' || b[0] == 'G' ||
             rsp_has_prefix(b, len, "vFlashWrite") || rsp_has_prefix(b, len, "vFlashErase")),
           "a write reached the target in read-only mode");
+  if (f->read_only || f->on_kill)
+    CHECK(!(len == 1 && b[0] == 'k') && !rsp_has_prefix(b, len, "vKill"),
+          "a kill reached the target in read-only mode or with --on-kill detach");
   if (k->rn == FZ_NREQ) { /* forget the oldest */
     k->rh = (k->rh + 1) % FZ_NREQ;
     k->rn--;
@@ -567,6 +571,8 @@ static const char *const client_templates[] = {
     "vRun;",
     "qRcmd,",
     "",
+    "F",
+    "vKill;1",
 };
 #define N_CLIENT_TEMPLATES (sizeof(client_templates) / sizeof(client_templates[0]))
 
@@ -662,7 +668,7 @@ static int next_tag(fz *f, char *out) {
 static int is_resume_req(const char *q, size_t n) {
   if (!n)
     return 0;
-  return strchr("cCsSiI", q[0]) != NULL || rsp_has_prefix(q, n, "vCont;") ||
+  return strchr("cCsSiIF", q[0]) != NULL || rsp_has_prefix(q, n, "vCont;") ||
          rsp_has_prefix(q, n, "vRun") || rsp_has_prefix(q, n, "vAttach");
 }
 
@@ -698,6 +704,9 @@ static int plausible(fz *f, const char *q, size_t qn, unsigned arg, char *out, s
     return snprintf(out, cap, "00%02x000000000000", arg & 0xff);
   if (qn && q[0] == 'g')
     return snprintf(out, cap, "%064x", arg);
+  if (is_resume_req(q, qn) && (arg & 8))
+    return snprintf(out, cap, "Fwrite,1,%x,%x", 0x1000 + (arg & 0xf0),
+                    4 + (arg & 3)); /* File-I/O */
   if (is_resume_req(q, qn) || (qn == 1 && q[0] == '?')) {
     if (arg & 4)
       return snprintf(out, cap, "S05");
@@ -903,7 +912,8 @@ static void setup(fz *f, unsigned cfgb) {
   cfg.target.kind = BR_ADDR_UNIX;
   snprintf(cfg.target.path, sizeof(cfg.target.path), "%s", f->tpath);
   cfg.log = g_debug ? stderr : g_null;
-  cfg.verbose = g_debug ? 2 : (cfgb >> 6) & 3;
+  cfg.verbose = g_debug ? 2 : (cfgb >> 6) & 1;
+  cfg.on_kill = f->on_kill = (cfgb >> 7) & 1; /* BR_KILL_DETACH */
   cfg.trace = (cfgb & 0x20) ? g_null : NULL;
   cfg.read_only = f->read_only = cfgb & 1;
   static const int policies[] = {-1, 0, 1, 3};
@@ -929,11 +939,22 @@ static void teardown(fz *f) {
   pump(f);
   drain(&f->c);
   drain(&f->t);
+  /* br_close() first lets a running command end and svc_finish() run,
+   * which may wait for the target: the peers keep reading, and when they
+   * do not answer the finishing deadline passes (virtual time). */
   br_close(f->br, on_closed);
-  for (int i = 0; i < 1000 && !f->closed; i++) {
+  uint64_t t0 = uv_hrtime();
+  while (!f->closed && uv_hrtime() - t0 < 10000000000u) {
     uv_run(&f->loop, UV_RUN_NOWAIT);
-    if (!f->closed)
-      sched_yield();
+    if (f->closed)
+      break;
+    int prog = drain(&f->c);
+    prog |= drain(&f->t);
+    if (!prog && worker_settled(f)) {
+      fire(&f->br->fin_timer);
+      fire(&f->br->req_timer);
+    }
+    sched_yield();
   }
   CHECK(f->closed, "br_close never called back");
   /* The bridge's handles are all closed: nothing is left to run. */

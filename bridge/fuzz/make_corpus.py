@@ -8,7 +8,7 @@ import sys
 T = ["?", "g", "G0011", "p10", "P10=0011223344556677", "m1000,", "m", "M1000,4:", "X1000,4:",
      "c", "s", "C05", "vCont;c", "vCont;s:1", "vCont?", "D", "D;1", "k", "bc", "bs",
      "qSupported", "qXfer", "QStartNoAckMode", "Hg1", "Z0,1000,1", "z0,1000,1", "qC",
-     "qAttached", "vFlashWrite:", "i", "vRun;", "qRcmd,", ""]
+     "qAttached", "vFlashWrite:", "i", "vRun;", "qRcmd,", "", "F", "vKill;1"]
 MON = ["help", "vtop ", "pte ", "phys read ", "phys write ", "phys fill ", "phys search ", "maps",
        "ptov ", "context ", "context default", "cache ", "cache stats --json", "uncached add ",
        "uncached list", "arch ", "info registers", ""]
@@ -124,6 +124,35 @@ seeds = {
     # regression test is t_console_flood_is_bounded in tests/test_worker.c).
     "flood_during_job": bytes([0]) + HANDSHAKE + pkt("qRcmd,", b"0 40", mon="phys read ")
     + stall(0) + flood(71) + stall(0) + answer_all() * 4,
+    # The bridge closes while a command waits for the target: the command is
+    # interrupted and svc_finish() runs before the target connection closes.
+    # GDB File-I/O: the target's F request ends the resume, the client's F
+    # reply resumes it.
+    "fileio": bytes([0]) + HANDSHAKE + pkt("c") + reply(0, 8) + pkt("m1000,", b"4") + answer_all()
+    + pkt("F", b"4") + timer(0) + reply(0, 8) + pkt("F", b"-1,4,C") + reply(0, 0) + pkt("g")
+    + answer_all(),
+    # k and vKill: refused in read-only mode, a detach with --on-kill detach
+    # (config bit 7), forwarded (W00, or the target closing) otherwise.
+    "kill_ro": bytes([0x01]) + HANDSHAKE + pkt("k") + pkt("vKill;1") + pkt("?") + answer_all(),
+    "kill_detach": bytes([0x80]) + HANDSHAKE + pkt("vKill;1") + answer_all() + pkt("k")
+    + answer_all() + pkt("?") + answer_all(),
+    "kill_forward": bytes([0]) + HANDSHAKE + pkt("k") + reply(12, 0) + TARGET_GONE + timer(1)
+    + answer_all() + pkt("k") + TARGET_GONE + timer(1) + answer_all() + pkt("vKill;1")
+    + TARGET_GONE,
+    # Many pipelined requests (queued, the client paused, none dropped),
+    # console output without end, a close right behind a request and an
+    # immediate reconnect, NAK and '$' floods (counted in the log).
+    "pipelined_many": bytes([0]) + HANDSHAKE + pkt("m1000,", b"4", nopump=NOPUMP) * 120
+    + answer_all() * 3,
+    "console_forever": bytes([0]) + HANDSHAKE + pkt("qC") + reply(7) * 30 + timer(0) + reply(7) * 5
+    + timer(0) + cctl(2) + answer_all(),
+    "reconnect_now": bytes([0]) + HANDSHAKE + pkt("qC", nopump=NOPUMP) + bytes([12 | 0x80])
+    + pkt("?") + answer_all() + pkt("qC", nopump=NOPUMP) + bytes([12 | 0x80]) + SECOND + pkt("?")
+    + answer_all(),
+    "log_floods": bytes([0x40]) + HANDSHAKE + raw("c", b"$" * 200) + cctl(255) + cctl(193)
+    + raw("c", b"$m0#00" * 40) + pkt("?") + answer_all(),
+    "close_during_job": bytes([0]) + HANDSHAKE + pkt("qXfer") + answer_all()
+    + pkt("qRcmd,", b"0 100000", mon="phys read ") + answer_all() * 3,
 }
 
 out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "corpus")

@@ -290,8 +290,14 @@ void harness_start(harness *h, const br_config *cfg) {
   assert_int_equal(uv_thread_create(&h->th, loop_thread, h), 0);
 }
 
+void harness_stop_begin(harness *h) {
+  if (!h->stop_sent)
+    uv_async_send(&h->stop);
+  h->stop_sent = 1;
+}
+
 void harness_stop(harness *h) {
-  uv_async_send(&h->stop);
+  harness_stop_begin(h);
   uv_thread_join(&h->th);
   /* A leaked handle fails here. */
   assert_int_equal(uv_loop_close(&h->loop), 0);

@@ -62,11 +62,15 @@ typedef struct {
   char *logbuf;
   size_t loglen;
   FILE *log;
+  int stop_sent;
 } harness;
 
 /* Bridge listening on 127.0.0.1:0 forwarding to 127.0.0.1:target_port. */
 void harness_config(br_config *cfg, int target_port);
 void harness_start(harness *h, const br_config *cfg);
+/* Asks the bridge to close (br_close on its loop thread) and returns at
+ * once: the test can then play the peers while the bridge finishes. */
+void harness_stop_begin(harness *h);
 /* Closes the bridge, joins the loop thread and asserts the loop closes
  * with no live handles. */
 void harness_stop(harness *h);

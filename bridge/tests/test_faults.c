@@ -515,6 +515,152 @@ static void t_client_never_reads(void **state) {
   fx_down(&f);
 }
 
+/* A target that streams console output without end: the request still
+ * fails (console output extends its deadline BR_CONSOLE_TIMEOUTS times
+ * at most), a ^C still reaches the target, and the session goes on. */
+static void t_console_forever(void **state) {
+  (void)state;
+  fx f;
+  fx_up(&f, fast_timeout);
+  fx_handshake(&f);
+  peer_send(f.c, "qC");
+  expect_pkt(f.t, "qC");
+  const char *b = NULL;
+  int failed = 0;
+  for (int i = 0; i < 2000 && !failed; i++) { /* a hang guard: about 40 s */
+    peer_send(f.t, "O6869");
+    int k;
+    while ((k = peer_next_noack(f.c, 20, &b, NULL)) == EV_PACKET && b[0] == 'O')
+      ;
+    if (k == EV_PACKET)
+      failed = 1;
+  }
+  assert_true(failed);
+  assert_string_equal(b, "E.rspbridge: target timeout");
+  peer_raw(f.c, "\003", 1);
+  int k;
+  while ((k = peer_next_noack(f.t, WAIT, NULL, NULL)) == EV_PACKET)
+    ;
+  assert_int_equal(k, EV_INTR);
+  fx_down(&f);
+}
+
+/* More pipelined requests than the bridge queues: none is dropped, each
+ * is answered in order. */
+static void t_many_pipelined(void **state) {
+  (void)state;
+  fx f;
+  fx_up(&f, NULL);
+  fx_handshake(&f);
+  enum { N = 400 }; /* the fake client keeps 1024 events: acks and replies */
+  char req[32], rep[32];
+  for (int i = 0; i < N; i++) {
+    snprintf(req, sizeof(req), "m%x,2", i);
+    peer_send(f.c, req);
+  }
+  for (int i = 0; i < N; i++) {
+    snprintf(req, sizeof(req), "m%x,2", i);
+    expect_pkt(f.t, req);
+    snprintf(rep, sizeof(rep), "%04x", i);
+    peer_send(f.t, rep);
+  }
+  for (int i = 0; i < N; i++) {
+    snprintf(rep, sizeof(rep), "%04x", i);
+    expect_pkt(f.c, rep);
+  }
+  fx_down(&f);
+}
+
+/* A client that sends a request and closes, and connects again at once, is
+ * served every time: the old connection's close is taken first (its close
+ * and the new connection cross in the bridge's loop). */
+static void t_immediate_reconnects(void **state) {
+  (void)state;
+  fx f;
+  fx_up(&f, NULL);
+  for (int i = 0; i < 100; i++) {
+    peer_send(f.c, "qC");
+    peer_free(f.c);
+    f.c = peer_new(tcp_connect_port(f.h.port));
+    int k;
+    while ((k = peer_next_noack(f.t, WAIT, NULL, NULL)) == EV_PACKET)
+      ;
+    assert_int_equal(k, EV_EOF); /* the old client's target connection */
+    peer_free(f.t);
+    f.t = NULL;
+    int fd = tcp_accept_timeout(f.lfd, WAIT);
+    if (fd < 0) {
+      fx_stop(&f);
+      print_message("%s", f.h.logbuf ? f.h.logbuf : "");
+      fail_msg("reconnect %d: no target connection for the new client (refused?)", i);
+    }
+    f.t = peer_new(fd);
+  }
+  peer_send(f.c, "?");
+  expect_pkt(f.t, "?");
+  peer_send(f.t, "S05");
+  expect_pkt(f.c, "S05");
+  fx_stop(&f);
+  assert_false(harness_log_has(&f.h, "refused a second client"));
+  harness_free(&f.h);
+}
+
+/* Counts log lines containing what; adds the counts of the summaries of
+ * such lines ("(N more in T ms like: ...what...)"). */
+static unsigned log_events(harness *h, const char *what, unsigned *lines) {
+  unsigned total = 0;
+  *lines = 0;
+  for (const char *p = h->logbuf; p && *p;) {
+    const char *e = strchr(p, '\n');
+    size_t n = e ? (size_t)(e - p) : strlen(p);
+    char line[512];
+    snprintf(line, sizeof(line), "%.*s", (int)(n < 511 ? n : 511), p);
+    if (strstr(line, what)) {
+      (*lines)++;
+      unsigned more;
+      if (sscanf(line, "rspbridge: (%u more", &more) == 1)
+        total += more;
+      else
+        total++;
+    }
+    p = e ? e + 1 : p + n;
+  }
+  return total;
+}
+
+/* A client that sends '$' floods and bad checksums: every event is counted
+ * in the log, in a handful of lines, not one line per event. */
+static void t_log_bounded(void **state) {
+  (void)state;
+  fx f;
+  fx_up(&f, NULL);
+  fx_handshake(&f);
+  static char flood[5000];
+  memset(flood, '$', sizeof(flood));
+  peer_raw(f.c, flood, sizeof(flood));
+  for (int i = 0; i < 800; i++) /* the fake client keeps 1024 events */
+    peer_raw(f.c, "$m0#00", 6);
+  peer_send(f.c, "?");
+  expect_pkt(f.t, "?");
+  peer_send(f.t, "S05");
+  const char *b = NULL;
+  int k;
+  while ((k = peer_next_noack(f.c, WAIT, &b, NULL)) == EV_NAK)
+    ;
+  if (k != EV_PACKET || strcmp(b, "S05"))
+    fail_msg("event %d '%s', want S05", k, b ? b : "");
+  fx_stop(&f);
+  unsigned lines, n = log_events(&f.h, "client: malformed packet", &lines);
+  print_message("%u malformed packets in %u log lines\n", n, lines);
+  assert_int_equal(n, sizeof(flood));
+  assert_true(lines < 40);
+  n = log_events(&f.h, "client: bad checksum", &lines);
+  print_message("%u bad checksums in %u log lines\n", n, lines);
+  assert_int_equal(n, 800);
+  assert_true(lines < 40);
+  harness_free(&f.h);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(t_target_gone_mid_packet),
@@ -532,6 +678,10 @@ int main(void) {
       cmocka_unit_test(t_client_oversized_and_malformed),
       cmocka_unit_test(t_target_oversized_and_corrupt),
       cmocka_unit_test(t_client_never_reads),
+      cmocka_unit_test(t_console_forever),
+      cmocka_unit_test(t_many_pipelined),
+      cmocka_unit_test(t_immediate_reconnects),
+      cmocka_unit_test(t_log_bounded),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -256,6 +256,128 @@ static void t_detach_and_kill(void **state) {
   fx_down(&f);
 }
 
+static void short_timeout(br_config *c) {
+  c->timeout_ms = 300;
+}
+
+/* GDB File-I/O ("File-I/O Remote Protocol Extension"): the target's F
+ * request ends the pending resume like a stop reply; the target is stopped
+ * while the client serves it (memory reads), and the client's F reply
+ * resumes it like c: no timeout while it runs, the stop reply that follows
+ * is its answer. */
+static void t_file_io(void **state) {
+  (void)state;
+  fx f;
+  fx_up(&f, short_timeout);
+  fx_handshake(&f);
+  peer_send(f.c, "vCont;c");
+  expect_pkt(f.t, "vCont;c");
+  for (int round = 0; round < 2; round++) {
+    peer_send(f.t, "Fwrite,1,1234,5");
+    expect_pkt(f.c, "Fwrite,1,1234,5");
+    peer_send(f.c, "m1234,5");
+    expect_pkt(f.t, "m1234,5");
+    peer_send(f.t, "68656c6c6f");
+    expect_pkt(f.c, "68656c6c6f");
+    peer_send(f.c, "F5");
+    expect_pkt(f.t, "F5");
+    expect_quiet(f.c, 900); /* running: more than the timeout, no error */
+  }
+  /* ^C during a File-I/O resume works as for c. */
+  peer_raw(f.c, "\003", 1);
+  assert_int_equal(peer_next_noack(f.t, WAIT, NULL, NULL), EV_INTR);
+  peer_send(f.t, "T02thread:01;");
+  expect_pkt(f.c, "T02thread:01;");
+  peer_send(f.c, "m0,1");
+  expect_pkt(f.t, "m0,1");
+  peer_send(f.t, "00");
+  expect_pkt(f.c, "00");
+  fx_down(&f);
+}
+
+/* A forwarded k: QEMU answers W00 and exits; LLDB waits for that answer
+ * (GDB reads none), so it reaches the client at once.  A target that closes
+ * without one: the waiting client gets X09 when the connection goes. */
+static void t_kill_forward(void **state) {
+  (void)state;
+  fx f;
+  fx_up(&f, NULL);
+  fx_handshake(&f);
+  peer_send(f.c, "k");
+  expect_pkt(f.t, "k");
+  peer_send(f.t, "W00");
+  expect_pkt(f.c, "W00");
+  peer_free(f.t);
+  f.t = peer_new(tcp_accept_timeout(f.lfd, WAIT));
+  expect_prefix(f.t, "qSupported");
+  peer_send(f.t, QEMU_FEATURES);
+  peer_send(f.c, "k");
+  expect_pkt(f.t, "k");
+  peer_free(f.t);
+  f.t = NULL;
+  expect_pkt(f.c, "X09");
+  /* vKill: the target may exit before its OK. */
+  f.t = peer_new(tcp_accept_timeout(f.lfd, WAIT));
+  expect_prefix(f.t, "qSupported");
+  peer_send(f.t, QEMU_FEATURES);
+  peer_send(f.c, "vKill;1");
+  expect_pkt(f.t, "vKill;1");
+  peer_free(f.t);
+  f.t = NULL;
+  expect_pkt(f.c, "OK");
+  f.t = peer_new(tcp_accept_timeout(f.lfd, WAIT));
+  fx_down(&f);
+}
+
+static void ro_kill(br_config *c) {
+  c->read_only = 1;
+}
+
+/* --read-only: k and vKill get an error, nothing reaches the target, and
+ * the session goes on. */
+static void t_kill_read_only(void **state) {
+  (void)state;
+  fx f;
+  fx_up(&f, ro_kill);
+  fx_handshake(&f);
+  peer_send(f.c, "k");
+  expect_prefix(f.c, "E.rspbridge: read-only mode: kill");
+  peer_send(f.c, "vKill;1");
+  expect_prefix(f.c, "E.rspbridge: read-only mode: kill");
+  peer_send(f.c, "?");
+  expect_pkt(f.t, "?"); /* the first thing the target sees */
+  peer_send(f.t, "S05");
+  expect_pkt(f.c, "S05");
+  fx_down(&f);
+}
+
+static void on_kill_detach(br_config *c) {
+  c->on_kill = BR_KILL_DETACH;
+}
+
+/* --on-kill detach: the target gets a detach (D;1 with the multiprocess
+ * extensions) and keeps running, the client an answer as if the process
+ * exited; the target's OK to the detach goes nowhere. */
+static void t_kill_detach(void **state) {
+  (void)state;
+  fx f;
+  fx_up(&f, on_kill_detach);
+  fx_handshake(&f);
+  peer_send(f.c, "vKill;1");
+  expect_pkt(f.c, "OK");
+  expect_pkt(f.t, "D;1");
+  peer_send(f.t, "OK");
+  peer_send(f.c, "k");
+  expect_pkt(f.c, "W00");
+  expect_pkt(f.t, "D;1");
+  peer_send(f.t, "OK");
+  peer_send(f.c, "?");
+  expect_pkt(f.t, "?");
+  peer_send(f.t, "S05");
+  expect_pkt(f.c, "S05");
+  fx_down(&f);
+}
+
 static void t_pipelined_client_requests(void **state) {
   (void)state;
   fx f;
@@ -327,6 +449,10 @@ int main(void) {
       cmocka_unit_test(t_console_output_then_reply),
       cmocka_unit_test(t_detach_and_kill),
       cmocka_unit_test(t_pipelined_client_requests),
+      cmocka_unit_test(t_file_io),
+      cmocka_unit_test(t_kill_forward),
+      cmocka_unit_test(t_kill_read_only),
+      cmocka_unit_test(t_kill_detach),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

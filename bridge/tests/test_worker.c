@@ -16,6 +16,7 @@ struct svc {
   void *ctx;
   int interrupts;
   int events[8];
+  int mode; /* a target mode a command left set (QEMU's PhyMemMode) */
 };
 
 /* The events seen by the last service, saved when it is freed (on the
@@ -127,6 +128,21 @@ void svc_handle(svc *s, const char *body, size_t len) {
     pipe_acc a = {0, 0, 0, 1};
     int rc = s->io->transact(s->ctx, &r, 1, on_pipe, &a);
     s->io->reply(s->ctx, rc == 0 ? "OK" : "E06", 3 - (rc == 0));
+  } else if (strcmp(cmd, "mode") == 0 || strcmp(cmd, "leave") == 0) {
+    /* Sets a target mode; "mode" works until ^C and puts it back itself,
+     * "leave" returns with it set (svc_finish() puts it back). */
+    svc_req on = {"Qmode:1", 7}, off = {"Qmode:0", 7};
+    pipe_acc a = {0, 0, 0, 1};
+    int rc = s->io->transact(s->ctx, &on, 1, on_pipe, &a);
+    if (rc == 0)
+      s->mode = 1;
+    if (rc == 0 && cmd[0] == 'm') {
+      for (int i = 0; i < 1000 && !s->io->interrupted(s->ctx); i++)
+        usleep(10000);
+      if (s->io->transact(s->ctx, &off, 1, on_pipe, &a) == 0)
+        s->mode = 0;
+    }
+    s->io->reply(s->ctx, rc == 0 ? "OK" : "E08", 3 - (rc == 0));
   } else if (strcmp(cmd, "empty") == 0) {
     /* An empty reply from the target, and an empty reply to the client. */
     svc_req r = {"qEmpty", 6};
@@ -143,6 +159,20 @@ void svc_handle(svc *s, const char *body, size_t len) {
   } else {
     s->io->reply(s->ctx, "E05", 3);
   }
+}
+
+static int last_finishes;
+
+int svc_finish(svc *s) {
+  last_finishes++;
+  if (!s->mode)
+    return 0;
+  svc_req off = {"Qmode:0", 7};
+  pipe_acc a = {0, 0, 0, 1};
+  int rc = s->io->transact(s->ctx, &off, 1, on_pipe, &a);
+  if (rc == 0)
+    s->mode = 0;
+  return rc;
 }
 
 /* ------------------------------------------------------------------------
@@ -370,6 +400,80 @@ static void t_console_flood_is_bounded(void **state) {
   fx_down(&f);
 }
 
+/* The bridge is closed (SIGINT, SIGTERM) during a command that changed a
+ * target mode: the command is interrupted, its own clean-up still reaches
+ * the target, then the target connection closes. */
+static void t_close_during_command(void **state) {
+  (void)state;
+  fx f;
+  fx_up(&f, NULL);
+  fx_handshake(&f);
+  send_rcmd(f.c, "mode");
+  expect_pkt(f.t, "Qmode:1");
+  peer_send(f.t, "OK");
+  expect_quiet(f.t, 50);
+  harness_stop_begin(&f.h);
+  expect_pkt(f.t, "Qmode:0");
+  peer_send(f.t, "OK");
+  assert_int_equal(peer_next_noack(f.t, WAIT, NULL, NULL), EV_EOF);
+  fx_stop(&f);
+  assert_true(harness_log_has(&f.h, "stopping the running command before exiting"));
+  harness_free(&f.h);
+}
+
+/* A mode left set by a command is put back by svc_finish() before the
+ * target connection closes: when the client leaves, and when the bridge
+ * closes. */
+static void t_finish_before_close(void **state) {
+  (void)state;
+  for (int closing = 0; closing < 2; closing++) {
+    fx f;
+    fx_up(&f, NULL);
+    fx_handshake(&f);
+    send_rcmd(f.c, "leave");
+    expect_pkt(f.t, "Qmode:1");
+    peer_send(f.t, "OK");
+    expect_pkt(f.c, "OK");
+    if (closing) {
+      harness_stop_begin(&f.h);
+    } else {
+      peer_free(f.c);
+      f.c = NULL;
+    }
+    expect_pkt(f.t, "Qmode:0");
+    peer_send(f.t, "OK");
+    assert_int_equal(peer_next_noack(f.t, WAIT, NULL, NULL), EV_EOF);
+    if (!closing) {
+      /* The next client is served on a fresh connection. */
+      f.c = peer_new(tcp_connect_port(f.h.port));
+      peer_free(f.t);
+      f.t = peer_new(tcp_accept_timeout(f.lfd, WAIT));
+      fx_handshake(&f);
+    }
+    fx_down(&f);
+  }
+}
+
+/* The target does not answer svc_finish's request: the bridge still
+ * closes, after the timeout. */
+static void t_finish_bounded(void **state) {
+  (void)state;
+  fx f;
+  fx_up(&f, NULL);
+  fx_handshake(&f);
+  send_rcmd(f.c, "leave");
+  expect_pkt(f.t, "Qmode:1");
+  peer_send(f.t, "OK");
+  expect_pkt(f.c, "OK");
+  harness_stop_begin(&f.h);
+  expect_pkt(f.t, "Qmode:0");
+  /* No answer: the connection closes all the same. */
+  assert_int_equal(peer_next_noack(f.t, 4 * WAIT, NULL, NULL), EV_EOF);
+  fx_stop(&f);
+  assert_true(harness_log_has(&f.h, "the target may be left changed"));
+  harness_free(&f.h);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(t_transact_pipelined_in_order),
@@ -381,6 +485,9 @@ int main(void) {
       cmocka_unit_test(t_events),
       cmocka_unit_test(t_empty_replies),
       cmocka_unit_test(t_console_flood_is_bounded),
+      cmocka_unit_test(t_close_during_command),
+      cmocka_unit_test(t_finish_before_close),
+      cmocka_unit_test(t_finish_bounded),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

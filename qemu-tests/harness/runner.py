@@ -5,7 +5,11 @@ GDB, see gdbside.py).  Exit status: GDB's (0 pass, 1 fail), 77 when a tool is mi
 failure when RSP_NO_SKIP=1).
 
     runner.py --layout L --kernel IMAGE --elf GUEST.elf --script T.py [--bridge RSPBRIDGE]
-              [--timeout S] [--seed N] [--serial FILE]
+              [--timeout S] [--seed N] [--serial FILE] [--qmp]
+
+With --qmp QEMU also gets a QMP socket, passed to the script as RSPT_QMP (QEMU's own view
+of the run state, independent of any gdb connection).  RSPT_BRIDGE_PATH and RSPT_BRIDGE_PID
+name the bridge the runner started, for scripts that signal it or start their own.
 """
 
 import argparse
@@ -13,6 +17,7 @@ import contextlib
 import os
 import subprocess
 import sys
+import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -41,10 +46,11 @@ def qemu_argv(qemu, lay, kernel, port, serial=None):
 class Session:
     port = qport = None
     bridge_rc = None  # the bridge's exit status once reaped (0: ended by our SIGTERM)
+    bridge_pid = None
 
 
 @contextlib.contextmanager
-def session(lay, kernel, bridge=None, serial=None, bridge_args=()):
+def session(lay, kernel, bridge=None, serial=None, bridge_args=(), qemu_extra=()):
     """Starts QEMU (and the bridge); yields a Session (.port for GDB, .qport QEMU's);
     reaps both, recording the bridge's exit status (sanitizer reports make it non-zero)."""
     qemu = procs.require(lay.qemu[0], "QEMU")
@@ -56,7 +62,9 @@ def session(lay, kernel, bridge=None, serial=None, bridge_args=()):
     s = Session()
     b = None
     try:
-        q, s.qport = procs.start_listener(lambda p: qemu_argv(qemu, lay, kernel, p, serial), "QEMU")
+        q, s.qport = procs.start_listener(
+            lambda p: qemu_argv(qemu, lay, kernel, p, serial) + list(qemu_extra), "QEMU"
+        )
         started.append(q)
         s.port = s.qport
         if bridge:
@@ -67,6 +75,7 @@ def session(lay, kernel, bridge=None, serial=None, bridge_args=()):
                 "rspbridge",
             )
             started.append(b)
+            s.bridge_pid = b.pid
         yield s
     finally:
         for p in reversed(started):
@@ -99,12 +108,18 @@ def main():
     ap.add_argument("--timeout", type=float, default=240)
     ap.add_argument("--seed", type=int, default=None)
     ap.add_argument("--serial")
+    ap.add_argument("--qmp", action="store_true", help="give QEMU a QMP socket (RSPT_QMP)")
     args = ap.parse_args()
     no_skip = os.environ.get("RSP_NO_SKIP") == "1"
     try:
         lay = layout.Layout(args.layout)
         argv = gdb_argv(lay, args.script)
-        with session(lay, args.kernel, args.bridge, args.serial, args.bridge_arg) as s:
+        qmp_dir = tempfile.TemporaryDirectory(prefix="rspt-qmp-") if args.qmp else None
+        qemu_extra = []
+        if qmp_dir:
+            qmp_path = os.path.join(qmp_dir.name, "qmp.sock")
+            qemu_extra = ["-qmp", "unix:%s,server=on,wait=off" % qmp_path]
+        with session(lay, args.kernel, args.bridge, args.serial, args.bridge_arg, qemu_extra) as s:
             env = dict(os.environ)
             env.update(
                 RSPT_PORT=str(s.port),
@@ -116,6 +131,10 @@ def main():
                 RSPT_BRIDGE_BIN=os.path.abspath(args.bridge) if args.bridge else "",
                 RSPT_KERNEL=os.path.abspath(args.kernel),
             )
+            if args.bridge:
+                env.update(RSPT_BRIDGE_PATH=os.path.abspath(args.bridge), RSPT_BRIDGE_PID=str(s.bridge_pid))
+            if qmp_dir:
+                env["RSPT_QMP"] = qmp_path
             if args.seed is not None:
                 env["RSPT_SEED"] = str(args.seed)
             g = procs.spawn(argv, env=env)

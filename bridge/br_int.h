@@ -1,0 +1,51 @@
+/* br_int.h - private to the bridge core (the .c files of bridge/): the types and the
+ * helpers shared by its files.  Threads: see bridge.h; br__log() is safe on
+ * any thread, br__log_rl() and br__trace() on the loop thread only. */
+#ifndef BR_INT_H
+#define BR_INT_H
+
+#include "bridge.h"
+
+enum { BR__OWN_CLIENT = 0, BR__OWN_WORKER, BR__OWN_INTERNAL, BR__OWN_ORPHAN };
+
+enum {
+  BR__REQ_RESUME = 1, /* the reply is a stop reply, it may take forever */
+  BR__REQ_QSUP = 2,   /* qSupported: merge the reply */
+  BR__REQ_STOPQ = 4,  /* '?': the reply is a stop reply */
+  BR__REQ_MEM = 8,    /* m or x: an error must be "Enn" (see client_fail) */
+  BR__REQ_VKILL = 16  /* vKill: the target may exit before it answers */
+};
+
+enum { BR__T_IDLE = 0, BR__T_CONNECTING, BR__T_UP, BR__T_CLOSING };
+
+/* What follows the finish job (svc_finish() on the worker). */
+enum { BR__FIN_NONE = 0, BR__FIN_RELEASE, BR__FIN_CLOSE };
+
+struct br__rxent {
+  size_t off, len;
+  uint32_t idx;
+};
+
+struct br__wtx {
+  const svc_req *reqs;
+  size_t n;
+  size_t sent, got; /* loop thread */
+  int status;       /* under mtx */
+  int accepted;     /* under mtx */
+  int done;         /* under mtx */
+};
+
+/* Logging (log.c). */
+/* A line a peer can repeat at will: printed once a second per call site
+ * (fmt), the rest counted and summarised. */
+void br__log_rl(br_t *br, int level, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+/* Prints the counts of the lines br__log_rl() held back. */
+void br__log_rl_flush(br_t *br);
+/* --trace: one packet, timestamped, with its direction. */
+void br__trace(br_t *br, const char *dir, const char *what, const char *body, size_t len);
+
+#endif /* BR_INT_H */
