@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "rsp.h"
+#include "maps.h"
 #include "walk.h"
 
 static double mono(void) {
@@ -77,7 +78,8 @@ typedef struct {
   int has_root;
   uint64_t root;
   int width;
-  int uw; /* --u8/16/32/64: bytes */
+  int all; /* maps --all */
+  int uw;  /* --u8/16/32/64: bytes */
   const char *uval;
   const char *pos[SVC_MAX_TOK];
   int npos;
@@ -180,9 +182,11 @@ static const help_entry help_tab[] = {
      "A write or fill stops at the end of RAM, writing what is before it.  search reads\n"
      "only RAM when the RAM map is known (qemu backend), hole skipped at once; without\n"
      "it (offset backend) LEN is at most 0x40000000.  ^C stops read, fill and search.\n"},
-    {"maps", "maps [VA_LO VA_HI] [--root PA] [--json]",
+    {"maps", "maps [VA_LO VA_HI] [--root PA] [--all] [--json]",
      "Coalesced mappings of the address space (ptdump): VA range, size, leaf level,\n"
-     "flags and PA.  VA_HI is exclusive.  ^C stops it.\n"},
+     "flags and PA.  VA_HI is exclusive.  ^C stops it.  Runs repeating at a fixed\n"
+     "stride (aliases like Linux's espfix area) are folded into one line giving the\n"
+     "count, period and stride and the runs of one period; --all lists every run.\n"},
     {"ptov", "ptov PA [--root PA] [--json]",
      "Every virtual address that maps the physical page of PA (!ptov).\n"},
     {"context", "context [ROOT | default] [--json]",
@@ -482,41 +486,6 @@ static void cmd_pte(cmd *c) {
   }
 }
 
-typedef struct {
-  cmd *c;
-  arch_mode mode;
-  uint64_t n;
-} runs_ctx;
-
-static int on_run(void *arg, const arch_run *r) {
-  runs_ctx *rc = arg;
-  svc *s = rc->c->s;
-  char fc[64], sz[24], ps[24];
-  flags_str(rc->mode, r->flags, ARCH_FMT_COMPACT, fc, sizeof(fc));
-  if (rc->c->json) {
-    svc__outf(s,
-              "%s{\"va\":\"0x%llx\",\"end\":\"0x%llx\",\"size\":\"0x%llx\",\"pa\":\"0x%llx\","
-              "\"page_size\":\"0x%llx\",\"count\":%llu,\"level\":",
-              rc->n ? ",\n" : "", (unsigned long long)r->va, (unsigned long long)(r->va + r->size),
-              (unsigned long long)r->size, (unsigned long long)r->pa,
-              (unsigned long long)r->page_size, (unsigned long long)r->count);
-    out_json_str(s, r->level ? r->level : "");
-    svc__outf(s, ",\"flags\":");
-    out_json_str(s, fc);
-    svc__outf(s, ",\"write\":%s,\"user\":%s,\"exec\":%s,\"half\":%d}",
-              r->flags & ARCH_F_WRITE ? "true" : "false", r->flags & ARCH_F_USER ? "true" : "false",
-              r->flags & ARCH_F_NX ? "false" : "true", r->half);
-  } else {
-    svc__outf(s, "0x%016llx-0x%016llx %7s %-5s %5s x%-6llu %s -> 0x%llx\n",
-              (unsigned long long)r->va, (unsigned long long)(r->va + r->size),
-              human(r->size, sz, sizeof(sz)), r->level ? r->level : "",
-              human(r->page_size, ps, sizeof(ps)), (unsigned long long)r->count, fc,
-              (unsigned long long)r->pa);
-  }
-  rc->n++;
-  return stop_requested(s);
-}
-
 static void cmd_maps(cmd *c) {
   svc *s = c->s;
   uint64_t lo = 0, hi = ~0ull;
@@ -548,13 +517,21 @@ static void cmd_maps(cmd *c) {
   }
   svc_walk w;
   svc__walk_init(&w, s);
-  runs_ctx rc = {c, ctx.mode, 0};
+  svc_maps rc;
+  if (svc__maps_init(&rc, s, ctx.mode, c->json, c->all)) {
+    free(work);
+    fail(c, "out of memory");
+    return;
+  }
   arch_walk_stats st;
   memset(&st, 0, sizeof(st));
   svc__prewalk(s, &ctx, lo, hi, work, wl);
   if (c->json)
     svc__outf(s, "{\"runs\":[\n");
-  int r = arch_enumerate(&ctx, &w.mem, lo, hi, work, wl, on_run, &rc, &st);
+  int r = arch_enumerate(&ctx, &w.mem, lo, hi, work, wl, svc__maps_run, &rc, &st);
+  if (!r && svc__maps_finish(&rc))
+    r = ARCH_ECANCELED;
+  svc__maps_free(&rc);
   free(work);
   int intr = r == ARCH_ECANCELED || w.intr;
   if (r && r != ARCH_ECANCELED) {
@@ -568,14 +545,20 @@ static void cmd_maps(cmd *c) {
   }
   if (c->json) {
     svc__outf(s,
-              "],\"runs_count\":%llu,\"tables\":%llu,\"leaves\":%llu,\"faults\":%llu,"
+              "],\"runs_count\":%llu,\"entries\":%llu,\"folds\":%llu,\"fold_rule\":\"%s\","
+              "\"tables\":%llu,\"leaves\":%llu,\"faults\":%llu,"
               "\"read_errors\":%llu,\"interrupted\":%s}\n",
-              (unsigned long long)rc.n, (unsigned long long)st.tables,
+              (unsigned long long)rc.runs, (unsigned long long)rc.entries,
+              (unsigned long long)rc.folds, SVC_MAPS_FOLD_RULE, (unsigned long long)st.tables,
               (unsigned long long)st.leaves, (unsigned long long)st.faults,
               (unsigned long long)st.read_errors, intr ? "true" : "false");
   } else {
-    svc__outf(s, "%llu runs, %llu leaves, %llu tables", (unsigned long long)rc.n,
+    svc__outf(s, "%llu runs, %llu leaves, %llu tables", (unsigned long long)rc.runs,
               (unsigned long long)st.leaves, (unsigned long long)st.tables);
+    if (rc.folds)
+      svc__outf(s, ", %llu of them folded into %llu lines (--all lists every run)",
+                (unsigned long long)(rc.runs - rc.entries + rc.folds),
+                (unsigned long long)rc.folds);
     if (st.faults)
       svc__outf(s, ", %llu bad entries skipped", (unsigned long long)st.faults);
     if (st.read_errors)
@@ -1376,6 +1359,8 @@ static int parse_opts(cmd *c, svc_args *a) {
     const char *t = a->tok[i];
     if (!strcmp(t, "--json")) {
       c->json = 1;
+    } else if (!strcmp(t, "--all")) {
+      c->all = 1;
     } else if (!strcmp(t, "--root")) {
       if (i + 1 >= a->n || svc__parse_num(a->tok[i + 1], &c->root)) {
         fail(c, "--root needs a hex address");
