@@ -13,7 +13,9 @@ Exit 77 (skip) when QEMU, GDB or the guest is missing, 1 with RSP_NO_SKIP=1.
 
 import argparse
 import os
+import socket
 import subprocess
+import time
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -22,6 +24,85 @@ sys.path.insert(0, HARNESS)
 import layout  # noqa: E402
 import procs  # noqa: E402
 import runner  # noqa: E402
+
+
+def rsp_packet(body):
+    return b"$" + body + b"#%02x" % (sum(body) & 0xFF)
+
+
+class RawClient:
+    """A minimal GDB-like client on a socket: no-ack mode, like GDB after qSupported."""
+
+    def __init__(self, port):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.buf = b""
+        self.ack = True
+        self.request(b"qSupported:multiprocess+;swbreak+;hwbreak+;qRelocInsn+")
+        self.request(b"QStartNoAckMode")
+        self.ack = False
+
+    def send(self, body):
+        self.sock.sendall(rsp_packet(body))
+
+    def packet(self):
+        while True:
+            i = self.buf.find(b"$")
+            j = self.buf.find(b"#", i) if i >= 0 else -1
+            if i >= 0 and j >= 0 and len(self.buf) >= j + 3:
+                body, self.buf = self.buf[i + 1 : j], self.buf[j + 3 :]
+                if self.ack:
+                    self.sock.sendall(b"+")
+                return body
+            data = self.sock.recv(1 << 20)
+            if not data:
+                raise OSError("connection closed")
+            self.buf += data
+
+    def request(self, body):
+        self.send(body)
+        return self.packet()
+
+    def monitor(self, cmd):
+        """(seconds to the first output packet, seconds to the final reply, bytes of text)."""
+        t0 = time.perf_counter()
+        self.send(b"qRcmd," + cmd.encode().hex().encode())
+        first, text = None, 0
+        while True:
+            p = self.packet()
+            if p.startswith(b"O") and p != b"OK":
+                first = first or time.perf_counter() - t0
+                text += (len(p) - 1) // 2
+                continue
+            return first or 0.0, time.perf_counter() - t0, text
+
+    def close(self):
+        self.sock.close()
+
+
+def first_output(port, rounds):
+    """The first large monitor output on a new connection against the next on the same one."""
+    cmd = "phys read 0x100000 0x20000"
+    res = {"new": [], "again": []}
+    for _ in range(rounds):
+        for attempt in range(100):  # the bridge takes one client: until it saw the last one go
+            try:
+                c = RawClient(port)
+                break
+            except OSError:
+                if attempt == 99:
+                    raise
+        res["new"].append(c.monitor(cmd))
+        res["again"].append(c.monitor(cmd))
+        c.close()
+    for k in ("new", "again"):
+        firsts = sorted(r[0] for r in res[k])
+        totals = sorted(r[1] for r in res[k])
+        print("bench_maps: %-5s connection: first output %.1f ms, whole %.1f ms (%d KiB of text; medians of %d)"
+              % (k, firsts[len(firsts) // 2] * 1e3, totals[len(totals) // 2] * 1e3, res[k][0][2] >> 10, rounds))
+    new = sorted(r[1] for r in res["new"])[rounds // 2]
+    again = sorted(r[1] for r in res["again"])[rounds // 2]
+    print("bench_maps: ratio new connection / same connection: %.2f" % (new / again))
 
 
 def main():
@@ -41,6 +122,7 @@ def main():
         lay = layout.Layout(lay_path)
         argv = runner.gdb_argv(lay, os.path.join(HERE, "maps_gdb.py"))
         with runner.session(lay, kernel) as direct, runner.session(lay, kernel, args.bridge, bridge_args=args.bridge_arg) as via:
+            first_output(via.port, 3 if args.short else 9)
             env = dict(os.environ)
             env.update(
                 RSPT_PORT=str(via.port),

@@ -34,7 +34,7 @@ def main(t):
     gdb.execute("file " + t.elf, to_string=True)
     gdb.execute("target remote 127.0.0.1:%s" % os.environ["RSPT_DIRECT_PORT"], to_string=True)
     t.run_to(t.layout.stop)
-    res = {k: [] for k in ("tlb", "cold", "warm", "all_cold", "all_warm", "json", "text_all")}
+    res = {k: [] for k in ("tlb", "cold", "warm", "all_cold", "all_warm", "json", "text_all", "json_folded")}
     lines = {}
     for _ in range(rounds):
         gdb.execute("inferior 2", to_string=True)
@@ -49,18 +49,21 @@ def main(t):
             lines[key + "maps"] = out.count("\n")
             dt, out = timed("monitor maps" + opt)
             res[key + "warm"].append(dt)
+        dt, out = timed("monitor maps --json")
+        res["json_folded"].append(dt)
         dt, out = timed("monitor maps --json" + ALL)
         res["json"].append(dt)
         dt, out = timed("monitor maps" + ALL)
         res["text_all"].append(dt)
     med = {k: statistics.median(v) for k, v in res.items()}
     t.log("lines: info tlb %d, maps %d, maps --all %d" % (lines["tlb"], lines["maps"], lines["all_maps"]))
-    for k in ("tlb", "cold", "warm", "all_cold", "all_warm", "json", "text_all"):
+    for k in ("tlb", "cold", "warm", "all_cold", "all_warm", "json", "text_all", "json_folded"):
         t.log("%-9s median %7.1f ms of %d" % (k, med[k] * 1e3, rounds))
     t.log("ratio maps cold / info tlb:       %.3f (goal <= 0.5)" % (med["cold"] / med["tlb"]))
     t.log("ratio maps warm / info tlb:       %.3f (goal <= 0.25)" % (med["warm"] / med["tlb"]))
     t.log("ratio maps --all cold / info tlb: %.3f" % (med["all_cold"] / med["tlb"]))
     t.log("ratio maps --all warm / info tlb: %.3f" % (med["all_warm"] / med["tlb"]))
+    t.log("ratio maps --json / maps (warm):  %.3f (goal <= 1.5)" % (med["json_folded"] / med["warm"]))
     t.log("ratio maps --all --json / text:   %.3f (goal <= 1.5)" % (med["json"] / med["text_all"]))
     t.log("first output on a new connection: %.1f ms, the same again %.1f ms (%d lines)" % (first * 1e3, second * 1e3, out1.count("\n")))
     t.check(lines["maps"] > 0 and lines["tlb"] > 0, "no output")
