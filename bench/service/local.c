@@ -38,7 +38,13 @@ static double timed(bc_client *c, const char *cmd, int last, size_t *bytes, uint
   while (len > 1 && c->body[0] == 'O' && !(len == 2 && c->body[1] == 'K')) {
     if (last)
       h = 1469598103934665603ull;
-    for (size_t i = 1; i < len; i++)
+    size_t i = 1; /* eight characters at a time: the client must not be the bottleneck */
+    for (; i + 8 <= len; i += 8) {
+      uint64_t w;
+      memcpy(&w, c->body + i, 8);
+      h = (h ^ w) * 1099511628211ull;
+    }
+    for (; i < len; i++)
       h = (h ^ (unsigned char)c->body[i]) * 1099511628211ull;
     total += (len - 1) / 2;
     len = bc_next(c);
@@ -106,19 +112,21 @@ int main(int argc, char **argv) {
     bc_client_init(&c[k], fd);
     bc_handshake(&c[k]);
   }
-  static const char *const cmds[] = {"phys read 0x100000 0x4000000 --json",
+  static const char *const cmds[] = {"phys read 0x100000 0x4000000",
+                                     "phys read 0x100000 0x4000000 --json",
                                      "phys search 0x100000 0x4000000 0123456789abcdef"};
-  static const char *const names[] = {"phys read 64 MiB --json", "phys search 64 MiB"};
+  static const char *const names[] = {"phys read 64 MiB", "phys read 64 MiB --json",
+                                      "phys search 64 MiB"};
   printf("bench_local (%s -m 128 idle, two bridges: RSP (QEMU's physical mode) and "
          "--qemu-pid (local backend); medians of %d)\n",
          qemu, rounds);
-  for (int k = 0; k < 2; k++) {
+  for (int k = 0; k < 3; k++) {
     double t[2][16];
     size_t bytes[2] = {0, 0};
     uint64_t hash[2] = {0, 0};
     for (int r = 0; r < rounds; r++)
       for (int side = 0; side < 2; side++)
-        t[side][r] = timed(&c[side], cmds[k], k == 1, &bytes[side], &hash[side]);
+        t[side][r] = timed(&c[side], cmds[k], k == 2, &bytes[side], &hash[side]);
     double m[2];
     for (int side = 0; side < 2; side++) {
       for (int i = 0; i < rounds; i++) /* insertion sort: a handful */
@@ -133,7 +141,7 @@ int main(int argc, char **argv) {
            "bytes, %s\n",
            names[k], m[0] * 1e3, m[1] * 1e3, m[0] / m[1], bytes[0], bytes[1],
            hash[0] != hash[1]               ? "DIFFERENT"
-           : k == 1 || bytes[0] == bytes[1] ? "the same"
+           : k == 2 || bytes[0] == bytes[1] ? "the same"
                                             : "DIFFERENT");
   }
   close(c[0].fd);

@@ -688,29 +688,36 @@ static const char *cut(const char *tok, char *buf, size_t cap) {
   return buf;
 }
 
+/* One line of a dump, formatted straight into the output (64 MiB are four
+ * million lines: a printf per byte was most of a local read's time). */
 static void dump_line(svc *s, uint64_t a, const uint8_t *p, size_t n, int width) {
+  static const char hx[] = "0123456789abcdef";
   char line[160];
-  size_t k = (size_t)snprintf(line, sizeof(line), "%016llx ", (unsigned long long)a);
+  size_t k = 0;
+  for (int d = 60; d >= 0; d -= 4)
+    line[k++] = hx[(a >> d) & 15];
+  line[k++] = ' ';
   for (size_t i = 0; i < 16; i += (size_t)width) {
-    if (i < n) {
+    line[k++] = ' ';
+    for (int b = width - 1; b >= 0; b--) {
       /* Little endian, most significant byte first; the bytes of a last
-       * word past the end of the range show as ?? ("??434241"). */
-      line[k++] = ' ';
-      for (int b = width - 1; b >= 0; b--)
-        k += (size_t)snprintf(line + k, sizeof(line) - k, i + (size_t)b < n ? "%02x" : "??",
-                              p[i + (size_t)b < n ? i + (size_t)b : 0]);
-    } else {
-      k += (size_t)snprintf(line + k, sizeof(line) - k, " %*s", width * 2, "");
+       * word past the end of the range show as ?? ("??434241"), missing
+       * words as blanks. */
+      size_t at = i + (size_t)b;
+      line[k++] = i >= n ? ' ' : at < n ? hx[p[at] >> 4] : '?';
+      line[k++] = i >= n ? ' ' : at < n ? hx[p[at] & 15] : '?';
     }
     if (width == 1 && i == 7)
-      k += (size_t)snprintf(line + k, sizeof(line) - k, " ");
+      line[k++] = ' ';
   }
-  k += (size_t)snprintf(line + k, sizeof(line) - k, "  ");
+  line[k++] = ' ';
+  line[k++] = ' ';
   for (size_t i = 0; i < n && k + 2 < sizeof(line); i++)
     line[k++] = p[i] >= 0x20 && p[i] < 0x7f ? (char)p[i] : '.';
   line[k++] = '\n';
-  line[k] = 0;
-  svc__outf(s, "%s", line);
+  svc__sb_add(&s->out, line, k);
+  if (s->out.len >= SVC_OUT_CHUNK)
+    svc__out_flush(s);
 }
 
 static void phys_read(cmd *c) {
@@ -752,8 +759,9 @@ static void phys_read(cmd *c) {
       for (size_t i = 0; i < got; i += 512) {
         size_t m = got - i > 512 ? 512 : got - i;
         rsp_hex_encode(hex, sizeof(hex), buf + i, m);
-        hex[2 * m] = 0;
-        svc__outf(s, "%s", hex);
+        svc__sb_add(&s->out, hex, 2 * m);
+        if (s->out.len >= SVC_OUT_CHUNK)
+          svc__out_flush(s);
       }
     } else {
       for (size_t i = 0; i < got; i += 16)
@@ -994,6 +1002,10 @@ static void phys_search(cmd *c) {
     size_t total = have + got;
     uint64_t base = pa + pos - have;
     for (size_t i = 0; i + (size_t)pn <= total; i++) {
+      const uint8_t *f = memchr(buf + i, pat[0], total - (size_t)pn + 1 - i);
+      if (!f)
+        break; /* no first byte left: memchr is ten times a memcmp per byte */
+      i = (size_t)(f - buf);
       if (!memcmp(buf + i, pat, (size_t)pn)) {
         if (c->json)
           svc__outf(s, "%s\"0x%llx\"", hits ? "," : "", (unsigned long long)(base + i));
