@@ -88,6 +88,10 @@ static const char *ptrace_hint(char *buf, size_t cap, int pid, int err) {
   }
   if (err == ESRCH)
     snprintf(buf, cap, "no process %d", pid);
+  else if (err == EFAULT)
+    snprintf(buf, cap,
+             "process %d has no memory where QEMU said guest RAM is (is it this target's QEMU?)",
+             pid);
   else
     snprintf(buf, cap,
              "may not read the memory of process %d (%s): the bridge must run as QEMU's user "
