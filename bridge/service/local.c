@@ -45,7 +45,7 @@ struct svc_local {
 static void local_off(svc *s, struct svc_local *l, const char *why) {
   l->state = -1;
   l->n = 0;
-  svc__log(s, 0, "local backend off: %s; physical reads go over RSP", why);
+  svc__log(s, 0, "local backend off: %s; reads go over RSP", why);
 }
 
 /* "Host virtual address for 0x100000 (pc.ram) is 0x7f2a5c100000" */
@@ -90,13 +90,11 @@ static const char *ptrace_hint(char *buf, size_t cap, int pid, int err) {
     snprintf(buf, cap, "no process %d", pid);
   else if (err == EFAULT)
     snprintf(buf, cap,
-             "process %d has no memory where QEMU said guest RAM is (is it this target's QEMU?)",
-             pid);
+             "process %d has no memory where QEMU put guest RAM (is it this target's QEMU?)", pid);
   else
     snprintf(buf, cap,
-             "may not read the memory of process %d (%s): the bridge must run as QEMU's user "
-             "and pass the ptrace checks (kernel.yama.ptrace_scope=%s: with 1, only a QEMU "
-             "started by the bridge with --exec)",
+             "may not read process %d's memory (%s): needs QEMU's user and ptrace permission "
+             "(yama ptrace_scope=%s; 1 allows only a QEMU started with --exec)",
              pid, strerror(err), scope);
   return buf;
 }
