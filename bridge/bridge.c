@@ -778,14 +778,15 @@ static int io_transact(void *ctx, const svc_req *reqs, size_t n, svc_reply_cb on
   return failed ? UV_EIO : 0;
 }
 
+/* Console output in O packets as large as the client takes: the m replies
+ * it gets are up to BR_BODY_MAX characters, so an O packet of that size is
+ * one too (GDB's cost per packet, not per byte, dominated with 512-byte
+ * packets).  Encoded straight into wout, under the lock. */
 static int io_output(void *ctx, const char *text, size_t len) {
   br_t *br = ctx;
-  char body[1 + 2 * 512];
   while (len) {
-    size_t take = len > 512 ? 512 : len;
-    int n = rsp_format_O(body, sizeof(body), text, take);
-    if (n < 0)
-      return UV_EINVAL;
+    size_t take = len > (BR_BODY_MAX - 1) / 2 ? (BR_BODY_MAX - 1) / 2 : len;
+    size_t need = 1 + 2 * take;
     uv_mutex_lock(&br->mtx);
     while (!br->wk_quit && br->wk_client_ok && br->wout.len > 65536)
       uv_cond_wait(&br->cond, &br->mtx);
@@ -793,10 +794,17 @@ static int io_output(void *ctx, const char *text, size_t len) {
       uv_mutex_unlock(&br->mtx);
       return UV_ENOTCONN;
     }
-    uint32_t n32 = (uint32_t)n;
-    int rc = buf_append(&br->wout, &n32, 4);
-    if (!rc)
-      rc = buf_append(&br->wout, body, (size_t)n);
+    int rc = buf_reserve(&br->wout, 4 + need);
+    if (!rc) {
+      int n = rsp_format_O(br->wout.p + br->wout.len + 4, need, text, take);
+      if (n < 0) {
+        rc = UV_EINVAL;
+      } else {
+        uint32_t n32 = (uint32_t)n;
+        memcpy(br->wout.p + br->wout.len, &n32, 4);
+        br->wout.len += 4 + (size_t)n;
+      }
+    }
     uv_mutex_unlock(&br->mtx);
     if (rc)
       return rc;

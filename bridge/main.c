@@ -106,6 +106,7 @@ static void usage(FILE *f) {
           "  --cache-size BYTES memory cache size (K/M/G suffix; default 4M, 0 disables)\n"
           "  --phys BACKEND     physical access: auto, qemu, offset:OFF, none\n"
           "  --root PA          page-table root to use instead of the CPU's\n"
+          "  --qemu-pid PID     read guest RAM from QEMU's process (as with --exec)\n"
           "  -h, --help         this text\n"
           "  -V, --version      the version\n"
           "\n"
@@ -401,7 +402,8 @@ int main(int argc, char **argv) {
     O_ROOT,
     O_SPIN,
     O_MONITOR,
-    O_ONKILL
+    O_ONKILL,
+    O_QEMU_PID
   };
   static const struct option opts[] = {
       {"listen", required_argument, NULL, O_LISTEN},
@@ -418,6 +420,7 @@ int main(int argc, char **argv) {
       {"root", required_argument, NULL, O_ROOT},
       {"monitor", required_argument, NULL, O_MONITOR},
       {"on-kill", required_argument, NULL, O_ONKILL},
+      {"qemu-pid", required_argument, NULL, O_QEMU_PID},
       {"verbose", no_argument, NULL, 'v'},
       {"help", no_argument, NULL, 'h'},
       {"version", no_argument, NULL, 'V'},
@@ -427,7 +430,7 @@ int main(int argc, char **argv) {
   br_config_default(&cfg);
   cfg.svc.cache_bytes = 4u << 20;
   const char *listen_arg = NULL, *trace_arg = NULL, *why = NULL;
-  int stdio_client = 0, exec_qemu = 0;
+  int stdio_client = 0, exec_qemu = 0, qemu_pid = 0;
   unsigned long long u;
   int c;
 
@@ -524,6 +527,13 @@ int main(int argc, char **argv) {
         return EXIT_USAGE;
       }
       break;
+    case O_QEMU_PID: /* the local backend (service/local.c) reads its guest RAM */
+      if (parse_uint(optarg, 0x7fffffff, &u) || !u) {
+        log_err("--qemu-pid: expected a process id, not '%s'%s", optarg, "");
+        return EXIT_USAGE;
+      }
+      qemu_pid = (int)u;
+      break;
     case 'v':
       cfg.verbose++;
       break;
@@ -617,6 +627,8 @@ int main(int argc, char **argv) {
     fprintf(stderr, "rspbridge: listening on %s, target %s\n", a, t);
     fflush(stderr);
   }
+  if (br.svc && (qemu_pid || exec_qemu))
+    svc_set_qemu_pid(br.svc, qemu_pid ? qemu_pid : (int)app.pid);
   uv_run(app.loop, UV_RUN_DEFAULT);
   code = app.exit_code;
   goto done;

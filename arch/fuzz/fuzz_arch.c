@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "arch.h"
+#include "fold.h"
 
 #define HDR 41
 
@@ -68,10 +69,37 @@ typedef struct {
   int n;
 } enum_t;
 
+/* Every run also goes through a folder (fold.h); the folds, expanded, must
+ * be exactly the runs. */
+#define KEPT 4100
+static arch_run kept[KEPT];
+static size_t nkept, nexpanded;
+static arch_folder folder;
+
+static int on_fold(void *arg, const arch_fold *f) {
+  (void)arg;
+  if (f->count == 0 || (f->count > 1 && (f->period == 0 || f->count < 2 * (uint64_t)f->period)))
+    abort();
+  for (uint64_t i = 0; i < f->count; i++) {
+    arch_run r;
+    arch_fold_run(f, i, &r);
+    const arch_run *k = &kept[nexpanded++];
+    if (nexpanded > nkept || r.va != k->va || r.size != k->size || r.pa != k->pa ||
+        r.page_size != k->page_size || r.count != k->count || r.flags != k->flags ||
+        r.half != k->half || r.level != k->level)
+      abort();
+  }
+  return 0;
+}
+
 static int on_run(void *arg, const arch_run *run) {
   enum_t *e = arg;
   if (run->size == 0 || run->count == 0 || run->page_size == 0)
     abort();
+  if (nkept < KEPT) {
+    kept[nkept++] = *run;
+    arch_fold_push(&folder, run);
+  }
   if (e->n++ < 16) {
     arch_xlate x;
     arch_mem mem = {rd, NULL, e->m, 0};
@@ -140,8 +168,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   enum_t e = {&ctx, &m, 0};
   size_t wl = (h[38] & 4) ? ARCH_WORK_MIN + h[40] : sizeof work;
   arch_walk_stats st;
+  nkept = nexpanded = 0;
+  arch_fold_init(&folder, 2 + h[40] % 16, on_fold, NULL);
   rc = arch_enumerate(&ctx, &mem, lo, hi, work, wl, on_run, &e, &st);
   if (rc != 0 && rc != ARCH_ECANCELED && rc != ARCH_EINVAL)
+    abort();
+  arch_fold_finish(&folder);
+  if (nexpanded != nkept)
     abort();
   if (rc == 0 && st.runs != (uint64_t)e.n)
     abort();

@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "rsp.h"
+#include "maps.h"
 #include "walk.h"
 
 static double mono(void) {
@@ -77,7 +78,8 @@ typedef struct {
   int has_root;
   uint64_t root;
   int width;
-  int uw; /* --u8/16/32/64: bytes */
+  int all; /* maps --all */
+  int uw;  /* --u8/16/32/64: bytes */
   const char *uval;
   uint64_t max; /* --max */
   int has_max;
@@ -191,9 +193,11 @@ static const help_entry help_tab[] = {
      "it (offset backend) LEN is at most 0x40000000.  search stops after N matches\n"
      "(--max, default 0x100) and names where the next one is.  ^C stops read, fill\n"
      "and search.\n"},
-    {"maps", "maps [VA_LO VA_HI] [--root PA] [--json]",
+    {"maps", "maps [VA_LO VA_HI] [--root PA] [--all] [--json]",
      "Coalesced mappings of the address space (ptdump): VA range, size, leaf level,\n"
-     "flags and PA.  VA_HI is exclusive.  ^C stops it.\n"},
+     "flags and PA.  VA_HI is exclusive.  ^C stops it.  Runs repeating at a fixed\n"
+     "stride (aliases like Linux's espfix area) are folded into one line giving the\n"
+     "count, period and stride and the runs of one period; --all lists every run.\n"},
     {"ptov", "ptov PA [--root PA] [--json]",
      "Every virtual address that maps the physical page of PA (!ptov).\n"},
     {"context", "context [ROOT | default] [--json]",
@@ -546,41 +550,6 @@ static void cmd_pte(cmd *c) {
   }
 }
 
-typedef struct {
-  cmd *c;
-  arch_mode mode;
-  uint64_t n;
-} runs_ctx;
-
-static int on_run(void *arg, const arch_run *r) {
-  runs_ctx *rc = arg;
-  svc *s = rc->c->s;
-  char fc[64], sz[24], ps[24];
-  flags_str(rc->mode, r->flags, ARCH_FMT_COMPACT, fc, sizeof(fc));
-  if (rc->c->json) {
-    svc__outf(s,
-              "%s{\"va\":\"0x%llx\",\"end\":\"0x%llx\",\"size\":\"0x%llx\",\"pa\":\"0x%llx\","
-              "\"page_size\":\"0x%llx\",\"count\":%llu,\"level\":",
-              rc->n ? ",\n" : "", (unsigned long long)r->va, (unsigned long long)(r->va + r->size),
-              (unsigned long long)r->size, (unsigned long long)r->pa,
-              (unsigned long long)r->page_size, (unsigned long long)r->count);
-    out_json_str(s, r->level ? r->level : "");
-    svc__outf(s, ",\"flags\":");
-    out_json_str(s, fc);
-    svc__outf(s, ",\"write\":%s,\"user\":%s,\"exec\":%s,\"half\":%d}",
-              r->flags & ARCH_F_WRITE ? "true" : "false", r->flags & ARCH_F_USER ? "true" : "false",
-              r->flags & ARCH_F_NX ? "false" : "true", r->half);
-  } else {
-    svc__outf(s, "0x%016llx-0x%016llx %7s %-5s %5s x%-6llu %s -> 0x%llx\n",
-              (unsigned long long)r->va, (unsigned long long)(r->va + r->size),
-              human(r->size, sz, sizeof(sz)), r->level ? r->level : "",
-              human(r->page_size, ps, sizeof(ps)), (unsigned long long)r->count, fc,
-              (unsigned long long)r->pa);
-  }
-  rc->n++;
-  return stop_requested(s);
-}
-
 static void cmd_maps(cmd *c) {
   svc *s = c->s;
   uint64_t lo = 0, hi = ~0ull;
@@ -612,13 +581,21 @@ static void cmd_maps(cmd *c) {
   }
   svc_walk w;
   svc__walk_init(&w, s);
-  runs_ctx rc = {c, ctx.mode, 0};
+  svc_maps rc;
+  if (svc__maps_init(&rc, s, ctx.mode, c->json, c->all)) {
+    free(work);
+    fail(c, "out of memory");
+    return;
+  }
   arch_walk_stats st;
   memset(&st, 0, sizeof(st));
   svc__prewalk(s, &ctx, lo, hi, work, wl);
   if (c->json)
     svc__outf(s, "{\"runs\":[\n");
-  int r = arch_enumerate(&ctx, &w.mem, lo, hi, work, wl, on_run, &rc, &st);
+  int r = arch_enumerate(&ctx, &w.mem, lo, hi, work, wl, svc__maps_run, &rc, &st);
+  if (!r && svc__maps_finish(&rc))
+    r = ARCH_ECANCELED;
+  svc__maps_free(&rc);
   free(work);
   int intr = r == ARCH_ECANCELED || w.intr;
   if (r && r != ARCH_ECANCELED) {
@@ -632,14 +609,20 @@ static void cmd_maps(cmd *c) {
   }
   if (c->json) {
     svc__outf(s,
-              "],\"runs_count\":%llu,\"tables\":%llu,\"leaves\":%llu,\"faults\":%llu,"
+              "],\"runs_count\":%llu,\"entries\":%llu,\"folds\":%llu,\"fold_rule\":\"%s\","
+              "\"tables\":%llu,\"leaves\":%llu,\"faults\":%llu,"
               "\"read_errors\":%llu,\"interrupted\":%s}\n",
-              (unsigned long long)rc.n, (unsigned long long)st.tables,
+              (unsigned long long)rc.runs, (unsigned long long)rc.entries,
+              (unsigned long long)rc.folds, SVC_MAPS_FOLD_RULE, (unsigned long long)st.tables,
               (unsigned long long)st.leaves, (unsigned long long)st.faults,
               (unsigned long long)st.read_errors, intr ? "true" : "false");
   } else {
-    svc__outf(s, "%llu runs, %llu leaves, %llu tables", (unsigned long long)rc.n,
+    svc__outf(s, "%llu runs, %llu leaves, %llu tables", (unsigned long long)rc.runs,
               (unsigned long long)st.leaves, (unsigned long long)st.tables);
+    if (rc.folds)
+      svc__outf(s, ", %llu of them folded into %llu lines (--all lists every run)",
+                (unsigned long long)(rc.runs - rc.entries + rc.folds),
+                (unsigned long long)rc.folds);
     if (st.faults)
       svc__outf(s, ", %llu bad entries skipped", (unsigned long long)st.faults);
     if (st.read_errors)
@@ -771,29 +754,36 @@ static const char *cut(const char *tok, char *buf, size_t cap) {
   return buf;
 }
 
+/* One line of a dump, formatted straight into the output (64 MiB are four
+ * million lines: a printf per byte was most of a local read's time). */
 static void dump_line(svc *s, uint64_t a, const uint8_t *p, size_t n, int width) {
+  static const char hx[] = "0123456789abcdef";
   char line[160];
-  size_t k = (size_t)snprintf(line, sizeof(line), "%016llx ", (unsigned long long)a);
+  size_t k = 0;
+  for (int d = 60; d >= 0; d -= 4)
+    line[k++] = hx[(a >> d) & 15];
+  line[k++] = ' ';
   for (size_t i = 0; i < 16; i += (size_t)width) {
-    if (i < n) {
+    line[k++] = ' ';
+    for (int b = width - 1; b >= 0; b--) {
       /* Little endian, most significant byte first; the bytes of a last
-       * word past the end of the range show as ?? ("??434241"). */
-      line[k++] = ' ';
-      for (int b = width - 1; b >= 0; b--)
-        k += (size_t)snprintf(line + k, sizeof(line) - k, i + (size_t)b < n ? "%02x" : "??",
-                              p[i + (size_t)b < n ? i + (size_t)b : 0]);
-    } else {
-      k += (size_t)snprintf(line + k, sizeof(line) - k, " %*s", width * 2, "");
+       * word past the end of the range show as ?? ("??434241"), missing
+       * words as blanks. */
+      size_t at = i + (size_t)b;
+      line[k++] = i >= n ? ' ' : at < n ? hx[p[at] >> 4] : '?';
+      line[k++] = i >= n ? ' ' : at < n ? hx[p[at] & 15] : '?';
     }
     if (width == 1 && i == 7)
-      k += (size_t)snprintf(line + k, sizeof(line) - k, " ");
+      line[k++] = ' ';
   }
-  k += (size_t)snprintf(line + k, sizeof(line) - k, "  ");
+  line[k++] = ' ';
+  line[k++] = ' ';
   for (size_t i = 0; i < n && k + 2 < sizeof(line); i++)
     line[k++] = p[i] >= 0x20 && p[i] < 0x7f ? (char)p[i] : '.';
   line[k++] = '\n';
-  line[k] = 0;
-  svc__outf(s, "%s", line);
+  svc__sb_add(&s->out, line, k);
+  if (s->out.len >= SVC_OUT_CHUNK)
+    svc__out_flush(s);
 }
 
 static void phys_read(cmd *c) {
@@ -835,8 +825,9 @@ static void phys_read(cmd *c) {
       for (size_t i = 0; i < got; i += 512) {
         size_t m = got - i > 512 ? 512 : got - i;
         rsp_hex_encode(hex, sizeof(hex), buf + i, m);
-        hex[2 * m] = 0;
-        svc__outf(s, "%s", hex);
+        svc__sb_add(&s->out, hex, 2 * m);
+        if (s->out.len >= SVC_OUT_CHUNK)
+          svc__out_flush(s);
       }
     } else {
       for (size_t i = 0; i < got; i += 16)
@@ -1078,6 +1069,10 @@ static void phys_search(cmd *c) {
     size_t total = have + got;
     uint64_t base = pa + pos - have;
     for (size_t i = 0; i + (size_t)pn <= total; i++) {
+      const uint8_t *f = memchr(buf + i, pat[0], total - (size_t)pn + 1 - i);
+      if (!f)
+        break; /* no first byte left: memchr is ten times a memcmp per byte */
+      i = (size_t)(f - buf);
       if (!memcmp(buf + i, pat, (size_t)pn)) {
         if (hits == max) {
           more_at = base + i; /* one match too many: where to go on from */
@@ -1493,6 +1488,8 @@ static int parse_opts(cmd *c, svc_args *a, const char *opts) {
     } else if (t[0] == '-' && t[1] == '-' && !takes(opts, uopt ? "u" : t + 2)) {
       fail(c, "unknown option '%s' (see `monitor help %s`)", cut(t, cb, sizeof(cb)), c->name);
       return -1;
+    } else if (!strcmp(t, "--all")) {
+      c->all = 1;
     } else if (!strcmp(t, "--root")) {
       if (i + 1 >= a->n || svc__parse_num(a->tok[i + 1], &c->root)) {
         fail(c, "--root needs a hex address%s%s%s", i + 1 < a->n ? " (not '" : "",
@@ -1570,9 +1567,9 @@ typedef struct {
 } cmd_rule;
 
 static const cmd_rule rules[] = {
-    {"vtop", 1, "root", 1}, {"pte", 1, "root", 1},  {"phys", -1, "width u max", 1},
-    {"maps", 2, "root", 1}, {"ptov", 1, "root", 1}, {"context", 1, "", 0},
-    {"cache", 1, "", 0},    {"uncached", 3, "", 0}, {"arch", 1, "", 1},
+    {"vtop", 1, "root", 1},     {"pte", 1, "root", 1},  {"phys", -1, "width u max", 1},
+    {"maps", 2, "root all", 1}, {"ptov", 1, "root", 1}, {"context", 1, "", 0},
+    {"cache", 1, "", 0},        {"uncached", 3, "", 0}, {"arch", 1, "", 1},
     {"help", 1, "", 0},
 };
 

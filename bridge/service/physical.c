@@ -128,7 +128,7 @@ int svc__phys_read(svc *s, svc_prd *rds, size_t n) {
   size_t nm = 0;
   for (size_t i = 0; i < n; i++) {
     rds[i].rc = ram_check(s, rds[i].pa, rds[i].len);
-    if (rds[i].rc)
+    if (rds[i].rc || svc__local_try(s, &rds[i]))
       continue;
     m[nm].addr = rds[i].pa + (s->phys == SVC_PHYS_OFFSET ? s->phys_off : 0);
     m[nm].len = rds[i].len;
@@ -213,6 +213,8 @@ int svc__phys_read_cached(svc *s, uint64_t pa, uint8_t *buf, size_t len, size_t 
   *got = 0;
   if (!len)
     return 0;
+  if ((s->bulk || len >= 0x10000) && svc__local_bulk(s, pa, buf, len, got))
+    return SVC_OK; /* local backend: one read from QEMU's memory */
   /* Allocated on the first miss only: hits (every table read of a warm
    * walk) cost no allocation. */
   uint8_t(*tmp)[SVC_CPAGE] = NULL;

@@ -91,6 +91,7 @@ void svc_free(svc *s) {
   svc__cache_free(&s->scratch);
   svc__tdesc_free(&s->td);
   free(s->ram);
+  svc__local_free(s);
   svc__sb_free(&s->out);
   svc__lldb_free(s);
   free(s);
@@ -101,6 +102,10 @@ static uint64_t hash_tid(const char *p, size_t n) {
   for (size_t i = 0; i < n; i++)
     h = (h ^ (unsigned char)p[i]) * 1099511628211ull;
   return (h >> 16) | 1; /* never 0: 0 is "no Hg seen" */
+}
+
+void svc_set_qemu_pid(svc *s, int pid) {
+  atomic_store(&s->qemu_pid, pid);
 }
 
 unsigned svc_set_packet_size(svc *s, unsigned target, unsigned ours) {

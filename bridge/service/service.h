@@ -105,6 +105,9 @@ void svc_free(svc *s);
  * PacketSize to offer the client: the service splits client reads and
  * writes into packets the target takes. */
 unsigned svc_set_packet_size(svc *s, unsigned target, unsigned ours);
+/* Any thread: QEMU's process id (--exec, --qemu-pid); physical reads of
+ * guest RAM then come from its memory when the kernel allows (local.c). */
+void svc_set_qemu_pid(svc *s, int pid);
 
 /* Loop thread.  May record cheap state (e.g. the Hg thread). */
 enum svc_action svc_classify(svc *s, const char *body, size_t len);

@@ -211,6 +211,7 @@ struct svc {
   atomic_int cmode_pub;   /* cmode, for the loop thread (cache address space) */
   atomic_uint detach_gen; /* bumped by SVC_EV_DETACH: the client left or detached */
   atomic_int detached;    /* the target has no process attached (after D) */
+  atomic_int qemu_pid;  /* svc_set_qemu_pid(): the local backend's process */
 
   /* Worker state. */
   unsigned seen_gen, seen_conn;
@@ -254,6 +255,7 @@ struct svc {
   unsigned cr3_fix_gen;
   uint64_t cr3_fix_thread, cr3_fix_rip, cr3_fix_in, cr3_fix_val;
   int cr3_fix_rc;
+  struct svc_local *local; /* local.c: guest RAM read from QEMU's process */
   /* Statistics. */
   uint64_t n_transact, n_requests;
   /* Output of the current command. */
@@ -299,6 +301,13 @@ const svc_region *svc__ram_find(const svc *s, uint64_t pa);
  * regions of the map; below 4 GiB on x86); when fewer, *why says what is at
  * a + the result.  Other backends: max. */
 uint64_t svc__ram_span(const svc *s, uint64_t a, uint64_t max, int *why);
+
+/* The local backend (local.c): reads rd from QEMU's memory when it lies in
+ * guest RAM QEMU's process holds; returns 1 (rd->rc set) or 0 (use RSP). */
+int svc__local_try(svc *s, svc_prd *rd);
+/* The same for a long read (any length) that bypasses the cache. */
+int svc__local_bulk(svc *s, uint64_t pa, uint8_t *buf, size_t len, size_t *got);
+void svc__local_free(svc *s);
 
 /* Physical access (physical.c). */
 int svc__phys_read(svc *s, svc_prd *rds, size_t n);

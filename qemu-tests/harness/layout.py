@@ -36,6 +36,17 @@ Grammar, one directive per line, '#' starts a comment, numbers are hex with 0x o
     asid     N                          the root register carries tag N: PCID in CR3 (x86-64,
                                         CR4.PCIDE), ASID in TTBR0 (AArch64) or satp (RISC-V)
     tbi                                 AArch64 TCR_EL1.TBI0: tagged TTBR0 pointers
+    alias    ROOT VA PA PAGES STRIDE COUNT FLAGS NAME [CYCLE]
+                                        an aliased area like Linux's espfix: COUNT copies,
+                                        STRIDE bytes apart from VA on, of PAGES 4K pages at
+                                        PA (copy i at PA + (i % CYCLE) * PAGES * 4K); every
+                                        last-level table of the area is the same one, so the
+                                        image stays small.  The table span (2 MiB on x86-64)
+                                        must be a multiple of STRIDE and of CYCLE copies; VA
+                                        and COUNT * STRIDE multiples of it.  Not in
+                                        leaf_list(): see alias_leaves()
+    spread   ROOT VA PA COUNT VASTEP PASTEP PAGE FLAGS NAME
+                                        COUNT one-page mappings: VA + i*VASTEP -> PA + i*PASTEP
 """
 
 import os
@@ -486,6 +497,35 @@ class Mapping:
         )
 
 
+class Alias:
+    def __init__(self, root, va, pa, pages, stride, count, flags, name, cycle):
+        self.root, self.va, self.pa, self.pages, self.stride = root, va, pa, pages, stride
+        self.count, self.flags, self.name, self.cycle = count, flags, name, cycle
+
+    @property
+    def span(self):
+        return self.stride * self.count
+
+    def instance(self, va):
+        """The Mapping of the copy holding va, or None."""
+        off = va - self.va
+        if not 0 <= off < self.span:
+            return None
+        i, within = divmod(off, self.stride)
+        if within >= self.pages * PAGE:
+            return None
+        pa = self.pa + (i % self.cycle) * self.pages * PAGE
+        return Mapping(self.root, self.va + i * self.stride, pa, self.pages * PAGE, PAGE, self.flags, self.name)
+
+
+class Shared(dict):
+    """A table node that appears at several places of the tree: emitted once."""
+
+    def __init__(self, flags):
+        super().__init__()
+        self.flags = flags
+
+
 class Leaf:
     def __init__(self, va, pa, size, flags, mapping, raw, depth):
         self.va, self.pa, self.size, self.flags = va, pa, size, flags
@@ -520,6 +560,7 @@ class Layout:
         self.cpus = 1
         self.asid = 0
         self.tbi = False
+        self.aliases = []
         self._parse()
         self._build()
 
@@ -566,6 +607,27 @@ class Layout:
             if "n" in flags and (m.page != PAGE or (m.va | m.pa | m.size) & 0xFFFF):
                 raise ValueError("NAPOT mappings are 4K PTEs, VA, PA and size 64K-aligned")
             self.maps.append(m)
+        elif d == "spread":
+            root, va, pa, count, vastep, pastep, page, flags, name = a
+            if root not in self.roots:
+                raise KeyError("unknown root " + root)
+            va, pa, page = parse_num(va), parse_num(pa), parse_num(page)
+            vastep, pastep = parse_num(vastep), parse_num(pastep)
+            flags = flags.replace("-", "")
+            for i in range(parse_num(count)):
+                self._directive("map", [root, str(va + i * vastep), str(pa + i * pastep), str(page), str(page), flags, name])
+        elif d == "alias":
+            root, va, pa, pages, stride, count, flags, name = a[:8]
+            if root not in self.roots:
+                raise KeyError("unknown root " + root)
+            flags = flags.replace("-", "")
+            if set(flags) - set("rwxugdp"):
+                raise ValueError("bad flags")
+            al = Alias(root, parse_num(va), parse_num(pa), parse_num(pages), parse_num(stride),
+                       parse_num(count), flags, name, parse_num(a[8]) if len(a) > 8 else 1)
+            if al.pages < 1 or al.stride % PAGE or al.pages * PAGE > al.stride or al.count < 1 or al.cycle < 1:
+                raise ValueError("PAGES within STRIDE, STRIDE a multiple of 4K")
+            self.aliases.append(al)
         elif d == "parent":
             grant = set(a[3].replace("-", ""))
             if grant - set("rwxu"):
@@ -642,6 +704,9 @@ class Layout:
                 leaf = Leaf(va, pa, m.page, m.flags, m, raw, depth)
                 node[idx] = leaf
                 self.leaves[m.root][(va, m.page)] = leaf
+        self._shared = {}  # id(Shared node) -> its table's PA
+        for al in self.aliases:
+            self._build_alias(al, tree, below)
         self.grants = {}  # (root, path to a table entry) -> granted flags
         names = [lv.name for lv in mode.levels]
         for root, va, level, grant in self.parents:
@@ -655,6 +720,52 @@ class Layout:
             if mode.halves == 2:
                 self._emit(r, tree[(r, 1)], 0, self.root_pa_hi[r], (1,), below)
         self._check()
+
+    def _build_alias(self, al, tree, below):
+        """One last-level table holding the copies of a table span, hung under every
+        table span of the area."""
+        mode = self.mode
+        last = len(mode.levels) - 1
+        span = 1 << mode.levels[last - 1].shift
+        per = span // al.stride if span % al.stride == 0 else 0
+        if not per or per % al.cycle or al.va % span or al.span % span:
+            raise LayoutError("alias %s: stride, cycle, VA or size do not fit a %#x table span" % (al.name, span))
+        pt = Shared(set(al.flags))
+        for i in range(per):
+            for p in range(al.pages):
+                off = i * al.stride + p * PAGE
+                pa = al.pa + (i % al.cycle) * al.pages * PAGE + p * PAGE
+                raw = mode.leaf_entry(last, pa, al.flags)
+                pt[mode.levels[last].index(off)] = Leaf(None, pa, PAGE, al.flags, None, raw, last)
+        for base in range(al.va, al.va + al.span, span):
+            va = base & mode.va_mask()
+            if not mode.canonical(va) or not mode.canonical((base + span - 1) & mode.va_mask()):
+                raise LayoutError("alias %s: VA %#x not canonical" % (al.name, va))
+            node = tree[(al.root, mode.half(va))]
+            path = (mode.half(va),)
+            for d in range(last):
+                idx = mode.levels[d].index(va)
+                path += (idx,)
+                below.setdefault((al.root, path), set()).update(al.flags)
+                if d == last - 1:
+                    if idx in node:
+                        raise LayoutError("alias %s overlaps a mapping at %#x" % (al.name, va))
+                    node[idx] = pt
+                else:
+                    node = node.setdefault(idx, {})
+                    if isinstance(node, (Leaf, Shared)):
+                        raise LayoutError("alias %s overlaps a mapping at %#x" % (al.name, va))
+
+    def alias_leaves(self, root=None):
+        """Every 4K leaf of the aliased areas of root: (va, pa, flags), sorted by VA."""
+        root = root or self.roots[0]
+        out = []
+        for al in sorted((a for a in self.aliases if a.root == root), key=lambda a: a.va):
+            for i in range(al.count):
+                pa = al.pa + (i % al.cycle) * al.pages * PAGE
+                for p in range(al.pages):
+                    out.append(((al.va + i * al.stride + p * PAGE) & self.mode.va_mask(), pa + p * PAGE, al.flags))
+        return out
 
     def _depth_for(self, page):
         for d, lv in enumerate(self.mode.levels):
@@ -679,7 +790,14 @@ class Layout:
             if isinstance(child, Leaf):
                 self._write(entry_pa, child.raw, mode.entry_size)
                 continue
+            if isinstance(child, Shared) and id(child) in self._shared:
+                flags = below[(root, path + (idx,))]
+                sub = self._shared[id(child)]
+                self._write(entry_pa, mode.table_entry(depth, sub, flags, None), mode.entry_size)
+                continue
             sub = self._alloc(mode.granule, mode.granule)
+            if isinstance(child, Shared):
+                self._shared[id(child)] = sub
             flags = below[(root, path + (idx,))]
             grant = self.grants.get((root, path + (idx,)))
             self._write(entry_pa, mode.table_entry(depth, sub, flags, grant), mode.entry_size)
@@ -731,6 +849,13 @@ class Layout:
                 st = self.walk(leaf.va, r)[-1]
                 if not (st.present and st.leaf and st.address == leaf.pa):
                     raise LayoutError("walk of %#x disagrees with the layout" % leaf.va)
+        # Aliased areas: the first, last and a few copies in between.
+        for al in self.aliases:
+            for i in sorted({0, 1, al.count // 2, al.count - 1}):
+                va = (al.va + i * al.stride) & self.mode.va_mask()
+                st = self.walk(va, al.root)[-1]
+                if not (st.present and st.leaf and st.address == self.translate(va, al.root)):
+                    raise LayoutError("walk of alias %#x disagrees with the layout" % va)
         m = self.mapping_at(self.counter)
         if m is None or "w" not in m.flags:
             raise LayoutError("counter %#x is not mapped writable in %s" % (self.counter, self.roots[0]))
@@ -742,6 +867,11 @@ class Layout:
         for m in self.maps:
             if m.root == root and m.contains(va):
                 return m
+        for al in self.aliases:
+            if al.root == root:
+                m = al.instance(va)
+                if m is not None:
+                    return m
         return None
 
     def effective(self, va, root=None):

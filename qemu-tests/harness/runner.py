@@ -70,7 +70,7 @@ def session(lay, kernel, bridge=None, serial=None, bridge_args=(), qemu_extra=()
         if bridge:
             b, s.port = procs.start_listener(
                 lambda p: [bridge, "--listen", "127.0.0.1:%d" % p]
-                + list(bridge_args)
+                + [a.replace("@QEMU_PID@", str(q.pid)) for a in bridge_args]  # --qemu-pid
                 + ["tcp:127.0.0.1:%d" % s.qport],
                 "rspbridge",
             )

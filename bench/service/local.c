@@ -1,0 +1,151 @@
+/* bench_local - `monitor phys read` of 64 MiB (and a `phys search` of the
+ * same 64 MiB, whose output is one line) through two bridges in the same
+ * run: one reading guest RAM over RSP (QEMU's physical mode), one given
+ * --qemu-pid, whose local backend reads QEMU's memory with
+ * process_vm_readv.  Two identical idle QEMUs; the outputs must hash the
+ * same.  Prints times and ratios; never asserts timings.
+ *
+ * Usage: bench_local --bridge PATH [--short] [--qemu BIN]
+ * Exit 77 (skip) without QEMU unless RSP_NO_SKIP=1. */
+#define _POSIX_C_SOURCE 200809L
+#define _DEFAULT_SOURCE
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "benchclient.h"
+
+static void die(const char *msg) {
+  bc_die("bench_local", msg);
+}
+
+/* Runs a monitor command; returns seconds, *bytes of output text (hex
+ * chars / 2) and a hash of it (of the last O packet only when last: the
+ * summary of a search, after progress lines that depend on timing); dies
+ * unless the final reply is OK. */
+static double timed(bc_client *c, const char *cmd, int last, size_t *bytes, uint64_t *hash) {
+  char q[512];
+  int n = rsp_format_qrcmd(q, sizeof(q) - 1, cmd, strlen(cmd));
+  if (n < 0)
+    die("command too long");
+  q[n] = 0;
+  uint64_t h = 1469598103934665603ull;
+  size_t total = 0;
+  double t0 = bc_now();
+  size_t len = bc_request(c, q);
+  while (len > 1 && c->body[0] == 'O' && !(len == 2 && c->body[1] == 'K')) {
+    if (last)
+      h = 1469598103934665603ull;
+    size_t i = 1; /* eight characters at a time: the client must not be the bottleneck */
+    for (; i + 8 <= len; i += 8) {
+      uint64_t w;
+      memcpy(&w, c->body + i, 8);
+      h = (h ^ w) * 1099511628211ull;
+    }
+    for (; i < len; i++)
+      h = (h ^ (unsigned char)c->body[i]) * 1099511628211ull;
+    total += (len - 1) / 2;
+    len = bc_next(c);
+  }
+  double dt = bc_now() - t0;
+  if (!(len == 2 && c->body[0] == 'O' && c->body[1] == 'K')) {
+    fprintf(stderr, "bench_local: %s: final reply %.*s\n", cmd, (int)(len > 40 ? 40 : len),
+            c->body);
+    die("command failed");
+  }
+  *bytes = total;
+  *hash = h;
+  return dt;
+}
+
+static pid_t start_bridge(const char *bridge, int port, int qport, pid_t qemu_pid) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    char l[64], t[64], p[24];
+    snprintf(l, sizeof(l), "127.0.0.1:%d", port);
+    snprintf(t, sizeof(t), "tcp:127.0.0.1:%d", qport);
+    snprintf(p, sizeof(p), "%d", (int)qemu_pid);
+    int devnull = open("/dev/null", O_WRONLY);
+    if (devnull >= 0 && !getenv("BENCH_LOCAL_LOG"))
+      dup2(devnull, 2);
+    if (qemu_pid)
+      execl(bridge, bridge, "--listen", l, "--qemu-pid", p, t, (char *)NULL);
+    else
+      execl(bridge, bridge, "--listen", l, t, (char *)NULL);
+    _exit(127);
+  }
+  bc_track(pid, 1);
+  return pid;
+}
+
+int main(int argc, char **argv) {
+  const char *bridge = NULL, *qemu = "qemu-system-x86_64";
+  int rounds = 3;
+  for (int i = 1; i < argc; i++) {
+    if (!strcmp(argv[i], "--bridge") && i + 1 < argc)
+      bridge = argv[++i];
+    else if (!strcmp(argv[i], "--qemu") && i + 1 < argc)
+      qemu = argv[++i];
+    else if (!strcmp(argv[i], "--short"))
+      rounds = 1;
+    else
+      die("usage: bench_local --bridge PATH [--short] [--qemu BIN]");
+  }
+  if (!bridge)
+    die("--bridge PATH is required");
+  if (!bc_have(qemu)) {
+    fprintf(stderr, "bench_local: %s not found\n", qemu);
+    return bc_skip_code();
+  }
+  bc_init();
+  int qp[2] = {bc_free_port(), bc_free_port()};
+  pid_t q[2] = {bc_start_qemu(qemu, qp[0]), bc_start_qemu(qemu, qp[1])};
+  bc_client c[2];
+  for (int k = 0; k < 2; k++) {
+    int bp = bc_free_port();
+    pid_t b = start_bridge(bridge, bp, qp[k], k ? q[k] : 0);
+    int fd = bc_dial_wait(bp, b);
+    if (fd < 0)
+      die("the bridge did not start");
+    bc_client_init(&c[k], fd);
+    bc_handshake(&c[k]);
+  }
+  static const char *const cmds[] = {"phys read 0x100000 0x4000000",
+                                     "phys read 0x100000 0x4000000 --json",
+                                     "phys search 0x100000 0x4000000 0123456789abcdef"};
+  static const char *const names[] = {"phys read 64 MiB", "phys read 64 MiB --json",
+                                      "phys search 64 MiB"};
+  printf("bench_local (%s -m 128 idle, two bridges: RSP (QEMU's physical mode) and "
+         "--qemu-pid (local backend); medians of %d)\n",
+         qemu, rounds);
+  for (int k = 0; k < 3; k++) {
+    double t[2][16];
+    size_t bytes[2] = {0, 0};
+    uint64_t hash[2] = {0, 0};
+    for (int r = 0; r < rounds; r++)
+      for (int side = 0; side < 2; side++)
+        t[side][r] = timed(&c[side], cmds[k], k == 2, &bytes[side], &hash[side]);
+    double m[2];
+    for (int side = 0; side < 2; side++) {
+      for (int i = 0; i < rounds; i++) /* insertion sort: a handful */
+        for (int j = i; j > 0 && t[side][j] < t[side][j - 1]; j--) {
+          double x = t[side][j];
+          t[side][j] = t[side][j - 1];
+          t[side][j - 1] = x;
+        }
+      m[side] = t[side][rounds / 2];
+    }
+    printf("  %s: RSP %.0f ms, local %.0f ms, ratio %.1fx (goal >= 10x); output %zu / %zu "
+           "bytes, %s\n",
+           names[k], m[0] * 1e3, m[1] * 1e3, m[0] / m[1], bytes[0], bytes[1],
+           hash[0] != hash[1]               ? "DIFFERENT"
+           : k == 2 || bytes[0] == bytes[1] ? "the same"
+                                            : "DIFFERENT");
+  }
+  close(c[0].fd);
+  close(c[1].fd);
+  bc_cleanup();
+  return 0;
+}
