@@ -48,4 +48,9 @@ void br__log_rl_flush(br_t *br);
 /* --trace: one packet, timestamped, with its direction. */
 void br__trace(br_t *br, const char *dir, const char *what, const char *body, size_t len);
 
+/* Target transports (serial.c). */
+/* Opens cfg.target (BR_ADDR_SERIAL) raw, non-blocking: an fd or a negative
+ * error. */
+int br__open_serial(br_t *br);
+
 #endif /* BR_INT_H */

@@ -34,7 +34,6 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 #if defined(__SSE2__)
@@ -1128,55 +1127,6 @@ static void connect_cb(uv_connect_t *req, int status) {
   target_up(br);
 }
 
-static speed_t baud_const(int b) {
-  switch (b) {
-  case 9600:
-    return B9600;
-  case 19200:
-    return B19200;
-  case 38400:
-    return B38400;
-  case 57600:
-    return B57600;
-  case 115200:
-    return B115200;
-  case 230400:
-    return B230400;
-  case 460800:
-    return B460800;
-  case 921600:
-    return B921600;
-  default:
-    return 0;
-  }
-}
-
-static int open_serial(br_t *br) {
-  const br_addr *a = &br->cfg.target;
-  int fd = open(a->path, O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
-  if (fd < 0)
-    return -errno;
-  struct termios tio;
-  if (tcgetattr(fd, &tio) == 0) {
-    cfmakeraw(&tio);
-    tio.c_cflag |= CLOCAL | CREAD;
-    tio.c_cc[VMIN] = 1;
-    tio.c_cc[VTIME] = 0;
-    if (a->baud) {
-      speed_t sp = baud_const(a->baud);
-      if (!sp) {
-        close(fd);
-        br__log(br, 0, "serial: unsupported baud rate %d", a->baud);
-        return UV_EINVAL;
-      }
-      cfsetispeed(&tio, sp);
-      cfsetospeed(&tio, sp);
-    }
-    tcsetattr(fd, TCSANOW, &tio);
-  }
-  return fd;
-}
-
 static void target_connect(br_t *br) {
   br__side *t = &br->t;
   if (br->closing || br->tstate != BR__T_IDLE)
@@ -1208,7 +1158,7 @@ static void target_connect(br_t *br) {
   } else if (a->kind == BR_ADDR_UNIX) {
     uv_pipe_connect(&br->treq, &t->h.pipe, a->path, connect_cb);
   } else {
-    int fd = open_serial(br);
+    int fd = br__open_serial(br);
     rc = fd < 0 ? fd : uv_pipe_open(&t->h.pipe, fd);
     if (rc == 0) {
       target_up(br);
