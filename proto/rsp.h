@@ -289,6 +289,112 @@ int rsp_parse_error(const char *b, size_t len, int *code, const char **msg, size
 /* Does body b start with the NUL-terminated prefix? */
 int rsp_has_prefix(const char *b, size_t len, const char *prefix);
 
+/* ------------------------------------------------------------------------
+ * Packet classification (proto/classify.c): what a request or a reply is,
+ * decided in one place for the bridge, its service and the stub.
+ *
+ * A request is classified by its name as the manual lists it ("Packets",
+ * "General Query Packets", "Host I/O Packets"), not by full syntax: "c"
+ * followed by garbage is still a resume, and the handler that parses it
+ * refuses it.  Names of 'v' and 'q' packets end at ';', ':', ',' or the end
+ * of the body, so "vRunX" is not vRun and "qC" is not "qCRC:".  Corner
+ * cases: "vCont?" is a query, "vCont;..." a resume and a bare "vCont" (no
+ * action) unknown; 'X' from a client is a memory write and 'T' a thread
+ * alive check, never stop replies; 'W' and 'O' are replies only.
+ */
+#define RSP_REQ_MAP(XX)                                                             \
+  XX(UNKNOWN, "unknown")          /* not a packet of the manual: answer "" */       \
+  XX(RESUME, "resume")            /* c C s S i I vCont;... vRun vAttach, F reply */ \
+  XX(INTERRUPT, "interrupt")      /* vCtrlC (0x03 is a byte, not a packet) */       \
+  XX(STOP_QUERY, "stop query")    /* ? vStopped */                                  \
+  XX(MEM_READ, "memory read")     /* m x */                                         \
+  XX(MEM_WRITE, "memory write")   /* M X vFlashErase vFlashWrite vFlashDone */      \
+  XX(REG_READ, "register read")   /* g p */                                         \
+  XX(REG_WRITE, "register write") /* G P */                                         \
+  XX(BREAKPOINT, "breakpoint")    /* Z z, and B (deprecated) */                     \
+  XX(KILL, "kill")                /* k vKill */                                     \
+  XX(DETACH, "detach")            /* D */                                           \
+  XX(THREAD, "thread")            /* H (select) T (alive) */                        \
+  XX(QUERY, "query")              /* q... vCont? vMustReplyEmpty */                 \
+  XX(SET, "set")                  /* Q... ! A */                                    \
+  XX(MONITOR, "monitor")          /* qRcmd,HEX */                                   \
+  XX(FILE_IO, "file I/O")         /* vFile:... (Host I/O) */                        \
+  XX(REVERSE, "reverse")          /* bc bs */                                       \
+  XX(RESTART, "restart")          /* R (extended mode) r (deprecated reset) */
+
+enum rsp_req_class {
+#define RSP__REQ_ENUM(name, desc) RSP_REQ_##name,
+  RSP_REQ_MAP(RSP__REQ_ENUM)
+#undef RSP__REQ_ENUM
+      RSP_REQ_COUNT
+};
+
+/* Flags, where the class alone does not say it. */
+enum {
+  /* The target runs before the reply, which comes when it stops: a stop
+   * reply, a File-I/O request or console output first ("Stop Reply
+   * Packets").  Resumes other than vAttach and vRun (whose stop reply
+   * comes at once), and reverse steps. */
+  RSP_REQF_RUNS = 1 << 0,
+  /* The reply is a stop reply: resumes, reverse steps, ? and vStopped. */
+  RSP_REQF_STOP_REPLY = 1 << 1,
+  /* Writes target memory, registers or breakpoints. */
+  RSP_REQF_WRITES = 1 << 2,
+  /* Changes run state or attachment: resume, interrupt, kill, detach,
+   * restart, reverse execution. */
+  RSP_REQF_RUNCTL = 1 << 3,
+  /* In all-stop mode, valid only while the CPU is stopped: it reads or
+   * writes memory or registers, plants breakpoints, resumes or selects a
+   * thread (also qCRC: and qSearch:memory:, which read memory). */
+  RSP_REQF_STOPPED = 1 << 4,
+  /* Changes a setting of the stub for the connection (Q..., !, A, H). */
+  RSP_REQF_SETTING = 1 << 5,
+  /* May get no reply at all (k; R and r never get one). */
+  RSP_REQF_NO_REPLY = 1 << 6,
+};
+/* "Changes target state": what an observer may not send. */
+#define RSP_REQF_CHANGES (RSP_REQF_WRITES | RSP_REQF_RUNCTL)
+
+/* Classifies a client request body; *flags (if not NULL) gets RSP_REQF_*.
+ * Returns an rsp_req_class; never reads past len. */
+int rsp_classify_request(const char *b, size_t len, unsigned *flags);
+/* "resume" style name of a class; "?" for a value out of range. */
+const char *rsp_req_class_name(int cls);
+
+/* Replies from the target.  Classified by their syntax alone: call it on
+ * the reply to a request whose answer may be a stop reply or an OK/error;
+ * the data answering m, g or qXfer is RSP_REPLY_OTHER (lowercase hex never
+ * starts with a stop letter).  "OK" is not console output: that needs 'O'
+ * and at least one pair of hex digits.  "T0;tnotrun:0" (a qTStatus answer)
+ * is not a stop reply: the signal is exactly two hex digits. */
+#define RSP_REPLY_MAP(XX)                                                      \
+  XX(OTHER, "other")              /* data, or a malformed reply */             \
+  XX(EMPTY, "empty")              /* "": not supported */                      \
+  XX(OK, "OK")                    /* "OK" */                                   \
+  XX(ERROR, "error")              /* "Exx" or "E.message" */                   \
+  XX(CONSOLE, "console")          /* O HEX: output; the final reply follows */ \
+  XX(STOP, "stop")                /* S T W X w N */                            \
+  XX(FILE_IO, "file I/O request") /* F call-id[,parameter...] */
+
+enum rsp_reply_class {
+#define RSP__REPLY_ENUM(name, desc) RSP_REPLY_##name,
+  RSP_REPLY_MAP(RSP__REPLY_ENUM)
+#undef RSP__REPLY_ENUM
+      RSP_REPLY_COUNT
+};
+
+enum {
+  RSP_REPF_EXITED = 1 << 0,      /* W, X: the process is gone */
+  RSP_REPF_THREAD_EXIT = 1 << 1, /* w AA;TID: one thread exited */
+  RSP_REPF_NO_RESUMED = 1 << 2,  /* N: no thread left to resume */
+};
+
+/* Classifies a target reply body; *flags (if not NULL) gets RSP_REPF_*.
+ * S, T, W and X are stop replies exactly when rsp_parse_stop accepts
+ * them. */
+int rsp_classify_reply(const char *b, size_t len, unsigned *flags);
+const char *rsp_reply_class_name(int cls);
+
 #ifdef __cplusplus
 }
 #endif

@@ -145,57 +145,50 @@ static int mode_dirty(svc *s) {
 }
 
 enum svc_action svc_classify(svc *s, const char *b, size_t len) {
-  if (!len)
-    return SVC_FORWARD;
-  switch (b[0]) {
-  case 'c':
-  case 'C':
-  case 's':
-  case 'S':
-  case 'i':
-  case 'I':
-    return SVC_FORWARD_RESUME;
-  case 'v':
+  switch (rsp_classify_request(b, len, NULL)) {
+  case RSP_REQ_RESUME:
     /* Detached: the stop reply of an attach says the CPU is back. */
     if (rsp_has_prefix(b, len, "vAttach") && atomic_load(&s->detached))
       return SVC_HANDLE;
-    if (rsp_has_prefix(b, len, "vCont;") || rsp_has_prefix(b, len, "vRun") ||
-        rsp_has_prefix(b, len, "vAttach"))
-      return SVC_FORWARD_RESUME;
+    if (b[0] == 'F')
+      return SVC_FORWARD; /* a File-I/O answer: forwarded as it always was */
+    return SVC_FORWARD_RESUME;
+  case RSP_REQ_STOP_QUERY:
+    if (b[0] == '?' && atomic_load(&s->detached))
+      return SVC_HANDLE;
     return SVC_FORWARD;
-  case '?':
-    return atomic_load(&s->detached) ? SVC_HANDLE : SVC_FORWARD;
-  case 'D':
+  case RSP_REQ_DETACH:
     return SVC_HANDLE; /* tracked: no bridge command may need a CPU after it */
-  case 'm':
-  case 'M':
-  case 'X':
+  case RSP_REQ_MEM_READ:
+  case RSP_REQ_MEM_WRITE:
+    if (b[0] != 'm' && b[0] != 'M' && b[0] != 'X')
+      return SVC_FORWARD; /* x and flash writes go to the target as they are */
     if (atomic_load(&s->ctx_on) || (atomic_load(&s->cache_on) && s->cache.max) || mode_dirty(s) ||
         atomic_load(&s->detached) || too_big(s, b, len))
       return SVC_HANDLE;
     return SVC_FORWARD;
-  case 'H':
-    if (len >= 2 && b[1] == 'g')
+  case RSP_REQ_THREAD:
+    if (len >= 2 && b[0] == 'H' && b[1] == 'g')
       atomic_store(&s->thread, hash_tid(b + 2, len - 2));
     return SVC_FORWARD;
-  case 'P':
-  case 'G':
-  case 'Z':
-  case 'z':
+  case RSP_REQ_REG_WRITE:
+  case RSP_REQ_BREAKPOINT:
     /* Register writes change the translation; a stub may implement
      * software breakpoints by patching memory. */
     atomic_fetch_add(&s->gen, 1);
     return SVC_FORWARD;
-  case 'b':
-    if (len == 2 && (b[1] == 'c' || b[1] == 's'))
-      return SVC_HANDLE; /* QEMU answers E22 and then aborts: never forward */
-    return SVC_FORWARD;
-  case 'Q':
+  case RSP_REQ_REVERSE:
+    return SVC_HANDLE; /* QEMU answers E22 and then aborts: never forward */
+  case RSP_REQ_SET:
     if (rsp_has_prefix(b, len, "Qqemu.PhyMemMode:"))
       return SVC_HANDLE; /* the client's own mode: tracked */
     return SVC_FORWARD;
-  case 'q':
-    if (rsp_has_prefix(b, len, "qRcmd,") || svc__lldb_classify(b, len))
+  case RSP_REQ_MONITOR:
+    return SVC_HANDLE;
+  case RSP_REQ_QUERY:
+    if (b[0] != 'q')
+      return SVC_FORWARD; /* vCont?, vMustReplyEmpty, t */
+    if (svc__lldb_classify(b, len))
       return SVC_HANDLE;
     if (rsp_has_prefix(b, len, "qqemu.PhyMemMode") && mode_dirty(s))
       return SVC_HANDLE; /* answered once the client's mode is back */

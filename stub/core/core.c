@@ -694,75 +694,103 @@ static int handle_detach(stub_core *c) {
   return rc;
 }
 
+/* What a packet is comes from proto/ (rsp_classify_request); within a class
+ * the core implements some packets and answers "" to the others
+ * ("Packets": an empty reply means not supported). */
 static void dispatch(stub_core *c, const char *b, size_t len) {
   c->errmsg = NULL;
-  if (len == 0) {
-    send_str(c, "");
-    return;
-  }
-  switch (b[0]) {
-  case '?':
-    if (len == 1) {
+  switch (rsp_classify_request(b, len, NULL)) {
+  case RSP_REQ_STOP_QUERY:
+    if (b[0] == '?') { /* not vStopped: no non-stop mode */
       send_stop(c, c->last_sig);
       return;
     }
     break;
-  case 'g':
+  case RSP_REQ_REG_READ:
+    if (b[0] == 'p') {
+      handle_p(c, b, len);
+      return;
+    }
     if (len == 1) {
       handle_g(c);
       return;
     }
     break;
-  case 'G':
-    handle_G(c, b, len);
+  case RSP_REQ_REG_WRITE:
+    if (b[0] == 'G')
+      handle_G(c, b, len);
+    else
+      handle_P(c, b, len);
     return;
-  case 'p':
-    handle_p(c, b, len);
-    return;
-  case 'P':
-    handle_P(c, b, len);
-    return;
-  case 'm':
-    handle_m(c, b, len);
-    return;
-  case 'M':
-    handle_M(c, b, len);
-    return;
-  case 'X':
-    handle_X(c, b, len);
-    return;
-  case 'c':
-  case 's':
-  case 'C':
-  case 'S':
-    handle_resume(c, b, len);
-    return;
-  case 'v':
-    if (rsp_has_prefix(b, len, "vCont") && (len == 5 || b[5] == ';' || b[5] == '?')) {
+  case RSP_REQ_MEM_READ:
+    if (b[0] == 'm') {
+      handle_m(c, b, len);
+      return;
+    }
+    break;
+  case RSP_REQ_MEM_WRITE:
+    if (b[0] == 'M') {
+      handle_M(c, b, len);
+      return;
+    }
+    if (b[0] == 'X') {
+      handle_X(c, b, len);
+      return;
+    }
+    break;
+  case RSP_REQ_RESUME:
+    if (b[0] == 'c' || b[0] == 's' || b[0] == 'C' || b[0] == 'S') {
+      handle_resume(c, b, len);
+      return;
+    }
+    if (b[0] == 'v' && rsp_has_prefix(b, len, "vCont;")) {
       handle_vcont(c, b, len);
       return;
     }
     break;
-  case 'Z':
-  case 'z':
-    handle_Z(c, b, len);
+  case RSP_REQ_QUERY:
+    if (b[0] == 'q') {
+      handle_q(c, b, len);
+      return;
+    }
+    if (rsp_has_prefix(b, len, "vCont?")) {
+      handle_vcont(c, b, len);
+      return;
+    }
+    break;
+  case RSP_REQ_MONITOR:
+    handle_qrcmd(c, b, len);
     return;
-  case 'k':
-    handle_kill(c);
-    return;
-  case 'D':
+  case RSP_REQ_BREAKPOINT:
+    if (b[0] == 'Z' || b[0] == 'z') {
+      handle_Z(c, b, len);
+      return;
+    }
+    break;
+  case RSP_REQ_KILL:
+    if (b[0] == 'k') {
+      handle_kill(c);
+      return;
+    }
+    break;
+  case RSP_REQ_DETACH:
     handle_detach(c);
     return;
-  case 'H':
-  case 'T':
+  case RSP_REQ_THREAD:
     handle_thread(c, b, len);
     return;
-  case 'q':
-    handle_q(c, b, len);
-    return;
-  case 'Q':
-    handle_Q(c, b, len);
-    return;
+  case RSP_REQ_SET:
+    if (b[0] == 'Q') {
+      handle_Q(c, b, len);
+      return;
+    }
+    break;
+  case RSP_REQ_UNKNOWN:
+    if (body_is(b, len, "vCont")) {
+      handle_vcont(c, b, len); /* no action: refused as malformed */
+      return;
+    }
+    break;
   default:
     break;
   }
