@@ -211,7 +211,7 @@ struct svc {
   atomic_int cmode_pub;   /* cmode, for the loop thread (cache address space) */
   atomic_uint detach_gen; /* bumped by SVC_EV_DETACH: the client left or detached */
   atomic_int detached;    /* the target has no process attached (after D) */
-  atomic_int qemu_pid;  /* svc_set_qemu_pid(): the local backend's process */
+  atomic_int qemu_pid;    /* svc_set_qemu_pid(): the local backend's process */
 
   /* Worker state. */
   unsigned seen_gen, seen_conn;
