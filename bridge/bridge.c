@@ -83,53 +83,12 @@ static int eq(const char *b, size_t len, const char *s) {
   return len == n && memcmp(b, s, n) == 0;
 }
 
-/* Console output from a stub ('O' followed by hex), as opposed to "OK". */
-static int is_console(const char *b, size_t len) {
-  if (len < 3 || b[0] != 'O' || len % 2 == 0)
-    return 0;
-  for (size_t i = 1; i < len; i++)
-    if (rsp_hex_digit((unsigned char)b[i]) < 0)
-      return 0;
-  return 1;
-}
-
-/* "Stop Reply Packets": S AA, T AA..., W AA..., X AA... with two hex
- * digits, so that "T0;tnotrun:0" (qTStatus) is not one. */
-static int is_stop_reply(const char *b, size_t len) {
-  rsp_stop st;
-  if (len < 3 || !(b[0] == 'S' || b[0] == 'T' || b[0] == 'W' || b[0] == 'X'))
-    return 0;
-  return rsp_parse_stop(b, len, &st) == 0;
-}
-
-/* A File-I/O request from the target ("File-I/O Remote Protocol
- * Extension"): "Fcall-id,parameter...", the reply to a resume. */
-static int is_fileio_request(const char *b, size_t len) {
-  return len >= 2 && b[0] == 'F' && ((b[1] >= 'a' && b[1] <= 'z') || (b[1] >= 'A' && b[1] <= 'Z'));
-}
-
 /* Requests whose reply is a stop reply that comes when the target stops
- * ("Packets": c, C, s, S, i, I, vCont with actions, vRun, vAttach; and
- * the client's File-I/O reply "Fretcode,errno,C", which resumes the target
- * it answers, the next stop reply or F request being its reply). */
+ * (proto/classify.c: c, C, s, S, i, I, vCont with actions, vRun, vAttach,
+ * and the client's File-I/O answer "Fretcode,errno,C", which resumes the
+ * target it answers). */
 static int is_resume(const char *b, size_t len) {
-  if (!len)
-    return 0;
-  switch (b[0]) {
-  case 'F':
-  case 'c':
-  case 'C':
-  case 's':
-  case 'S':
-  case 'i':
-  case 'I':
-    return 1;
-  case 'v':
-    return rsp_has_prefix(b, len, "vCont;") || rsp_has_prefix(b, len, "vRun") ||
-           rsp_has_prefix(b, len, "vAttach");
-  default:
-    return 0;
-  }
+  return rsp_classify_request(b, len, NULL) == RSP_REQ_RESUME;
 }
 
 /* ------------------------------------------------------------------------
@@ -1559,7 +1518,8 @@ static void complete_head(br_t *br, const char *b, size_t len) {
       br->intr_sent = 0;
       /* A File-I/O request stops the target too: the client reads or
        * writes its memory before it answers. */
-      if (is_stop_reply(b, len) || is_fileio_request(b, len))
+      int rc = rsp_classify_reply(b, len, NULL);
+      if (rc == RSP_REPLY_STOP || rc == RSP_REPLY_FILE_IO)
         svc_event(br->svc, SVC_EV_STOP);
     }
     break;
@@ -1583,7 +1543,9 @@ static int t_on_packet(rsp_parser *p, const char *b, size_t len) {
   br_t *br = t->br;
   br__trace(br, "t>b", "$", b, len);
   t->bad = 0;
-  if (br->fcount == 0 || is_console(b, len)) {
+  unsigned rf;
+  int rc = rsp_classify_reply(b, len, &rf);
+  if (br->fcount == 0 || rc == RSP_REPLY_CONSOLE) {
     ack_flush(br);
     side_raw(t, "+", 1);
   } else {
@@ -1596,10 +1558,10 @@ static int t_on_packet(rsp_parser *p, const char *b, size_t len) {
      * and shift every reply after it by one (QEMU sends W00 when it is
      * terminated while stopped, then closes).  Asynchronous events in
      * non-stop mode come as notifications (t_on_notification). */
-    if (is_stop_reply(b, len) && (b[0] == 'W' || b[0] == 'X') && br->kill_pending) {
+    if ((rf & RSP_REPF_EXITED) && br->kill_pending) {
       br->kill_pending = 0;
       client_reply(br, b, len); /* the answer to k */
-    } else if (is_stop_reply(b, len) && (b[0] == 'W' || b[0] == 'X'))
+    } else if (rf & RSP_REPF_EXITED)
       br__log_rl(br, 0, "target: the process ended (%.*s) while no resume was pending",
                  (int)(len < 16 ? len : 16), b);
     else
@@ -1608,7 +1570,11 @@ static int t_on_packet(rsp_parser *p, const char *b, size_t len) {
     return 0;
   }
   br__req *head = fifo_at(br, 0);
-  if (!(head->flags & (BR__REQ_RESUME | BR__REQ_STOPQ)) && is_stop_reply(b, len)) {
+  /* Every stop reply of the manual counts, w (thread exit) and N (no
+   * resumed thread) too: "Stop Reply Packets" lists them among the replies
+   * a resume gets when the target halts, so they can no more be the answer
+   * to another request than S or T can. */
+  if (!(head->flags & (BR__REQ_RESUME | BR__REQ_STOPQ)) && rc == RSP_REPLY_STOP) {
     /* A stop reply where none can be the answer: QEMU sends one when a
      * new connection stops a running guest, before it reads our
      * request.  GDB connecting directly would see it before sending
@@ -1616,7 +1582,7 @@ static int t_on_packet(rsp_parser *p, const char *b, size_t len) {
     br__log_rl(br, 1, "target: unsolicited stop reply dropped");
     return 0;
   }
-  if (is_console(b, len)) {
+  if (rc == RSP_REPLY_CONSOLE) {
     /* "Stop Reply Packets": O packets may precede the final reply of a
      * resume or a qRcmd; they do not complete the request. */
     if (head->owner == BR__OWN_WORKER)
