@@ -1139,6 +1139,9 @@ static void target_lost(br_t *br, const char *why) {
     return;
   br__log(br, 0, "target connection lost (%s)", why);
   br->t_lost = 1;
+  /* Nothing learned from this target may be served any more: not while
+   * the connection is down, not once it is re-made (issue 12). */
+  svc_event(br->svc, SVC_EV_LOST);
   fail_fifo(br, msg_lost);
   wtx_fail(br, UV_ECONNRESET);
   br->intr_sent = 0;
