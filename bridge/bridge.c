@@ -42,8 +42,9 @@
 
 #include "br_int.h"
 
-static const char *const msg_lost = "E.rspbridge: target connection lost";
-static const char *const msg_noconn = "E.rspbridge: target not connected";
+/* Reasons of error replies (see client_fail). */
+static const char *const why_lost = "target connection lost";
+static const char *const why_noconn = "target not connected";
 
 /* ------------------------------------------------------------------------
  * Small helpers.
@@ -347,28 +348,30 @@ static void client_reply(br_t *br, const char *body, size_t len) {
   side_send(&br->c, body, len, 0);
 }
 
-static void client_error(br_t *br, const char *emsg) {
-  client_reply(br, emsg, strlen(emsg));
-}
-
 static int is_mem_read(const char *b, size_t len) {
   return len && (b[0] == 'm' || b[0] == 'x');
 }
 
-/* An error the bridge makes for a client request.  GDB takes the reply to
- * m (and x) for data unless it is exactly "Enn" ("E.text" would be printed
- * as "Invalid hex digit"), so those get E05 (EIO: GDB then says "Cannot
- * access memory") and the text goes to the log. */
-static const char *client_err(br_t *br, int mem, const char *emsg) {
-  if (!mem)
-    return emsg;
-  br__log_rl(br, 0, "client memory read failed: %s",
-             emsg[0] == 'E' && emsg[1] == '.' ? emsg + 2 : emsg);
-  return "E05";
+/* Error replies.  Every error the bridge answers in place of a reply is
+ * made here: "E.rspbridge: " and the reason.  For a memory read (m, x) of
+ * the client it is E05 instead: GDB takes the reply to those for data
+ * unless it is exactly "Enn" ("E.text" would be printed as "Invalid hex
+ * digit"); E05 (EIO) makes it say "Cannot access memory", and the reason
+ * goes to the log.  The body is in buf, or a constant. */
+static const char *err_body(br_t *br, int mem, const char *why, char *buf, size_t cap) {
+  if (mem) {
+    br__log_rl(br, 0, "client memory read failed: rspbridge: %s", why);
+    return "E05";
+  }
+  snprintf(buf, cap, "E.rspbridge: %s", why);
+  return buf;
 }
 
-static void client_fail(br_t *br, int mem, const char *emsg) {
-  client_error(br, client_err(br, mem, emsg));
+/* The client's request (a memory read if mem) fails with the reason why. */
+static void client_fail(br_t *br, int mem, const char *why) {
+  char buf[256];
+  const char *e = err_body(br, mem, why, buf, sizeof(buf));
+  client_reply(br, e, strlen(e));
 }
 
 /* GDB manual, "General Query Packets", qSupported: the client sees the
@@ -458,6 +461,52 @@ static br__req fifo_pop(br_t *br) {
 
 static void fifo_clear(br_t *br) {
   br->fhead = br->fcount = br->fclient = br->forphan = 0;
+}
+
+/* Requests upstream give up their replies, which are dropped when they come
+ * (the FIFO keeps their places, so later replies still find theirs).  The
+ * client's each get the error why in place of the reply, or nothing when
+ * why is NULL (the client is gone).  How the bridge lets go of requests, in
+ * one place: on a client leaving (its requests), a timeout and a lost
+ * target (everything, BR__DISOWN_ALL: the caller fails the worker's
+ * transaction). */
+enum {
+  BR__DISOWN_ALL = 1, /* the worker's and the bridge's requests too */
+  /* A vKill gets OK: a target that exits on vKill may close before it
+   * answers; the process is gone, which is what the client asked for. */
+  BR__DISOWN_VKILL_OK = 2
+};
+static void fifo_disown(br_t *br, const char *why, unsigned how) {
+  for (unsigned i = 0; i < br->fcount; i++) {
+    br__req *r = fifo_at(br, i);
+    if (r->owner == BR__OWN_ORPHAN)
+      continue;
+    if (r->owner == BR__OWN_CLIENT) {
+      if (why && (how & BR__DISOWN_VKILL_OK) && (r->flags & BR__REQ_VKILL))
+        client_reply(br, "OK", 2);
+      else if (why)
+        client_fail(br, r->flags & BR__REQ_MEM, why);
+      br->fclient--;
+    } else if (!(how & BR__DISOWN_ALL)) {
+      continue;
+    }
+    r->owner = BR__OWN_ORPHAN;
+    br->forphan++;
+  }
+}
+
+/* Client requests waiting behind a busy pipe (never sent) are dropped,
+ * each answered with the error why unless why is NULL. */
+static void pend_drop(br_t *br, const char *why) {
+  size_t off = br->pend_off;
+  for (; why && br->pend_count; br->pend_count--) {
+    uint32_t n;
+    memcpy(&n, br->pend.p + off, 4);
+    client_fail(br, is_mem_read(br->pend.p + off + 8, n), why);
+    off += 8 + (size_t)n;
+  }
+  br->pend.len = br->pend_off = 0;
+  br->pend_count = 0;
 }
 
 static void timer_kick(br_t *br, int progress);
@@ -905,18 +954,7 @@ static void req_timeout_cb(uv_timer_t *t) {
   }
   br__log_rl(br, 0, "target did not answer within %u ms%s", br->cfg.timeout_ms,
              br->tstate == BR__T_UP ? "" : " (not connected)");
-  for (unsigned i = 0; i < br->fcount; i++) {
-    br__req *r = fifo_at(br, i);
-    if (r->owner == BR__OWN_ORPHAN)
-      continue;
-    if (r->owner == BR__OWN_CLIENT) {
-      client_fail(br, r->flags & BR__REQ_MEM,
-                  br->tstate == BR__T_UP ? "E.rspbridge: target timeout" : msg_noconn);
-      br->fclient--;
-    }
-    r->owner = BR__OWN_ORPHAN;
-    br->forphan++;
-  }
+  fifo_disown(br, br->tstate == BR__T_UP ? "target timeout" : why_noconn, BR__DISOWN_ALL);
   wtx_fail(br, UV_ETIMEDOUT);
   br->intr_sent = 0;
   if (br->tstate != BR__T_UP) {
@@ -944,15 +982,10 @@ static void retry_cb(uv_timer_t *t) {
     target_connect(br);
 }
 
-/* Every client request sent upstream gets emsg; the pipe is emptied. */
-static void fail_fifo(br_t *br, const char *emsg) {
-  for (unsigned i = 0; i < br->fcount; i++) {
-    br__req *r = fifo_at(br, i);
-    /* A target that exits on vKill may close before it answers: the
-     * process is gone, which is what the client asked for. */
-    if (r->owner == BR__OWN_CLIENT)
-      client_fail(br, r->flags & BR__REQ_MEM, (r->flags & BR__REQ_VKILL) ? "OK" : emsg);
-  }
+/* Every client request sent upstream fails with why; the pipe is
+ * emptied. */
+static void fail_fifo(br_t *br, const char *why) {
+  fifo_disown(br, why, BR__DISOWN_ALL | BR__DISOWN_VKILL_OK);
   fifo_clear(br);
   if (br->kill_pending && br->c.up) {
     /* A forwarded k (no reply in the manual, W or X for LLDB): the target
@@ -965,15 +998,8 @@ static void fail_fifo(br_t *br, const char *emsg) {
 /* The bridge gives up on the target: every client request still waiting,
  * sent upstream or queued behind a busy pipe, gets its error now. */
 static void fail_client_requests(br_t *br) {
-  fail_fifo(br, msg_noconn);
-  size_t off = br->pend_off;
-  for (; br->pend_count; br->pend_count--) {
-    uint32_t n;
-    memcpy(&n, br->pend.p + off, 4);
-    client_fail(br, is_mem_read(br->pend.p + off + 8, n), msg_noconn);
-    off += 8 + (size_t)n;
-  }
-  br->pend.len = br->pend_off = 0;
+  fail_fifo(br, why_noconn);
+  pend_drop(br, why_noconn);
   br__flush_all(br);
 }
 
@@ -1071,7 +1097,7 @@ static void connect_cb(uv_connect_t *req, int status) {
       /* Reconnecting after a loss: requests that arrived meanwhile get
        * their error now, as they would have before the attempt began (the
        * first connection, QEMU still starting, is waited for instead). */
-      fail_fifo(br, msg_noconn);
+      fail_fifo(br, why_noconn);
       wtx_fail(br, status);
       br->t.acc.len = 0;
       timer_kick(br, 0);
@@ -1142,7 +1168,7 @@ static void target_lost(br_t *br, const char *why) {
   /* Nothing learned from this target may be served any more: not while
    * the connection is down, not once it is re-made (issue 12). */
   svc_event(br->svc, SVC_EV_LOST);
-  fail_fifo(br, msg_lost);
+  fail_fifo(br, why_lost);
   wtx_fail(br, UV_ECONNRESET);
   br->intr_sent = 0;
   if (br->c.up && (br->sess_qsupported_len || br->sess_xml))
@@ -1162,19 +1188,18 @@ static void target_lost(br_t *br, const char *why) {
 
 static void client_drop(br_t *br, const char *why);
 
-/* Local answers that must not overtake replies still in flight. */
-static const char *local_answer(br_t *br, const char *b, size_t len) {
-  if (eq(b, len, "QStartNoAckMode"))
-    return "OK";
+/* Requests the bridge refuses itself (the reason), after the replies still
+ * in flight. */
+static const char *local_refusal(br_t *br, const char *b, size_t len) {
   /* QEMU 7.2 answers bc/bs with E22 and then aborts: never forward them. */
   if (eq(b, len, "bc") || eq(b, len, "bs"))
-    return "E.rspbridge: reverse execution (bc/bs) is not supported by this target";
+    return "reverse execution (bc/bs) is not supported by this target";
   if (br->cfg.read_only && len &&
       (b[0] == 'M' || b[0] == 'X' || b[0] == 'P' || b[0] == 'G' ||
        rsp_has_prefix(b, len, "vFlashWrite") || rsp_has_prefix(b, len, "vFlashErase")))
-    return "E.rspbridge: read-only mode: memory and register writes are refused";
+    return "read-only mode: memory and register writes are refused";
   if (br->cfg.read_only && (eq(b, len, "k") || rsp_has_prefix(b, len, "vKill")))
-    return "E.rspbridge: read-only mode: kill is refused (the target is left running as it is)";
+    return "read-only mode: kill is refused (the target is left running as it is)";
   return NULL;
 }
 
@@ -1204,12 +1229,16 @@ static int serve_cached(br_t *br, const char *b, size_t len) {
 }
 
 static int dispatch(br_t *br, const char *b, size_t len, int *action) {
-  const char *local = local_answer(br, b, len);
-  if (local) {
+  int noack = eq(b, len, "QStartNoAckMode");
+  const char *refused = noack ? NULL : local_refusal(br, b, len);
+  if (noack || refused) {
+    /* Answered here, but not before the replies still in flight. */
     if (br->fclient)
       return DISPATCH_WAIT;
-    client_error(br, local);
-    if (eq(b, len, "QStartNoAckMode")) {
+    if (refused) {
+      client_fail(br, 0, refused);
+    } else {
+      client_reply(br, "OK", 2);
       /* "Packet Acknowledgment": the mode starts once our OK is sent. */
       br->c.noack = 1;
       br->c.parser.flags |= RSP_PARSER_NOVERIFY;
@@ -1256,7 +1285,7 @@ static int dispatch(br_t *br, const char *b, size_t len, int *action) {
     if (br->t_lost) {
       if (br->fclient)
         return DISPATCH_WAIT;
-      client_fail(br, is_mem_read(b, len), msg_noconn);
+      client_fail(br, is_mem_read(b, len), why_noconn);
       if (br->tstate == BR__T_IDLE && !uv_is_active((uv_handle_t *)&br->retry_timer))
         target_connect(br);
       return DISPATCH_DONE;
@@ -1277,7 +1306,7 @@ static int dispatch(br_t *br, const char *b, size_t len, int *action) {
     if (n >= br->target_psize) {
       if (br->fclient)
         return DISPATCH_WAIT;
-      client_error(br, "E.rspbridge: packet longer than the target's PacketSize");
+      client_fail(br, 0, "packet longer than the target's PacketSize");
       return DISPATCH_DONE;
     }
   }
@@ -1481,11 +1510,11 @@ static int c_on_error(rsp_parser *p) {
     if (!c->noack)
       side_raw(c, "+", 1);
     if (idle)
-      client_error(br, "E.rspbridge: packet too long");
+      client_fail(br, 0, "packet too long");
   } else if (!c->noack) {
     side_raw(c, "-", 1);
   } else if (idle) {
-    client_error(br, "E.rspbridge: malformed packet");
+    client_fail(br, 0, "malformed packet");
   }
   return 0;
 }
@@ -1626,12 +1655,15 @@ static int t_on_nak(rsp_parser *p) {
   return 0;
 }
 
-static void fail_head(br_t *br, const char *emsg) {
+/* The head request fails with why, whoever sent it. */
+static void fail_head(br_t *br, const char *why) {
   if (!br->fcount)
     return;
   const br__req *head = fifo_at(br, 0);
-  emsg = client_err(br, head->owner == BR__OWN_CLIENT && (head->flags & BR__REQ_MEM), emsg);
-  complete_head(br, emsg, strlen(emsg));
+  char buf[256];
+  const char *e = err_body(br, head->owner == BR__OWN_CLIENT && (head->flags & BR__REQ_MEM), why,
+                           buf, sizeof(buf));
+  complete_head(br, e, strlen(e));
 }
 
 static int t_on_bad_checksum(rsp_parser *p) {
@@ -1647,7 +1679,7 @@ static int t_on_bad_checksum(rsp_parser *p) {
   t->bad = 0;
   ack_flush(br);
   side_raw(t, "+", 1);
-  fail_head(br, "E.rspbridge: corrupt reply from the target");
+  fail_head(br, "corrupt reply from the target");
   return 0;
 }
 
@@ -1659,7 +1691,7 @@ static int t_on_error(rsp_parser *p) {
     /* The reply was sent and is lost: the request gets an error. */
     ack_flush(br);
     side_raw(t, "+", 1);
-    fail_head(br, "E.rspbridge: reply from the target too long");
+    fail_head(br, "reply from the target too long");
   } else if (p->err != RSP_ETRUNCATED && ++t->bad <= BR_MAX_RETRIES) {
     ack_flush(br);
     side_raw(t, "-", 1);
@@ -1879,16 +1911,8 @@ static void client_drop(br_t *br, const char *why) {
   br->client_gen++;
   /* The target is left exactly as the client left it: nothing is sent.
    * Replies still owed to the client are dropped when they come. */
-  for (unsigned i = 0; i < br->fcount; i++) {
-    br__req *r = fifo_at(br, i);
-    if (r->owner == BR__OWN_CLIENT) {
-      r->owner = BR__OWN_ORPHAN;
-      br->forphan++;
-    }
-  }
-  br->fclient = 0;
-  br->pend.len = br->pend_off = 0;
-  br->pend_count = 0;
+  fifo_disown(br, NULL, 0);
+  pend_drop(br, NULL);
   uv_mutex_lock(&br->mtx);
   br->wk_client_ok = 0;
   br->wout.len = 0;
