@@ -12,9 +12,20 @@ enum {
   BR__REQ_RESUME = 1, /* the reply is a stop reply, it may take forever */
   BR__REQ_QSUP = 2,   /* qSupported: merge the reply */
   BR__REQ_STOPQ = 4,  /* '?': the reply is a stop reply */
-  BR__REQ_MEM = 8,    /* m or x: an error must be "Enn" (see client_fail) */
+  BR__REQ_MEM = 8,    /* m or x: an error must be "Enn" (see br__client_fail) */
   BR__REQ_VKILL = 16  /* vKill: the target may exit before it answers */
 };
+
+/* br__fifo_disown(): what else it lets go of. */
+enum {
+  BR__DISOWN_ALL = 1, /* the worker's and the bridge's requests too */
+  /* A vKill gets OK: a target that exits on vKill may close before it
+   * answers; the process is gone, which is what the client asked for. */
+  BR__DISOWN_VKILL_OK = 2
+};
+
+/* What br__dispatch() did with a client request. */
+enum { DISPATCH_DONE = 0, DISPATCH_WAIT = 1 };
 
 enum { BR__T_IDLE = 0, BR__T_CONNECTING, BR__T_UP, BR__T_CLOSING };
 
@@ -52,5 +63,28 @@ void br__trace(br_t *br, const char *dir, const char *what, const char *body, si
 /* Opens cfg.target (BR_ADDR_SERIAL) raw, non-blocking: an fd or a negative
  * error. */
 int br__open_serial(br_t *br);
+
+/* Defined in bridge.c (upstream split). */
+int br__buf_reserve(br_buf *b, size_t extra);
+void br__flow_check(br_t *br);
+void br__flush_all(br_t *br);
+void br__client_reply(br_t *br, const char *body, size_t len);
+int br__is_mem_read(const char *b, size_t len);
+void br__client_fail(br_t *br, int mem, const char *why);
+void br__wtx_fail(br_t *br, int status);
+void br__target_lost(br_t *br, const char *why);
+int br__dispatch(br_t *br, const char *b, size_t len, int *action);
+extern const char *const br__why_noconn;
+
+/* Defined in upstream.c (upstream split). */
+br__req *br__fifo_at(br_t *br, unsigned i);
+int br__fifo_push(br_t *br, uint8_t owner, uint8_t flags, uint32_t idx);
+br__req br__fifo_pop(br_t *br);
+void br__fifo_clear(br_t *br);
+void br__fifo_disown(br_t *br, const char *why, unsigned how);
+void br__pend_drop(br_t *br, const char *why);
+void br__timer_kick(br_t *br, int progress);
+int br__pend_push(br_t *br, const char *b, size_t len, int action);
+void br__drain_pending(br_t *br);
 
 #endif /* BR_INT_H */

@@ -42,15 +42,15 @@
 
 #include "br_int.h"
 
-/* Reasons of error replies (see client_fail). */
+/* Reasons of error replies (see br__client_fail). */
 static const char *const why_lost = "target connection lost";
-static const char *const why_noconn = "target not connected";
+const char *const br__why_noconn = "target not connected";
 
 /* ------------------------------------------------------------------------
  * Small helpers.
  */
 
-static int buf_reserve(br_buf *b, size_t extra) {
+int br__buf_reserve(br_buf *b, size_t extra) {
   /* Allocates even for 0 bytes: an empty body is copied to b->p + len. */
   if (b->p && b->cap - b->len >= extra)
     return 0;
@@ -66,7 +66,7 @@ static int buf_reserve(br_buf *b, size_t extra) {
 }
 
 static int buf_append(br_buf *b, const void *d, size_t n) {
-  if (buf_reserve(b, n))
+  if (br__buf_reserve(b, n))
     return UV_ENOMEM;
   memcpy(b->p + b->len, d, n);
   b->len += n;
@@ -99,10 +99,8 @@ static int is_resume(const char *b, size_t len) {
  */
 
 static void side_fail(br__side *s, int err);
-static void br__flush_all(br_t *br);
 static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 static void read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf);
-static void req_timeout_cb(uv_timer_t *t);
 static void worker_poll(br_t *br);
 
 static int side_writable(br__side *s) {
@@ -112,7 +110,7 @@ static int side_writable(br__side *s) {
   if (s == &br->c)
     return s->up;
   /* Requests may queue while the first connection is being made; a lost
-   * connection fails them (target_lost) and new ones are refused. */
+   * connection fails them (br__target_lost) and new ones are refused. */
   return 1;
 }
 
@@ -137,7 +135,7 @@ static void side_reading(br__side *s, int pause, int resume) {
  * input becomes output to the target and also to the client itself
  * (replies the bridge makes: acks, cached reads, refusals), so a client
  * that never reads is not read either, and memory stays bounded. */
-static void flow_check(br_t *br) {
+void br__flow_check(br_t *br) {
   size_t c = side_out(&br->c), t = side_out(&br->t);
   const size_t hi = BR_HIGH_WATER, lo = BR_HIGH_WATER / 2;
   /* Requests queued behind a busy pipe count too. */
@@ -150,12 +148,12 @@ static void flow_check(br_t *br) {
 
 static void side_pause_check(br__side *s) {
   if (side_out(s) > BR_HIGH_WATER)
-    flow_check(s->br);
+    br__flow_check(s->br);
 }
 
 static void side_resume_check(br__side *s) {
   if (side_out(s) <= BR_HIGH_WATER / 2)
-    flow_check(s->br);
+    br__flow_check(s->br);
 }
 
 static int side_raw(br__side *s, const char *d, size_t n) {
@@ -222,7 +220,7 @@ static int side_send(br__side *s, const char *body, size_t len, unsigned flags) 
   if (s == &s->br->t)
     ack_flush(s->br);
   size_t need = RSP_FRAME_MAX(len);
-  if (buf_reserve(&s->acc, need))
+  if (br__buf_reserve(&s->acc, need))
     return UV_ENOMEM;
   int n = (int)frame_encode(s->acc.p + s->acc.len, body, len, (flags & RSP_ENC_NOTIFY) != 0);
   if (!(flags & RSP_ENC_NOTIFY) && (size_t)n <= sizeof(s->last)) {
@@ -315,7 +313,7 @@ static void write_cb(uv_write_t *req, int status) {
   br__flush_all(s->br);
 }
 
-static void br__flush_all(br_t *br) {
+void br__flush_all(br_t *br) {
   side_flush(&br->t);
   side_flush(&br->c);
   if (br->cfg.trace)
@@ -344,11 +342,11 @@ static void close_handle(br_t *br, uv_handle_t *h, uv_close_cb cb) {
  * Client replies.
  */
 
-static void client_reply(br_t *br, const char *body, size_t len) {
+void br__client_reply(br_t *br, const char *body, size_t len) {
   side_send(&br->c, body, len, 0);
 }
 
-static int is_mem_read(const char *b, size_t len) {
+int br__is_mem_read(const char *b, size_t len) {
   return len && (b[0] == 'm' || b[0] == 'x');
 }
 
@@ -368,10 +366,10 @@ static const char *err_body(br_t *br, int mem, const char *why, char *buf, size_
 }
 
 /* The client's request (a memory read if mem) fails with the reason why. */
-static void client_fail(br_t *br, int mem, const char *why) {
+void br__client_fail(br_t *br, int mem, const char *why) {
   char buf[256];
   const char *e = err_body(br, mem, why, buf, sizeof(buf));
-  client_reply(br, e, strlen(e));
+  br__client_reply(br, e, strlen(e));
 }
 
 /* GDB manual, "General Query Packets", qSupported: the client sees the
@@ -431,86 +429,6 @@ static size_t merge_qsupported(br_t *br, const char *in, size_t len, char *out, 
  * The upstream FIFO.
  */
 
-static br__req *fifo_at(br_t *br, unsigned i) {
-  return &br->fifo[(br->fhead + i) % BR_FIFO_CAP];
-}
-
-static int fifo_push(br_t *br, uint8_t owner, uint8_t flags, uint32_t idx) {
-  if (br->fcount == BR_FIFO_CAP)
-    return -1;
-  br__req *r = &br->fifo[(br->fhead + br->fcount) % BR_FIFO_CAP];
-  r->owner = owner;
-  r->flags = flags;
-  r->idx = idx;
-  br->fcount++;
-  if (owner == BR__OWN_CLIENT)
-    br->fclient++;
-  return 0;
-}
-
-static br__req fifo_pop(br_t *br) {
-  br__req r = br->fifo[br->fhead];
-  br->fhead = (br->fhead + 1) % BR_FIFO_CAP;
-  br->fcount--;
-  if (r.owner == BR__OWN_CLIENT)
-    br->fclient--;
-  if (r.owner == BR__OWN_ORPHAN)
-    br->forphan--;
-  return r;
-}
-
-static void fifo_clear(br_t *br) {
-  br->fhead = br->fcount = br->fclient = br->forphan = 0;
-}
-
-/* Requests upstream give up their replies, which are dropped when they come
- * (the FIFO keeps their places, so later replies still find theirs).  The
- * client's each get the error why in place of the reply, or nothing when
- * why is NULL (the client is gone).  How the bridge lets go of requests, in
- * one place: on a client leaving (its requests), a timeout and a lost
- * target (everything, BR__DISOWN_ALL: the caller fails the worker's
- * transaction). */
-enum {
-  BR__DISOWN_ALL = 1, /* the worker's and the bridge's requests too */
-  /* A vKill gets OK: a target that exits on vKill may close before it
-   * answers; the process is gone, which is what the client asked for. */
-  BR__DISOWN_VKILL_OK = 2
-};
-static void fifo_disown(br_t *br, const char *why, unsigned how) {
-  for (unsigned i = 0; i < br->fcount; i++) {
-    br__req *r = fifo_at(br, i);
-    if (r->owner == BR__OWN_ORPHAN)
-      continue;
-    if (r->owner == BR__OWN_CLIENT) {
-      if (why && (how & BR__DISOWN_VKILL_OK) && (r->flags & BR__REQ_VKILL))
-        client_reply(br, "OK", 2);
-      else if (why)
-        client_fail(br, r->flags & BR__REQ_MEM, why);
-      br->fclient--;
-    } else if (!(how & BR__DISOWN_ALL)) {
-      continue;
-    }
-    r->owner = BR__OWN_ORPHAN;
-    br->forphan++;
-  }
-}
-
-/* Client requests waiting behind a busy pipe (never sent) are dropped,
- * each answered with the error why unless why is NULL. */
-static void pend_drop(br_t *br, const char *why) {
-  size_t off = br->pend_off;
-  for (; why && br->pend_count; br->pend_count--) {
-    uint32_t n;
-    memcpy(&n, br->pend.p + off, 4);
-    client_fail(br, is_mem_read(br->pend.p + off + 8, n), why);
-    off += 8 + (size_t)n;
-  }
-  br->pend.len = br->pend_off = 0;
-  br->pend_count = 0;
-}
-
-static void timer_kick(br_t *br, int progress);
-
 /* ------------------------------------------------------------------------
  * Worker side of the loop.
  */
@@ -523,7 +441,7 @@ static void wtx_finish(br_t *br, br__wtx *tx) {
   uv_cond_broadcast(&br->cond);
 }
 
-static void wtx_fail(br_t *br, int status) {
+void br__wtx_fail(br_t *br, int status) {
   uv_mutex_lock(&br->mtx);
   br__wtx *tx = br->ltx;
   if (tx) {
@@ -554,7 +472,7 @@ static void wtx_reply(br_t *br, uint32_t idx, const char *body, size_t len, int 
         br->rxe_cap = nc;
       }
     }
-    if (br->rxe_len < br->rxe_cap && buf_reserve(&br->rx, len) == 0) {
+    if (br->rxe_len < br->rxe_cap && br__buf_reserve(&br->rx, len) == 0) {
       struct br__rxent *e = &br->rxe[br->rxe_len++];
       e->off = br->rx.len;
       e->len = len;
@@ -594,10 +512,10 @@ static void wtx_topup(br_t *br) {
     uint8_t fl = is_resume(r->body, r->len) ? BR__REQ_RESUME : 0;
     if (eq(r->body, r->len, "?"))
       fl |= BR__REQ_STOPQ;
-    fifo_push(br, BR__OWN_WORKER, fl, (uint32_t)tx->sent);
+    br__fifo_push(br, BR__OWN_WORKER, fl, (uint32_t)tx->sent);
     tx->sent++;
   }
-  timer_kick(br, 0);
+  br__timer_kick(br, 0);
 }
 
 static void job_start(br_t *br, const char *body, size_t len) {
@@ -667,7 +585,6 @@ static void br__pump_worker_output(br_t *br) {
   uv_mutex_unlock(&br->mtx);
 }
 
-static void drain_pending(br_t *br);
 static void target_release(br_t *br);
 static void fin_follow(br_t *br, int then);
 static void shutdown_step(br_t *br);
@@ -715,9 +632,9 @@ static void worker_poll(br_t *br) {
       if (br->wk_job_qsup) {
         size_t n =
             merge_qsupported(br, br->wreply.p, br->wreply.len, br->scratch, sizeof(br->scratch));
-        client_reply(br, br->scratch, n);
+        br__client_reply(br, br->scratch, n);
       } else {
-        client_reply(br, br->wreply.p, br->wreply.len);
+        br__client_reply(br, br->wreply.p, br->wreply.len);
       }
     }
   }
@@ -739,7 +656,7 @@ static void worker_poll(br_t *br) {
       target_release(br);
   }
   if (finished)
-    drain_pending(br);
+    br__drain_pending(br);
 }
 
 /* ------------------------------------------------------------------------
@@ -801,7 +718,7 @@ static int io_output(void *ctx, const char *text, size_t len) {
       uv_mutex_unlock(&br->mtx);
       return UV_ENOTCONN;
     }
-    int rc = buf_reserve(&br->wout, 4 + need);
+    int rc = br__buf_reserve(&br->wout, 4 + need);
     if (!rc) {
       int n = rsp_format_O(br->wout.p + br->wout.len + 4, need, text, take);
       if (n < 0) {
@@ -900,75 +817,6 @@ static void worker_main(void *arg) {
  * sent for it.
  */
 
-static int needs_timer(br_t *br) {
-  if (br->forphan && br->tstate == BR__T_UP)
-    return 1; /* their late replies must come, or the pipe is out of step */
-  for (unsigned i = 0; i < br->fcount; i++) {
-    br__req *r = fifo_at(br, i);
-    if (r->owner == BR__OWN_ORPHAN)
-      continue;
-    if (!(r->flags & BR__REQ_RESUME) || br->intr_sent)
-      return 1;
-  }
-  return 0;
-}
-
-/* progress: 0 none, 1 a reply (or the pipe changed), 2 console output,
- * which extends the deadline up to BR_CONSOLE_TIMEOUTS timeouts after the
- * last reply. */
-static void timer_kick(br_t *br, int progress) {
-  if (br->closing)
-    return;
-  if (!needs_timer(br)) {
-    uv_timer_stop(&br->req_timer);
-    return;
-  }
-  uint64_t now = uv_now(br->loop), t = br->cfg.timeout_ms;
-  if (progress == 2 && uv_is_active((uv_handle_t *)&br->req_timer)) {
-    uint64_t end = br->progress_at + (uint64_t)BR_CONSOLE_TIMEOUTS * t;
-    if (now >= end)
-      return; /* the deadline stays where it is */
-    uv_timer_start(&br->req_timer, req_timeout_cb, end - now < t ? end - now : t, 0);
-    return;
-  }
-  if (progress || !uv_is_active((uv_handle_t *)&br->req_timer)) {
-    br->progress_at = now;
-    uv_timer_start(&br->req_timer, req_timeout_cb, t, 0);
-  }
-}
-
-static void target_lost(br_t *br, const char *why);
-
-static void req_timeout_cb(uv_timer_t *t) {
-  br_t *br = t->data;
-  if (br->closing)
-    return;
-  if (br->tstate == BR__T_UP && br->forphan == br->fcount) {
-    /* Requests that timed out got no late reply either: the target
-     * dropped them, and every later reply would go to the wrong request.
-     * A new connection puts the pipe back in step. */
-    target_lost(br, "requests left unanswered, resynchronising");
-    drain_pending(br);
-    br__flush_all(br);
-    return;
-  }
-  br__log_rl(br, 0, "target did not answer within %u ms%s", br->cfg.timeout_ms,
-             br->tstate == BR__T_UP ? "" : " (not connected)");
-  fifo_disown(br, br->tstate == BR__T_UP ? "target timeout" : why_noconn, BR__DISOWN_ALL);
-  wtx_fail(br, UV_ETIMEDOUT);
-  br->intr_sent = 0;
-  if (br->tstate != BR__T_UP) {
-    /* Nothing went out: forget the queued frames too. */
-    fifo_clear(br);
-    br->t.acc.len = 0;
-  } else if (br->forphan > BR_FIFO_CAP / 2) {
-    target_lost(br, "too many unanswered requests");
-  }
-  timer_kick(br, 1);
-  drain_pending(br);
-  br__flush_all(br);
-}
-
 /* ------------------------------------------------------------------------
  * Target connection.
  */
@@ -985,12 +833,12 @@ static void retry_cb(uv_timer_t *t) {
 /* Every client request sent upstream fails with why; the pipe is
  * emptied. */
 static void fail_fifo(br_t *br, const char *why) {
-  fifo_disown(br, why, BR__DISOWN_ALL | BR__DISOWN_VKILL_OK);
-  fifo_clear(br);
+  br__fifo_disown(br, why, BR__DISOWN_ALL | BR__DISOWN_VKILL_OK);
+  br__fifo_clear(br);
   if (br->kill_pending && br->c.up) {
     /* A forwarded k (no reply in the manual, W or X for LLDB): the target
      * closed without one, the client that waits gets it now. */
-    client_reply(br, "X09", 3);
+    br__client_reply(br, "X09", 3);
   }
   br->kill_pending = 0;
 }
@@ -998,8 +846,8 @@ static void fail_fifo(br_t *br, const char *why) {
 /* The bridge gives up on the target: every client request still waiting,
  * sent upstream or queued behind a busy pipe, gets its error now. */
 static void fail_client_requests(br_t *br) {
-  fail_fifo(br, why_noconn);
-  pend_drop(br, why_noconn);
+  fail_fifo(br, br__why_noconn);
+  br__pend_drop(br, br__why_noconn);
   br__flush_all(br);
 }
 
@@ -1053,12 +901,12 @@ static void replay_session(br_t *br) {
    * target description was read ("QEMU 7.2 facts" in DESIGN.md). */
   if (br->sess_qsupported_len) {
     side_send(&br->t, br->sess_qsupported, br->sess_qsupported_len, 0);
-    fifo_push(br, BR__OWN_INTERNAL, 0, 0);
+    br__fifo_push(br, BR__OWN_INTERNAL, 0, 0);
   }
   if (br->sess_xml) {
     static const char xml[] = "qXfer:features:read:target.xml:0,ffb";
     side_send(&br->t, xml, sizeof(xml) - 1, 0);
-    fifo_push(br, BR__OWN_INTERNAL, 0, 0);
+    br__fifo_push(br, BR__OWN_INTERNAL, 0, 0);
   }
 }
 
@@ -1083,7 +931,7 @@ static void target_up(br_t *br) {
     br->need_replay = 0;
     replay_session(br);
   }
-  timer_kick(br, 1);
+  br__timer_kick(br, 1);
   br__flush_all(br);
 }
 
@@ -1097,13 +945,13 @@ static void connect_cb(uv_connect_t *req, int status) {
       /* Reconnecting after a loss: requests that arrived meanwhile get
        * their error now, as they would have before the attempt began (the
        * first connection, QEMU still starting, is waited for instead). */
-      fail_fifo(br, why_noconn);
-      wtx_fail(br, status);
+      fail_fifo(br, br__why_noconn);
+      br__wtx_fail(br, status);
       br->t.acc.len = 0;
-      timer_kick(br, 0);
+      br__timer_kick(br, 0);
     }
     target_close_handle(br, "unreachable");
-    drain_pending(br);
+    br__drain_pending(br);
     br__flush_all(br);
     return;
   }
@@ -1160,7 +1008,7 @@ static void target_connect(br_t *br) {
 
 /* The pipe is unusable: every request in flight fails, the connection is
  * closed and re-established according to the policy. */
-static void target_lost(br_t *br, const char *why) {
+void br__target_lost(br_t *br, const char *why) {
   if (br->tstate != BR__T_UP && br->tstate != BR__T_CONNECTING)
     return;
   br__log(br, 0, "target connection lost (%s)", why);
@@ -1169,17 +1017,17 @@ static void target_lost(br_t *br, const char *why) {
    * the connection is down, not once it is re-made (issue 12). */
   svc_event(br->svc, SVC_EV_LOST);
   fail_fifo(br, why_lost);
-  wtx_fail(br, UV_ECONNRESET);
+  br__wtx_fail(br, UV_ECONNRESET);
   br->intr_sent = 0;
   if (br->c.up && (br->sess_qsupported_len || br->sess_xml))
     br->need_replay = 1;
   br->t.acc.len = 0;
-  flow_check(br);
+  br__flow_check(br);
   br->t_ack_pending = 0;
   uv_timer_stop(&br->ack_timer);
   target_close_handle(br, "lost");
-  timer_kick(br, 0);
-  drain_pending(br);
+  br__timer_kick(br, 0);
+  br__drain_pending(br);
 }
 
 /* ------------------------------------------------------------------------
@@ -1203,8 +1051,6 @@ static const char *local_refusal(br_t *br, const char *b, size_t len) {
   return NULL;
 }
 
-enum { DISPATCH_DONE = 0, DISPATCH_WAIT = 1 };
-
 /* Whether qSupported:... lists feat (e.g. "multiprocess+"). */
 static int has_feature(const char *b, size_t len, const char *feat) {
   size_t n = strlen(feat);
@@ -1224,11 +1070,11 @@ static int serve_cached(br_t *br, const char *b, size_t len) {
   uv_mutex_unlock(&br->mtx);
   if (n < 0)
     return 0;
-  client_reply(br, br->fast, (size_t)n);
+  br__client_reply(br, br->fast, (size_t)n);
   return 1;
 }
 
-static int dispatch(br_t *br, const char *b, size_t len, int *action) {
+int br__dispatch(br_t *br, const char *b, size_t len, int *action) {
   int noack = eq(b, len, "QStartNoAckMode");
   const char *refused = noack ? NULL : local_refusal(br, b, len);
   if (noack || refused) {
@@ -1236,9 +1082,9 @@ static int dispatch(br_t *br, const char *b, size_t len, int *action) {
     if (br->fclient)
       return DISPATCH_WAIT;
     if (refused) {
-      client_fail(br, 0, refused);
+      br__client_fail(br, 0, refused);
     } else {
-      client_reply(br, "OK", 2);
+      br__client_reply(br, "OK", 2);
       /* "Packet Acknowledgment": the mode starts once our OK is sent. */
       br->c.noack = 1;
       br->c.parser.flags |= RSP_PARSER_NOVERIFY;
@@ -1262,13 +1108,13 @@ static int dispatch(br_t *br, const char *b, size_t len, int *action) {
       else if (br->client_mp && br->target_mp)
         snprintf(d, sizeof(d), "D;1");
       if (br->fcount < BR_FIFO_CAP && side_send(&br->t, d, strlen(d), 0) == 0) {
-        fifo_push(br, BR__OWN_INTERNAL, 0, 0);
-        timer_kick(br, 0);
+        br__fifo_push(br, BR__OWN_INTERNAL, 0, 0);
+        br__timer_kick(br, 0);
       }
       svc_event(br->svc, SVC_EV_DETACH);
       br__log(br, 0, "client asked to kill the target: detached instead (--on-kill detach)");
     }
-    client_reply(br, b[0] == 'k' ? "W00" : "OK", 2 + (b[0] == 'k'));
+    br__client_reply(br, b[0] == 'k' ? "W00" : "OK", 2 + (b[0] == 'k'));
     return DISPATCH_DONE;
   }
   if (*action < 0)
@@ -1285,7 +1131,7 @@ static int dispatch(br_t *br, const char *b, size_t len, int *action) {
     if (br->t_lost) {
       if (br->fclient)
         return DISPATCH_WAIT;
-      client_fail(br, is_mem_read(b, len), why_noconn);
+      br__client_fail(br, br__is_mem_read(b, len), br__why_noconn);
       if (br->tstate == BR__T_IDLE && !uv_is_active((uv_handle_t *)&br->retry_timer))
         target_connect(br);
       return DISPATCH_DONE;
@@ -1306,7 +1152,7 @@ static int dispatch(br_t *br, const char *b, size_t len, int *action) {
     if (n >= br->target_psize) {
       if (br->fclient)
         return DISPATCH_WAIT;
-      client_fail(br, 0, "packet longer than the target's PacketSize");
+      br__client_fail(br, 0, "packet longer than the target's PacketSize");
       return DISPATCH_DONE;
     }
   }
@@ -1327,7 +1173,7 @@ static int dispatch(br_t *br, const char *b, size_t len, int *action) {
   }
   if (rsp_has_prefix(b, len, "qXfer:features:read:"))
     br->sess_xml = 1;
-  if (is_mem_read(b, len))
+  if (br__is_mem_read(b, len))
     flags |= BR__REQ_MEM;
   if (rsp_has_prefix(b, len, "vKill"))
     flags |= BR__REQ_VKILL;
@@ -1341,57 +1187,9 @@ static int dispatch(br_t *br, const char *b, size_t len, int *action) {
    * was asked meanwhile (kill_pending), like a reply. */
   br->kill_pending = eq(b, len, "k");
   if (!br->kill_pending)
-    fifo_push(br, BR__OWN_CLIENT, flags, 0);
-  timer_kick(br, 0);
+    br__fifo_push(br, BR__OWN_CLIENT, flags, 0);
+  br__timer_kick(br, 0);
   return DISPATCH_DONE;
-}
-
-/* Queues a client request; never drops one: above BR_PEND_MAX the client
- * is not read any more (the packets of the read being parsed still come,
- * at most BR_READ_SIZE bytes of them) until the queue is half empty. */
-static int pend_push(br_t *br, const char *b, size_t len, int action) {
-  uint32_t n = (uint32_t)len;
-  int32_t a = action;
-  if (buf_reserve(&br->pend, len + 8))
-    return -1;
-  memcpy(br->pend.p + br->pend.len, &n, 4);
-  memcpy(br->pend.p + br->pend.len + 4, &a, 4);
-  memcpy(br->pend.p + br->pend.len + 8, b, len);
-  br->pend.len += len + 8;
-  br->pend_count++;
-  if (br->pend_count > BR_PEND_MAX || br->pend.len - br->pend_off > BR_PEND_BYTES)
-    flow_check(br);
-  return 0;
-}
-
-static void drain_pending(br_t *br) {
-  while (br->pend_count && !br->wk_busy && !br->closing) {
-    uint32_t n;
-    int32_t a;
-    char *e = br->pend.p + br->pend_off;
-    memcpy(&n, e, 4);
-    memcpy(&a, e + 4, 4);
-    int action = a;
-    /* Copy out: dispatch may not run on the pend buffer it rewrites. */
-    memcpy(br->scratch, e + 8, n);
-    int r = dispatch(br, br->scratch, n, &action);
-    if (r == DISPATCH_WAIT) {
-      a = action;
-      memcpy(br->pend.p + br->pend_off + 4, &a, 4);
-      break;
-    }
-    br->pend_off += 8 + (size_t)n;
-    br->pend_count--;
-  }
-  if (!br->pend_count) {
-    br->pend.len = br->pend_off = 0;
-  } else if (br->pend_off > br->pend.len / 2) {
-    memmove(br->pend.p, br->pend.p + br->pend_off, br->pend.len - br->pend_off);
-    br->pend.len -= br->pend_off;
-    br->pend_off = 0;
-  }
-  if (br->c.paused)
-    flow_check(br);
 }
 
 /* GDB never sends a request while it waits for the reply to a monitor
@@ -1415,12 +1213,12 @@ static void client_request(br_t *br, const char *b, size_t len) {
   if (br->wk_busy && br->wk_job_rcmd && !br->wk_abandoned)
     abandon_job(br);
   if (br->pend_count || br->wk_busy) {
-    pend_push(br, b, len, -1);
+    br__pend_push(br, b, len, -1);
     return;
   }
   int action = -1;
-  if (dispatch(br, b, len, &action) == DISPATCH_WAIT)
-    pend_push(br, b, len, action);
+  if (br__dispatch(br, b, len, &action) == DISPATCH_WAIT)
+    br__pend_push(br, b, len, action);
 }
 
 /* ------------------------------------------------------------------------
@@ -1481,10 +1279,10 @@ static int c_on_interrupt(rsp_parser *p) {
   if (side_raw(&br->t, "\003", 1) == 0) {
     br__trace(br, "b>t", "^C", NULL, 0);
     for (unsigned i = 0; i < br->fcount; i++) {
-      br__req *r = fifo_at(br, i);
+      br__req *r = br__fifo_at(br, i);
       if (r->owner == BR__OWN_CLIENT && (r->flags & BR__REQ_RESUME)) {
         br->intr_sent = 1;
-        timer_kick(br, 1);
+        br__timer_kick(br, 1);
         break;
       }
     }
@@ -1510,11 +1308,11 @@ static int c_on_error(rsp_parser *p) {
     if (!c->noack)
       side_raw(c, "+", 1);
     if (idle)
-      client_fail(br, 0, "packet too long");
+      br__client_fail(br, 0, "packet too long");
   } else if (!c->noack) {
     side_raw(c, "-", 1);
   } else if (idle) {
-    client_fail(br, 0, "malformed packet");
+    br__client_fail(br, 0, "malformed packet");
   }
   return 0;
 }
@@ -1535,16 +1333,16 @@ static const rsp_parser_settings c_settings = {
 
 /* The head request got its reply (or an error in its place). */
 static void complete_head(br_t *br, const char *b, size_t len) {
-  br__req r = fifo_pop(br);
+  br__req r = br__fifo_pop(br);
   if (r.flags & BR__REQ_RESUME)
     br->intr_sent = 0;
   switch (r.owner) {
   case BR__OWN_CLIENT:
     if (r.flags & BR__REQ_QSUP) {
       size_t n = merge_qsupported(br, b, len, br->scratch, sizeof(br->scratch));
-      client_reply(br, br->scratch, n);
+      br__client_reply(br, br->scratch, n);
     } else {
-      client_reply(br, b, len);
+      br__client_reply(br, b, len);
     }
     if (r.flags & BR__REQ_RESUME) {
       br->intr_sent = 0;
@@ -1566,8 +1364,8 @@ static void complete_head(br_t *br, const char *b, size_t len) {
   default:
     break;
   }
-  timer_kick(br, 1);
-  drain_pending(br);
+  br__timer_kick(br, 1);
+  br__drain_pending(br);
 }
 
 static int t_on_packet(rsp_parser *p, const char *b, size_t len) {
@@ -1592,7 +1390,7 @@ static int t_on_packet(rsp_parser *p, const char *b, size_t len) {
      * non-stop mode come as notifications (t_on_notification). */
     if ((rf & RSP_REPF_EXITED) && br->kill_pending) {
       br->kill_pending = 0;
-      client_reply(br, b, len); /* the answer to k */
+      br__client_reply(br, b, len); /* the answer to k */
     } else if (rf & RSP_REPF_EXITED)
       br__log_rl(br, 0, "target: the process ended (%.*s) while no resume was pending",
                  (int)(len < 16 ? len : 16), b);
@@ -1601,7 +1399,7 @@ static int t_on_packet(rsp_parser *p, const char *b, size_t len) {
                  (int)(len < 32 ? len : 32), b);
     return 0;
   }
-  br__req *head = fifo_at(br, 0);
+  br__req *head = br__fifo_at(br, 0);
   /* Every stop reply of the manual counts, w (thread exit) and N (no
    * resumed thread) too: "Stop Reply Packets" lists them among the replies
    * a resume gets when the target halts, so they can no more be the answer
@@ -1620,8 +1418,8 @@ static int t_on_packet(rsp_parser *p, const char *b, size_t len) {
     if (head->owner == BR__OWN_WORKER)
       wtx_reply(br, head->idx, b, len, 0);
     else if (head->owner == BR__OWN_CLIENT)
-      client_reply(br, b, len);
-    timer_kick(br, 2);
+      br__client_reply(br, b, len);
+    br__timer_kick(br, 2);
     return 0;
   }
   complete_head(br, b, len);
@@ -1659,7 +1457,7 @@ static int t_on_nak(rsp_parser *p) {
 static void fail_head(br_t *br, const char *why) {
   if (!br->fcount)
     return;
-  const br__req *head = fifo_at(br, 0);
+  const br__req *head = br__fifo_at(br, 0);
   char buf[256];
   const char *e = err_body(br, head->owner == BR__OWN_CLIENT && (head->flags & BR__REQ_MEM), why,
                            buf, sizeof(buf));
@@ -1765,7 +1563,7 @@ static void side_fail(br__side *s, int err) {
   if (s == &br->c)
     client_drop(br, why);
   else
-    target_lost(br, why);
+    br__target_lost(br, why);
 }
 
 /* ------------------------------------------------------------------------
@@ -1822,8 +1620,8 @@ static void target_release_now(br_t *br) {
   uv_timer_stop(&br->retry_timer);
   br->retries = 0;
   br->t_lost = 0;
-  wtx_fail(br, UV_ECONNRESET);
-  fifo_clear(br);
+  br__wtx_fail(br, UV_ECONNRESET);
+  br__fifo_clear(br);
   br->intr_sent = 0;
   br->kill_pending = 0;
   if (br->tstate != BR__T_UP && br->tstate != BR__T_CONNECTING)
@@ -1882,7 +1680,7 @@ static void fin_follow(br_t *br, int then) {
   }
   if (then == BR__FIN_RELEASE)
     target_release_now(br);
-  drain_pending(br);
+  br__drain_pending(br);
   br__flush_all(br);
 }
 
@@ -1898,7 +1696,7 @@ static void fin_timer_cb(uv_timer_t *t) {
   uv_mutex_lock(&br->mtx);
   br->wk_cut = 1;
   uv_mutex_unlock(&br->mtx);
-  wtx_fail(br, UV_ETIMEDOUT);
+  br__wtx_fail(br, UV_ETIMEDOUT);
   br__flush_all(br);
 }
 
@@ -1911,8 +1709,8 @@ static void client_drop(br_t *br, const char *why) {
   br->client_gen++;
   /* The target is left exactly as the client left it: nothing is sent.
    * Replies still owed to the client are dropped when they come. */
-  fifo_disown(br, NULL, 0);
-  pend_drop(br, NULL);
+  br__fifo_disown(br, NULL, 0);
+  br__pend_drop(br, NULL);
   uv_mutex_lock(&br->mtx);
   br->wk_client_ok = 0;
   br->wout.len = 0;
@@ -1933,7 +1731,7 @@ static void client_drop(br_t *br, const char *why) {
   close_handle(br, &c->h.handle, client_closed);
   if (br->client_stdio && c->w.handle.type != UV_UNKNOWN_HANDLE)
     close_handle(br, &c->w.handle, client_closed);
-  timer_kick(br, 0);
+  br__timer_kick(br, 0);
   if (br->client_stdio)
     br__stop(br, 0, "client closed the connection");
 }
@@ -2249,7 +2047,7 @@ void br_close(br_t *br, br_close_cb cb) {
     c->up = 0;
     br->client_gen++;
     for (unsigned i = 0; i < br->fcount; i++) {
-      br__req *r = fifo_at(br, i);
+      br__req *r = br__fifo_at(br, i);
       if (r->owner == BR__OWN_CLIENT) {
         r->owner = BR__OWN_ORPHAN;
         br->forphan++;
@@ -2276,7 +2074,7 @@ void br_close(br_t *br, br_close_cb cb) {
   } else if (!br->wk_busy) {
     shutdown_step(br);
   }
-  timer_kick(br, 0);
+  br__timer_kick(br, 0);
   br__flush_all(br);
 }
 
