@@ -87,4 +87,32 @@ void br__timer_kick(br_t *br, int progress);
 int br__pend_push(br_t *br, const char *b, size_t len, int action);
 void br__drain_pending(br_t *br);
 
+/* Defined in bridge.c (target split). */
+int br__side_raw(br__side *s, const char *d, size_t n);
+int br__side_send(br__side *s, const char *body, size_t len, unsigned flags);
+void br__ack_flush(br_t *br);
+void br__ack_later(br_t *br);
+void br__side_flush(br__side *s);
+void br__close_handle(br_t *br, uv_handle_t *h, uv_close_cb cb);
+const char *br__err_body(br_t *br, int mem, const char *why, char *buf, size_t cap);
+size_t br__merge_qsupported(br_t *br, const char *in, size_t len, char *out, size_t cap);
+void br__wtx_reply(br_t *br, uint32_t idx, const char *body, size_t len, int final);
+void br__wtx_topup(br_t *br);
+void br__job_start_finish(br_t *br);
+void br__alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+void br__read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf);
+void br__stop(br_t *br, int status, const char *why);
+void br__maybe_finish_close(br_t *br);
+void br__close_now(br_t *br);
+extern const char *const br__why_lost;
+
+/* Defined in target.c (target split). */
+void br__target_closed(uv_handle_t *h);
+void br__target_connect(br_t *br);
+int br__finish_start(br_t *br, int then);
+void br__target_release(br_t *br);
+void br__fin_follow(br_t *br, int then);
+void br__fin_timer_cb(uv_timer_t *t);
+extern const rsp_parser_settings br__t_settings;
+
 #endif /* BR_INT_H */

@@ -43,7 +43,7 @@
 #include "br_int.h"
 
 /* Reasons of error replies (see br__client_fail). */
-static const char *const why_lost = "target connection lost";
+const char *const br__why_lost = "target connection lost";
 const char *const br__why_noconn = "target not connected";
 
 /* ------------------------------------------------------------------------
@@ -99,8 +99,6 @@ static int is_resume(const char *b, size_t len) {
  */
 
 static void side_fail(br__side *s, int err);
-static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
-static void read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf);
 static void worker_poll(br_t *br);
 
 static int side_writable(br__side *s) {
@@ -126,7 +124,7 @@ static void side_reading(br__side *s, int pause, int resume) {
   } else if (resume && s->paused) {
     s->paused = 0;
     if (s->up && !s->br->closing)
-      uv_read_start(s->rd, alloc_cb, read_cb);
+      uv_read_start(s->rd, br__alloc_cb, br__read_cb);
   }
 }
 
@@ -156,7 +154,7 @@ static void side_resume_check(br__side *s) {
     br__flow_check(s->br);
 }
 
-static int side_raw(br__side *s, const char *d, size_t n) {
+int br__side_raw(br__side *s, const char *d, size_t n) {
   if (!side_writable(s))
     return UV_ENOTCONN;
   if (buf_append(&s->acc, d, n))
@@ -168,8 +166,6 @@ static int side_raw(br__side *s, const char *d, size_t n) {
 static const char *dir_out(br__side *s) {
   return s == &s->br->c ? "b>c" : "b>t";
 }
-
-static void ack_flush(br_t *br);
 
 /* The same frame rsp_encode() builds without RLE, on the hot path
  * ("Binary Data": '$', '#', '}' and '*' are escaped).  Replies are mostly
@@ -214,11 +210,11 @@ static size_t frame_encode(char *out, const char *body, size_t len, int notify) 
   return o;
 }
 
-static int side_send(br__side *s, const char *body, size_t len, unsigned flags) {
+int br__side_send(br__side *s, const char *body, size_t len, unsigned flags) {
   if (!side_writable(s))
     return UV_ENOTCONN;
   if (s == &s->br->t)
-    ack_flush(s->br);
+    br__ack_flush(s->br);
   size_t need = RSP_FRAME_MAX(len);
   if (br__buf_reserve(&s->acc, need))
     return UV_ENOMEM;
@@ -235,25 +231,25 @@ static int side_send(br__side *s, const char *body, size_t len, unsigned flags) 
 }
 
 /* Queues the held-back ack to the target, if any. */
-static void ack_flush(br_t *br) {
+void br__ack_flush(br_t *br) {
   if (!br->t_ack_pending)
     return;
   br->t_ack_pending = 0;
   uv_timer_stop(&br->ack_timer);
-  side_raw(&br->t, "+", 1);
+  br__side_raw(&br->t, "+", 1);
 }
 
 static void ack_timer_cb(uv_timer_t *t) {
   br_t *br = t->data;
   if (br->closing)
     return;
-  ack_flush(br);
+  br__ack_flush(br);
   br__flush_all(br);
 }
 
 /* QEMU does not wait for acks, but a stub in ack mode may: the ack is
  * only held for a millisecond. */
-static void ack_later(br_t *br) {
+void br__ack_later(br_t *br) {
   if (br->t_ack_pending)
     return;
   br->t_ack_pending = 1;
@@ -262,7 +258,7 @@ static void ack_later(br_t *br) {
 
 static void write_cb(uv_write_t *req, int status);
 
-static void side_flush(br__side *s) {
+void br__side_flush(br__side *s) {
   br_t *br = s->br;
   if (br->closing || !s->up || s->writing || s->acc.len == 0)
     return;
@@ -306,7 +302,7 @@ static void write_cb(uv_write_t *req, int status) {
     side_fail(s, status);
     return;
   }
-  side_flush(s);
+  br__side_flush(s);
   side_resume_check(s);
   if (s == &s->br->c)
     worker_poll(s->br);
@@ -314,8 +310,8 @@ static void write_cb(uv_write_t *req, int status) {
 }
 
 void br__flush_all(br_t *br) {
-  side_flush(&br->t);
-  side_flush(&br->c);
+  br__side_flush(&br->t);
+  br__side_flush(&br->c);
   if (br->cfg.trace)
     fflush(br->cfg.trace);
 }
@@ -324,15 +320,13 @@ void br__flush_all(br_t *br) {
  * Handles.
  */
 
-static void br__maybe_finish_close(br_t *br);
-
 static void handle_closed(uv_handle_t *h) {
   br_t *br = h->data;
   br->open_handles--;
   br__maybe_finish_close(br);
 }
 
-static void close_handle(br_t *br, uv_handle_t *h, uv_close_cb cb) {
+void br__close_handle(br_t *br, uv_handle_t *h, uv_close_cb cb) {
   (void)br;
   if (!uv_is_closing(h))
     uv_close(h, cb);
@@ -343,7 +337,7 @@ static void close_handle(br_t *br, uv_handle_t *h, uv_close_cb cb) {
  */
 
 void br__client_reply(br_t *br, const char *body, size_t len) {
-  side_send(&br->c, body, len, 0);
+  br__side_send(&br->c, body, len, 0);
 }
 
 int br__is_mem_read(const char *b, size_t len) {
@@ -356,7 +350,7 @@ int br__is_mem_read(const char *b, size_t len) {
  * unless it is exactly "Enn" ("E.text" would be printed as "Invalid hex
  * digit"); E05 (EIO) makes it say "Cannot access memory", and the reason
  * goes to the log.  The body is in buf, or a constant. */
-static const char *err_body(br_t *br, int mem, const char *why, char *buf, size_t cap) {
+const char *br__err_body(br_t *br, int mem, const char *why, char *buf, size_t cap) {
   if (mem) {
     br__log_rl(br, 0, "client memory read failed: rspbridge: %s", why);
     return "E05";
@@ -368,7 +362,7 @@ static const char *err_body(br_t *br, int mem, const char *why, char *buf, size_
 /* The client's request (a memory read if mem) fails with the reason why. */
 void br__client_fail(br_t *br, int mem, const char *why) {
   char buf[256];
-  const char *e = err_body(br, mem, why, buf, sizeof(buf));
+  const char *e = br__err_body(br, mem, why, buf, sizeof(buf));
   br__client_reply(br, e, strlen(e));
 }
 
@@ -376,7 +370,7 @@ void br__client_fail(br_t *br, int mem, const char *why) {
  * target's features, with a PacketSize both the target and the bridge can
  * take, plus QStartNoAckMode, which the bridge implements on the client
  * side whatever the target does. */
-static size_t merge_qsupported(br_t *br, const char *in, size_t len, char *out, size_t cap) {
+size_t br__merge_qsupported(br_t *br, const char *in, size_t len, char *out, size_t cap) {
   int code;
   const char *m;
   size_t ml;
@@ -452,7 +446,7 @@ void br__wtx_fail(br_t *br, int status) {
 }
 
 /* A reply (final) or console output (not final) for worker request idx. */
-static void wtx_reply(br_t *br, uint32_t idx, const char *body, size_t len, int final) {
+void br__wtx_reply(br_t *br, uint32_t idx, const char *body, size_t len, int final) {
   uv_mutex_lock(&br->mtx);
   br__wtx *tx = br->ltx;
   if (tx && !final && br->rx.len + len > BR_HIGH_WATER) {
@@ -492,7 +486,7 @@ static void wtx_reply(br_t *br, uint32_t idx, const char *body, size_t len, int 
 }
 
 /* Queues more of the worker's requests, up to the window. */
-static void wtx_topup(br_t *br) {
+void br__wtx_topup(br_t *br) {
   br__wtx *tx = br->ltx; /* only the loop thread changes ltx to non-NULL */
   if (!tx || br->forphan)
     return;
@@ -508,7 +502,7 @@ static void wtx_topup(br_t *br) {
       uv_mutex_unlock(&br->mtx);
       return;
     }
-    side_send(&br->t, r->body, r->len, 0);
+    br__side_send(&br->t, r->body, r->len, 0);
     uint8_t fl = is_resume(r->body, r->len) ? BR__REQ_RESUME : 0;
     if (eq(r->body, r->len, "?"))
       fl |= BR__REQ_STOPQ;
@@ -538,7 +532,7 @@ static void job_start(br_t *br, const char *body, size_t len) {
 
 /* The worker's last job before the target connection closes: svc_finish()
  * puts back what the service changed on the target. */
-static void job_start_finish(br_t *br) {
+void br__job_start_finish(br_t *br) {
   uv_mutex_lock(&br->mtx);
   br->job_len = 0;
   br->wk_has_job = 1;
@@ -575,7 +569,7 @@ static void br__pump_worker_output(br_t *br) {
       while (off + 4 <= br->wout.len) {
         uint32_t n;
         memcpy(&n, br->wout.p + off, 4);
-        side_send(&br->c, br->wout.p + off + 4, n, 0);
+        br__side_send(&br->c, br->wout.p + off + 4, n, 0);
         off += 4 + n;
       }
       br->wout.len = 0;
@@ -585,8 +579,6 @@ static void br__pump_worker_output(br_t *br) {
   uv_mutex_unlock(&br->mtx);
 }
 
-static void target_release(br_t *br);
-static void fin_follow(br_t *br, int then);
 static void shutdown_step(br_t *br);
 
 static void async_cb(uv_async_t *a) {
@@ -616,7 +608,7 @@ static void worker_poll(br_t *br) {
     }
   }
   uv_mutex_unlock(&br->mtx);
-  wtx_topup(br);
+  br__wtx_topup(br);
   br__pump_worker_output(br);
   uv_mutex_lock(&br->mtx);
   int fin_done = br->wk_fin_done;
@@ -630,8 +622,8 @@ static void worker_poll(br_t *br) {
     finished = 1;
     if (job_for_client(br)) {
       if (br->wk_job_qsup) {
-        size_t n =
-            merge_qsupported(br, br->wreply.p, br->wreply.len, br->scratch, sizeof(br->scratch));
+        size_t n = br__merge_qsupported(br, br->wreply.p, br->wreply.len, br->scratch,
+                                        sizeof(br->scratch));
         br__client_reply(br, br->scratch, n);
       } else {
         br__client_reply(br, br->wreply.p, br->wreply.len);
@@ -642,7 +634,7 @@ static void worker_poll(br_t *br) {
   if (fin_done) {
     int then = br->fin_then;
     br->fin_then = BR__FIN_NONE;
-    fin_follow(br, then);
+    br__fin_follow(br, then);
     return;
   }
   if (finished && br->shutting) {
@@ -653,7 +645,7 @@ static void worker_poll(br_t *br) {
   if (finished && br->release_after_job) {
     br->release_after_job = 0;
     if (!br->c.up)
-      target_release(br);
+      br__target_release(br);
   }
   if (finished)
     br__drain_pending(br);
@@ -821,215 +813,6 @@ static void worker_main(void *arg) {
  * Target connection.
  */
 
-static void target_connect(br_t *br);
-static void br__stop(br_t *br, int status, const char *why);
-
-static void retry_cb(uv_timer_t *t) {
-  br_t *br = t->data;
-  if (!br->closing && br->tstate == BR__T_IDLE)
-    target_connect(br);
-}
-
-/* Every client request sent upstream fails with why; the pipe is
- * emptied. */
-static void fail_fifo(br_t *br, const char *why) {
-  br__fifo_disown(br, why, BR__DISOWN_ALL | BR__DISOWN_VKILL_OK);
-  br__fifo_clear(br);
-  if (br->kill_pending && br->c.up) {
-    /* A forwarded k (no reply in the manual, W or X for LLDB): the target
-     * closed without one, the client that waits gets it now. */
-    br__client_reply(br, "X09", 3);
-  }
-  br->kill_pending = 0;
-}
-
-/* The bridge gives up on the target: every client request still waiting,
- * sent upstream or queued behind a busy pipe, gets its error now. */
-static void fail_client_requests(br_t *br) {
-  fail_fifo(br, br__why_noconn);
-  br__pend_drop(br, br__why_noconn);
-  br__flush_all(br);
-}
-
-static void target_retry(br_t *br, const char *why) {
-  if (br->closing || br->shutting)
-    return;
-  int pol = br->cfg.reconnect;
-  if (pol == 0 || (pol > 0 && br->retries >= pol)) {
-    char msg[256];
-    snprintf(msg, sizeof(msg), "target %s, not reconnecting (--reconnect %s)", why,
-             pol == 0 ? "never" : "attempts exhausted");
-    fail_client_requests(br);
-    br__stop(br, 1, msg);
-    return;
-  }
-  br->retries++;
-  br__log(br, 1, "target: next attempt in %u ms", br->cfg.retry_ms);
-  uv_timer_start(&br->retry_timer, retry_cb, br->cfg.retry_ms, 0);
-}
-
-static void target_closed(uv_handle_t *h) {
-  br__side *s = h->data;
-  br_t *br = s->br;
-  br->open_handles--;
-  s->handles--;
-  if (s->handles == 0) {
-    br->tstate = BR__T_IDLE;
-    s->fly.len = 0;
-    s->writing = 0;
-    if (!br->closing && br->retry_pending_reason) {
-      const char *why = br->retry_pending_reason;
-      br->retry_pending_reason = NULL;
-      target_retry(br, why);
-    } else if (!br->closing && br->c.up) {
-      target_connect(br); /* a client came while the last one's was released */
-    }
-  }
-  br__maybe_finish_close(br);
-}
-
-static void target_close_handle(br_t *br, const char *retry_why) {
-  br__side *t = &br->t;
-  t->up = 0;
-  br->tstate = BR__T_CLOSING;
-  br->retry_pending_reason = retry_why;
-  close_handle(br, &t->h.handle, target_closed);
-}
-
-static void replay_session(br_t *br) {
-  /* A fresh connection to QEMU knows nothing: p/P answer empty until the
-   * target description was read ("QEMU 7.2 facts" in DESIGN.md). */
-  if (br->sess_qsupported_len) {
-    side_send(&br->t, br->sess_qsupported, br->sess_qsupported_len, 0);
-    br__fifo_push(br, BR__OWN_INTERNAL, 0, 0);
-  }
-  if (br->sess_xml) {
-    static const char xml[] = "qXfer:features:read:target.xml:0,ffb";
-    side_send(&br->t, xml, sizeof(xml) - 1, 0);
-    br__fifo_push(br, BR__OWN_INTERNAL, 0, 0);
-  }
-}
-
-static void target_up(br_t *br) {
-  br__side *t = &br->t;
-  t->rd = t->wr = &t->h.stream;
-  t->up = 1;
-  t->naks = t->bad = 0;
-  t->paused = 0;
-  br->tstate = BR__T_UP;
-  br->retries = 0;
-  rsp_parser_reset(&t->parser);
-  char a[160];
-  br_addr_format(&br->cfg.target, a, sizeof(a));
-  br__log(br, br->t_lost || !br->ever_connected ? 0 : 1, "%s target %s",
-          br->t_lost ? "reconnected to" : "connected to", a);
-  br->t_lost = 0;
-  br->ever_connected = 1;
-  svc_event(br->svc, SVC_EV_CONNECT);
-  uv_read_start(&t->h.stream, alloc_cb, read_cb);
-  if (br->need_replay) {
-    br->need_replay = 0;
-    replay_session(br);
-  }
-  br__timer_kick(br, 1);
-  br__flush_all(br);
-}
-
-static void connect_cb(uv_connect_t *req, int status) {
-  br_t *br = req->data;
-  if (br->closing || br->tstate != BR__T_CONNECTING)
-    return; /* released meanwhile */
-  if (status < 0) {
-    br__log(br, br->ever_connected ? 1 : 0, "cannot connect to target: %s", uv_strerror(status));
-    if (br->t_lost) {
-      /* Reconnecting after a loss: requests that arrived meanwhile get
-       * their error now, as they would have before the attempt began (the
-       * first connection, QEMU still starting, is waited for instead). */
-      fail_fifo(br, br__why_noconn);
-      br__wtx_fail(br, status);
-      br->t.acc.len = 0;
-      br__timer_kick(br, 0);
-    }
-    target_close_handle(br, "unreachable");
-    br__drain_pending(br);
-    br__flush_all(br);
-    return;
-  }
-  if (br->cfg.target.kind == BR_ADDR_TCP)
-    uv_tcp_nodelay(&br->t.h.tcp, 1);
-  target_up(br);
-}
-
-static void target_connect(br_t *br) {
-  br__side *t = &br->t;
-  if (br->closing || br->tstate != BR__T_IDLE)
-    return;
-  const br_addr *a = &br->cfg.target;
-  int rc = 0;
-  br->treq.data = br;
-  switch (a->kind) {
-  case BR_ADDR_TCP:
-    rc = uv_tcp_init(br->loop, &t->h.tcp);
-    break;
-  case BR_ADDR_UNIX:
-  case BR_ADDR_SERIAL:
-    rc = uv_pipe_init(br->loop, &t->h.pipe, 0);
-    break;
-  default:
-    rc = UV_EINVAL;
-  }
-  if (rc < 0) {
-    br__log(br, 0, "target: %s", uv_strerror(rc));
-    return;
-  }
-  t->h.handle.data = t;
-  t->handles = 1;
-  br->open_handles++;
-  br->tstate = BR__T_CONNECTING;
-  if (a->kind == BR_ADDR_TCP) {
-    rc = uv_tcp_connect(&br->treq, &t->h.tcp, (const struct sockaddr *)&a->sa, connect_cb);
-  } else if (a->kind == BR_ADDR_UNIX) {
-    uv_pipe_connect(&br->treq, &t->h.pipe, a->path, connect_cb);
-  } else {
-    int fd = br__open_serial(br);
-    rc = fd < 0 ? fd : uv_pipe_open(&t->h.pipe, fd);
-    if (rc == 0) {
-      target_up(br);
-      return;
-    }
-    if (fd >= 0)
-      close(fd);
-  }
-  if (rc < 0) {
-    br__log(br, br->ever_connected ? 1 : 0, "cannot connect to target: %s", uv_strerror(rc));
-    target_close_handle(br, "unreachable");
-  }
-}
-
-/* The pipe is unusable: every request in flight fails, the connection is
- * closed and re-established according to the policy. */
-void br__target_lost(br_t *br, const char *why) {
-  if (br->tstate != BR__T_UP && br->tstate != BR__T_CONNECTING)
-    return;
-  br__log(br, 0, "target connection lost (%s)", why);
-  br->t_lost = 1;
-  /* Nothing learned from this target may be served any more: not while
-   * the connection is down, not once it is re-made (issue 12). */
-  svc_event(br->svc, SVC_EV_LOST);
-  fail_fifo(br, why_lost);
-  br__wtx_fail(br, UV_ECONNRESET);
-  br->intr_sent = 0;
-  if (br->c.up && (br->sess_qsupported_len || br->sess_xml))
-    br->need_replay = 1;
-  br->t.acc.len = 0;
-  br__flow_check(br);
-  br->t_ack_pending = 0;
-  uv_timer_stop(&br->ack_timer);
-  target_close_handle(br, "lost");
-  br__timer_kick(br, 0);
-  br__drain_pending(br);
-}
-
 /* ------------------------------------------------------------------------
  * Client requests.
  */
@@ -1107,7 +890,7 @@ int br__dispatch(br_t *br, const char *b, size_t len, int *action) {
         snprintf(d, sizeof(d), "D;%.*s", (int)(len - 6 < 32 ? len - 6 : 32), b + 6);
       else if (br->client_mp && br->target_mp)
         snprintf(d, sizeof(d), "D;1");
-      if (br->fcount < BR_FIFO_CAP && side_send(&br->t, d, strlen(d), 0) == 0) {
+      if (br->fcount < BR_FIFO_CAP && br__side_send(&br->t, d, strlen(d), 0) == 0) {
         br__fifo_push(br, BR__OWN_INTERNAL, 0, 0);
         br__timer_kick(br, 0);
       }
@@ -1133,11 +916,11 @@ int br__dispatch(br_t *br, const char *b, size_t len, int *action) {
         return DISPATCH_WAIT;
       br__client_fail(br, br__is_mem_read(b, len), br__why_noconn);
       if (br->tstate == BR__T_IDLE && !uv_is_active((uv_handle_t *)&br->retry_timer))
-        target_connect(br);
+        br__target_connect(br);
       return DISPATCH_DONE;
     }
     if (br->tstate == BR__T_IDLE && !uv_is_active((uv_handle_t *)&br->retry_timer))
-      target_connect(br);
+      br__target_connect(br);
   }
   /* After a timeout, new requests wait until the late replies came (or
    * the connection is re-made): a reply must never go to the wrong one. */
@@ -1181,7 +964,7 @@ int br__dispatch(br_t *br, const char *b, size_t len, int *action) {
     svc_event(br->svc, SVC_EV_REG_WRITE);
   if (len && b[0] == 'D')
     svc_event(br->svc, SVC_EV_DETACH);
-  side_send(&br->t, b, len, 0);
+  br__side_send(&br->t, b, len, 0);
   /* "k" has no reply in the manual (the stub may just exit), but QEMU sends
    * W00 first and LLDB waits for it: it goes to the client if nothing else
    * was asked meanwhile (kill_pending), like a reply. */
@@ -1230,7 +1013,7 @@ static int c_on_packet(rsp_parser *p, const char *b, size_t len) {
   br_t *br = c->br;
   br__trace(br, "c>b", "$", b, len);
   if (!c->noack)
-    side_raw(c, "+", 1);
+    br__side_raw(c, "+", 1);
   client_request(br, b, len);
   return 0;
 }
@@ -1257,7 +1040,7 @@ static int c_on_nak(rsp_parser *p) {
     br__log_rl(c->br, 0, "client: %u NAKs for one packet, giving up on it", c->naks - 1);
     return 0;
   }
-  side_raw(c, c->last, c->last_len);
+  br__side_raw(c, c->last, c->last_len);
   br__trace(c->br, "b>c", "(again) ", c->last, c->last_len);
   return 0;
 }
@@ -1275,8 +1058,8 @@ static int c_on_interrupt(rsp_parser *p) {
   }
   if (br->tstate != BR__T_UP && br->tstate != BR__T_CONNECTING)
     return 0; /* nothing to interrupt */
-  ack_flush(br);
-  if (side_raw(&br->t, "\003", 1) == 0) {
+  br__ack_flush(br);
+  if (br__side_raw(&br->t, "\003", 1) == 0) {
     br__trace(br, "b>t", "^C", NULL, 0);
     for (unsigned i = 0; i < br->fcount; i++) {
       br__req *r = br__fifo_at(br, i);
@@ -1293,7 +1076,7 @@ static int c_on_interrupt(rsp_parser *p) {
 static int c_on_bad_checksum(rsp_parser *p) {
   br__side *c = p->data;
   br__log_rl(c->br, 1, "client: bad checksum, NAK");
-  side_raw(c, "-", 1);
+  br__side_raw(c, "-", 1);
   return 0;
 }
 
@@ -1306,11 +1089,11 @@ static int c_on_error(rsp_parser *p) {
   int idle = !br->fclient && !br->wk_busy && !br->pend_count;
   if (p->err == RSP_EOVERFLOW) {
     if (!c->noack)
-      side_raw(c, "+", 1);
+      br__side_raw(c, "+", 1);
     if (idle)
       br__client_fail(br, 0, "packet too long");
   } else if (!c->noack) {
-    side_raw(c, "-", 1);
+    br__side_raw(c, "-", 1);
   } else if (idle) {
     br__client_fail(br, 0, "malformed packet");
   }
@@ -1331,192 +1114,11 @@ static const rsp_parser_settings c_settings = {
  * Parser callbacks, target side.
  */
 
-/* The head request got its reply (or an error in its place). */
-static void complete_head(br_t *br, const char *b, size_t len) {
-  br__req r = br__fifo_pop(br);
-  if (r.flags & BR__REQ_RESUME)
-    br->intr_sent = 0;
-  switch (r.owner) {
-  case BR__OWN_CLIENT:
-    if (r.flags & BR__REQ_QSUP) {
-      size_t n = merge_qsupported(br, b, len, br->scratch, sizeof(br->scratch));
-      br__client_reply(br, br->scratch, n);
-    } else {
-      br__client_reply(br, b, len);
-    }
-    if (r.flags & BR__REQ_RESUME) {
-      br->intr_sent = 0;
-      /* A File-I/O request stops the target too: the client reads or
-       * writes its memory before it answers. */
-      int rc = rsp_classify_reply(b, len, NULL);
-      if (rc == RSP_REPLY_STOP || rc == RSP_REPLY_FILE_IO)
-        svc_event(br->svc, SVC_EV_STOP);
-    }
-    break;
-  case BR__OWN_WORKER:
-    wtx_reply(br, r.idx, b, len, 1);
-    wtx_topup(br);
-    break;
-  case BR__OWN_ORPHAN:
-    br__log_rl(br, 1, "dropped a late reply");
-    wtx_topup(br);
-    break;
-  default:
-    break;
-  }
-  br__timer_kick(br, 1);
-  br__drain_pending(br);
-}
-
-static int t_on_packet(rsp_parser *p, const char *b, size_t len) {
-  br__side *t = p->data;
-  br_t *br = t->br;
-  br__trace(br, "t>b", "$", b, len);
-  t->bad = 0;
-  unsigned rf;
-  int rc = rsp_classify_reply(b, len, &rf);
-  if (br->fcount == 0 || rc == RSP_REPLY_CONSOLE) {
-    ack_flush(br);
-    side_raw(t, "+", 1);
-  } else {
-    ack_later(br);
-  }
-  if (br->fcount == 0) {
-    /* Nothing asked, so no resume is pending either.  In all-stop mode
-     * GDB reads a '$' packet only as the reply to its own request, so
-     * forwarding this one would make it the reply to GDB's next request
-     * and shift every reply after it by one (QEMU sends W00 when it is
-     * terminated while stopped, then closes).  Asynchronous events in
-     * non-stop mode come as notifications (t_on_notification). */
-    if ((rf & RSP_REPF_EXITED) && br->kill_pending) {
-      br->kill_pending = 0;
-      br__client_reply(br, b, len); /* the answer to k */
-    } else if (rf & RSP_REPF_EXITED)
-      br__log_rl(br, 0, "target: the process ended (%.*s) while no resume was pending",
-                 (int)(len < 16 ? len : 16), b);
-    else
-      br__log_rl(br, 1, "target: a packet nothing asked for dropped: %.*s",
-                 (int)(len < 32 ? len : 32), b);
-    return 0;
-  }
-  br__req *head = br__fifo_at(br, 0);
-  /* Every stop reply of the manual counts, w (thread exit) and N (no
-   * resumed thread) too: "Stop Reply Packets" lists them among the replies
-   * a resume gets when the target halts, so they can no more be the answer
-   * to another request than S or T can. */
-  if (!(head->flags & (BR__REQ_RESUME | BR__REQ_STOPQ)) && rc == RSP_REPLY_STOP) {
-    /* A stop reply where none can be the answer: QEMU sends one when a
-     * new connection stops a running guest, before it reads our
-     * request.  GDB connecting directly would see it before sending
-     * anything and ignore it; here it must not be taken for the reply. */
-    br__log_rl(br, 1, "target: unsolicited stop reply dropped");
-    return 0;
-  }
-  if (rc == RSP_REPLY_CONSOLE) {
-    /* "Stop Reply Packets": O packets may precede the final reply of a
-     * resume or a qRcmd; they do not complete the request. */
-    if (head->owner == BR__OWN_WORKER)
-      wtx_reply(br, head->idx, b, len, 0);
-    else if (head->owner == BR__OWN_CLIENT)
-      br__client_reply(br, b, len);
-    br__timer_kick(br, 2);
-    return 0;
-  }
-  complete_head(br, b, len);
-  return 0;
-}
-
-static int t_on_notification(rsp_parser *p, const char *b, size_t len) {
-  br__side *t = p->data;
-  br_t *br = t->br;
-  br__trace(br, "t>b", "%", b, len);
-  if (br->c.up)
-    side_send(&br->c, b, len, RSP_ENC_NOTIFY);
-  return 0;
-}
-
-static int t_on_ack(rsp_parser *p) {
-  br__side *t = p->data;
-  t->naks = 0;
-  return 0;
-}
-
-static int t_on_nak(rsp_parser *p) {
-  br__side *t = p->data;
-  if (!t->last_len)
-    return 0;
-  if (++t->naks > BR_MAX_RETRIES) {
-    br__log_rl(t->br, 0, "target: %u NAKs for one packet, giving up on it", t->naks - 1);
-    return 0;
-  }
-  side_raw(t, t->last, t->last_len);
-  return 0;
-}
-
-/* The head request fails with why, whoever sent it. */
-static void fail_head(br_t *br, const char *why) {
-  if (!br->fcount)
-    return;
-  const br__req *head = br__fifo_at(br, 0);
-  char buf[256];
-  const char *e = err_body(br, head->owner == BR__OWN_CLIENT && (head->flags & BR__REQ_MEM), why,
-                           buf, sizeof(buf));
-  complete_head(br, e, strlen(e));
-}
-
-static int t_on_bad_checksum(rsp_parser *p) {
-  br__side *t = p->data;
-  br_t *br = t->br;
-  if (++t->bad <= BR_MAX_RETRIES) {
-    br__log_rl(br, 1, "target: bad checksum, NAK");
-    ack_flush(br);
-    side_raw(t, "-", 1);
-    return 0;
-  }
-  br__log_rl(br, 0, "target: %u bad checksums in a row, failing the request", t->bad);
-  t->bad = 0;
-  ack_flush(br);
-  side_raw(t, "+", 1);
-  fail_head(br, "corrupt reply from the target");
-  return 0;
-}
-
-static int t_on_error(rsp_parser *p) {
-  br__side *t = p->data;
-  br_t *br = t->br;
-  br__log_rl(br, 0, "target: malformed packet (%s)", rsp_strerror(p->err));
-  if (p->err == RSP_EOVERFLOW) {
-    /* The reply was sent and is lost: the request gets an error. */
-    ack_flush(br);
-    side_raw(t, "+", 1);
-    fail_head(br, "reply from the target too long");
-  } else if (p->err != RSP_ETRUNCATED && ++t->bad <= BR_MAX_RETRIES) {
-    ack_flush(br);
-    side_raw(t, "-", 1);
-  }
-  return 0;
-}
-
-static int t_on_interrupt(rsp_parser *p) {
-  (void)p;
-  return 0;
-}
-
-static const rsp_parser_settings t_settings = {
-    .on_packet = t_on_packet,
-    .on_notification = t_on_notification,
-    .on_ack = t_on_ack,
-    .on_nak = t_on_nak,
-    .on_interrupt = t_on_interrupt,
-    .on_bad_checksum = t_on_bad_checksum,
-    .on_error = t_on_error,
-};
-
 /* ------------------------------------------------------------------------
  * Reading.
  */
 
-static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+void br__alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   br__side *s = h->data;
   (void)suggested;
   *buf = uv_buf_init(s->rbuf, sizeof(s->rbuf));
@@ -1539,7 +1141,7 @@ static void spin_kick(br_t *br) {
     uv_idle_start(&br->spin, spin_cb);
 }
 
-static void read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
+void br__read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
   br__side *s = st->data;
   br_t *br = s->br;
   (void)buf;
@@ -1552,7 +1154,8 @@ static void read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
     return;
   }
   if (nread > 0) {
-    rsp_parser_execute(&s->parser, s == &br->c ? &c_settings : &t_settings, s->rbuf, (size_t)nread);
+    rsp_parser_execute(&s->parser, s == &br->c ? &c_settings : &br__t_settings, s->rbuf,
+                       (size_t)nread);
   }
   br__flush_all(br);
 }
@@ -1597,107 +1200,10 @@ static void client_up(br_t *br) {
   br->client_gen++;
   rsp_parser_reset(&c->parser);
   c->parser.flags = 0;
-  uv_read_start(c->rd, alloc_cb, read_cb);
+  uv_read_start(c->rd, br__alloc_cb, br__read_cb);
   br__log(br, 0, "client connected");
   if (br->tstate == BR__T_IDLE && !uv_is_active((uv_handle_t *)&br->retry_timer))
-    target_connect(br);
-}
-
-static void release_shutdown_cb(uv_shutdown_t *req, int status) {
-  br_t *br = req->data;
-  (void)status;
-  if (br->tstate == BR__T_CLOSING && !uv_is_closing(&br->t.h.handle))
-    close_handle(br, &br->t.h.handle, target_closed);
-}
-
-/* The client is gone: close the target connection too, the way a debugger
- * that goes away closes its own.  Nothing is sent, so the target is left
- * exactly as the client left it (QEMU does nothing when its gdb
- * connection closes); the next client gets a fresh connection, which
- * QEMU treats like a debugger attaching (it stops the guest and attaches
- * the first process, as it would for GDB connecting directly). */
-static void target_release_now(br_t *br) {
-  uv_timer_stop(&br->retry_timer);
-  br->retries = 0;
-  br->t_lost = 0;
-  br__wtx_fail(br, UV_ECONNRESET);
-  br__fifo_clear(br);
-  br->intr_sent = 0;
-  br->kill_pending = 0;
-  if (br->tstate != BR__T_UP && br->tstate != BR__T_CONNECTING)
-    return;
-  br__log(br, 1, "releasing the target connection");
-  ack_flush(br);
-  int was_up = br->tstate == BR__T_UP;
-  br__side *t = &br->t;
-  if (was_up) {
-    side_flush(t);
-    uv_read_stop(&t->h.stream);
-  }
-  t->up = 0;
-  br->tstate = BR__T_CLOSING;
-  br->retry_pending_reason = NULL;
-  br->t_ack_pending = 0;
-  uv_timer_stop(&br->ack_timer);
-  /* Let what was written (a detach, say) reach the target first. */
-  br->shutdown_req.data = br;
-  if (!was_up || uv_shutdown(&br->shutdown_req, &t->h.stream, release_shutdown_cb) < 0)
-    close_handle(br, &t->h.handle, target_closed);
-  t->acc.len = 0;
-}
-
-static void fin_timer_cb(uv_timer_t *t);
-
-/* Runs svc_finish() on the worker before the target connection closes
- * (then: BR__FIN_RELEASE or BR__FIN_CLOSE); 0 if there is nothing to
- * finish (no worker, no live connection), the caller goes on at once. */
-static int finish_start(br_t *br, int then) {
-  if (!br->thread_started || br->closing || br->tstate != BR__T_UP || br->wk_busy)
-    return 0;
-  br->fin_then = then;
-  job_start_finish(br);
-  /* svc_finish's requests fail after timeout_ms like any other; this is
-   * the bound on the whole job. */
-  uv_timer_start(&br->fin_timer, fin_timer_cb, br->cfg.timeout_ms + br->cfg.timeout_ms / 2, 0);
-  return 1;
-}
-
-static void target_release(br_t *br) {
-  if (!finish_start(br, BR__FIN_RELEASE))
-    target_release_now(br);
-}
-
-static void close_now(br_t *br);
-
-static void fin_follow(br_t *br, int then) {
-  uv_timer_stop(&br->fin_timer);
-  uv_mutex_lock(&br->mtx);
-  br->wk_cut = 0;
-  uv_mutex_unlock(&br->mtx);
-  if (br->shutting) {
-    close_now(br);
-    return;
-  }
-  if (then == BR__FIN_RELEASE)
-    target_release_now(br);
-  br__drain_pending(br);
-  br__flush_all(br);
-}
-
-/* The finishing deadline passed (a job that does not end after its
- * interrupt, or svc_finish that the target does not answer): the worker's
- * requests fail now and every later one at once. */
-static void fin_timer_cb(uv_timer_t *t) {
-  br_t *br = t->data;
-  if (br->closing)
-    return;
-  br__log(br, 0, "%s did not end within the timeout: cutting it short",
-          br->fin_then ? "restoring the target" : "the interrupted command");
-  uv_mutex_lock(&br->mtx);
-  br->wk_cut = 1;
-  uv_mutex_unlock(&br->mtx);
-  br__wtx_fail(br, UV_ETIMEDOUT);
-  br__flush_all(br);
+    br__target_connect(br);
 }
 
 static void client_drop(br_t *br, const char *why) {
@@ -1727,10 +1233,10 @@ static void client_drop(br_t *br, const char *why) {
   if (br->wk_busy)
     br->release_after_job = 1;
   else
-    target_release(br);
-  close_handle(br, &c->h.handle, client_closed);
+    br__target_release(br);
+  br__close_handle(br, &c->h.handle, client_closed);
   if (br->client_stdio && c->w.handle.type != UV_UNKNOWN_HANDLE)
-    close_handle(br, &c->w.handle, client_closed);
+    br__close_handle(br, &c->w.handle, client_closed);
   br__timer_kick(br, 0);
   if (br->client_stdio)
     br__stop(br, 0, "client closed the connection");
@@ -1766,7 +1272,7 @@ static void try_accept(br_t *br) {
     c->h.handle.data = c;
     c->handles = 1;
     if (uv_accept(&br->listener.stream, &c->h.stream) < 0) {
-      close_handle(br, &c->h.handle, client_closed);
+      br__close_handle(br, &c->h.handle, client_closed);
       return;
     }
     if (br->cfg.listen.kind == BR_ADDR_TCP)
@@ -1796,7 +1302,7 @@ static void try_accept(br_t *br) {
     br->reject_busy = 1;
     if (uv_accept(&br->listener.stream, (uv_stream_t *)&br->reject.handle) == 0)
       br__log_rl(br, 0, "refused a second client (one client at a time)");
-    close_handle(br, &br->reject.handle, reject_closed);
+    br__close_handle(br, &br->reject.handle, reject_closed);
     return;
   }
   br->accept_pending = 1;
@@ -1989,7 +1495,7 @@ int br_listen_port(const br_t *br) {
   return br->listen_port;
 }
 
-static void br__stop(br_t *br, int status, const char *why) {
+void br__stop(br_t *br, int status, const char *why) {
   if (br->stopped || br->closing || br->shutting)
     return;
   br->stopped = 1;
@@ -1998,7 +1504,7 @@ static void br__stop(br_t *br, int status, const char *why) {
     br->cfg.on_stop(br, status, why);
 }
 
-static void br__maybe_finish_close(br_t *br) {
+void br__maybe_finish_close(br_t *br) {
   if (!br->closing || br->open_handles > 0 || !br->close_cb)
     return;
   br_close_cb cb = br->close_cb;
@@ -2033,12 +1539,12 @@ void br_close(br_t *br, br_close_cb cb) {
     return;
   br->close_cb = cb;
   if (!br->thread_started || (!br->wk_busy && br->tstate != BR__T_UP)) {
-    close_now(br);
+    br__close_now(br);
     return;
   }
   br->shutting = 1;
   if (br->listening)
-    close_handle(br, &br->listener.handle, handle_closed);
+    br__close_handle(br, &br->listener.handle, handle_closed);
   br->listening = 0;
   br->accept_pending = 0;
   uv_timer_stop(&br->retry_timer);
@@ -2056,9 +1562,9 @@ void br_close(br_t *br, br_close_cb cb) {
     br->fclient = 0;
     br->pend.len = br->pend_off = 0;
     br->pend_count = 0;
-    close_handle(br, &c->h.handle, client_closed);
+    br__close_handle(br, &c->h.handle, client_closed);
     if (br->client_stdio && c->w.handle.type != UV_UNKNOWN_HANDLE)
-      close_handle(br, &c->w.handle, client_closed);
+      br__close_handle(br, &c->w.handle, client_closed);
   }
   if (br->wk_busy && !br->wk_job_finish) {
     br__log(br, 0, "stopping the running command before exiting");
@@ -2070,7 +1576,7 @@ void br_close(br_t *br, br_close_cb cb) {
     uv_cond_broadcast(&br->cond);
     uv_mutex_unlock(&br->mtx);
     svc_interrupt(br->svc);
-    uv_timer_start(&br->fin_timer, fin_timer_cb, br->cfg.timeout_ms, 0);
+    uv_timer_start(&br->fin_timer, br__fin_timer_cb, br->cfg.timeout_ms, 0);
   } else if (!br->wk_busy) {
     shutdown_step(br);
   }
@@ -2084,11 +1590,11 @@ static void shutdown_step(br_t *br) {
   uv_mutex_lock(&br->mtx);
   br->wk_cut = 0;
   uv_mutex_unlock(&br->mtx);
-  if (!finish_start(br, BR__FIN_CLOSE))
-    close_now(br);
+  if (!br__finish_start(br, BR__FIN_CLOSE))
+    br__close_now(br);
 }
 
-static void close_now(br_t *br) {
+void br__close_now(br_t *br) {
   if (br->closing)
     return;
   br__log_rl_flush(br);
@@ -2106,26 +1612,26 @@ static void close_now(br_t *br) {
     br->thread_started = 0;
   }
   if (br->started) {
-    close_handle(br, (uv_handle_t *)&br->retry_timer, handle_closed);
-    close_handle(br, (uv_handle_t *)&br->req_timer, handle_closed);
-    close_handle(br, (uv_handle_t *)&br->ack_timer, handle_closed);
-    close_handle(br, (uv_handle_t *)&br->async, handle_closed);
-    close_handle(br, (uv_handle_t *)&br->spin, handle_closed);
-    close_handle(br, (uv_handle_t *)&br->fin_timer, handle_closed);
-    close_handle(br, (uv_handle_t *)&br->accept_check, handle_closed);
+    br__close_handle(br, (uv_handle_t *)&br->retry_timer, handle_closed);
+    br__close_handle(br, (uv_handle_t *)&br->req_timer, handle_closed);
+    br__close_handle(br, (uv_handle_t *)&br->ack_timer, handle_closed);
+    br__close_handle(br, (uv_handle_t *)&br->async, handle_closed);
+    br__close_handle(br, (uv_handle_t *)&br->spin, handle_closed);
+    br__close_handle(br, (uv_handle_t *)&br->fin_timer, handle_closed);
+    br__close_handle(br, (uv_handle_t *)&br->accept_check, handle_closed);
   }
   if (br->listening)
-    close_handle(br, &br->listener.handle, handle_closed);
+    br__close_handle(br, &br->listener.handle, handle_closed);
   br->listening = 0;
   if (br->c.handles) {
     br->c.up = 0;
-    close_handle(br, &br->c.h.handle, client_closed);
+    br__close_handle(br, &br->c.h.handle, client_closed);
     if (br->c.handles > 1)
-      close_handle(br, &br->c.w.handle, client_closed);
+      br__close_handle(br, &br->c.w.handle, client_closed);
   }
   if (br->t.handles) {
     br->t.up = 0;
-    close_handle(br, &br->t.h.handle, target_closed);
+    br__close_handle(br, &br->t.h.handle, br__target_closed);
   }
   br__maybe_finish_close(br);
 }

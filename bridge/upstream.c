@@ -12,6 +12,7 @@
 
 static int needs_timer(br_t *br);
 static void req_timeout_cb(uv_timer_t *t);
+
 br__req *br__fifo_at(br_t *br, unsigned i) {
   return &br->fifo[(br->fhead + i) % BR_FIFO_CAP];
 }
