@@ -115,4 +115,17 @@ void br__fin_follow(br_t *br, int then);
 void br__fin_timer_cb(uv_timer_t *t);
 extern const rsp_parser_settings br__t_settings;
 
+/* Defined in bridge.c (client split). */
+int br__eq(const char *b, size_t len, const char *s);
+int br__is_resume(const char *b, size_t len);
+void br__job_start(br_t *br, const char *body, size_t len);
+void br__abandon_job(br_t *br);
+
+/* Defined in client.c (client split). */
+void br__client_closed(uv_handle_t *h);
+void br__client_up(br_t *br);
+void br__client_drop(br_t *br, const char *why);
+void br__connection_cb(uv_stream_t *server, int status);
+extern const rsp_parser_settings br__c_settings;
+
 #endif /* BR_INT_H */

@@ -85,6 +85,12 @@ void br__pend_drop(br_t *br, const char *why) {
   br->pend_count = 0;
 }
 
+/* ------------------------------------------------------------------------
+ * Timeouts.  A request other than a resume must be answered within
+ * timeout_ms of the last progress on the pipe; a resume only once a ^C was
+ * sent for it.
+ */
+
 static int needs_timer(br_t *br) {
   if (br->forphan && br->tstate == BR__T_UP)
     return 1; /* their late replies must come, or the pipe is out of step */
