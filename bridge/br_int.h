@@ -6,6 +6,192 @@
 
 #include "bridge.h"
 
+/* Threads: the loop thread runs everything but svc_handle() and
+ * svc_finish(), which run on the worker (bridge.c: job_*, worker_*, io_*,
+ * wtx_*).  struct br below says which thread may touch which field. */
+
+/* One request on the upstream pipe. */
+typedef struct {
+  uint8_t owner; /* BR__OWN_* */
+  uint8_t flags; /* BR__REQ_* */
+  uint32_t idx;  /* worker: index in its transact() call */
+} br__req;
+
+/* One side of the bridge: the client or the target.  Private. */
+typedef struct br__side {
+  br_t *br;
+  const char *name; /* "client", "target" */
+  union {
+    uv_handle_t handle;
+    uv_stream_t stream;
+    uv_tcp_t tcp;
+    uv_pipe_t pipe;
+    uv_tty_t tty;
+  } h;
+  union { /* stdio only: stdout, when reading stdin */
+    uv_handle_t handle;
+    uv_stream_t stream;
+    uv_pipe_t pipe;
+    uv_tty_t tty;
+  } w;
+  uv_stream_t *rd, *wr;
+  int up;      /* connected and reading */
+  int handles; /* handles open or closing */
+  int noack;   /* this side is in no-ack mode */
+  int paused;  /* reading stopped for back-pressure */
+  int writing; /* a uv_write of fly is in flight */
+  unsigned naks;
+  unsigned bad;
+  rsp_parser parser;
+  br_buf acc; /* bytes waiting to be written */
+  br_buf fly; /* bytes being written */
+  uv_write_t wreq;
+  size_t last_len; /* the last frame sent, for retransmission on '-' */
+  char last[BR_FRAME_MAX];
+  char body[BR_BODY_MAX];
+  char rbuf[BR_READ_SIZE];
+} br__side;
+
+/* A repeated log line (loop thread): printed once a second at most, the
+ * rest counted and summarised (see br__log_rl in log.c). */
+#define BR_LOG_SLOTS 8
+typedef struct {
+  const char *key; /* the call site's format string */
+  int level;
+  uint64_t since; /* uv_now() when it was last printed */
+  unsigned n;     /* not printed since */
+  char text[96];  /* the start of the last line, for the summary */
+} br__logrl;
+
+/* A worker transaction, shared between the worker and the loop. */
+typedef struct br__wtx br__wtx;
+
+/* The bridge.  Fields are grouped by the thread that may touch them; a
+ * field is moved between groups only with the code that uses it. */
+struct br {
+  /* ==== Public, and fixed once br_start() returns: any thread reads. ==== */
+  void *data;
+  br_config cfg;
+  uv_loop_t *loop;
+  svc *svc; /* the pointer; the service has its own rules (service.h) */
+
+  /* ==== Worker plumbing, set up by br_start() before the worker runs. ==== */
+  uv_thread_t thread;
+  int thread_started;
+  uv_async_t async; /* uv_async_send() from the worker */
+  uv_mutex_t mtx;
+  uv_cond_t cond;
+
+  /* ==== Loop thread only. ==== */
+  /* Lifecycle (bridge.c). */
+  int started;
+  int closing;
+  int open_handles;
+  br_close_cb close_cb;
+  int stopped;                   /* on_stop called */
+  br__logrl logrl[BR_LOG_SLOTS]; /* log.c */
+  uv_idle_t spin;                /* active while busy-polling (cfg.busy_poll_us) */
+  uint64_t last_io;              /* uv_hrtime() of the last bytes read */
+
+  /* Listener and client session (client.c). */
+  union {
+    uv_handle_t handle;
+    uv_stream_t stream;
+    uv_tcp_t tcp;
+    uv_pipe_t pipe;
+  } listener;
+  int listening;
+  int accept_pending;  /* a connection waits until the client slot frees */
+  int accept_deferred; /* accept_check decides on a connection that came while a client is up */
+  union {
+    uv_handle_t handle;
+    uv_tcp_t tcp;
+    uv_pipe_t pipe;
+  } reject;
+  int reject_busy;
+  int listen_port;         /* after br_start, for TCP */
+  uv_check_t accept_check; /* a second connection is decided after this iteration's I/O */
+  br__side c;              /* client */
+  unsigned client_gen;
+  int client_stdio;
+  int client_mp;              /* the client's qSupported offered multiprocess+ */
+  char scratch[BR_FRAME_MAX]; /* merged qSupported, local replies */
+
+  /* Target connection and state (target.c). */
+  br__side t; /* target */
+  int tstate; /* BR__T_* */
+  uv_connect_t treq;
+  uv_timer_t retry_timer;
+  int retries; /* attempts since the last loss */
+  int ever_connected;
+  int need_replay;                  /* reconnected under a live session: replay its setup */
+  const char *retry_pending_reason; /* retry once the handle is closed */
+  unsigned target_psize;
+  /* What the client set up on the target, replayed after a reconnect. */
+  char sess_qsupported[512];
+  size_t sess_qsupported_len;
+  int sess_xml;
+  int target_mp;    /* the target's qSupported reply had multiprocess+ */
+  int kill_pending; /* a forwarded k waits for the target's W/X (or its close) */
+  int intr_sent;    /* a ^C went up while a resume was pending */
+  int t_lost;       /* the target connection was lost and not yet re-made */
+  /* The ack for the target's last reply, held back to ride with the next
+   * request (one write fewer per round trip); ack_timer sends it alone if
+   * no request follows soon. */
+  uv_timer_t ack_timer;
+  int t_ack_pending;
+  /* Finishing the target connection: svc_finish() runs on the worker as
+   * its last job before the connection is closed (a client leaving, or
+   * br_close()), bounded by fin_timer. */
+  int release_after_job; /* the client left during a service command */
+  int shutting;          /* br_close() called: the bridge closes once finished */
+  int fin_then;          /* BR__FIN_*: what follows the finish job */
+  uv_timer_t fin_timer;
+  uv_shutdown_t shutdown_req;
+
+  /* Upstream pipe (upstream.c). */
+  br__req fifo[BR_FIFO_CAP];
+  unsigned fhead, fcount;
+  unsigned fclient; /* entries owned by the client */
+  unsigned forphan;
+  uv_timer_t req_timer;
+  uint64_t progress_at; /* uv_now() of the last reply (see BR_CONSOLE_TIMEOUTS) */
+  /* Client requests waiting their turn: [u32 len][i32 action][body]... */
+  br_buf pend;
+  size_t pend_off; /* the first waiting request is at pend.p + pend_off */
+  unsigned pend_count;
+
+  /* ==== Under mtx: either thread, holding br->mtx. ==== */
+  int wk_quit;
+  int wk_has_job;
+  int wk_busy;         /* loop's view: a job is running */
+  int wk_idle;         /* the worker waits for a job (svc_handle() returned) */
+  unsigned wk_job_gen; /* client_gen of the job */
+  int wk_job_qsup;     /* the job is a qSupported: merge its reply */
+  int wk_job_rcmd;     /* the job is a monitor command (qRcmd) */
+  int wk_job_finish;   /* the job is svc_finish() */
+  int wk_fin_done;     /* svc_finish() returned */
+  int wk_cut;          /* transact() fails at once: the finishing deadline passed */
+  int wk_abandoned;    /* the client gave up on it: output and reply dropped */
+  int wk_client_ok;    /* output() may still reach the client */
+  br__wtx *wtx;        /* submitted by the worker */
+  br__wtx *ltx;        /* accepted by the loop (only the loop sets it non-NULL) */
+  br_buf wout;         /* O frames from the worker, for the client */
+  br_buf rx;           /* replies for the current transaction */
+  struct br__rxent *rxe;
+  size_t rxe_len, rxe_cap;
+  int wk_reply_ready;
+  br_buf wreply;
+  char job[BR_BODY_MAX];
+  size_t job_len;
+  char fast[BR_BODY_MAX]; /* a reply served on the loop thread (serve_cached) */
+
+  /* ==== Worker thread only (but wk_intr: set by the loop, read by the
+   * worker without the lock, a flag polled by interrupted()). ==== */
+  int wk_replied;
+  volatile int wk_intr; /* ^C during the current job */
+};
+
 enum { BR__OWN_CLIENT = 0, BR__OWN_WORKER, BR__OWN_INTERNAL, BR__OWN_ORPHAN };
 
 enum {

@@ -922,6 +922,26 @@ int br_start(br_t *br) {
   return 0;
 }
 
+size_t br_size(void) {
+  return sizeof(br_t);
+}
+
+svc *br_service(br_t *br) {
+  return br->svc;
+}
+
+void *br_data(const br_t *br) {
+  return br->data;
+}
+
+void br_set_data(br_t *br, void *data) {
+  br->data = data;
+}
+
+const br_config *br_get_config(const br_t *br) {
+  return &br->cfg;
+}
+
 int br_ever_connected(const br_t *br) {
   return br->ever_connected;
 }

@@ -38,6 +38,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "br_int.h" /* the harness looks inside struct br */
 #include "bridge.h"
 
 #define FZ_BODY      (2 * BR_FRAME_MAX)
