@@ -1,6 +1,7 @@
-/* bridge.c - the packet path: one client, one target, an ordered upstream
- * pipe shared by the client's requests and the worker's, and the worker
- * thread that runs the services.
+/* bridge.c - the sides' I/O (framing, acks, output buffers, reading), the
+ * worker thread that runs the service, and the lifecycle (br_init,
+ * br_start, br_close).  The rest of the core: client.c, upstream.c,
+ * target.c (file map and threading rules in README.md).
  *
  * How it behaves, in short:
  * - Each side has its own parser and its own ack state.  The client may
