@@ -1,6 +1,7 @@
-/* bridge.c - the packet path: one client, one target, an ordered upstream
- * pipe shared by the client's requests and the worker's, and the worker
- * thread that runs the services.
+/* bridge.c - the sides' I/O (framing, acks, output buffers, reading), the
+ * worker thread that runs the service, and the lifecycle (br_init,
+ * br_start, br_close).  The rest of the core: client.c, upstream.c,
+ * target.c (file map and threading rules in README.md).
  *
  * How it behaves, in short:
  * - Each side has its own parser and its own ack state.  The client may
@@ -42,14 +43,15 @@
 
 #include "br_int.h"
 
-static const char *const msg_lost = "E.rspbridge: target connection lost";
-static const char *const msg_noconn = "E.rspbridge: target not connected";
+/* Reasons of error replies (see br__client_fail). */
+const char *const br__why_lost = "target connection lost";
+const char *const br__why_noconn = "target not connected";
 
 /* ------------------------------------------------------------------------
  * Small helpers.
  */
 
-static int buf_reserve(br_buf *b, size_t extra) {
+int br__buf_reserve(br_buf *b, size_t extra) {
   /* Allocates even for 0 bytes: an empty body is copied to b->p + len. */
   if (b->p && b->cap - b->len >= extra)
     return 0;
@@ -65,7 +67,7 @@ static int buf_reserve(br_buf *b, size_t extra) {
 }
 
 static int buf_append(br_buf *b, const void *d, size_t n) {
-  if (buf_reserve(b, n))
+  if (br__buf_reserve(b, n))
     return UV_ENOMEM;
   memcpy(b->p + b->len, d, n);
   b->len += n;
@@ -78,58 +80,17 @@ static void buf_free(br_buf *b) {
   b->len = b->cap = 0;
 }
 
-static int eq(const char *b, size_t len, const char *s) {
+int br__eq(const char *b, size_t len, const char *s) {
   size_t n = strlen(s);
   return len == n && memcmp(b, s, n) == 0;
 }
 
-/* Console output from a stub ('O' followed by hex), as opposed to "OK". */
-static int is_console(const char *b, size_t len) {
-  if (len < 3 || b[0] != 'O' || len % 2 == 0)
-    return 0;
-  for (size_t i = 1; i < len; i++)
-    if (rsp_hex_digit((unsigned char)b[i]) < 0)
-      return 0;
-  return 1;
-}
-
-/* "Stop Reply Packets": S AA, T AA..., W AA..., X AA... with two hex
- * digits, so that "T0;tnotrun:0" (qTStatus) is not one. */
-static int is_stop_reply(const char *b, size_t len) {
-  rsp_stop st;
-  if (len < 3 || !(b[0] == 'S' || b[0] == 'T' || b[0] == 'W' || b[0] == 'X'))
-    return 0;
-  return rsp_parse_stop(b, len, &st) == 0;
-}
-
-/* A File-I/O request from the target ("File-I/O Remote Protocol
- * Extension"): "Fcall-id,parameter...", the reply to a resume. */
-static int is_fileio_request(const char *b, size_t len) {
-  return len >= 2 && b[0] == 'F' && ((b[1] >= 'a' && b[1] <= 'z') || (b[1] >= 'A' && b[1] <= 'Z'));
-}
-
 /* Requests whose reply is a stop reply that comes when the target stops
- * ("Packets": c, C, s, S, i, I, vCont with actions, vRun, vAttach; and
- * the client's File-I/O reply "Fretcode,errno,C", which resumes the target
- * it answers, the next stop reply or F request being its reply). */
-static int is_resume(const char *b, size_t len) {
-  if (!len)
-    return 0;
-  switch (b[0]) {
-  case 'F':
-  case 'c':
-  case 'C':
-  case 's':
-  case 'S':
-  case 'i':
-  case 'I':
-    return 1;
-  case 'v':
-    return rsp_has_prefix(b, len, "vCont;") || rsp_has_prefix(b, len, "vRun") ||
-           rsp_has_prefix(b, len, "vAttach");
-  default:
-    return 0;
-  }
+ * (proto/classify.c: c, C, s, S, i, I, vCont with actions, vRun, vAttach,
+ * and the client's File-I/O answer "Fretcode,errno,C", which resumes the
+ * target it answers). */
+int br__is_resume(const char *b, size_t len) {
+  return rsp_classify_request(b, len, NULL) == RSP_REQ_RESUME;
 }
 
 /* ------------------------------------------------------------------------
@@ -139,10 +100,6 @@ static int is_resume(const char *b, size_t len) {
  */
 
 static void side_fail(br__side *s, int err);
-static void br__flush_all(br_t *br);
-static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
-static void read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf);
-static void req_timeout_cb(uv_timer_t *t);
 static void worker_poll(br_t *br);
 
 static int side_writable(br__side *s) {
@@ -152,7 +109,7 @@ static int side_writable(br__side *s) {
   if (s == &br->c)
     return s->up;
   /* Requests may queue while the first connection is being made; a lost
-   * connection fails them (target_lost) and new ones are refused. */
+   * connection fails them (br__target_lost) and new ones are refused. */
   return 1;
 }
 
@@ -168,7 +125,7 @@ static void side_reading(br__side *s, int pause, int resume) {
   } else if (resume && s->paused) {
     s->paused = 0;
     if (s->up && !s->br->closing)
-      uv_read_start(s->rd, alloc_cb, read_cb);
+      uv_read_start(s->rd, br__alloc_cb, br__read_cb);
   }
 }
 
@@ -177,7 +134,7 @@ static void side_reading(br__side *s, int pause, int resume) {
  * input becomes output to the target and also to the client itself
  * (replies the bridge makes: acks, cached reads, refusals), so a client
  * that never reads is not read either, and memory stays bounded. */
-static void flow_check(br_t *br) {
+void br__flow_check(br_t *br) {
   size_t c = side_out(&br->c), t = side_out(&br->t);
   const size_t hi = BR_HIGH_WATER, lo = BR_HIGH_WATER / 2;
   /* Requests queued behind a busy pipe count too. */
@@ -190,15 +147,15 @@ static void flow_check(br_t *br) {
 
 static void side_pause_check(br__side *s) {
   if (side_out(s) > BR_HIGH_WATER)
-    flow_check(s->br);
+    br__flow_check(s->br);
 }
 
 static void side_resume_check(br__side *s) {
   if (side_out(s) <= BR_HIGH_WATER / 2)
-    flow_check(s->br);
+    br__flow_check(s->br);
 }
 
-static int side_raw(br__side *s, const char *d, size_t n) {
+int br__side_raw(br__side *s, const char *d, size_t n) {
   if (!side_writable(s))
     return UV_ENOTCONN;
   if (buf_append(&s->acc, d, n))
@@ -210,8 +167,6 @@ static int side_raw(br__side *s, const char *d, size_t n) {
 static const char *dir_out(br__side *s) {
   return s == &s->br->c ? "b>c" : "b>t";
 }
-
-static void ack_flush(br_t *br);
 
 /* The same frame rsp_encode() builds without RLE, on the hot path
  * ("Binary Data": '$', '#', '}' and '*' are escaped).  Replies are mostly
@@ -256,13 +211,13 @@ static size_t frame_encode(char *out, const char *body, size_t len, int notify) 
   return o;
 }
 
-static int side_send(br__side *s, const char *body, size_t len, unsigned flags) {
+int br__side_send(br__side *s, const char *body, size_t len, unsigned flags) {
   if (!side_writable(s))
     return UV_ENOTCONN;
   if (s == &s->br->t)
-    ack_flush(s->br);
+    br__ack_flush(s->br);
   size_t need = RSP_FRAME_MAX(len);
-  if (buf_reserve(&s->acc, need))
+  if (br__buf_reserve(&s->acc, need))
     return UV_ENOMEM;
   int n = (int)frame_encode(s->acc.p + s->acc.len, body, len, (flags & RSP_ENC_NOTIFY) != 0);
   if (!(flags & RSP_ENC_NOTIFY) && (size_t)n <= sizeof(s->last)) {
@@ -277,25 +232,25 @@ static int side_send(br__side *s, const char *body, size_t len, unsigned flags) 
 }
 
 /* Queues the held-back ack to the target, if any. */
-static void ack_flush(br_t *br) {
+void br__ack_flush(br_t *br) {
   if (!br->t_ack_pending)
     return;
   br->t_ack_pending = 0;
   uv_timer_stop(&br->ack_timer);
-  side_raw(&br->t, "+", 1);
+  br__side_raw(&br->t, "+", 1);
 }
 
 static void ack_timer_cb(uv_timer_t *t) {
   br_t *br = t->data;
   if (br->closing)
     return;
-  ack_flush(br);
+  br__ack_flush(br);
   br__flush_all(br);
 }
 
 /* QEMU does not wait for acks, but a stub in ack mode may: the ack is
  * only held for a millisecond. */
-static void ack_later(br_t *br) {
+void br__ack_later(br_t *br) {
   if (br->t_ack_pending)
     return;
   br->t_ack_pending = 1;
@@ -304,7 +259,7 @@ static void ack_later(br_t *br) {
 
 static void write_cb(uv_write_t *req, int status);
 
-static void side_flush(br__side *s) {
+void br__side_flush(br__side *s) {
   br_t *br = s->br;
   if (br->closing || !s->up || s->writing || s->acc.len == 0)
     return;
@@ -348,16 +303,16 @@ static void write_cb(uv_write_t *req, int status) {
     side_fail(s, status);
     return;
   }
-  side_flush(s);
+  br__side_flush(s);
   side_resume_check(s);
   if (s == &s->br->c)
     worker_poll(s->br);
   br__flush_all(s->br);
 }
 
-static void br__flush_all(br_t *br) {
-  side_flush(&br->t);
-  side_flush(&br->c);
+void br__flush_all(br_t *br) {
+  br__side_flush(&br->t);
+  br__side_flush(&br->c);
   if (br->cfg.trace)
     fflush(br->cfg.trace);
 }
@@ -366,142 +321,17 @@ static void br__flush_all(br_t *br) {
  * Handles.
  */
 
-static void br__maybe_finish_close(br_t *br);
-
 static void handle_closed(uv_handle_t *h) {
   br_t *br = h->data;
   br->open_handles--;
   br__maybe_finish_close(br);
 }
 
-static void close_handle(br_t *br, uv_handle_t *h, uv_close_cb cb) {
+void br__close_handle(br_t *br, uv_handle_t *h, uv_close_cb cb) {
   (void)br;
   if (!uv_is_closing(h))
     uv_close(h, cb);
 }
-
-/* ------------------------------------------------------------------------
- * Client replies.
- */
-
-static void client_reply(br_t *br, const char *body, size_t len) {
-  side_send(&br->c, body, len, 0);
-}
-
-static void client_error(br_t *br, const char *emsg) {
-  client_reply(br, emsg, strlen(emsg));
-}
-
-static int is_mem_read(const char *b, size_t len) {
-  return len && (b[0] == 'm' || b[0] == 'x');
-}
-
-/* An error the bridge makes for a client request.  GDB takes the reply to
- * m (and x) for data unless it is exactly "Enn" ("E.text" would be printed
- * as "Invalid hex digit"), so those get E05 (EIO: GDB then says "Cannot
- * access memory") and the text goes to the log. */
-static const char *client_err(br_t *br, int mem, const char *emsg) {
-  if (!mem)
-    return emsg;
-  br__log_rl(br, 0, "client memory read failed: %s",
-             emsg[0] == 'E' && emsg[1] == '.' ? emsg + 2 : emsg);
-  return "E05";
-}
-
-static void client_fail(br_t *br, int mem, const char *emsg) {
-  client_error(br, client_err(br, mem, emsg));
-}
-
-/* GDB manual, "General Query Packets", qSupported: the client sees the
- * target's features, with a PacketSize both the target and the bridge can
- * take, plus QStartNoAckMode, which the bridge implements on the client
- * side whatever the target does. */
-static size_t merge_qsupported(br_t *br, const char *in, size_t len, char *out, size_t cap) {
-  int code;
-  const char *m;
-  size_t ml;
-  if (len && rsp_parse_error(in, len, &code, &m, &ml) == 1) {
-    if (len > cap)
-      len = cap;
-    memcpy(out, in, len);
-    return len;
-  }
-  size_t o = 0;
-  uint64_t psize = 0;
-  rsp_feature_iter it;
-  rsp_feature f;
-  rsp_features_begin(&it, in, len);
-  while (rsp_features_next(&it, &f) == 1) {
-    if (f.name_len == 10 && memcmp(f.name, "PacketSize", 10) == 0) {
-      const char *p = f.value;
-      if (f.kind == '=' && rsp_parse_hex(&p, f.value + f.value_len, &psize) < 0)
-        psize = 0;
-      continue;
-    }
-    if (f.name_len == 15 && memcmp(f.name, "QStartNoAckMode", 15) == 0)
-      continue;
-    if (f.name_len == 12 && memcmp(f.name, "multiprocess", 12) == 0)
-      br->target_mp = f.kind == '+';
-    size_t need = f.name_len + 2 + (f.kind == '=' ? f.value_len : 0);
-    if (cap - o < need + 64)
-      break;
-    if (o)
-      out[o++] = ';';
-    memcpy(out + o, f.name, f.name_len);
-    o += f.name_len;
-    if (f.kind == '=') {
-      out[o++] = '=';
-      memcpy(out + o, f.value, f.value_len);
-      o += f.value_len;
-    } else {
-      out[o++] = f.kind;
-    }
-  }
-  br->target_psize = psize ? (unsigned)(psize > 0xffffffu ? 0xffffffu : psize) : 0;
-  /* What the client may send us: the service splits what the target
-   * cannot take. */
-  unsigned ps = svc_set_packet_size(br->svc, br->target_psize, BR_BODY_MAX);
-  o += (size_t)snprintf(out + o, cap - o, "%sPacketSize=%x;QStartNoAckMode+", o ? ";" : "", ps);
-  return o;
-}
-
-/* ------------------------------------------------------------------------
- * The upstream FIFO.
- */
-
-static br__req *fifo_at(br_t *br, unsigned i) {
-  return &br->fifo[(br->fhead + i) % BR_FIFO_CAP];
-}
-
-static int fifo_push(br_t *br, uint8_t owner, uint8_t flags, uint32_t idx) {
-  if (br->fcount == BR_FIFO_CAP)
-    return -1;
-  br__req *r = &br->fifo[(br->fhead + br->fcount) % BR_FIFO_CAP];
-  r->owner = owner;
-  r->flags = flags;
-  r->idx = idx;
-  br->fcount++;
-  if (owner == BR__OWN_CLIENT)
-    br->fclient++;
-  return 0;
-}
-
-static br__req fifo_pop(br_t *br) {
-  br__req r = br->fifo[br->fhead];
-  br->fhead = (br->fhead + 1) % BR_FIFO_CAP;
-  br->fcount--;
-  if (r.owner == BR__OWN_CLIENT)
-    br->fclient--;
-  if (r.owner == BR__OWN_ORPHAN)
-    br->forphan--;
-  return r;
-}
-
-static void fifo_clear(br_t *br) {
-  br->fhead = br->fcount = br->fclient = br->forphan = 0;
-}
-
-static void timer_kick(br_t *br, int progress);
 
 /* ------------------------------------------------------------------------
  * Worker side of the loop.
@@ -515,7 +345,7 @@ static void wtx_finish(br_t *br, br__wtx *tx) {
   uv_cond_broadcast(&br->cond);
 }
 
-static void wtx_fail(br_t *br, int status) {
+void br__wtx_fail(br_t *br, int status) {
   uv_mutex_lock(&br->mtx);
   br__wtx *tx = br->ltx;
   if (tx) {
@@ -526,7 +356,7 @@ static void wtx_fail(br_t *br, int status) {
 }
 
 /* A reply (final) or console output (not final) for worker request idx. */
-static void wtx_reply(br_t *br, uint32_t idx, const char *body, size_t len, int final) {
+void br__wtx_reply(br_t *br, uint32_t idx, const char *body, size_t len, int final) {
   uv_mutex_lock(&br->mtx);
   br__wtx *tx = br->ltx;
   if (tx && !final && br->rx.len + len > BR_HIGH_WATER) {
@@ -546,7 +376,7 @@ static void wtx_reply(br_t *br, uint32_t idx, const char *body, size_t len, int 
         br->rxe_cap = nc;
       }
     }
-    if (br->rxe_len < br->rxe_cap && buf_reserve(&br->rx, len) == 0) {
+    if (br->rxe_len < br->rxe_cap && br__buf_reserve(&br->rx, len) == 0) {
       struct br__rxent *e = &br->rxe[br->rxe_len++];
       e->off = br->rx.len;
       e->len = len;
@@ -566,7 +396,7 @@ static void wtx_reply(br_t *br, uint32_t idx, const char *body, size_t len, int 
 }
 
 /* Queues more of the worker's requests, up to the window. */
-static void wtx_topup(br_t *br) {
+void br__wtx_topup(br_t *br) {
   br__wtx *tx = br->ltx; /* only the loop thread changes ltx to non-NULL */
   if (!tx || br->forphan)
     return;
@@ -582,17 +412,17 @@ static void wtx_topup(br_t *br) {
       uv_mutex_unlock(&br->mtx);
       return;
     }
-    side_send(&br->t, r->body, r->len, 0);
-    uint8_t fl = is_resume(r->body, r->len) ? BR__REQ_RESUME : 0;
-    if (eq(r->body, r->len, "?"))
+    br__side_send(&br->t, r->body, r->len, 0);
+    uint8_t fl = br__is_resume(r->body, r->len) ? BR__REQ_RESUME : 0;
+    if (br__eq(r->body, r->len, "?"))
       fl |= BR__REQ_STOPQ;
-    fifo_push(br, BR__OWN_WORKER, fl, (uint32_t)tx->sent);
+    br__fifo_push(br, BR__OWN_WORKER, fl, (uint32_t)tx->sent);
     tx->sent++;
   }
-  timer_kick(br, 0);
+  br__timer_kick(br, 0);
 }
 
-static void job_start(br_t *br, const char *body, size_t len) {
+void br__job_start(br_t *br, const char *body, size_t len) {
   uv_mutex_lock(&br->mtx);
   memcpy(br->job, body, len);
   br->job_len = len;
@@ -612,7 +442,7 @@ static void job_start(br_t *br, const char *body, size_t len) {
 
 /* The worker's last job before the target connection closes: svc_finish()
  * puts back what the service changed on the target. */
-static void job_start_finish(br_t *br) {
+void br__job_start_finish(br_t *br) {
   uv_mutex_lock(&br->mtx);
   br->job_len = 0;
   br->wk_has_job = 1;
@@ -649,7 +479,7 @@ static void br__pump_worker_output(br_t *br) {
       while (off + 4 <= br->wout.len) {
         uint32_t n;
         memcpy(&n, br->wout.p + off, 4);
-        side_send(&br->c, br->wout.p + off + 4, n, 0);
+        br__side_send(&br->c, br->wout.p + off + 4, n, 0);
         off += 4 + n;
       }
       br->wout.len = 0;
@@ -659,9 +489,6 @@ static void br__pump_worker_output(br_t *br) {
   uv_mutex_unlock(&br->mtx);
 }
 
-static void drain_pending(br_t *br);
-static void target_release(br_t *br);
-static void fin_follow(br_t *br, int then);
 static void shutdown_step(br_t *br);
 
 static void async_cb(uv_async_t *a) {
@@ -691,7 +518,7 @@ static void worker_poll(br_t *br) {
     }
   }
   uv_mutex_unlock(&br->mtx);
-  wtx_topup(br);
+  br__wtx_topup(br);
   br__pump_worker_output(br);
   uv_mutex_lock(&br->mtx);
   int fin_done = br->wk_fin_done;
@@ -705,11 +532,11 @@ static void worker_poll(br_t *br) {
     finished = 1;
     if (job_for_client(br)) {
       if (br->wk_job_qsup) {
-        size_t n =
-            merge_qsupported(br, br->wreply.p, br->wreply.len, br->scratch, sizeof(br->scratch));
-        client_reply(br, br->scratch, n);
+        size_t n = br__merge_qsupported(br, br->wreply.p, br->wreply.len, br->scratch,
+                                        sizeof(br->scratch));
+        br__client_reply(br, br->scratch, n);
       } else {
-        client_reply(br, br->wreply.p, br->wreply.len);
+        br__client_reply(br, br->wreply.p, br->wreply.len);
       }
     }
   }
@@ -717,7 +544,7 @@ static void worker_poll(br_t *br) {
   if (fin_done) {
     int then = br->fin_then;
     br->fin_then = BR__FIN_NONE;
-    fin_follow(br, then);
+    br__fin_follow(br, then);
     return;
   }
   if (finished && br->shutting) {
@@ -728,10 +555,10 @@ static void worker_poll(br_t *br) {
   if (finished && br->release_after_job) {
     br->release_after_job = 0;
     if (!br->c.up)
-      target_release(br);
+      br__target_release(br);
   }
   if (finished)
-    drain_pending(br);
+    br__drain_pending(br);
 }
 
 /* ------------------------------------------------------------------------
@@ -793,7 +620,7 @@ static int io_output(void *ctx, const char *text, size_t len) {
       uv_mutex_unlock(&br->mtx);
       return UV_ENOTCONN;
     }
-    int rc = buf_reserve(&br->wout, 4 + need);
+    int rc = br__buf_reserve(&br->wout, 4 + need);
     if (!rc) {
       int n = rsp_format_O(br->wout.p + br->wout.len + 4, need, text, take);
       if (n < 0) {
@@ -887,528 +714,15 @@ static void worker_main(void *arg) {
 }
 
 /* ------------------------------------------------------------------------
- * Timeouts.  A request other than a resume must be answered within
- * timeout_ms of the last progress on the pipe; a resume only once a ^C was
- * sent for it.
+ * The client's service command.
  */
-
-static int needs_timer(br_t *br) {
-  if (br->forphan && br->tstate == BR__T_UP)
-    return 1; /* their late replies must come, or the pipe is out of step */
-  for (unsigned i = 0; i < br->fcount; i++) {
-    br__req *r = fifo_at(br, i);
-    if (r->owner == BR__OWN_ORPHAN)
-      continue;
-    if (!(r->flags & BR__REQ_RESUME) || br->intr_sent)
-      return 1;
-  }
-  return 0;
-}
-
-/* progress: 0 none, 1 a reply (or the pipe changed), 2 console output,
- * which extends the deadline up to BR_CONSOLE_TIMEOUTS timeouts after the
- * last reply. */
-static void timer_kick(br_t *br, int progress) {
-  if (br->closing)
-    return;
-  if (!needs_timer(br)) {
-    uv_timer_stop(&br->req_timer);
-    return;
-  }
-  uint64_t now = uv_now(br->loop), t = br->cfg.timeout_ms;
-  if (progress == 2 && uv_is_active((uv_handle_t *)&br->req_timer)) {
-    uint64_t end = br->progress_at + (uint64_t)BR_CONSOLE_TIMEOUTS * t;
-    if (now >= end)
-      return; /* the deadline stays where it is */
-    uv_timer_start(&br->req_timer, req_timeout_cb, end - now < t ? end - now : t, 0);
-    return;
-  }
-  if (progress || !uv_is_active((uv_handle_t *)&br->req_timer)) {
-    br->progress_at = now;
-    uv_timer_start(&br->req_timer, req_timeout_cb, t, 0);
-  }
-}
-
-static void target_lost(br_t *br, const char *why);
-
-static void req_timeout_cb(uv_timer_t *t) {
-  br_t *br = t->data;
-  if (br->closing)
-    return;
-  if (br->tstate == BR__T_UP && br->forphan == br->fcount) {
-    /* Requests that timed out got no late reply either: the target
-     * dropped them, and every later reply would go to the wrong request.
-     * A new connection puts the pipe back in step. */
-    target_lost(br, "requests left unanswered, resynchronising");
-    drain_pending(br);
-    br__flush_all(br);
-    return;
-  }
-  br__log_rl(br, 0, "target did not answer within %u ms%s", br->cfg.timeout_ms,
-             br->tstate == BR__T_UP ? "" : " (not connected)");
-  for (unsigned i = 0; i < br->fcount; i++) {
-    br__req *r = fifo_at(br, i);
-    if (r->owner == BR__OWN_ORPHAN)
-      continue;
-    if (r->owner == BR__OWN_CLIENT) {
-      client_fail(br, r->flags & BR__REQ_MEM,
-                  br->tstate == BR__T_UP ? "E.rspbridge: target timeout" : msg_noconn);
-      br->fclient--;
-    }
-    r->owner = BR__OWN_ORPHAN;
-    br->forphan++;
-  }
-  wtx_fail(br, UV_ETIMEDOUT);
-  br->intr_sent = 0;
-  if (br->tstate != BR__T_UP) {
-    /* Nothing went out: forget the queued frames too. */
-    fifo_clear(br);
-    br->t.acc.len = 0;
-  } else if (br->forphan > BR_FIFO_CAP / 2) {
-    target_lost(br, "too many unanswered requests");
-  }
-  timer_kick(br, 1);
-  drain_pending(br);
-  br__flush_all(br);
-}
-
-/* ------------------------------------------------------------------------
- * Target connection.
- */
-
-static void target_connect(br_t *br);
-static void br__stop(br_t *br, int status, const char *why);
-
-static void retry_cb(uv_timer_t *t) {
-  br_t *br = t->data;
-  if (!br->closing && br->tstate == BR__T_IDLE)
-    target_connect(br);
-}
-
-/* Every client request sent upstream gets emsg; the pipe is emptied. */
-static void fail_fifo(br_t *br, const char *emsg) {
-  for (unsigned i = 0; i < br->fcount; i++) {
-    br__req *r = fifo_at(br, i);
-    /* A target that exits on vKill may close before it answers: the
-     * process is gone, which is what the client asked for. */
-    if (r->owner == BR__OWN_CLIENT)
-      client_fail(br, r->flags & BR__REQ_MEM, (r->flags & BR__REQ_VKILL) ? "OK" : emsg);
-  }
-  fifo_clear(br);
-  if (br->kill_pending && br->c.up) {
-    /* A forwarded k (no reply in the manual, W or X for LLDB): the target
-     * closed without one, the client that waits gets it now. */
-    client_reply(br, "X09", 3);
-  }
-  br->kill_pending = 0;
-}
-
-/* The bridge gives up on the target: every client request still waiting,
- * sent upstream or queued behind a busy pipe, gets its error now. */
-static void fail_client_requests(br_t *br) {
-  fail_fifo(br, msg_noconn);
-  size_t off = br->pend_off;
-  for (; br->pend_count; br->pend_count--) {
-    uint32_t n;
-    memcpy(&n, br->pend.p + off, 4);
-    client_fail(br, is_mem_read(br->pend.p + off + 8, n), msg_noconn);
-    off += 8 + (size_t)n;
-  }
-  br->pend.len = br->pend_off = 0;
-  br__flush_all(br);
-}
-
-static void target_retry(br_t *br, const char *why) {
-  if (br->closing || br->shutting)
-    return;
-  int pol = br->cfg.reconnect;
-  if (pol == 0 || (pol > 0 && br->retries >= pol)) {
-    char msg[256];
-    snprintf(msg, sizeof(msg), "target %s, not reconnecting (--reconnect %s)", why,
-             pol == 0 ? "never" : "attempts exhausted");
-    fail_client_requests(br);
-    br__stop(br, 1, msg);
-    return;
-  }
-  br->retries++;
-  br__log(br, 1, "target: next attempt in %u ms", br->cfg.retry_ms);
-  uv_timer_start(&br->retry_timer, retry_cb, br->cfg.retry_ms, 0);
-}
-
-static void target_closed(uv_handle_t *h) {
-  br__side *s = h->data;
-  br_t *br = s->br;
-  br->open_handles--;
-  s->handles--;
-  if (s->handles == 0) {
-    br->tstate = BR__T_IDLE;
-    s->fly.len = 0;
-    s->writing = 0;
-    if (!br->closing && br->retry_pending_reason) {
-      const char *why = br->retry_pending_reason;
-      br->retry_pending_reason = NULL;
-      target_retry(br, why);
-    } else if (!br->closing && br->c.up) {
-      target_connect(br); /* a client came while the last one's was released */
-    }
-  }
-  br__maybe_finish_close(br);
-}
-
-static void target_close_handle(br_t *br, const char *retry_why) {
-  br__side *t = &br->t;
-  t->up = 0;
-  br->tstate = BR__T_CLOSING;
-  br->retry_pending_reason = retry_why;
-  close_handle(br, &t->h.handle, target_closed);
-}
-
-static void replay_session(br_t *br) {
-  /* A fresh connection to QEMU knows nothing: p/P answer empty until the
-   * target description was read ("QEMU 7.2 facts" in DESIGN.md). */
-  if (br->sess_qsupported_len) {
-    side_send(&br->t, br->sess_qsupported, br->sess_qsupported_len, 0);
-    fifo_push(br, BR__OWN_INTERNAL, 0, 0);
-  }
-  if (br->sess_xml) {
-    static const char xml[] = "qXfer:features:read:target.xml:0,ffb";
-    side_send(&br->t, xml, sizeof(xml) - 1, 0);
-    fifo_push(br, BR__OWN_INTERNAL, 0, 0);
-  }
-}
-
-static void target_up(br_t *br) {
-  br__side *t = &br->t;
-  t->rd = t->wr = &t->h.stream;
-  t->up = 1;
-  t->naks = t->bad = 0;
-  t->paused = 0;
-  br->tstate = BR__T_UP;
-  br->retries = 0;
-  rsp_parser_reset(&t->parser);
-  char a[160];
-  br_addr_format(&br->cfg.target, a, sizeof(a));
-  br__log(br, br->t_lost || !br->ever_connected ? 0 : 1, "%s target %s",
-          br->t_lost ? "reconnected to" : "connected to", a);
-  br->t_lost = 0;
-  br->ever_connected = 1;
-  svc_event(br->svc, SVC_EV_CONNECT);
-  uv_read_start(&t->h.stream, alloc_cb, read_cb);
-  if (br->need_replay) {
-    br->need_replay = 0;
-    replay_session(br);
-  }
-  timer_kick(br, 1);
-  br__flush_all(br);
-}
-
-static void connect_cb(uv_connect_t *req, int status) {
-  br_t *br = req->data;
-  if (br->closing || br->tstate != BR__T_CONNECTING)
-    return; /* released meanwhile */
-  if (status < 0) {
-    br__log(br, br->ever_connected ? 1 : 0, "cannot connect to target: %s", uv_strerror(status));
-    if (br->t_lost) {
-      /* Reconnecting after a loss: requests that arrived meanwhile get
-       * their error now, as they would have before the attempt began (the
-       * first connection, QEMU still starting, is waited for instead). */
-      fail_fifo(br, msg_noconn);
-      wtx_fail(br, status);
-      br->t.acc.len = 0;
-      timer_kick(br, 0);
-    }
-    target_close_handle(br, "unreachable");
-    drain_pending(br);
-    br__flush_all(br);
-    return;
-  }
-  if (br->cfg.target.kind == BR_ADDR_TCP)
-    uv_tcp_nodelay(&br->t.h.tcp, 1);
-  target_up(br);
-}
-
-static void target_connect(br_t *br) {
-  br__side *t = &br->t;
-  if (br->closing || br->tstate != BR__T_IDLE)
-    return;
-  const br_addr *a = &br->cfg.target;
-  int rc = 0;
-  br->treq.data = br;
-  switch (a->kind) {
-  case BR_ADDR_TCP:
-    rc = uv_tcp_init(br->loop, &t->h.tcp);
-    break;
-  case BR_ADDR_UNIX:
-  case BR_ADDR_SERIAL:
-    rc = uv_pipe_init(br->loop, &t->h.pipe, 0);
-    break;
-  default:
-    rc = UV_EINVAL;
-  }
-  if (rc < 0) {
-    br__log(br, 0, "target: %s", uv_strerror(rc));
-    return;
-  }
-  t->h.handle.data = t;
-  t->handles = 1;
-  br->open_handles++;
-  br->tstate = BR__T_CONNECTING;
-  if (a->kind == BR_ADDR_TCP) {
-    rc = uv_tcp_connect(&br->treq, &t->h.tcp, (const struct sockaddr *)&a->sa, connect_cb);
-  } else if (a->kind == BR_ADDR_UNIX) {
-    uv_pipe_connect(&br->treq, &t->h.pipe, a->path, connect_cb);
-  } else {
-    int fd = br__open_serial(br);
-    rc = fd < 0 ? fd : uv_pipe_open(&t->h.pipe, fd);
-    if (rc == 0) {
-      target_up(br);
-      return;
-    }
-    if (fd >= 0)
-      close(fd);
-  }
-  if (rc < 0) {
-    br__log(br, br->ever_connected ? 1 : 0, "cannot connect to target: %s", uv_strerror(rc));
-    target_close_handle(br, "unreachable");
-  }
-}
-
-/* The pipe is unusable: every request in flight fails, the connection is
- * closed and re-established according to the policy. */
-static void target_lost(br_t *br, const char *why) {
-  if (br->tstate != BR__T_UP && br->tstate != BR__T_CONNECTING)
-    return;
-  br__log(br, 0, "target connection lost (%s)", why);
-  br->t_lost = 1;
-  fail_fifo(br, msg_lost);
-  wtx_fail(br, UV_ECONNRESET);
-  br->intr_sent = 0;
-  if (br->c.up && (br->sess_qsupported_len || br->sess_xml))
-    br->need_replay = 1;
-  br->t.acc.len = 0;
-  flow_check(br);
-  br->t_ack_pending = 0;
-  uv_timer_stop(&br->ack_timer);
-  target_close_handle(br, "lost");
-  timer_kick(br, 0);
-  drain_pending(br);
-}
-
-/* ------------------------------------------------------------------------
- * Client requests.
- */
-
-static void client_drop(br_t *br, const char *why);
-
-/* Local answers that must not overtake replies still in flight. */
-static const char *local_answer(br_t *br, const char *b, size_t len) {
-  if (eq(b, len, "QStartNoAckMode"))
-    return "OK";
-  /* QEMU 7.2 answers bc/bs with E22 and then aborts: never forward them. */
-  if (eq(b, len, "bc") || eq(b, len, "bs"))
-    return "E.rspbridge: reverse execution (bc/bs) is not supported by this target";
-  if (br->cfg.read_only && len &&
-      (b[0] == 'M' || b[0] == 'X' || b[0] == 'P' || b[0] == 'G' ||
-       rsp_has_prefix(b, len, "vFlashWrite") || rsp_has_prefix(b, len, "vFlashErase")))
-    return "E.rspbridge: read-only mode: memory and register writes are refused";
-  if (br->cfg.read_only && (eq(b, len, "k") || rsp_has_prefix(b, len, "vKill")))
-    return "E.rspbridge: read-only mode: kill is refused (the target is left running as it is)";
-  return NULL;
-}
-
-enum { DISPATCH_DONE = 0, DISPATCH_WAIT = 1 };
-
-/* Whether qSupported:... lists feat (e.g. "multiprocess+"). */
-static int has_feature(const char *b, size_t len, const char *feat) {
-  size_t n = strlen(feat);
-  for (size_t i = 0; i + n <= len; i++)
-    if ((b[i - (i > 0)] == ':' || b[i - (i > 0)] == ';') && i > 0 && memcmp(b + i, feat, n) == 0 &&
-        (i + n == len || b[i + n] == ';'))
-      return 1;
-  return 0;
-}
-
-/* A read the cache holds whole is answered here, on the loop thread, when
- * the worker is idle (the service's cache is then ours to read). */
-static int serve_cached(br_t *br, const char *b, size_t len) {
-  uv_mutex_lock(&br->mtx);
-  int idle = br->wk_idle && !br->wk_has_job && br->thread_started;
-  int n = idle ? svc_serve_cached(br->svc, b, len, br->fast, sizeof(br->fast)) : -1;
-  uv_mutex_unlock(&br->mtx);
-  if (n < 0)
-    return 0;
-  client_reply(br, br->fast, (size_t)n);
-  return 1;
-}
-
-static int dispatch(br_t *br, const char *b, size_t len, int *action) {
-  const char *local = local_answer(br, b, len);
-  if (local) {
-    if (br->fclient)
-      return DISPATCH_WAIT;
-    client_error(br, local);
-    if (eq(b, len, "QStartNoAckMode")) {
-      /* "Packet Acknowledgment": the mode starts once our OK is sent. */
-      br->c.noack = 1;
-      br->c.parser.flags |= RSP_PARSER_NOVERIFY;
-      br__log(br, 1, "client: no-ack mode");
-    }
-    return DISPATCH_DONE;
-  }
-  br->kill_pending = 0; /* another request: a late W/X is not its reply */
-  if (rsp_has_prefix(b, len, "qSupported"))
-    br->client_mp = has_feature(b, len, "multiprocess+");
-  int kill = eq(b, len, "k") || rsp_has_prefix(b, len, "vKill;");
-  if (kill && br->cfg.on_kill == BR_KILL_DETACH) {
-    if (br->fclient)
-      return DISPATCH_WAIT;
-    if (br->tstate == BR__T_UP || br->tstate == BR__T_CONNECTING) {
-      /* "D;pid" with the multiprocess extensions (QEMU answers a bare D
-       * with E22 then), "D" without. */
-      char d[48] = "D";
-      if (b[0] == 'v')
-        snprintf(d, sizeof(d), "D;%.*s", (int)(len - 6 < 32 ? len - 6 : 32), b + 6);
-      else if (br->client_mp && br->target_mp)
-        snprintf(d, sizeof(d), "D;1");
-      if (br->fcount < BR_FIFO_CAP && side_send(&br->t, d, strlen(d), 0) == 0) {
-        fifo_push(br, BR__OWN_INTERNAL, 0, 0);
-        timer_kick(br, 0);
-      }
-      svc_event(br->svc, SVC_EV_DETACH);
-      br__log(br, 0, "client asked to kill the target: detached instead (--on-kill detach)");
-    }
-    client_reply(br, b[0] == 'k' ? "W00" : "OK", 2 + (b[0] == 'k'));
-    return DISPATCH_DONE;
-  }
-  if (*action < 0)
-    *action = (int)svc_classify(br->svc, b, len);
-  if (*action == SVC_HANDLE) {
-    if (br->fclient)
-      return DISPATCH_WAIT;
-    if (len && b[0] == 'm' && serve_cached(br, b, len))
-      return DISPATCH_DONE;
-    job_start(br, b, len);
-    return DISPATCH_DONE;
-  }
-  if (br->tstate != BR__T_UP && br->tstate != BR__T_CONNECTING) {
-    if (br->t_lost) {
-      if (br->fclient)
-        return DISPATCH_WAIT;
-      client_fail(br, is_mem_read(b, len), msg_noconn);
-      if (br->tstate == BR__T_IDLE && !uv_is_active((uv_handle_t *)&br->retry_timer))
-        target_connect(br);
-      return DISPATCH_DONE;
-    }
-    if (br->tstate == BR__T_IDLE && !uv_is_active((uv_handle_t *)&br->retry_timer))
-      target_connect(br);
-  }
-  /* After a timeout, new requests wait until the late replies came (or
-   * the connection is re-made): a reply must never go to the wrong one. */
-  if (br->fcount == BR_FIFO_CAP || (br->forphan && br->tstate == BR__T_UP))
-    return DISPATCH_WAIT;
-  /* QEMU 7.2 silently drops a packet of PacketSize payload characters or
-   * more: refuse it here rather than let the client wait forever. */
-  if (br->target_psize && RSP_FRAME_MAX(len) - 4 >= br->target_psize) {
-    size_t n = 0;
-    for (size_t i = 0; i < len; i++)
-      n += (b[i] == '$' || b[i] == '#' || b[i] == '}' || b[i] == '*') ? 2 : 1;
-    if (n >= br->target_psize) {
-      if (br->fclient)
-        return DISPATCH_WAIT;
-      client_error(br, "E.rspbridge: packet longer than the target's PacketSize");
-      return DISPATCH_DONE;
-    }
-  }
-  uint8_t flags = 0;
-  if (*action == SVC_FORWARD_RESUME || is_resume(b, len)) {
-    flags |= BR__REQ_RESUME;
-    svc_event(br->svc, SVC_EV_RESUME);
-    br->intr_sent = 0;
-  }
-  if (eq(b, len, "?"))
-    flags |= BR__REQ_STOPQ;
-  if (rsp_has_prefix(b, len, "qSupported")) {
-    flags |= BR__REQ_QSUP;
-    if (len <= sizeof(br->sess_qsupported)) {
-      memcpy(br->sess_qsupported, b, len);
-      br->sess_qsupported_len = len;
-    }
-  }
-  if (rsp_has_prefix(b, len, "qXfer:features:read:"))
-    br->sess_xml = 1;
-  if (is_mem_read(b, len))
-    flags |= BR__REQ_MEM;
-  if (rsp_has_prefix(b, len, "vKill"))
-    flags |= BR__REQ_VKILL;
-  if (len && (b[0] == 'P' || b[0] == 'G'))
-    svc_event(br->svc, SVC_EV_REG_WRITE);
-  if (len && b[0] == 'D')
-    svc_event(br->svc, SVC_EV_DETACH);
-  side_send(&br->t, b, len, 0);
-  /* "k" has no reply in the manual (the stub may just exit), but QEMU sends
-   * W00 first and LLDB waits for it: it goes to the client if nothing else
-   * was asked meanwhile (kill_pending), like a reply. */
-  br->kill_pending = eq(b, len, "k");
-  if (!br->kill_pending)
-    fifo_push(br, BR__OWN_CLIENT, flags, 0);
-  timer_kick(br, 0);
-  return DISPATCH_DONE;
-}
-
-/* Queues a client request; never drops one: above BR_PEND_MAX the client
- * is not read any more (the packets of the read being parsed still come,
- * at most BR_READ_SIZE bytes of them) until the queue is half empty. */
-static int pend_push(br_t *br, const char *b, size_t len, int action) {
-  uint32_t n = (uint32_t)len;
-  int32_t a = action;
-  if (buf_reserve(&br->pend, len + 8))
-    return -1;
-  memcpy(br->pend.p + br->pend.len, &n, 4);
-  memcpy(br->pend.p + br->pend.len + 4, &a, 4);
-  memcpy(br->pend.p + br->pend.len + 8, b, len);
-  br->pend.len += len + 8;
-  br->pend_count++;
-  if (br->pend_count > BR_PEND_MAX || br->pend.len - br->pend_off > BR_PEND_BYTES)
-    flow_check(br);
-  return 0;
-}
-
-static void drain_pending(br_t *br) {
-  while (br->pend_count && !br->wk_busy && !br->closing) {
-    uint32_t n;
-    int32_t a;
-    char *e = br->pend.p + br->pend_off;
-    memcpy(&n, e, 4);
-    memcpy(&a, e + 4, 4);
-    int action = a;
-    /* Copy out: dispatch may not run on the pend buffer it rewrites. */
-    memcpy(br->scratch, e + 8, n);
-    int r = dispatch(br, br->scratch, n, &action);
-    if (r == DISPATCH_WAIT) {
-      a = action;
-      memcpy(br->pend.p + br->pend_off + 4, &a, 4);
-      break;
-    }
-    br->pend_off += 8 + (size_t)n;
-    br->pend_count--;
-  }
-  if (!br->pend_count) {
-    br->pend.len = br->pend_off = 0;
-  } else if (br->pend_off > br->pend.len / 2) {
-    memmove(br->pend.p, br->pend.p + br->pend_off, br->pend.len - br->pend_off);
-    br->pend.len -= br->pend_off;
-    br->pend_off = 0;
-  }
-  if (br->c.paused)
-    flow_check(br);
-}
 
 /* GDB never sends a request while it waits for the reply to a monitor
  * command, except when the user pressed Ctrl-C: GDB 13 then prints "Quit"
  * and moves on without sending ^C.  The command is stopped like on ^C and
  * the rest of its output and its reply are dropped, or they would be
  * taken for the replies to GDB's next requests. */
-static void abandon_job(br_t *br) {
+void br__abandon_job(br_t *br) {
   br__log(br, 0, "client sent a request during a monitor command: stopping the command");
   uv_mutex_lock(&br->mtx);
   br->wk_abandoned = 1;
@@ -1420,304 +734,11 @@ static void abandon_job(br_t *br) {
   svc_interrupt(br->svc);
 }
 
-static void client_request(br_t *br, const char *b, size_t len) {
-  if (br->wk_busy && br->wk_job_rcmd && !br->wk_abandoned)
-    abandon_job(br);
-  if (br->pend_count || br->wk_busy) {
-    pend_push(br, b, len, -1);
-    return;
-  }
-  int action = -1;
-  if (dispatch(br, b, len, &action) == DISPATCH_WAIT)
-    pend_push(br, b, len, action);
-}
-
-/* ------------------------------------------------------------------------
- * Parser callbacks, client side.
- */
-
-static int c_on_packet(rsp_parser *p, const char *b, size_t len) {
-  br__side *c = p->data;
-  br_t *br = c->br;
-  br__trace(br, "c>b", "$", b, len);
-  if (!c->noack)
-    side_raw(c, "+", 1);
-  client_request(br, b, len);
-  return 0;
-}
-
-static int c_on_notification(rsp_parser *p, const char *b, size_t len) {
-  br__side *c = p->data;
-  br__trace(c->br, "c>b", "%", b, len);
-  br__log_rl(c->br, 1, "client sent a notification: ignored");
-  return 0;
-}
-
-static int c_on_ack(rsp_parser *p) {
-  br__side *c = p->data;
-  c->naks = 0;
-  return 0;
-}
-
-static int c_on_nak(rsp_parser *p) {
-  br__side *c = p->data;
-  br__trace(c->br, "c>b", "-", NULL, 0);
-  if (c->noack || !c->last_len)
-    return 0;
-  if (++c->naks > BR_MAX_RETRIES) {
-    br__log_rl(c->br, 0, "client: %u NAKs for one packet, giving up on it", c->naks - 1);
-    return 0;
-  }
-  side_raw(c, c->last, c->last_len);
-  br__trace(c->br, "b>c", "(again) ", c->last, c->last_len);
-  return 0;
-}
-
-static int c_on_interrupt(rsp_parser *p) {
-  br__side *c = p->data;
-  br_t *br = c->br;
-  br__trace(br, "c>b", "^C", NULL, 0);
-  if (br->wk_busy) {
-    uv_mutex_lock(&br->mtx);
-    br->wk_intr = 1;
-    uv_mutex_unlock(&br->mtx);
-    svc_interrupt(br->svc);
-    return 0;
-  }
-  if (br->tstate != BR__T_UP && br->tstate != BR__T_CONNECTING)
-    return 0; /* nothing to interrupt */
-  ack_flush(br);
-  if (side_raw(&br->t, "\003", 1) == 0) {
-    br__trace(br, "b>t", "^C", NULL, 0);
-    for (unsigned i = 0; i < br->fcount; i++) {
-      br__req *r = fifo_at(br, i);
-      if (r->owner == BR__OWN_CLIENT && (r->flags & BR__REQ_RESUME)) {
-        br->intr_sent = 1;
-        timer_kick(br, 1);
-        break;
-      }
-    }
-  }
-  return 0;
-}
-
-static int c_on_bad_checksum(rsp_parser *p) {
-  br__side *c = p->data;
-  br__log_rl(c->br, 1, "client: bad checksum, NAK");
-  side_raw(c, "-", 1);
-  return 0;
-}
-
-static int c_on_error(rsp_parser *p) {
-  br__side *c = p->data;
-  br_t *br = c->br;
-  br__log_rl(br, 0, "client: malformed packet (%s)", rsp_strerror(p->err));
-  if (p->err == RSP_ETRUNCATED)
-    return 0; /* a new packet started; the client retransmits if it cares */
-  int idle = !br->fclient && !br->wk_busy && !br->pend_count;
-  if (p->err == RSP_EOVERFLOW) {
-    if (!c->noack)
-      side_raw(c, "+", 1);
-    if (idle)
-      client_error(br, "E.rspbridge: packet too long");
-  } else if (!c->noack) {
-    side_raw(c, "-", 1);
-  } else if (idle) {
-    client_error(br, "E.rspbridge: malformed packet");
-  }
-  return 0;
-}
-
-static const rsp_parser_settings c_settings = {
-    .on_packet = c_on_packet,
-    .on_notification = c_on_notification,
-    .on_ack = c_on_ack,
-    .on_nak = c_on_nak,
-    .on_interrupt = c_on_interrupt,
-    .on_bad_checksum = c_on_bad_checksum,
-    .on_error = c_on_error,
-};
-
-/* ------------------------------------------------------------------------
- * Parser callbacks, target side.
- */
-
-/* The head request got its reply (or an error in its place). */
-static void complete_head(br_t *br, const char *b, size_t len) {
-  br__req r = fifo_pop(br);
-  if (r.flags & BR__REQ_RESUME)
-    br->intr_sent = 0;
-  switch (r.owner) {
-  case BR__OWN_CLIENT:
-    if (r.flags & BR__REQ_QSUP) {
-      size_t n = merge_qsupported(br, b, len, br->scratch, sizeof(br->scratch));
-      client_reply(br, br->scratch, n);
-    } else {
-      client_reply(br, b, len);
-    }
-    if (r.flags & BR__REQ_RESUME) {
-      br->intr_sent = 0;
-      /* A File-I/O request stops the target too: the client reads or
-       * writes its memory before it answers. */
-      if (is_stop_reply(b, len) || is_fileio_request(b, len))
-        svc_event(br->svc, SVC_EV_STOP);
-    }
-    break;
-  case BR__OWN_WORKER:
-    wtx_reply(br, r.idx, b, len, 1);
-    wtx_topup(br);
-    break;
-  case BR__OWN_ORPHAN:
-    br__log_rl(br, 1, "dropped a late reply");
-    wtx_topup(br);
-    break;
-  default:
-    break;
-  }
-  timer_kick(br, 1);
-  drain_pending(br);
-}
-
-static int t_on_packet(rsp_parser *p, const char *b, size_t len) {
-  br__side *t = p->data;
-  br_t *br = t->br;
-  br__trace(br, "t>b", "$", b, len);
-  t->bad = 0;
-  if (br->fcount == 0 || is_console(b, len)) {
-    ack_flush(br);
-    side_raw(t, "+", 1);
-  } else {
-    ack_later(br);
-  }
-  if (br->fcount == 0) {
-    /* Nothing asked, so no resume is pending either.  In all-stop mode
-     * GDB reads a '$' packet only as the reply to its own request, so
-     * forwarding this one would make it the reply to GDB's next request
-     * and shift every reply after it by one (QEMU sends W00 when it is
-     * terminated while stopped, then closes).  Asynchronous events in
-     * non-stop mode come as notifications (t_on_notification). */
-    if (is_stop_reply(b, len) && (b[0] == 'W' || b[0] == 'X') && br->kill_pending) {
-      br->kill_pending = 0;
-      client_reply(br, b, len); /* the answer to k */
-    } else if (is_stop_reply(b, len) && (b[0] == 'W' || b[0] == 'X'))
-      br__log_rl(br, 0, "target: the process ended (%.*s) while no resume was pending",
-                 (int)(len < 16 ? len : 16), b);
-    else
-      br__log_rl(br, 1, "target: a packet nothing asked for dropped: %.*s",
-                 (int)(len < 32 ? len : 32), b);
-    return 0;
-  }
-  br__req *head = fifo_at(br, 0);
-  if (!(head->flags & (BR__REQ_RESUME | BR__REQ_STOPQ)) && is_stop_reply(b, len)) {
-    /* A stop reply where none can be the answer: QEMU sends one when a
-     * new connection stops a running guest, before it reads our
-     * request.  GDB connecting directly would see it before sending
-     * anything and ignore it; here it must not be taken for the reply. */
-    br__log_rl(br, 1, "target: unsolicited stop reply dropped");
-    return 0;
-  }
-  if (is_console(b, len)) {
-    /* "Stop Reply Packets": O packets may precede the final reply of a
-     * resume or a qRcmd; they do not complete the request. */
-    if (head->owner == BR__OWN_WORKER)
-      wtx_reply(br, head->idx, b, len, 0);
-    else if (head->owner == BR__OWN_CLIENT)
-      client_reply(br, b, len);
-    timer_kick(br, 2);
-    return 0;
-  }
-  complete_head(br, b, len);
-  return 0;
-}
-
-static int t_on_notification(rsp_parser *p, const char *b, size_t len) {
-  br__side *t = p->data;
-  br_t *br = t->br;
-  br__trace(br, "t>b", "%", b, len);
-  if (br->c.up)
-    side_send(&br->c, b, len, RSP_ENC_NOTIFY);
-  return 0;
-}
-
-static int t_on_ack(rsp_parser *p) {
-  br__side *t = p->data;
-  t->naks = 0;
-  return 0;
-}
-
-static int t_on_nak(rsp_parser *p) {
-  br__side *t = p->data;
-  if (!t->last_len)
-    return 0;
-  if (++t->naks > BR_MAX_RETRIES) {
-    br__log_rl(t->br, 0, "target: %u NAKs for one packet, giving up on it", t->naks - 1);
-    return 0;
-  }
-  side_raw(t, t->last, t->last_len);
-  return 0;
-}
-
-static void fail_head(br_t *br, const char *emsg) {
-  if (!br->fcount)
-    return;
-  const br__req *head = fifo_at(br, 0);
-  emsg = client_err(br, head->owner == BR__OWN_CLIENT && (head->flags & BR__REQ_MEM), emsg);
-  complete_head(br, emsg, strlen(emsg));
-}
-
-static int t_on_bad_checksum(rsp_parser *p) {
-  br__side *t = p->data;
-  br_t *br = t->br;
-  if (++t->bad <= BR_MAX_RETRIES) {
-    br__log_rl(br, 1, "target: bad checksum, NAK");
-    ack_flush(br);
-    side_raw(t, "-", 1);
-    return 0;
-  }
-  br__log_rl(br, 0, "target: %u bad checksums in a row, failing the request", t->bad);
-  t->bad = 0;
-  ack_flush(br);
-  side_raw(t, "+", 1);
-  fail_head(br, "E.rspbridge: corrupt reply from the target");
-  return 0;
-}
-
-static int t_on_error(rsp_parser *p) {
-  br__side *t = p->data;
-  br_t *br = t->br;
-  br__log_rl(br, 0, "target: malformed packet (%s)", rsp_strerror(p->err));
-  if (p->err == RSP_EOVERFLOW) {
-    /* The reply was sent and is lost: the request gets an error. */
-    ack_flush(br);
-    side_raw(t, "+", 1);
-    fail_head(br, "E.rspbridge: reply from the target too long");
-  } else if (p->err != RSP_ETRUNCATED && ++t->bad <= BR_MAX_RETRIES) {
-    ack_flush(br);
-    side_raw(t, "-", 1);
-  }
-  return 0;
-}
-
-static int t_on_interrupt(rsp_parser *p) {
-  (void)p;
-  return 0;
-}
-
-static const rsp_parser_settings t_settings = {
-    .on_packet = t_on_packet,
-    .on_notification = t_on_notification,
-    .on_ack = t_on_ack,
-    .on_nak = t_on_nak,
-    .on_interrupt = t_on_interrupt,
-    .on_bad_checksum = t_on_bad_checksum,
-    .on_error = t_on_error,
-};
-
 /* ------------------------------------------------------------------------
  * Reading.
  */
 
-static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+void br__alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   br__side *s = h->data;
   (void)suggested;
   *buf = uv_buf_init(s->rbuf, sizeof(s->rbuf));
@@ -1740,7 +761,7 @@ static void spin_kick(br_t *br) {
     uv_idle_start(&br->spin, spin_cb);
 }
 
-static void read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
+void br__read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
   br__side *s = st->data;
   br_t *br = s->br;
   (void)buf;
@@ -1753,7 +774,8 @@ static void read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
     return;
   }
   if (nread > 0) {
-    rsp_parser_execute(&s->parser, s == &br->c ? &c_settings : &t_settings, s->rbuf, (size_t)nread);
+    rsp_parser_execute(&s->parser, s == &br->c ? &br__c_settings : &br__t_settings, s->rbuf,
+                       (size_t)nread);
   }
   br__flush_all(br);
 }
@@ -1762,298 +784,9 @@ static void side_fail(br__side *s, int err) {
   br_t *br = s->br;
   const char *why = err == UV_EOF ? "closed" : uv_strerror(err);
   if (s == &br->c)
-    client_drop(br, why);
+    br__client_drop(br, why);
   else
-    target_lost(br, why);
-}
-
-/* ------------------------------------------------------------------------
- * Client connection.
- */
-
-static void try_accept(br_t *br);
-
-static void client_closed(uv_handle_t *h) {
-  br__side *c = h->data;
-  br_t *br = c->br;
-  br->open_handles--;
-  c->handles--;
-  if (c->handles == 0) {
-    c->acc.len = c->fly.len = 0;
-    c->writing = 0;
-    if (br->accept_pending && !br->closing)
-      try_accept(br);
-  }
-  br__maybe_finish_close(br);
-}
-
-static void client_up(br_t *br) {
-  br__side *c = &br->c;
-  c->up = 1;
-  c->noack = 0;
-  c->naks = c->bad = 0;
-  c->paused = 0;
-  c->last_len = 0;
-  c->acc.len = 0;
-  br->client_gen++;
-  rsp_parser_reset(&c->parser);
-  c->parser.flags = 0;
-  uv_read_start(c->rd, alloc_cb, read_cb);
-  br__log(br, 0, "client connected");
-  if (br->tstate == BR__T_IDLE && !uv_is_active((uv_handle_t *)&br->retry_timer))
-    target_connect(br);
-}
-
-static void release_shutdown_cb(uv_shutdown_t *req, int status) {
-  br_t *br = req->data;
-  (void)status;
-  if (br->tstate == BR__T_CLOSING && !uv_is_closing(&br->t.h.handle))
-    close_handle(br, &br->t.h.handle, target_closed);
-}
-
-/* The client is gone: close the target connection too, the way a debugger
- * that goes away closes its own.  Nothing is sent, so the target is left
- * exactly as the client left it (QEMU does nothing when its gdb
- * connection closes); the next client gets a fresh connection, which
- * QEMU treats like a debugger attaching (it stops the guest and attaches
- * the first process, as it would for GDB connecting directly). */
-static void target_release_now(br_t *br) {
-  uv_timer_stop(&br->retry_timer);
-  br->retries = 0;
-  br->t_lost = 0;
-  wtx_fail(br, UV_ECONNRESET);
-  fifo_clear(br);
-  br->intr_sent = 0;
-  br->kill_pending = 0;
-  if (br->tstate != BR__T_UP && br->tstate != BR__T_CONNECTING)
-    return;
-  br__log(br, 1, "releasing the target connection");
-  ack_flush(br);
-  int was_up = br->tstate == BR__T_UP;
-  br__side *t = &br->t;
-  if (was_up) {
-    side_flush(t);
-    uv_read_stop(&t->h.stream);
-  }
-  t->up = 0;
-  br->tstate = BR__T_CLOSING;
-  br->retry_pending_reason = NULL;
-  br->t_ack_pending = 0;
-  uv_timer_stop(&br->ack_timer);
-  /* Let what was written (a detach, say) reach the target first. */
-  br->shutdown_req.data = br;
-  if (!was_up || uv_shutdown(&br->shutdown_req, &t->h.stream, release_shutdown_cb) < 0)
-    close_handle(br, &t->h.handle, target_closed);
-  t->acc.len = 0;
-}
-
-static void fin_timer_cb(uv_timer_t *t);
-
-/* Runs svc_finish() on the worker before the target connection closes
- * (then: BR__FIN_RELEASE or BR__FIN_CLOSE); 0 if there is nothing to
- * finish (no worker, no live connection), the caller goes on at once. */
-static int finish_start(br_t *br, int then) {
-  if (!br->thread_started || br->closing || br->tstate != BR__T_UP || br->wk_busy)
-    return 0;
-  br->fin_then = then;
-  job_start_finish(br);
-  /* svc_finish's requests fail after timeout_ms like any other; this is
-   * the bound on the whole job. */
-  uv_timer_start(&br->fin_timer, fin_timer_cb, br->cfg.timeout_ms + br->cfg.timeout_ms / 2, 0);
-  return 1;
-}
-
-static void target_release(br_t *br) {
-  if (!finish_start(br, BR__FIN_RELEASE))
-    target_release_now(br);
-}
-
-static void close_now(br_t *br);
-
-static void fin_follow(br_t *br, int then) {
-  uv_timer_stop(&br->fin_timer);
-  uv_mutex_lock(&br->mtx);
-  br->wk_cut = 0;
-  uv_mutex_unlock(&br->mtx);
-  if (br->shutting) {
-    close_now(br);
-    return;
-  }
-  if (then == BR__FIN_RELEASE)
-    target_release_now(br);
-  drain_pending(br);
-  br__flush_all(br);
-}
-
-/* The finishing deadline passed (a job that does not end after its
- * interrupt, or svc_finish that the target does not answer): the worker's
- * requests fail now and every later one at once. */
-static void fin_timer_cb(uv_timer_t *t) {
-  br_t *br = t->data;
-  if (br->closing)
-    return;
-  br__log(br, 0, "%s did not end within the timeout: cutting it short",
-          br->fin_then ? "restoring the target" : "the interrupted command");
-  uv_mutex_lock(&br->mtx);
-  br->wk_cut = 1;
-  uv_mutex_unlock(&br->mtx);
-  wtx_fail(br, UV_ETIMEDOUT);
-  br__flush_all(br);
-}
-
-static void client_drop(br_t *br, const char *why) {
-  br__side *c = &br->c;
-  if (!c->up)
-    return;
-  c->up = 0;
-  br__log(br, 0, "client disconnected (%s)", why);
-  br->client_gen++;
-  /* The target is left exactly as the client left it: nothing is sent.
-   * Replies still owed to the client are dropped when they come. */
-  for (unsigned i = 0; i < br->fcount; i++) {
-    br__req *r = fifo_at(br, i);
-    if (r->owner == BR__OWN_CLIENT) {
-      r->owner = BR__OWN_ORPHAN;
-      br->forphan++;
-    }
-  }
-  br->fclient = 0;
-  br->pend.len = br->pend_off = 0;
-  br->pend_count = 0;
-  uv_mutex_lock(&br->mtx);
-  br->wk_client_ok = 0;
-  br->wout.len = 0;
-  uv_cond_broadcast(&br->cond);
-  uv_mutex_unlock(&br->mtx);
-  br->sess_qsupported_len = 0;
-  br->sess_xml = 0;
-  br->need_replay = 0;
-  br->intr_sent = 0;
-  svc_event(br->svc, SVC_EV_DETACH);
-  /* A service command still running may need the target to undo a mode
-   * it set (QEMU's physical-memory mode outlives connections): the
-   * connection goes when it is done. */
-  if (br->wk_busy)
-    br->release_after_job = 1;
-  else
-    target_release(br);
-  close_handle(br, &c->h.handle, client_closed);
-  if (br->client_stdio && c->w.handle.type != UV_UNKNOWN_HANDLE)
-    close_handle(br, &c->w.handle, client_closed);
-  timer_kick(br, 0);
-  if (br->client_stdio)
-    br__stop(br, 0, "client closed the connection");
-}
-
-static void reject_closed(uv_handle_t *h) {
-  br_t *br = h->data;
-  br->open_handles--;
-  br->reject_busy = 0;
-  if (br->accept_pending && !br->closing)
-    try_accept(br);
-  br__maybe_finish_close(br);
-}
-
-static int init_like_listener(br_t *br, uv_handle_t *h) {
-  int rc = br->cfg.listen.kind == BR_ADDR_TCP ? uv_tcp_init(br->loop, (uv_tcp_t *)h)
-                                              : uv_pipe_init(br->loop, (uv_pipe_t *)h, 0);
-  if (rc == 0)
-    br->open_handles++;
-  return rc;
-}
-
-static void accept_check_cb(uv_check_t *h);
-
-static void try_accept(br_t *br) {
-  br__side *c = &br->c;
-  br->accept_pending = 0;
-  if (br->shutting)
-    return;
-  if (c->handles == 0) {
-    if (init_like_listener(br, &c->h.handle))
-      return;
-    c->h.handle.data = c;
-    c->handles = 1;
-    if (uv_accept(&br->listener.stream, &c->h.stream) < 0) {
-      close_handle(br, &c->h.handle, client_closed);
-      return;
-    }
-    if (br->cfg.listen.kind == BR_ADDR_TCP)
-      uv_tcp_nodelay(&c->h.tcp, 1);
-    c->rd = c->wr = &c->h.stream;
-    client_up(br);
-    return;
-  }
-  if (!c->up) {
-    /* The last client's handle is still closing: take this one then. */
-    br->accept_pending = 1;
-    return;
-  }
-  if (!br->accept_deferred) {
-    /* A client that closes and connects again at once: its close may be
-     * in this same loop iteration's I/O, after this callback.  Decided
-     * once that I/O is processed (accept_check_cb). */
-    br->accept_deferred = 1;
-    br->accept_pending = 1;
-    uv_check_start(&br->accept_check, accept_check_cb);
-    return;
-  }
-  if (!br->reject_busy) {
-    if (init_like_listener(br, &br->reject.handle))
-      return;
-    br->reject.handle.data = br;
-    br->reject_busy = 1;
-    if (uv_accept(&br->listener.stream, (uv_stream_t *)&br->reject.handle) == 0)
-      br__log_rl(br, 0, "refused a second client (one client at a time)");
-    close_handle(br, &br->reject.handle, reject_closed);
-    return;
-  }
-  br->accept_pending = 1;
-}
-
-/* Whether the client's socket has only its end left to read (libuv stops
- * reading after a short read, so a close right behind the last request is
- * only seen at the next poll): 1 at EOF, 0 with bytes waiting, -1 else. */
-static int client_at_eof(br_t *br) {
-  uv_os_fd_t fd;
-  if (br->client_stdio || uv_fileno(&br->c.h.handle, &fd) < 0)
-    return -1;
-  char ch;
-  ssize_t n = recv(fd, &ch, 1, MSG_PEEK | MSG_DONTWAIT);
-  return n == 0 ? 1 : n > 0 ? 0 : -1;
-}
-
-static void accept_check_cb(uv_check_t *h) {
-  br_t *br = h->data;
-  if (br->closing || br->shutting) {
-    uv_check_stop(h);
-    return;
-  }
-  if (br->c.up && br->accept_pending) {
-    int eof = client_at_eof(br);
-    if (eof == 1) {
-      client_drop(br, "closed"); /* the new client is taken once it is */
-    } else if (eof == 0 && ++br->accept_deferred < 8) {
-      return; /* its last bytes are read in the next iteration first */
-    }
-  }
-  uv_check_stop(h);
-  if (br->accept_pending)
-    try_accept(br); /* accept_deferred: now taken or refused */
-  br->accept_deferred = 0;
-  br__flush_all(br);
-}
-
-static void connection_cb(uv_stream_t *server, int status) {
-  br_t *br = server->data;
-  if (br->closing)
-    return;
-  if (status < 0) {
-    br__log(br, 0, "accept: %s", uv_strerror(status));
-    return;
-  }
-  try_accept(br);
-  br__flush_all(br);
+    br__target_lost(br, why);
 }
 
 /* ------------------------------------------------------------------------
@@ -2154,7 +887,7 @@ int br_start(br_t *br) {
     c->handles = 2;
     c->rd = &c->h.stream;
     c->wr = &c->w.stream;
-    client_up(br);
+    br__client_up(br);
   } else if (l->kind == BR_ADDR_TCP) {
     if ((rc = uv_tcp_init(br->loop, &br->listener.tcp)) < 0)
       return rc;
@@ -2162,7 +895,7 @@ int br_start(br_t *br) {
     br->listening = 1;
     if ((rc = uv_tcp_bind(&br->listener.tcp, (const struct sockaddr *)&l->sa, 0)) < 0)
       return rc;
-    if ((rc = uv_listen(&br->listener.stream, 4, connection_cb)) < 0)
+    if ((rc = uv_listen(&br->listener.stream, 4, br__connection_cb)) < 0)
       return rc;
     struct sockaddr_storage ss;
     int n = sizeof(ss);
@@ -2179,7 +912,7 @@ int br_start(br_t *br) {
     br->listening = 1;
     if ((rc = uv_pipe_bind(&br->listener.pipe, l->path)) < 0)
       return rc;
-    if ((rc = uv_listen(&br->listener.stream, 4, connection_cb)) < 0)
+    if ((rc = uv_listen(&br->listener.stream, 4, br__connection_cb)) < 0)
       return rc;
   } else {
     return UV_EINVAL;
@@ -2190,6 +923,26 @@ int br_start(br_t *br) {
   return 0;
 }
 
+size_t br_size(void) {
+  return sizeof(br_t);
+}
+
+svc *br_service(br_t *br) {
+  return br->svc;
+}
+
+void *br_data(const br_t *br) {
+  return br->data;
+}
+
+void br_set_data(br_t *br, void *data) {
+  br->data = data;
+}
+
+const br_config *br_get_config(const br_t *br) {
+  return &br->cfg;
+}
+
 int br_ever_connected(const br_t *br) {
   return br->ever_connected;
 }
@@ -2198,7 +951,7 @@ int br_listen_port(const br_t *br) {
   return br->listen_port;
 }
 
-static void br__stop(br_t *br, int status, const char *why) {
+void br__stop(br_t *br, int status, const char *why) {
   if (br->stopped || br->closing || br->shutting)
     return;
   br->stopped = 1;
@@ -2207,7 +960,7 @@ static void br__stop(br_t *br, int status, const char *why) {
     br->cfg.on_stop(br, status, why);
 }
 
-static void br__maybe_finish_close(br_t *br) {
+void br__maybe_finish_close(br_t *br) {
   if (!br->closing || br->open_handles > 0 || !br->close_cb)
     return;
   br_close_cb cb = br->close_cb;
@@ -2242,12 +995,12 @@ void br_close(br_t *br, br_close_cb cb) {
     return;
   br->close_cb = cb;
   if (!br->thread_started || (!br->wk_busy && br->tstate != BR__T_UP)) {
-    close_now(br);
+    br__close_now(br);
     return;
   }
   br->shutting = 1;
   if (br->listening)
-    close_handle(br, &br->listener.handle, handle_closed);
+    br__close_handle(br, &br->listener.handle, handle_closed);
   br->listening = 0;
   br->accept_pending = 0;
   uv_timer_stop(&br->retry_timer);
@@ -2256,7 +1009,7 @@ void br_close(br_t *br, br_close_cb cb) {
     c->up = 0;
     br->client_gen++;
     for (unsigned i = 0; i < br->fcount; i++) {
-      br__req *r = fifo_at(br, i);
+      br__req *r = br__fifo_at(br, i);
       if (r->owner == BR__OWN_CLIENT) {
         r->owner = BR__OWN_ORPHAN;
         br->forphan++;
@@ -2265,9 +1018,9 @@ void br_close(br_t *br, br_close_cb cb) {
     br->fclient = 0;
     br->pend.len = br->pend_off = 0;
     br->pend_count = 0;
-    close_handle(br, &c->h.handle, client_closed);
+    br__close_handle(br, &c->h.handle, br__client_closed);
     if (br->client_stdio && c->w.handle.type != UV_UNKNOWN_HANDLE)
-      close_handle(br, &c->w.handle, client_closed);
+      br__close_handle(br, &c->w.handle, br__client_closed);
   }
   if (br->wk_busy && !br->wk_job_finish) {
     br__log(br, 0, "stopping the running command before exiting");
@@ -2279,11 +1032,11 @@ void br_close(br_t *br, br_close_cb cb) {
     uv_cond_broadcast(&br->cond);
     uv_mutex_unlock(&br->mtx);
     svc_interrupt(br->svc);
-    uv_timer_start(&br->fin_timer, fin_timer_cb, br->cfg.timeout_ms, 0);
+    uv_timer_start(&br->fin_timer, br__fin_timer_cb, br->cfg.timeout_ms, 0);
   } else if (!br->wk_busy) {
     shutdown_step(br);
   }
-  timer_kick(br, 0);
+  br__timer_kick(br, 0);
   br__flush_all(br);
 }
 
@@ -2293,11 +1046,11 @@ static void shutdown_step(br_t *br) {
   uv_mutex_lock(&br->mtx);
   br->wk_cut = 0;
   uv_mutex_unlock(&br->mtx);
-  if (!finish_start(br, BR__FIN_CLOSE))
-    close_now(br);
+  if (!br__finish_start(br, BR__FIN_CLOSE))
+    br__close_now(br);
 }
 
-static void close_now(br_t *br) {
+void br__close_now(br_t *br) {
   if (br->closing)
     return;
   br__log_rl_flush(br);
@@ -2315,26 +1068,26 @@ static void close_now(br_t *br) {
     br->thread_started = 0;
   }
   if (br->started) {
-    close_handle(br, (uv_handle_t *)&br->retry_timer, handle_closed);
-    close_handle(br, (uv_handle_t *)&br->req_timer, handle_closed);
-    close_handle(br, (uv_handle_t *)&br->ack_timer, handle_closed);
-    close_handle(br, (uv_handle_t *)&br->async, handle_closed);
-    close_handle(br, (uv_handle_t *)&br->spin, handle_closed);
-    close_handle(br, (uv_handle_t *)&br->fin_timer, handle_closed);
-    close_handle(br, (uv_handle_t *)&br->accept_check, handle_closed);
+    br__close_handle(br, (uv_handle_t *)&br->retry_timer, handle_closed);
+    br__close_handle(br, (uv_handle_t *)&br->req_timer, handle_closed);
+    br__close_handle(br, (uv_handle_t *)&br->ack_timer, handle_closed);
+    br__close_handle(br, (uv_handle_t *)&br->async, handle_closed);
+    br__close_handle(br, (uv_handle_t *)&br->spin, handle_closed);
+    br__close_handle(br, (uv_handle_t *)&br->fin_timer, handle_closed);
+    br__close_handle(br, (uv_handle_t *)&br->accept_check, handle_closed);
   }
   if (br->listening)
-    close_handle(br, &br->listener.handle, handle_closed);
+    br__close_handle(br, &br->listener.handle, handle_closed);
   br->listening = 0;
   if (br->c.handles) {
     br->c.up = 0;
-    close_handle(br, &br->c.h.handle, client_closed);
+    br__close_handle(br, &br->c.h.handle, br__client_closed);
     if (br->c.handles > 1)
-      close_handle(br, &br->c.w.handle, client_closed);
+      br__close_handle(br, &br->c.w.handle, br__client_closed);
   }
   if (br->t.handles) {
     br->t.up = 0;
-    close_handle(br, &br->t.h.handle, target_closed);
+    br__close_handle(br, &br->t.h.handle, br__target_closed);
   }
   br__maybe_finish_close(br);
 }

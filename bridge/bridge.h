@@ -1,8 +1,8 @@
 /* bridge.h - the rspbridge core: one RSP client, one RSP target, a libuv
  * loop in between.
  *
- * Lifecycle (libuv style): the caller allocates a br_t (it is large: the
- * packet buffers live inside it), br_init() fills it without allocating,
+ * Lifecycle (libuv style): the caller allocates br_size() bytes for a br_t
+ * (it is large: the packet buffers live inside it), br_init() fills it without allocating,
  * br_start() opens the listener (or stdio) and the worker thread,
  * br_close(br, cb) closes every handle; the memory may be reclaimed only in
  * or after cb.  No globals: several bridges may run in one process, which is
@@ -137,181 +137,16 @@ typedef struct {
   size_t cap;
 } br_buf;
 
-/* One request on the upstream pipe. */
-typedef struct {
-  uint8_t owner; /* BR__OWN_* */
-  uint8_t flags; /* BR__REQ_* */
-  uint32_t idx;  /* worker: index in its transact() call */
-} br__req;
-
-/* One side of the bridge: the client or the target.  Private. */
-typedef struct br__side {
-  br_t *br;
-  const char *name; /* "client", "target" */
-  union {
-    uv_handle_t handle;
-    uv_stream_t stream;
-    uv_tcp_t tcp;
-    uv_pipe_t pipe;
-    uv_tty_t tty;
-  } h;
-  union { /* stdio only: stdout, when reading stdin */
-    uv_handle_t handle;
-    uv_stream_t stream;
-    uv_pipe_t pipe;
-    uv_tty_t tty;
-  } w;
-  uv_stream_t *rd, *wr;
-  int up;      /* connected and reading */
-  int handles; /* handles open or closing */
-  int noack;   /* this side is in no-ack mode */
-  int paused;  /* reading stopped for back-pressure */
-  int writing; /* a uv_write of fly is in flight */
-  unsigned naks;
-  unsigned bad;
-  rsp_parser parser;
-  br_buf acc; /* bytes waiting to be written */
-  br_buf fly; /* bytes being written */
-  uv_write_t wreq;
-  size_t last_len; /* the last frame sent, for retransmission on '-' */
-  char last[BR_FRAME_MAX];
-  char body[BR_BODY_MAX];
-  char rbuf[BR_READ_SIZE];
-} br__side;
-
-/* A repeated log line (loop thread): printed once a second at most, the
- * rest counted and summarised (see br__log_rl in bridge.c). */
-#define BR_LOG_SLOTS 8
-typedef struct {
-  const char *key; /* the call site's format string */
-  int level;
-  uint64_t since; /* uv_now() when it was last printed */
-  unsigned n;     /* not printed since */
-  char text[96];  /* the start of the last line, for the summary */
-} br__logrl;
-
-/* A worker transaction, shared between the worker and the loop. */
-typedef struct br__wtx br__wtx;
-
-struct br {
-  /* Public. */
-  void *data;
-  br_config cfg;
-  /* Private. */
-  uv_loop_t *loop;
-  svc *svc;
-  int started;
-  int closing;
-  int open_handles;
-  br_close_cb close_cb;
-  int stopped; /* on_stop called */
-
-  union {
-    uv_handle_t handle;
-    uv_stream_t stream;
-    uv_tcp_t tcp;
-    uv_pipe_t pipe;
-  } listener;
-  int listening;
-  int accept_pending;  /* a connection waits until the client slot frees */
-  int accept_deferred; /* accept_check decides on a connection that came while a client is up */
-  union {
-    uv_handle_t handle;
-    uv_tcp_t tcp;
-    uv_pipe_t pipe;
-  } reject;
-  int reject_busy;
-  int listen_port; /* after br_start, for TCP */
-
-  br__side c; /* client */
-  br__side t; /* target */
-  unsigned client_gen;
-  int client_stdio;
-
-  /* Target connection. */
-  int tstate; /* BR__T_* */
-  uv_connect_t treq;
-  uv_timer_t retry_timer;
-  int retries; /* attempts since the last loss */
-  int ever_connected;
-  int need_replay;                  /* reconnected under a live session: replay its setup */
-  const char *retry_pending_reason; /* retry once the handle is closed */
-  unsigned target_psize;
-  /* What the client set up on the target, replayed after a reconnect. */
-  char sess_qsupported[512];
-  size_t sess_qsupported_len;
-  int sess_xml;
-  int client_mp;    /* the client's qSupported offered multiprocess+ */
-  int target_mp;    /* the target's qSupported reply had multiprocess+ */
-  int kill_pending; /* a forwarded k waits for the target's W/X (or its close) */
-
-  /* Upstream FIFO. */
-  br__req fifo[BR_FIFO_CAP];
-  unsigned fhead, fcount;
-  unsigned fclient; /* entries owned by the client */
-  unsigned forphan;
-  uv_timer_t req_timer;
-  /* The ack for the target's last reply, held back to ride with the next
-   * request (one write fewer per round trip); ack_timer sends it alone if
-   * no request follows soon. */
-  uv_timer_t ack_timer;
-  int t_ack_pending;
-  br__logrl logrl[BR_LOG_SLOTS];
-  uint64_t progress_at;    /* uv_now() of the last reply (see BR_CONSOLE_TIMEOUTS) */
-  uv_check_t accept_check; /* a second connection is decided after this iteration's I/O */
-  uv_idle_t spin;          /* active while busy-polling (cfg.busy_poll_us) */
-  uint64_t last_io;        /* uv_hrtime() of the last bytes read */
-  int intr_sent;           /* a ^C went up while a resume was pending */
-  int t_lost;              /* the target connection was lost and not yet re-made */
-  int release_after_job;   /* the client left during a service command */
-  uv_shutdown_t shutdown_req;
-
-  /* Finishing the target connection: svc_finish() runs on the worker as
-   * its last job before the connection is closed (a client leaving, or
-   * br_close()), bounded by fin_timer. */
-  int shutting; /* br_close() called: the bridge closes once finished */
-  int fin_then; /* BR__FIN_*: what follows the finish job */
-  uv_timer_t fin_timer;
-
-  /* Client requests waiting their turn: [u32 len][i32 action][body]... */
-  br_buf pend;
-  size_t pend_off; /* the first waiting request is at pend.p + pend_off */
-  unsigned pend_count;
-  char scratch[BR_FRAME_MAX]; /* merged qSupported, local replies */
-
-  /* Worker. */
-  uv_thread_t thread;
-  int thread_started;
-  uv_async_t async;
-  uv_mutex_t mtx;
-  uv_cond_t cond;
-  /* Under mtx. */
-  int wk_quit;
-  int wk_has_job;
-  int wk_busy;         /* loop's view: a job is running */
-  int wk_idle;         /* the worker waits for a job (svc_handle() returned) */
-  unsigned wk_job_gen; /* client_gen of the job */
-  int wk_job_qsup;     /* the job is a qSupported: merge its reply */
-  int wk_job_rcmd;     /* the job is a monitor command (qRcmd) */
-  int wk_job_finish;   /* the job is svc_finish() */
-  int wk_fin_done;     /* svc_finish() returned */
-  int wk_cut;          /* transact() fails at once: the finishing deadline passed */
-  int wk_abandoned;    /* the client gave up on it: output and reply dropped */
-  int wk_client_ok;    /* output() may still reach the client */
-  br__wtx *wtx;        /* submitted by the worker */
-  br__wtx *ltx;        /* accepted by the loop */
-  br_buf wout;         /* O frames from the worker, for the client */
-  br_buf rx;           /* replies for the current transaction */
-  struct br__rxent *rxe;
-  size_t rxe_len, rxe_cap;
-  int wk_reply_ready;
-  br_buf wreply;
-  volatile int wk_intr; /* ^C during the current job (read by the worker) */
-  char job[BR_BODY_MAX];
-  char fast[BR_BODY_MAX]; /* a reply served on the loop thread */
-  size_t job_len;
-  int wk_replied; /* worker thread only */
-};
+/* The bridge: private (bridge/br_int.h).  The caller allocates
+ * br_size() bytes, zeroed or not, and hands them to br_init(). */
+size_t br_size(void);
+/* The service the bridge made (NULL before br_init or without one). */
+svc *br_service(br_t *br);
+/* The owner's pointer, set with br_set_data() (NULL before). */
+void *br_data(const br_t *br);
+void br_set_data(br_t *br, void *data);
+/* The configuration the bridge runs with (after br_init). */
+const br_config *br_get_config(const br_t *br);
 
 int br_init(uv_loop_t *loop, br_t *br, const br_config *cfg);
 /* Listens (or opens stdio) and starts the worker.  UV_EALREADY if it was

@@ -209,12 +209,12 @@ static void app_shutdown(app_t *app, int code) {
 }
 
 static void on_stop(br_t *br, int status, const char *why) {
-  app_t *app = br->data;
+  app_t *app = br_data(br);
   (void)why;
   if (status && !br_ever_connected(br)) {
     /* Never reached the target: "cannot connect" (exit 3), not "lost". */
     char t[160];
-    br_addr_format(&br->cfg.target, t, sizeof(t));
+    br_addr_format(&br_get_config(br)->target, t, sizeof(t));
     fprintf(stderr, "rspbridge: cannot connect to target %s; exiting\n", t);
     app_shutdown(app, EXIT_SETUP);
     return;
@@ -584,9 +584,13 @@ int main(int argc, char **argv) {
   signal(SIGPIPE, SIG_IGN);
 
   static app_t app;
-  static br_t br;
+  br_t *br = calloc(1, br_size());
+  if (!br) {
+    log_err("%s%s", "out of memory", "");
+    return EXIT_SETUP;
+  }
   app.loop = uv_default_loop();
-  app.br = &br;
+  app.br = br;
   cfg.on_stop = on_stop;
   uv_timer_init(app.loop, &app.kill_timer);
   app.kill_timer.data = &app;
@@ -603,9 +607,9 @@ int main(int argc, char **argv) {
   int code = EXIT_OK;
   if (exec_qemu && (code = start_qemu(&app, argv + optind, rest, stdio_client, &cfg.target)))
     goto fail;
-  br_init(app.loop, &br, &cfg);
-  br.data = &app;
-  int rc = br_start(&br);
+  br_init(app.loop, br, &cfg);
+  br_set_data(br, &app);
+  int rc = br_start(br);
   if (rc < 0) {
     char a[160];
     br_addr_format(&cfg.listen, a, sizeof(a));
@@ -618,17 +622,17 @@ int main(int argc, char **argv) {
     br_addr l = cfg.listen;
     if (l.kind == BR_ADDR_TCP) {
       if (l.sa.ss_family == AF_INET6)
-        ((struct sockaddr_in6 *)&l.sa)->sin6_port = htons((uint16_t)br_listen_port(&br));
+        ((struct sockaddr_in6 *)&l.sa)->sin6_port = htons((uint16_t)br_listen_port(br));
       else
-        ((struct sockaddr_in *)&l.sa)->sin_port = htons((uint16_t)br_listen_port(&br));
+        ((struct sockaddr_in *)&l.sa)->sin_port = htons((uint16_t)br_listen_port(br));
     }
     br_addr_format(&l, a, sizeof(a));
     br_addr_format(&cfg.target, t, sizeof(t));
     fprintf(stderr, "rspbridge: listening on %s, target %s\n", a, t);
     fflush(stderr);
   }
-  if (br.svc && (qemu_pid || exec_qemu))
-    svc_set_qemu_pid(br.svc, qemu_pid ? qemu_pid : (int)app.pid);
+  if (br_service(br) && (qemu_pid || exec_qemu))
+    svc_set_qemu_pid(br_service(br), qemu_pid ? qemu_pid : (int)app.pid);
   uv_run(app.loop, UV_RUN_DEFAULT);
   code = app.exit_code;
   goto done;

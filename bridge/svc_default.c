@@ -27,24 +27,11 @@ void svc_free(svc *s) {
 
 enum svc_action svc_classify(svc *s, const char *b, size_t len) {
   (void)s;
-  if (!len)
-    return SVC_FORWARD;
-  switch (b[0]) {
-  case 'c':
-  case 'C':
-  case 's':
-  case 'S':
-  case 'i':
-  case 'I':
+  /* Every resume, the client's File-I/O answer (F) included: the target
+   * runs on and what the core knows of it is stale. */
+  if (rsp_classify_request(b, len, NULL) == RSP_REQ_RESUME)
     return SVC_FORWARD_RESUME;
-  case 'v':
-    if (rsp_has_prefix(b, len, "vCont;") || rsp_has_prefix(b, len, "vRun") ||
-        rsp_has_prefix(b, len, "vAttach"))
-      return SVC_FORWARD_RESUME;
-    return SVC_FORWARD;
-  default:
-    return SVC_FORWARD;
-  }
+  return SVC_FORWARD;
 }
 
 void svc_event(svc *s, enum svc_event ev) {

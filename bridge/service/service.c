@@ -150,8 +150,7 @@ enum svc_action svc_classify(svc *s, const char *b, size_t len) {
     /* Detached: the stop reply of an attach says the CPU is back. */
     if (rsp_has_prefix(b, len, "vAttach") && atomic_load(&s->detached))
       return SVC_HANDLE;
-    if (b[0] == 'F')
-      return SVC_FORWARD; /* a File-I/O answer: forwarded as it always was */
+    /* The client's File-I/O answer (F) too: the target carries on. */
     return SVC_FORWARD_RESUME;
   case RSP_REQ_STOP_QUERY:
     if (b[0] == '?' && atomic_load(&s->detached))

@@ -235,7 +235,7 @@ int tcp_connect_port(int port) {
 /* ------------------------------------------------------------------------ */
 
 static void h_on_stop(br_t *br, int status, const char *why) {
-  harness *h = br->data;
+  harness *h = br_data(br);
   (void)why;
   h->stop_status = status;
 }
@@ -275,13 +275,13 @@ void harness_start(harness *h, const br_config *cfg) {
   h->log = open_memstream(&h->logbuf, &h->loglen);
   assert_non_null(h->log);
   assert_int_equal(uv_loop_init(&h->loop), 0);
-  h->br = calloc(1, sizeof(br_t));
+  h->br = calloc(1, br_size());
   assert_non_null(h->br);
   br_config c = *cfg;
   c.on_stop = h_on_stop;
   c.log = h->log;
   assert_int_equal(br_init(&h->loop, h->br, &c), 0);
-  h->br->data = h;
+  br_set_data(h->br, h);
   assert_int_equal(br_start(h->br), 0);
   h->port = br_listen_port(h->br);
   assert_true(h->port > 0 || cfg->listen.kind != BR_ADDR_TCP);

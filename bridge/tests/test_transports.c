@@ -112,7 +112,7 @@ static void t_trace_file(void **state) {
   (void)state;
   fx f;
   fx_up(&f, with_trace);
-  FILE *tr = f.h.br->cfg.trace;
+  FILE *tr = br_get_config(f.h.br)->trace;
   round_trip(f.c, f.t);
   peer_raw(f.c, "\003", 1);
   assert_int_equal(peer_next_noack(f.t, WAIT, NULL, NULL), EV_INTR);

@@ -80,7 +80,7 @@ static const route always[] = {
     {.b = "vFile:open:2f,0,0", .want = F},
     {.b = "vFlashDone", .want = F},
     {.b = "vMustReplyEmpty", .want = F},
-    {.b = "F-1,4", .want = F},
+    {.b = "F-1,4", .want = R},
     {.b = "D", .want = H},
     {.b = "D;1", .want = H},
     {.b = "k", .want = F},
