@@ -14,24 +14,11 @@
 #include <cmocka.h>
 
 #include "rsp.h"
-#include "sim.h"
-
-typedef struct {
-  sim *t;
-  svc *s;
-  svc_config cfg;
-} fx;
+#include "fixture.h"
 
 static int setup_cfg(void **state, size_t cache) {
-  fx *f = calloc(1, sizeof(*f));
-  assert_non_null(f);
-  f->t = sim_new();
-  svc_config cfg = {cache, 0, NULL, 0, 0, 0};
-  f->cfg = cfg;
-  f->s = svc_new(&sim_io, f->t, &f->cfg);
-  assert_non_null(f->s);
-  svc_event(f->s, SVC_EV_CONNECT);
-  *state = f;
+  svc_config cfg = {.cache_bytes = cache};
+  fx_open(state, &cfg, 1);
   return 0;
 }
 
@@ -41,14 +28,6 @@ static int setup(void **state) {
 
 static int setup_nocache(void **state) {
   return setup_cfg(state, 0);
-}
-
-static int teardown(void **state) {
-  fx *f = *state;
-  svc_free(f->s);
-  sim_free(f->t);
-  free(f);
-  return 0;
 }
 
 typedef struct {
@@ -200,11 +179,11 @@ static void test_invalidating_routes(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test_setup_teardown(test_routes, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_memory_routes, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_memory_routes_nocache, setup_nocache, teardown),
-      cmocka_unit_test_setup_teardown(test_detached_routes, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_invalidating_routes, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_routes, setup, fx_teardown),
+      cmocka_unit_test_setup_teardown(test_memory_routes, setup, fx_teardown),
+      cmocka_unit_test_setup_teardown(test_memory_routes_nocache, setup_nocache, fx_teardown),
+      cmocka_unit_test_setup_teardown(test_detached_routes, setup, fx_teardown),
+      cmocka_unit_test_setup_teardown(test_invalidating_routes, setup, fx_teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
