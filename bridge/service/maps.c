@@ -29,24 +29,6 @@
 /* Flushed to the client past this much text. */
 #define MAPS_CHUNK 0x8000u
 
-static char *room(svc_sb *b, size_t n) {
-  if (b->oom)
-    return NULL;
-  if (b->len + n + 1 > b->cap) {
-    size_t cap = b->cap ? b->cap : 256;
-    while (cap < b->len + n + 1)
-      cap *= 2;
-    char *p = realloc(b->p, cap);
-    if (!p) {
-      b->oom = 1;
-      return NULL;
-    }
-    b->p = p;
-    b->cap = cap;
-  }
-  return b->p + b->len;
-}
-
 static const char hexd[] = "0123456789abcdef";
 
 static char *hex16(char *p, uint64_t v) {
@@ -248,7 +230,7 @@ static char *run_json(svc_maps *m, char *p, const arch_run *r) {
 
 static int one_run(svc_maps *m, const arch_run *r) {
   svc *s = m->s;
-  char *p = room(&s->out, RUN_MAX);
+  char *p = svc__sb_room(&s->out, RUN_MAX);
   if (!p)
     return 1;
   if (m->json) {
@@ -270,7 +252,7 @@ static int one_run(svc_maps *m, const arch_run *r) {
 static int one_fold(svc_maps *m, const arch_fold *f) {
   svc *s = m->s;
   const arch_run *r0 = &f->runs[0];
-  char *p = room(&s->out, RUN_MAX * (f->period + 1));
+  char *p = svc__sb_room(&s->out, RUN_MAX * (f->period + 1));
   if (!p)
     return 1;
   m->folds++;

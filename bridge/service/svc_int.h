@@ -37,6 +37,9 @@ typedef struct {
 } svc_sb;
 void svc__sb_init(svc_sb *b);
 void svc__sb_free(svc_sb *b);
+/* Room for n more bytes and a NUL at the end of b (len is not changed), or
+ * NULL when memory ran out (b->oom is then set). */
+char *svc__sb_room(svc_sb *b, size_t n);
 void svc__sb_add(svc_sb *b, const char *s, size_t n);
 void svc__sb_puts(svc_sb *b, const char *s);
 #if defined(__GNUC__)
@@ -211,7 +214,7 @@ struct svc {
   atomic_int cmode_pub;   /* cmode, for the loop thread (cache address space) */
   atomic_uint detach_gen; /* bumped by SVC_EV_DETACH: the client left or detached */
   atomic_int detached;    /* the target has no process attached (after D) */
-  atomic_int qemu_pid;  /* svc_set_qemu_pid(): the local backend's process */
+  atomic_int qemu_pid;    /* svc_set_qemu_pid(): the local backend's process */
 
   /* Worker state. */
   unsigned seen_gen, seen_conn;
