@@ -262,10 +262,8 @@ static void t_request_abandons_command(void **state) {
   fx_handshake(&f);
   send_rcmd(f.c, "spin");
   usleep(50000);
-  peer_send(f.c, "?");
-  expect_pkt(f.t, "?");
-  peer_send(f.t, "S05");
-  expect_pkt(f.c, "S05"); /* not the command's "OK" */
+  pass_pkt(f.c, f.t, "?");
+  pass_pkt(f.t, f.c, "S05"); /* not the command's "OK" */
   expect_quiet(f.c, 100);
   fx_stop(&f);
   assert_true(harness_log_has(&f.h, "during a monitor command: stopping"));
@@ -283,8 +281,7 @@ static void t_output_chunks_and_ordering(void **state) {
   send_rcmd(f.c, "big");
   expect_pkt(f.t, "m0,1");
   expect_quiet(f.c, 100);
-  peer_send(f.t, "aa");
-  expect_pkt(f.c, "aa");
+  pass_pkt(f.t, f.c, "aa");
   size_t total = 0;
   const char *b;
   while ((b = peer_packet(f.c, WAIT)) && b[0] == 'O' && b[1] != 'K')
@@ -337,14 +334,10 @@ static void t_events(void **state) {
   fx f;
   fx_up(&f, NULL);
   fx_handshake(&f);
-  peer_send(f.c, "c");
-  expect_pkt(f.t, "c");
-  peer_send(f.t, "S05");
-  expect_pkt(f.c, "S05");
-  peer_send(f.c, "P8=00");
-  expect_pkt(f.t, "P8=00");
-  peer_send(f.t, "OK");
-  expect_pkt(f.c, "OK");
+  pass_pkt(f.c, f.t, "c");
+  pass_pkt(f.t, f.c, "S05");
+  pass_pkt(f.c, f.t, "P8=00");
+  pass_pkt(f.t, f.c, "OK");
   peer_free(f.c);
   f.c = NULL;
   usleep(100000);
@@ -364,8 +357,7 @@ static void t_empty_replies(void **state) {
   fx_handshake(&f);
   send_rcmd(f.c, "empty");
   expect_pkt(f.t, "qEmpty");
-  peer_send(f.t, "");
-  expect_pkt(f.c, "");
+  pass_pkt(f.t, f.c, "");
   fx_down(&f);
 }
 
@@ -432,8 +424,7 @@ static void t_finish_before_close(void **state) {
     fx_handshake(&f);
     send_rcmd(f.c, "leave");
     expect_pkt(f.t, "Qmode:1");
-    peer_send(f.t, "OK");
-    expect_pkt(f.c, "OK");
+    pass_pkt(f.t, f.c, "OK");
     if (closing) {
       harness_stop_begin(&f.h);
     } else {
@@ -463,8 +454,7 @@ static void t_finish_bounded(void **state) {
   fx_handshake(&f);
   send_rcmd(f.c, "leave");
   expect_pkt(f.t, "Qmode:1");
-  peer_send(f.t, "OK");
-  expect_pkt(f.c, "OK");
+  pass_pkt(f.t, f.c, "OK");
   harness_stop_begin(&f.h);
   expect_pkt(f.t, "Qmode:0");
   /* No answer: the connection closes all the same. */
