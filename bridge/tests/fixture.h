@@ -107,6 +107,12 @@ static inline void fx_handshake(fx *f) {
   assert_non_null(strstr(r, "QStartNoAckMode+"));
 }
 
+/* fx_up, then the handshake: a session ready for the test's packets. */
+static inline void fx_ready(fx *f, void (*tweak)(br_config *)) {
+  fx_up(f, tweak);
+  fx_handshake(f);
+}
+
 /* The bridge reconnected: accepts its connection and answers its
  * qSupported as QEMU does.  Returns the new target peer. */
 static inline peer *fx_reaccept(fx *f) {

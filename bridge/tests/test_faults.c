@@ -15,8 +15,7 @@ static void fast_timeout(br_config *c) {
 static void t_target_gone_mid_packet(void **state) {
   (void)state;
   fx f;
-  fx_up(&f, NULL);
-  fx_handshake(&f);
+  fx_ready(&f, NULL);
   pass_pkt(f.c, f.t, "m0,8");
   peer_raw(f.t, "$00112233", 9); /* half a reply, then gone */
   usleep(20000);
@@ -40,8 +39,7 @@ static void t_target_gone_mid_packet(void **state) {
 static void t_target_gone_mid_request(void **state) {
   (void)state;
   fx f;
-  fx_up(&f, NULL);
-  fx_handshake(&f);
+  fx_ready(&f, NULL);
   /* A resume in flight: the client must not wait for a stop forever. */
   pass_pkt(f.c, f.t, "c");
   peer_free(f.t);
@@ -60,8 +58,7 @@ static void slow_timeout(br_config *c) {
 static void t_target_down_answers_at_once(void **state) {
   (void)state;
   fx f;
-  fx_up(&f, slow_timeout);
-  fx_handshake(&f);
+  fx_ready(&f, slow_timeout);
   close(f.lfd); /* nothing to reconnect to */
   f.lfd = -1;
   peer_free(f.t);
@@ -88,8 +85,7 @@ static void fast_retry_slow_timeout(br_config *c) {
 static void t_target_down_while_reconnecting(void **state) {
   (void)state;
   fx f;
-  fx_up(&f, fast_retry_slow_timeout);
-  fx_handshake(&f);
+  fx_ready(&f, fast_retry_slow_timeout);
   close(f.lfd);
   f.lfd = -1;
   peer_free(f.t);
@@ -140,8 +136,7 @@ static void never(br_config *c) {
 static void t_reconnect_never_stops(void **state) {
   (void)state;
   fx f;
-  fx_up(&f, never);
-  fx_handshake(&f);
+  fx_ready(&f, never);
   pass_pkt(f.c, f.t, "g");
   peer_free(f.t);
   f.t = NULL;
@@ -186,8 +181,7 @@ static void t_reconnect_never_unreachable(void **state) {
 static void t_client_gone_target_untouched(void **state) {
   (void)state;
   fx f;
-  fx_up(&f, NULL);
-  fx_handshake(&f);
+  fx_ready(&f, NULL);
   pass_pkt(f.c, f.t, "vCont;c");
   peer_free(f.c);
   f.c = NULL;
@@ -239,8 +233,7 @@ static void t_unsolicited_stop_reply(void **state) {
 static void t_second_client_refused(void **state) {
   (void)state;
   fx f;
-  fx_up(&f, NULL);
-  fx_handshake(&f);
+  fx_ready(&f, NULL);
   peer *c2 = peer_new(tcp_connect_port(f.h.port));
   assert_int_equal(peer_next(c2, WAIT, NULL, NULL), EV_EOF);
   peer_free(c2);
@@ -252,8 +245,7 @@ static void t_second_client_refused(void **state) {
 static void t_stalled_target(void **state) {
   (void)state;
   fx f;
-  fx_up(&f, fast_timeout);
-  fx_handshake(&f);
+  fx_ready(&f, fast_timeout);
   /* A request the target never answers: an error after the timeout. */
   uint64_t t0 = uv_hrtime();
   pass_pkt(f.c, f.t, "m0,4");
@@ -292,8 +284,7 @@ static void t_stalled_target(void **state) {
 static void t_random_noise(void **state) {
   (void)state;
   fx f;
-  fx_up(&f, fast_timeout);
-  fx_handshake(&f);
+  fx_ready(&f, fast_timeout);
   uint32_t x = 12345;
   static const char alphabet[] = "$#}*+-\003%0123456789abcdefmgMXqT:;,";
   char buf[512];
@@ -351,8 +342,7 @@ static void t_random_noise(void **state) {
 static void t_client_oversized_and_malformed(void **state) {
   (void)state;
   fx f;
-  fx_up(&f, NULL);
-  fx_handshake(&f);
+  fx_ready(&f, NULL);
   size_t n = 3 * BR_BODY_MAX;
   char *big = malloc(n);
   assert_non_null(big);
@@ -393,8 +383,7 @@ static void t_client_oversized_and_malformed(void **state) {
 static void t_target_oversized_and_corrupt(void **state) {
   (void)state;
   fx f;
-  fx_up(&f, NULL);
-  fx_handshake(&f);
+  fx_ready(&f, NULL);
   size_t n = 3 * BR_BODY_MAX;
   char *big = malloc(n);
   assert_non_null(big);
@@ -432,8 +421,7 @@ static void t_target_oversized_and_corrupt(void **state) {
 static void t_client_never_reads(void **state) {
   (void)state;
   fx f;
-  fx_up(&f, NULL);
-  fx_handshake(&f);
+  fx_ready(&f, NULL);
   static const char req[] = "$bc#c5";
   const size_t rl = sizeof(req) - 1, limit = 48u << 20;
   static char chunk[6 * 4096];
@@ -477,8 +465,7 @@ static void t_client_never_reads(void **state) {
 static void t_console_forever(void **state) {
   (void)state;
   fx f;
-  fx_up(&f, fast_timeout);
-  fx_handshake(&f);
+  fx_ready(&f, fast_timeout);
   pass_pkt(f.c, f.t, "qC");
   const char *b = NULL;
   int failed = 0;
@@ -505,8 +492,7 @@ static void t_console_forever(void **state) {
 static void t_many_pipelined(void **state) {
   (void)state;
   fx f;
-  fx_up(&f, NULL);
-  fx_handshake(&f);
+  fx_ready(&f, NULL);
   enum { N = 400 }; /* the fake client keeps 1024 events: acks and replies */
   char req[32], rep[32];
   for (int i = 0; i < N; i++) {
@@ -586,8 +572,7 @@ static unsigned log_events(harness *h, const char *what, unsigned *lines) {
 static void t_log_bounded(void **state) {
   (void)state;
   fx f;
-  fx_up(&f, NULL);
-  fx_handshake(&f);
+  fx_ready(&f, NULL);
   static char flood[5000];
   memset(flood, '$', sizeof(flood));
   peer_raw(f.c, flood, sizeof(flood));

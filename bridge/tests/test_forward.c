@@ -10,8 +10,7 @@
 static void t_forward_and_acks(void **state) {
   (void)state;
   fx f;
-  fx_up(&f, NULL);
-  fx_handshake(&f);
+  fx_ready(&f, NULL);
   peer_send(f.c, "m1000,4");
   expect_ev(f.c, EV_ACK);
   expect_pkt(f.t, "m1000,4");
@@ -35,8 +34,7 @@ static void t_forward_and_acks(void **state) {
 static void t_long_binary_bodies(void **state) {
   (void)state;
   fx f;
-  fx_up(&f, NULL);
-  fx_handshake(&f);
+  fx_ready(&f, NULL);
   static char body[4000];
   for (int round = 0; round < 3; round++) {
     size_t n = round == 0 ? 17 : round == 1 ? 1000 : 4000 - 1;
@@ -84,8 +82,7 @@ static void t_qsupported_packetsize(void **state) {
 static void t_noack_client_only(void **state) {
   (void)state;
   fx f;
-  fx_up(&f, NULL);
-  fx_handshake(&f);
+  fx_ready(&f, NULL);
   peer_send(f.c, "QStartNoAckMode");
   expect_ev(f.c, EV_ACK);
   expect_pkt(f.c, "OK");
@@ -105,8 +102,7 @@ static void t_noack_client_only(void **state) {
 static void t_nak_retransmit_bounded(void **state) {
   (void)state;
   fx f;
-  fx_up(&f, NULL);
-  fx_handshake(&f);
+  fx_ready(&f, NULL);
   pass_pkt(f.c, f.t, "?");
   pass_pkt(f.t, f.c, "S05");
   for (int i = 0; i < BR_MAX_RETRIES; i++) {
@@ -126,8 +122,7 @@ static void t_nak_retransmit_bounded(void **state) {
 static void t_bad_checksums(void **state) {
   (void)state;
   fx f;
-  fx_up(&f, NULL);
-  fx_handshake(&f);
+  fx_ready(&f, NULL);
   /* From the client: '-', nothing forwarded. */
   peer_raw(f.c, "$m0,4#00", 8);
   expect_ev(f.c, EV_NAK);
@@ -143,8 +138,7 @@ static void t_bad_checksums(void **state) {
 static void t_bc_bs_never_forwarded(void **state) {
   (void)state;
   fx f;
-  fx_up(&f, NULL);
-  fx_handshake(&f);
+  fx_ready(&f, NULL);
   peer_send(f.c, "bc");
   expect_prefix(f.c, "E.");
   peer_send(f.c, "bs");
@@ -160,8 +154,7 @@ static void ro(br_config *c) {
 static void t_read_only(void **state) {
   (void)state;
   fx f;
-  fx_up(&f, ro);
-  fx_handshake(&f);
+  fx_ready(&f, ro);
   const char *w[] = {"M1000,2:abcd", "X1000,1:a", "P8=00000000", "G0011"};
   for (int i = 0; i < 4; i++) {
     peer_send(f.c, w[i]);
@@ -178,8 +171,7 @@ static void t_read_only(void **state) {
 static void t_interrupt_async_stop_notification(void **state) {
   (void)state;
   fx f;
-  fx_up(&f, NULL);
-  fx_handshake(&f);
+  fx_ready(&f, NULL);
   pass_pkt(f.c, f.t, "vCont;c");
   peer_raw(f.c, "\003", 1);
   assert_int_equal(peer_next_noack(f.t, WAIT, NULL, NULL), EV_INTR);
@@ -207,8 +199,7 @@ static void t_interrupt_async_stop_notification(void **state) {
 static void t_console_output_then_reply(void **state) {
   (void)state;
   fx f;
-  fx_up(&f, NULL);
-  fx_handshake(&f);
+  fx_ready(&f, NULL);
   pass_pkt(f.c, f.t, "qRcmd,696e666f");
   peer_send(f.t, "O68690a");
   peer_send(f.t, "O7468657265");
@@ -222,8 +213,7 @@ static void t_console_output_then_reply(void **state) {
 static void t_detach_and_kill(void **state) {
   (void)state;
   fx f;
-  fx_up(&f, NULL);
-  fx_handshake(&f);
+  fx_ready(&f, NULL);
   pass_pkt(f.c, f.t, "k"); /* no reply expected */
   pass_pkt(f.c, f.t, "?");
   pass_pkt(f.t, f.c, "S05");
@@ -244,8 +234,7 @@ static void short_timeout(br_config *c) {
 static void t_file_io(void **state) {
   (void)state;
   fx f;
-  fx_up(&f, short_timeout);
-  fx_handshake(&f);
+  fx_ready(&f, short_timeout);
   pass_pkt(f.c, f.t, "vCont;c");
   for (int round = 0; round < 2; round++) {
     pass_pkt(f.t, f.c, "Fwrite,1,1234,5");
@@ -269,8 +258,7 @@ static void t_file_io(void **state) {
 static void t_kill_forward(void **state) {
   (void)state;
   fx f;
-  fx_up(&f, NULL);
-  fx_handshake(&f);
+  fx_ready(&f, NULL);
   pass_pkt(f.c, f.t, "k");
   pass_pkt(f.t, f.c, "W00");
   peer_free(f.t);
@@ -298,8 +286,7 @@ static void ro_kill(br_config *c) {
 static void t_kill_read_only(void **state) {
   (void)state;
   fx f;
-  fx_up(&f, ro_kill);
-  fx_handshake(&f);
+  fx_ready(&f, ro_kill);
   peer_send(f.c, "k");
   expect_prefix(f.c, "E.rspbridge: read-only mode: kill");
   peer_send(f.c, "vKill;1");
@@ -319,8 +306,7 @@ static void on_kill_detach(br_config *c) {
 static void t_kill_detach(void **state) {
   (void)state;
   fx f;
-  fx_up(&f, on_kill_detach);
-  fx_handshake(&f);
+  fx_ready(&f, on_kill_detach);
   peer_send(f.c, "vKill;1");
   expect_pkt(f.c, "OK");
   expect_pkt(f.t, "D;1");
@@ -337,8 +323,7 @@ static void t_kill_detach(void **state) {
 static void t_pipelined_client_requests(void **state) {
   (void)state;
   fx f;
-  fx_up(&f, NULL);
-  fx_handshake(&f);
+  fx_ready(&f, NULL);
   peer_send(f.c, "m0,1");
   peer_send(f.c, "m1,1");
   peer_send(f.c, "m2,1");
@@ -372,8 +357,7 @@ static void one_second_spin(br_config *cfg) {
 static void t_busy_poll_window(void **state) {
   (void)state;
   fx f;
-  fx_up(&f, one_second_spin);
-  fx_handshake(&f);
+  fx_ready(&f, one_second_spin);
   pass_pkt(f.c, f.t, "?");
   pass_pkt(f.t, f.c, "S05");
   double c0 = loop_cpu_ms(&f);

@@ -198,8 +198,7 @@ static char *decode_O(const char *b) {
 static void t_transact_pipelined_in_order(void **state) {
   (void)state;
   fx f;
-  fx_up(&f, NULL);
-  fx_handshake(&f);
+  fx_ready(&f, NULL);
   send_rcmd(f.c, "pipe 40");
   /* Several requests arrive before any reply: pipelined, bounded by the
    * window. */
@@ -242,8 +241,7 @@ static void t_transact_pipelined_in_order(void **state) {
 static void t_interrupt_goes_to_the_service(void **state) {
   (void)state;
   fx f;
-  fx_up(&f, NULL);
-  fx_handshake(&f);
+  fx_ready(&f, NULL);
   send_rcmd(f.c, "spin");
   usleep(50000);
   peer_raw(f.c, "\003", 1);
@@ -258,8 +256,7 @@ static void t_interrupt_goes_to_the_service(void **state) {
 static void t_request_abandons_command(void **state) {
   (void)state;
   fx f;
-  fx_up(&f, NULL);
-  fx_handshake(&f);
+  fx_ready(&f, NULL);
   send_rcmd(f.c, "spin");
   usleep(50000);
   pass_pkt(f.c, f.t, "?");
@@ -273,8 +270,7 @@ static void t_request_abandons_command(void **state) {
 static void t_output_chunks_and_ordering(void **state) {
   (void)state;
   fx f;
-  fx_up(&f, NULL);
-  fx_handshake(&f);
+  fx_ready(&f, NULL);
   /* A forwarded request, then one for the worker right behind it: the
    * worker waits for the first reply, replies stay in order. */
   peer_send(f.c, "m0,1");
@@ -295,8 +291,7 @@ static void t_output_chunks_and_ordering(void **state) {
 static void t_target_lost_during_transact(void **state) {
   (void)state;
   fx f;
-  fx_up(&f, NULL);
-  fx_handshake(&f);
+  fx_ready(&f, NULL);
   send_rcmd(f.c, "pipe 4");
   expect_pkt(f.t, "m0,1");
   peer_send(f.t, "00");
@@ -314,8 +309,7 @@ static void t_target_lost_during_transact(void **state) {
 static void t_client_gone_during_command(void **state) {
   (void)state;
   fx f;
-  fx_up(&f, NULL);
-  fx_handshake(&f);
+  fx_ready(&f, NULL);
   send_rcmd(f.c, "cleanup");
   usleep(50000);
   peer_free(f.c);
@@ -332,8 +326,7 @@ static void t_client_gone_during_command(void **state) {
 static void t_events(void **state) {
   (void)state;
   fx f;
-  fx_up(&f, NULL);
-  fx_handshake(&f);
+  fx_ready(&f, NULL);
   pass_pkt(f.c, f.t, "c");
   pass_pkt(f.t, f.c, "S05");
   pass_pkt(f.c, f.t, "P8=00");
@@ -353,8 +346,7 @@ static void t_events(void **state) {
 static void t_empty_replies(void **state) {
   (void)state;
   fx f;
-  fx_up(&f, NULL);
-  fx_handshake(&f);
+  fx_ready(&f, NULL);
   send_rcmd(f.c, "empty");
   expect_pkt(f.t, "qEmpty");
   pass_pkt(f.t, f.c, "");
@@ -366,8 +358,7 @@ static void t_empty_replies(void **state) {
 static void t_console_flood_is_bounded(void **state) {
   (void)state;
   fx f;
-  fx_up(&f, NULL);
-  fx_handshake(&f);
+  fx_ready(&f, NULL);
   send_rcmd(f.c, "pipe 1");
   expect_pkt(f.t, "m0,1");
   size_t n = 16001, sent = 0;
@@ -398,8 +389,7 @@ static void t_console_flood_is_bounded(void **state) {
 static void t_close_during_command(void **state) {
   (void)state;
   fx f;
-  fx_up(&f, NULL);
-  fx_handshake(&f);
+  fx_ready(&f, NULL);
   send_rcmd(f.c, "mode");
   expect_pkt(f.t, "Qmode:1");
   peer_send(f.t, "OK");
@@ -420,8 +410,7 @@ static void t_finish_before_close(void **state) {
   (void)state;
   for (int closing = 0; closing < 2; closing++) {
     fx f;
-    fx_up(&f, NULL);
-    fx_handshake(&f);
+    fx_ready(&f, NULL);
     send_rcmd(f.c, "leave");
     expect_pkt(f.t, "Qmode:1");
     pass_pkt(f.t, f.c, "OK");
@@ -450,8 +439,7 @@ static void t_finish_before_close(void **state) {
 static void t_finish_bounded(void **state) {
   (void)state;
   fx f;
-  fx_up(&f, NULL);
-  fx_handshake(&f);
+  fx_ready(&f, NULL);
   send_rcmd(f.c, "leave");
   expect_pkt(f.t, "Qmode:1");
   pass_pkt(f.t, f.c, "OK");
