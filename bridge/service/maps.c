@@ -191,15 +191,20 @@ static char *columns(char *p, uint64_t va, uint64_t end, const char *level, uint
   return hex(p + 6, pa);
 }
 
+/* The opening of a JSON entry: {"va":"0x..","end":"0x..","size":"0x.. */
+static char *span_json(char *p, uint64_t va, uint64_t end) {
+  PUT(p, "{\"va\":\"0x");
+  p = hex(p, va);
+  PUT(p, "\",\"end\":\"0x");
+  p = hex(p, end);
+  PUT(p, "\",\"size\":\"0x");
+  return hex(p, end - va);
+}
+
 static char *run_json(svc_maps *m, char *p, const arch_run *r) {
   size_t fl_len;
   const char *fl = flags_of(m, r->flags, &fl_len);
-  PUT(p, "{\"va\":\"0x");
-  p = hex(p, r->va);
-  PUT(p, "\",\"end\":\"0x");
-  p = hex(p, r->va + r->size);
-  PUT(p, "\",\"size\":\"0x");
-  p = hex(p, r->size);
+  p = span_json(p, r->va, r->va + r->size);
   PUT(p, "\",\"pa\":\"0x");
   p = hex(p, r->pa);
   PUT(p, "\",\"page_size\":\"0x");
@@ -261,12 +266,7 @@ static int one_fold(svc_maps *m, const arch_fold *f) {
       *p++ = ',';
       *p++ = '\n';
     }
-    PUT(p, "{\"va\":\"0x");
-    p = hex(p, f->va);
-    PUT(p, "\",\"end\":\"0x");
-    p = hex(p, f->end);
-    PUT(p, "\",\"size\":\"0x");
-    p = hex(p, f->end - f->va);
+    p = span_json(p, f->va, f->end);
     PUT(p, "\",\"leaves\":");
     p = dec(p, f->leaves);
     PUT(p, ",\"fold\":{\"count\":");
