@@ -26,6 +26,21 @@ fx *fx_open(void **state, const svc_config *cfg, int connect) {
   return f;
 }
 
+int fx_setup_cfg(void **state, const svc_config *cfg) {
+  fx_open(state, cfg, 1);
+  return 0;
+}
+
+int fx_setup(void **state) {
+  svc_config cfg = {.cache_bytes = 1u << 20};
+  return fx_setup_cfg(state, &cfg);
+}
+
+int fx_setup_ro(void **state) {
+  svc_config cfg = {.cache_bytes = 1u << 20, .read_only = 1};
+  return fx_setup_cfg(state, &cfg);
+}
+
 int fx_teardown(void **state) {
   fx *f = *state;
   svc_free(f->s);

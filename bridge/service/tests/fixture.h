@@ -18,6 +18,11 @@ typedef struct {
 /* A fresh simulator and service with cfg, stored in *state; `connect`
  * sends SVC_EV_CONNECT as the bridge does when a client comes. */
 fx *fx_open(void **state, const svc_config *cfg, int connect);
+/* cmocka setups of a connected service: with cfg; with a 1 MiB cache;
+ * the same read-only. */
+int fx_setup_cfg(void **state, const svc_config *cfg);
+int fx_setup(void **state);
+int fx_setup_ro(void **state);
 /* The cmocka teardown of every fixture made by fx_open. */
 int fx_teardown(void **state);
 

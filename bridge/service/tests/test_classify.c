@@ -16,18 +16,9 @@
 #include "rsp.h"
 #include "fixture.h"
 
-static int setup_cfg(void **state, size_t cache) {
-  svc_config cfg = {.cache_bytes = cache};
-  fx_open(state, &cfg, 1);
-  return 0;
-}
-
-static int setup(void **state) {
-  return setup_cfg(state, 1u << 20);
-}
-
 static int setup_nocache(void **state) {
-  return setup_cfg(state, 0);
+  svc_config cfg = {.cache_bytes = 0};
+  return fx_setup_cfg(state, &cfg);
 }
 
 typedef struct {
@@ -179,11 +170,11 @@ static void test_invalidating_routes(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test_setup_teardown(test_routes, setup, fx_teardown),
-      cmocka_unit_test_setup_teardown(test_memory_routes, setup, fx_teardown),
+      cmocka_unit_test_setup_teardown(test_routes, fx_setup, fx_teardown),
+      cmocka_unit_test_setup_teardown(test_memory_routes, fx_setup, fx_teardown),
       cmocka_unit_test_setup_teardown(test_memory_routes_nocache, setup_nocache, fx_teardown),
-      cmocka_unit_test_setup_teardown(test_detached_routes, setup, fx_teardown),
-      cmocka_unit_test_setup_teardown(test_invalidating_routes, setup, fx_teardown),
+      cmocka_unit_test_setup_teardown(test_detached_routes, fx_setup, fx_teardown),
+      cmocka_unit_test_setup_teardown(test_invalidating_routes, fx_setup, fx_teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

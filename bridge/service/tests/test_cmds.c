@@ -12,24 +12,9 @@
 
 #include "fixture.h"
 
-static int setup_cfg(void **state, const svc_config *cfg) {
-  fx_open(state, cfg, 1);
-  return 0;
-}
-
-static int setup(void **state) {
-  svc_config cfg = {.cache_bytes = 1u << 20};
-  return setup_cfg(state, &cfg);
-}
-
-static int setup_ro(void **state) {
-  svc_config cfg = {.cache_bytes = 1u << 20, .read_only = 1};
-  return setup_cfg(state, &cfg);
-}
-
 static int setup_nophys(void **state) {
   svc_config cfg = {.cache_bytes = 1u << 20, .phys_backend = "none"};
-  return setup_cfg(state, &cfg);
+  return fx_setup_cfg(state, &cfg);
 }
 
 /* Runs a command; checks the reply and that QEMU's mode is back to virtual. */
@@ -575,29 +560,29 @@ static void test_no_backend(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test_setup_teardown(test_vtop, setup, fx_teardown),
-      cmocka_unit_test_setup_teardown(test_vtop_regs, setup, fx_teardown),
-      cmocka_unit_test_setup_teardown(test_pte, setup, fx_teardown),
-      cmocka_unit_test_setup_teardown(test_maps, setup, fx_teardown),
-      cmocka_unit_test_setup_teardown(test_ptov, setup, fx_teardown),
-      cmocka_unit_test_setup_teardown(test_phys_read, setup, fx_teardown),
-      cmocka_unit_test_setup_teardown(test_phys_write, setup, fx_teardown),
-      cmocka_unit_test_setup_teardown(test_readonly, setup_ro, fx_teardown),
-      cmocka_unit_test_setup_teardown(test_phys_search, setup, fx_teardown),
-      cmocka_unit_test_setup_teardown(test_phys_search_bounds, setup, fx_teardown),
-      cmocka_unit_test_setup_teardown(test_phys_write_end, setup, fx_teardown),
-      cmocka_unit_test_setup_teardown(test_phys_long_bytes, setup, fx_teardown),
-      cmocka_unit_test_setup_teardown(test_phys_read_partial, setup, fx_teardown),
-      cmocka_unit_test_setup_teardown(test_context_root, setup, fx_teardown),
-      cmocka_unit_test_setup_teardown(test_backends, setup, fx_teardown),
-      cmocka_unit_test_setup_teardown(test_no_qemu, setup, fx_teardown),
-      cmocka_unit_test_setup_teardown(test_bare_stub, setup, fx_teardown),
+      cmocka_unit_test_setup_teardown(test_vtop, fx_setup, fx_teardown),
+      cmocka_unit_test_setup_teardown(test_vtop_regs, fx_setup, fx_teardown),
+      cmocka_unit_test_setup_teardown(test_pte, fx_setup, fx_teardown),
+      cmocka_unit_test_setup_teardown(test_maps, fx_setup, fx_teardown),
+      cmocka_unit_test_setup_teardown(test_ptov, fx_setup, fx_teardown),
+      cmocka_unit_test_setup_teardown(test_phys_read, fx_setup, fx_teardown),
+      cmocka_unit_test_setup_teardown(test_phys_write, fx_setup, fx_teardown),
+      cmocka_unit_test_setup_teardown(test_readonly, fx_setup_ro, fx_teardown),
+      cmocka_unit_test_setup_teardown(test_phys_search, fx_setup, fx_teardown),
+      cmocka_unit_test_setup_teardown(test_phys_search_bounds, fx_setup, fx_teardown),
+      cmocka_unit_test_setup_teardown(test_phys_write_end, fx_setup, fx_teardown),
+      cmocka_unit_test_setup_teardown(test_phys_long_bytes, fx_setup, fx_teardown),
+      cmocka_unit_test_setup_teardown(test_phys_read_partial, fx_setup, fx_teardown),
+      cmocka_unit_test_setup_teardown(test_context_root, fx_setup, fx_teardown),
+      cmocka_unit_test_setup_teardown(test_backends, fx_setup, fx_teardown),
+      cmocka_unit_test_setup_teardown(test_no_qemu, fx_setup, fx_teardown),
+      cmocka_unit_test_setup_teardown(test_bare_stub, fx_setup, fx_teardown),
       cmocka_unit_test(test_config_backend),
-      cmocka_unit_test_setup_teardown(test_state_cmds, setup, fx_teardown),
-      cmocka_unit_test_setup_teardown(test_passthrough, setup, fx_teardown),
-      cmocka_unit_test_setup_teardown(test_target_gone, setup, fx_teardown),
+      cmocka_unit_test_setup_teardown(test_state_cmds, fx_setup, fx_teardown),
+      cmocka_unit_test_setup_teardown(test_passthrough, fx_setup, fx_teardown),
+      cmocka_unit_test_setup_teardown(test_target_gone, fx_setup, fx_teardown),
       cmocka_unit_test_setup_teardown(test_no_backend, setup_nophys, fx_teardown),
-      cmocka_unit_test_setup_teardown(test_compat_cr3, setup, fx_teardown),
+      cmocka_unit_test_setup_teardown(test_compat_cr3, fx_setup, fx_teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

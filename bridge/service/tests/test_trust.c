@@ -15,29 +15,14 @@
 #include "rsp.h"
 #include "fixture.h"
 
-static int setup_cfg(void **state, const svc_config *cfg) {
-  fx_open(state, cfg, 1);
-  return 0;
-}
-
-static int setup(void **state) {
-  svc_config cfg = {.cache_bytes = 1u << 20};
-  return setup_cfg(state, &cfg);
-}
-
 static int setup_nocache(void **state) {
   svc_config cfg = {.cache_bytes = 0}; /* no cache */
-  return setup_cfg(state, &cfg);
-}
-
-static int setup_ro(void **state) {
-  svc_config cfg = {.cache_bytes = 1u << 20, .read_only = 1};
-  return setup_cfg(state, &cfg);
+  return fx_setup_cfg(state, &cfg);
 }
 
 static int setup_monnone(void **state) {
   svc_config cfg = {.cache_bytes = 1u << 20, .monitor_policy = SVC_MON_NONE};
-  return setup_cfg(state, &cfg);
+  return fx_setup_cfg(state, &cfg);
 }
 
 static void hex_of(const uint8_t *p, size_t n, char *out) {
@@ -315,17 +300,17 @@ static void test_numbers(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test_setup_teardown(test_client_mode, setup, fx_teardown),
-      cmocka_unit_test_setup_teardown(test_client_mode_before_discovery, setup, fx_teardown),
-      cmocka_unit_test_setup_teardown(test_client_gone, setup, fx_teardown),
-      cmocka_unit_test_setup_teardown(test_reconnect, setup, fx_teardown),
+      cmocka_unit_test_setup_teardown(test_client_mode, fx_setup, fx_teardown),
+      cmocka_unit_test_setup_teardown(test_client_mode_before_discovery, fx_setup, fx_teardown),
+      cmocka_unit_test_setup_teardown(test_client_gone, fx_setup, fx_teardown),
+      cmocka_unit_test_setup_teardown(test_reconnect, fx_setup, fx_teardown),
       cmocka_unit_test_setup_teardown(test_failure_mode_unknown, setup_nocache, fx_teardown),
-      cmocka_unit_test_setup_teardown(test_finish, setup, fx_teardown),
-      cmocka_unit_test_setup_teardown(test_detach, setup, fx_teardown),
-      cmocka_unit_test_setup_teardown(test_monitor_read_only, setup_ro, fx_teardown),
+      cmocka_unit_test_setup_teardown(test_finish, fx_setup, fx_teardown),
+      cmocka_unit_test_setup_teardown(test_detach, fx_setup, fx_teardown),
+      cmocka_unit_test_setup_teardown(test_monitor_read_only, fx_setup_ro, fx_teardown),
       cmocka_unit_test_setup_teardown(test_monitor_none, setup_monnone, fx_teardown),
-      cmocka_unit_test_setup_teardown(test_bounds, setup, fx_teardown),
-      cmocka_unit_test_setup_teardown(test_numbers, setup, fx_teardown),
+      cmocka_unit_test_setup_teardown(test_bounds, fx_setup, fx_teardown),
+      cmocka_unit_test_setup_teardown(test_numbers, fx_setup, fx_teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
