@@ -35,13 +35,8 @@ static void die(const char *msg) {
   bc_die("bench_bridge", msg);
 }
 
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
-
 static double median(double *v, int n) {
-  qsort(v, (size_t)n, sizeof(double), cmp_double);
+  qsort(v, (size_t)n, sizeof(double), bc_cmp_double);
   return v[n / 2];
 }
 
@@ -79,28 +74,8 @@ static long rss_kib(pid_t pid) {
 }
 
 int main(int argc, char **argv) {
-  const char *bridge = NULL, *qemu = "qemu-system-x86_64";
-  int shortrun = 0;
-  for (int i = 1; i < argc; i++) {
-    if (!strcmp(argv[i], "--bridge") && i + 1 < argc)
-      bridge = argv[++i];
-    else if (!strcmp(argv[i], "--qemu") && i + 1 < argc)
-      qemu = argv[++i];
-    else if (!strcmp(argv[i], "--short"))
-      shortrun = 1;
-    else {
-      fprintf(stderr, "usage: bench_bridge --bridge PATH [--short] [--qemu BIN]\n");
-      return 2;
-    }
-  }
-  if (!bridge) {
-    fprintf(stderr, "bench_bridge: --bridge PATH is required\n");
-    return 2;
-  }
-  if (!bc_have(qemu)) {
-    fprintf(stderr, "bench_bridge: %s not found\n", qemu);
-    return bc_skip_code();
-  }
+  const char *bridge, *qemu;
+  int shortrun = bc_options(argc, argv, "bench_bridge", &bridge, &qemu);
   int rtt_n = shortrun ? 2000 : 20000;
   uint64_t bulk_bytes = shortrun ? (16u << 20) : (256u << 20);
   uint64_t through = shortrun ? (64u << 20) : (1u << 30);

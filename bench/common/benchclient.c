@@ -102,6 +102,38 @@ int bc_skip_code(void) {
   return ns && !strcmp(ns, "1") ? 1 : 77;
 }
 
+int bc_options(int argc, char **argv, const char *name, const char **bridge, const char **qemu) {
+  int shortrun = 0;
+  *bridge = NULL;
+  *qemu = "qemu-system-x86_64";
+  for (int i = 1; i < argc; i++) {
+    if (!strcmp(argv[i], "--bridge") && i + 1 < argc)
+      *bridge = argv[++i];
+    else if (!strcmp(argv[i], "--qemu") && i + 1 < argc)
+      *qemu = argv[++i];
+    else if (!strcmp(argv[i], "--short"))
+      shortrun = 1;
+    else {
+      fprintf(stderr, "usage: %s --bridge PATH [--short] [--qemu BIN]\n", name);
+      exit(2);
+    }
+  }
+  if (!*bridge) {
+    fprintf(stderr, "%s: --bridge PATH is required\n", name);
+    exit(2);
+  }
+  if (!bc_have(*qemu)) {
+    fprintf(stderr, "%s: %s not found\n", name, *qemu);
+    exit(bc_skip_code());
+  }
+  return shortrun;
+}
+
+int bc_cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
 /* ------------------------------------------------------------------------
  * Sockets. */
 

@@ -26,6 +26,13 @@ void bc_cleanup(void);
 int bc_have(const char *prog);
 /* Exit code for a missing prerequisite: 77 (skip), or 1 with RSP_NO_SKIP=1. */
 int bc_skip_code(void);
+/* The QEMU benchmarks' options: --bridge PATH (required), --qemu BIN
+ * (default qemu-system-x86_64), --short.  Exits 2 with a usage line on
+ * anything else, and with bc_skip_code() when QEMU is not there.  Returns
+ * 1 for --short. */
+int bc_options(int argc, char **argv, const char *name, const char **bridge, const char **qemu);
+/* qsort comparison of doubles, ascending. */
+int bc_cmp_double(const void *a, const void *b);
 
 int bc_free_port(void);
 /* Connects to 127.0.0.1:port (TCP_NODELAY); retries for up to 10 s while

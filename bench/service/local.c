@@ -81,24 +81,8 @@ static pid_t start_bridge(const char *bridge, int port, int qport, pid_t qemu_pi
 }
 
 int main(int argc, char **argv) {
-  const char *bridge = NULL, *qemu = "qemu-system-x86_64";
-  int rounds = 3;
-  for (int i = 1; i < argc; i++) {
-    if (!strcmp(argv[i], "--bridge") && i + 1 < argc)
-      bridge = argv[++i];
-    else if (!strcmp(argv[i], "--qemu") && i + 1 < argc)
-      qemu = argv[++i];
-    else if (!strcmp(argv[i], "--short"))
-      rounds = 1;
-    else
-      die("usage: bench_local --bridge PATH [--short] [--qemu BIN]");
-  }
-  if (!bridge)
-    die("--bridge PATH is required");
-  if (!bc_have(qemu)) {
-    fprintf(stderr, "bench_local: %s not found\n", qemu);
-    return bc_skip_code();
-  }
+  const char *bridge, *qemu;
+  int rounds = bc_options(argc, argv, "bench_local", &bridge, &qemu) ? 1 : 3;
   bc_init();
   int qp[2] = {bc_free_port(), bc_free_port()};
   pid_t q[2] = {bc_start_qemu(qemu, qp[0]), bc_start_qemu(qemu, qp[1])};

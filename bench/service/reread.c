@@ -38,30 +38,9 @@ static long upstream(bc_client *c) {
   return p ? atol(p + 20) : -1;
 }
 
-static int cmp(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
-
 int main(int argc, char **argv) {
-  const char *bridge = NULL, *qemu = "qemu-system-x86_64";
-  int rounds = 200;
-  for (int i = 1; i < argc; i++) {
-    if (!strcmp(argv[i], "--bridge") && i + 1 < argc)
-      bridge = argv[++i];
-    else if (!strcmp(argv[i], "--qemu") && i + 1 < argc)
-      qemu = argv[++i];
-    else if (!strcmp(argv[i], "--short"))
-      rounds = 40;
-    else
-      die("usage: bench_service_reread --bridge PATH [--short] [--qemu BIN]");
-  }
-  if (!bridge)
-    die("--bridge PATH is required");
-  if (!bc_have(qemu)) {
-    fprintf(stderr, "bench_service_reread: %s not found\n", qemu);
-    return bc_skip_code();
-  }
+  const char *bridge, *qemu;
+  int rounds = bc_options(argc, argv, "bench_service_reread", &bridge, &qemu) ? 40 : 200;
   bc_init();
   int qp[2] = {bc_free_port(), bc_free_port()};
   pid_t q0 = bc_start_qemu(qemu, qp[0]), q1 = bc_start_qemu(qemu, qp[1]);
@@ -107,8 +86,8 @@ int main(int argc, char **argv) {
   }
   long up1 = upstream(&b);
   double loop_rtt = bc_loopback_rtt_us(2000);
-  qsort(dv, (size_t)rounds, sizeof(double), cmp);
-  qsort(bv, (size_t)rounds, sizeof(double), cmp);
+  qsort(dv, (size_t)rounds, sizeof(double), bc_cmp_double);
+  qsort(bv, (size_t)rounds, sizeof(double), bc_cmp_double);
   double dm = dv[rounds / 2], bm = bv[rounds / 2];
   size_t dn = REGION / bc_max_read(&d), bn = REGION / bc_max_read(&b);
   printf("bench_service_reread (%s, a 64 KiB region read like GDB: direct in %zu m packets of "

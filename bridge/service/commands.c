@@ -1626,6 +1626,20 @@ static int has_json(const char *line, size_t len) {
   return 0;
 }
 
+void svc__forward_rcmd(svc *s, const char *line) {
+  svc_sb fin;
+  svc__sb_init(&fin);
+  int rc = svc__rcmd(s, line, 1, NULL, &fin);
+  /* The target's monitor can change anything (HMP `cont`, `system_reset`,
+   * device writes): nothing learned before it is trusted after it. */
+  atomic_fetch_add(&s->gen, 1);
+  if (rc == SVC_EIO && !fin.len)
+    s->io->reply(s->ctx, "E05", 3);
+  else
+    s->io->reply(s->ctx, fin.p ? fin.p : "", fin.len);
+  svc__sb_free(&fin);
+}
+
 void svc__monitor(svc *s, const char *line, size_t len) {
   svc_args a;
   s->out.len = 0;
@@ -1680,18 +1694,8 @@ void svc__monitor(svc *s, const char *line, size_t len) {
     }
     memcpy(cmdline, line, len);
     cmdline[len] = 0;
-    svc_sb fin;
-    svc__sb_init(&fin);
-    int rc = svc__rcmd(s, cmdline, 1, NULL, &fin);
+    svc__forward_rcmd(s, cmdline);
     free(cmdline);
-    /* The target's monitor can change anything (HMP `cont`, `system_reset`,
-     * device writes): nothing learned before it is trusted after it. */
-    atomic_fetch_add(&s->gen, 1);
-    if (rc == SVC_EIO && !fin.len)
-      s->io->reply(s->ctx, "E05", 3);
-    else
-      s->io->reply(s->ctx, fin.p ? fin.p : "", fin.len);
-    svc__sb_free(&fin);
     return;
   }
   c.name = e->name;

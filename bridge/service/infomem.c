@@ -225,19 +225,6 @@ static int run(svc *s, int tlb) {
   return rc;
 }
 
-/* The target's own command, its output relayed (as commands.c forwards). */
-static void forward(svc *s, const char *cmd) {
-  svc_sb fin;
-  svc__sb_init(&fin);
-  int rc = svc__rcmd(s, cmd, 1, NULL, &fin);
-  atomic_fetch_add(&s->gen, 1);
-  if (rc == SVC_EIO && !fin.len)
-    s->io->reply(s->ctx, "E05", 3);
-  else
-    s->io->reply(s->ctx, fin.p ? fin.p : "", fin.len);
-  svc__sb_free(&fin);
-}
-
 int svc__infomem(svc *s, const char *line, size_t len) {
   svc_args a;
   if (svc__split(&a, line, len) < 2 || a.n > 3 || strcmp(a.tok[0], "info") ||
@@ -248,7 +235,7 @@ int svc__infomem(svc *s, const char *line, size_t len) {
   if (opt && strcmp(opt, "--bridge") && strcmp(opt, "--target"))
     return 0;
   if (opt && !strcmp(opt, "--target")) {
-    forward(s, tlb ? "info tlb" : "info mem");
+    svc__forward_rcmd(s, tlb ? "info tlb" : "info mem");
     return 1;
   }
   if (!opt) {

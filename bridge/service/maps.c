@@ -29,24 +29,6 @@
 /* Flushed to the client past this much text. */
 #define MAPS_CHUNK 0x8000u
 
-static char *room(svc_sb *b, size_t n) {
-  if (b->oom)
-    return NULL;
-  if (b->len + n + 1 > b->cap) {
-    size_t cap = b->cap ? b->cap : 256;
-    while (cap < b->len + n + 1)
-      cap *= 2;
-    char *p = realloc(b->p, cap);
-    if (!p) {
-      b->oom = 1;
-      return NULL;
-    }
-    b->p = p;
-    b->cap = cap;
-  }
-  return b->p + b->len;
-}
-
 static const char hexd[] = "0123456789abcdef";
 
 static char *hex16(char *p, uint64_t v) {
@@ -209,15 +191,20 @@ static char *columns(char *p, uint64_t va, uint64_t end, const char *level, uint
   return hex(p + 6, pa);
 }
 
+/* The opening of a JSON entry: {"va":"0x..","end":"0x..","size":"0x.. */
+static char *span_json(char *p, uint64_t va, uint64_t end) {
+  PUT(p, "{\"va\":\"0x");
+  p = hex(p, va);
+  PUT(p, "\",\"end\":\"0x");
+  p = hex(p, end);
+  PUT(p, "\",\"size\":\"0x");
+  return hex(p, end - va);
+}
+
 static char *run_json(svc_maps *m, char *p, const arch_run *r) {
   size_t fl_len;
   const char *fl = flags_of(m, r->flags, &fl_len);
-  PUT(p, "{\"va\":\"0x");
-  p = hex(p, r->va);
-  PUT(p, "\",\"end\":\"0x");
-  p = hex(p, r->va + r->size);
-  PUT(p, "\",\"size\":\"0x");
-  p = hex(p, r->size);
+  p = span_json(p, r->va, r->va + r->size);
   PUT(p, "\",\"pa\":\"0x");
   p = hex(p, r->pa);
   PUT(p, "\",\"page_size\":\"0x");
@@ -248,7 +235,7 @@ static char *run_json(svc_maps *m, char *p, const arch_run *r) {
 
 static int one_run(svc_maps *m, const arch_run *r) {
   svc *s = m->s;
-  char *p = room(&s->out, RUN_MAX);
+  char *p = svc__sb_room(&s->out, RUN_MAX);
   if (!p)
     return 1;
   if (m->json) {
@@ -270,7 +257,7 @@ static int one_run(svc_maps *m, const arch_run *r) {
 static int one_fold(svc_maps *m, const arch_fold *f) {
   svc *s = m->s;
   const arch_run *r0 = &f->runs[0];
-  char *p = room(&s->out, RUN_MAX * (f->period + 1));
+  char *p = svc__sb_room(&s->out, RUN_MAX * (f->period + 1));
   if (!p)
     return 1;
   m->folds++;
@@ -279,12 +266,7 @@ static int one_fold(svc_maps *m, const arch_fold *f) {
       *p++ = ',';
       *p++ = '\n';
     }
-    PUT(p, "{\"va\":\"0x");
-    p = hex(p, f->va);
-    PUT(p, "\",\"end\":\"0x");
-    p = hex(p, f->end);
-    PUT(p, "\",\"size\":\"0x");
-    p = hex(p, f->end - f->va);
+    p = span_json(p, f->va, f->end);
     PUT(p, "\",\"leaves\":");
     p = dec(p, f->leaves);
     PUT(p, ",\"fold\":{\"count\":");

@@ -37,6 +37,9 @@ typedef struct {
 } svc_sb;
 void svc__sb_init(svc_sb *b);
 void svc__sb_free(svc_sb *b);
+/* Room for n more bytes and a NUL at the end of b (len is not changed), or
+ * NULL when memory ran out (b->oom is then set). */
+char *svc__sb_room(svc_sb *b, size_t n);
 void svc__sb_add(svc_sb *b, const char *s, size_t n);
 void svc__sb_puts(svc_sb *b, const char *s);
 #if defined(__GNUC__)
@@ -295,6 +298,10 @@ int svc__tdesc_parse(svc_tdesc *t, const char *xml, size_t len,
                      void *arg);
 int svc__ram_load(svc *s);
 int svc__rcmd(svc *s, const char *cmd, int relay, svc_sb *text, svc_sb *final);
+/* Runs line on the target's monitor, its output relayed, and replies with
+ * the target's final answer (E05 when the target gave none); everything
+ * learned before it is stale after it. */
+void svc__forward_rcmd(svc *s, const char *line);
 int svc__ram_parse(const char *text, size_t len, svc_region **out, int *nout);
 const svc_region *svc__ram_find(const svc *s, uint64_t pa);
 /* How many of the max bytes from a are RAM (qemu backend: contiguous RAM

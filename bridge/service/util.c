@@ -15,26 +15,26 @@ void svc__sb_free(svc_sb *b) {
   memset(b, 0, sizeof(*b));
 }
 
-static int sb_reserve(svc_sb *b, size_t n) {
+char *svc__sb_room(svc_sb *b, size_t n) {
   if (b->oom)
-    return -1;
-  if (b->len + n + 1 <= b->cap)
-    return 0;
-  size_t cap = b->cap ? b->cap : 256;
-  while (cap < b->len + n + 1)
-    cap *= 2;
-  char *p = realloc(b->p, cap);
-  if (!p) {
-    b->oom = 1;
-    return -1;
+    return NULL;
+  if (b->len + n + 1 > b->cap) {
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < b->len + n + 1)
+      cap *= 2;
+    char *p = realloc(b->p, cap);
+    if (!p) {
+      b->oom = 1;
+      return NULL;
+    }
+    b->p = p;
+    b->cap = cap;
   }
-  b->p = p;
-  b->cap = cap;
-  return 0;
+  return b->p + b->len;
 }
 
 void svc__sb_add(svc_sb *b, const char *s, size_t n) {
-  if (sb_reserve(b, n))
+  if (!svc__sb_room(b, n))
     return;
   memcpy(b->p + b->len, s, n);
   b->len += n;
@@ -50,7 +50,7 @@ void svc__sb_vprintf(svc_sb *b, const char *fmt, va_list ap) {
   va_copy(ap2, ap);
   int n = vsnprintf(NULL, 0, fmt, ap2);
   va_end(ap2);
-  if (n < 0 || sb_reserve(b, (size_t)n))
+  if (n < 0 || !svc__sb_room(b, (size_t)n))
     return;
   vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
   b->len += (size_t)n;

@@ -71,6 +71,14 @@ static inline void fx_down(fx *f) {
       fail_msg("got '%s', want prefix '%s'", got_, (want)); \
   } while (0)
 
+/* body sent by one peer arrives unchanged at the other: the bridge
+ * forwarded it. */
+#define pass_pkt(from, to, body) \
+  do {                           \
+    peer_send((from), (body));   \
+    expect_pkt((to), (body));    \
+  } while (0)
+
 /* The next event is exactly kind (acks are not skipped). */
 #define expect_ev(p, kind) assert_int_equal(peer_next((p), WAIT, NULL, NULL), (kind))
 
@@ -97,6 +105,23 @@ static inline void fx_handshake(fx *f) {
   assert_non_null(strstr(r, "multiprocess+"));
   assert_non_null(strstr(r, "PacketSize=1000"));
   assert_non_null(strstr(r, "QStartNoAckMode+"));
+}
+
+/* fx_up, then the handshake: a session ready for the test's packets. */
+static inline void fx_ready(fx *f, void (*tweak)(br_config *)) {
+  fx_up(f, tweak);
+  fx_handshake(f);
+}
+
+/* The bridge reconnected: accepts its connection and answers its
+ * qSupported as QEMU does.  Returns the new target peer. */
+static inline peer *fx_reaccept(fx *f) {
+  int fd = tcp_accept_timeout(f->lfd, WAIT);
+  assert_true(fd >= 0);
+  peer *t = peer_new(fd);
+  expect_prefix(t, "qSupported:");
+  peer_send(t, QEMU_FEATURES);
+  return t;
 }
 
 #endif

@@ -12,22 +12,11 @@ static void fast_timeout(br_config *c) {
 }
 
 /* After a loss the bridge reconnects and replays the session's setup. */
-static peer *reaccept_and_replay(fx *f) {
-  int fd = tcp_accept_timeout(f->lfd, WAIT);
-  assert_true(fd >= 0);
-  peer *t = peer_new(fd);
-  expect_prefix(t, "qSupported:");
-  peer_send(t, QEMU_FEATURES);
-  return t;
-}
-
 static void t_target_gone_mid_packet(void **state) {
   (void)state;
   fx f;
-  fx_up(&f, NULL);
-  fx_handshake(&f);
-  peer_send(f.c, "m0,8");
-  expect_pkt(f.t, "m0,8");
+  fx_ready(&f, NULL);
+  pass_pkt(f.c, f.t, "m0,8");
   peer_raw(f.t, "$00112233", 9); /* half a reply, then gone */
   usleep(20000);
   peer_free(f.t);
@@ -36,11 +25,9 @@ static void t_target_gone_mid_packet(void **state) {
   assert_non_null(r);
   assert_string_equal(r, "E05"); /* the text goes to the log (client_fail) */
   /* The bridge comes back by itself and the session works again. */
-  f.t = reaccept_and_replay(&f);
-  peer_send(f.c, "m0,2");
-  expect_pkt(f.t, "m0,2");
-  peer_send(f.t, "abcd");
-  expect_pkt(f.c, "abcd");
+  f.t = fx_reaccept(&f);
+  pass_pkt(f.c, f.t, "m0,2");
+  pass_pkt(f.t, f.c, "abcd");
   fx_stop(&f);
   assert_true(harness_log_has(&f.h, "target connection lost"));
   assert_true(
@@ -52,19 +39,15 @@ static void t_target_gone_mid_packet(void **state) {
 static void t_target_gone_mid_request(void **state) {
   (void)state;
   fx f;
-  fx_up(&f, NULL);
-  fx_handshake(&f);
+  fx_ready(&f, NULL);
   /* A resume in flight: the client must not wait for a stop forever. */
-  peer_send(f.c, "c");
-  expect_pkt(f.t, "c");
+  pass_pkt(f.c, f.t, "c");
   peer_free(f.t);
   f.t = NULL;
   expect_pkt(f.c, "E.rspbridge: target connection lost");
-  f.t = reaccept_and_replay(&f);
-  peer_send(f.c, "?");
-  expect_pkt(f.t, "?");
-  peer_send(f.t, "S05");
-  expect_pkt(f.c, "S05");
+  f.t = fx_reaccept(&f);
+  pass_pkt(f.c, f.t, "?");
+  pass_pkt(f.t, f.c, "S05");
   fx_down(&f);
 }
 
@@ -75,8 +58,7 @@ static void slow_timeout(br_config *c) {
 static void t_target_down_answers_at_once(void **state) {
   (void)state;
   fx f;
-  fx_up(&f, slow_timeout);
-  fx_handshake(&f);
+  fx_ready(&f, slow_timeout);
   close(f.lfd); /* nothing to reconnect to */
   f.lfd = -1;
   peer_free(f.t);
@@ -103,8 +85,7 @@ static void fast_retry_slow_timeout(br_config *c) {
 static void t_target_down_while_reconnecting(void **state) {
   (void)state;
   fx f;
-  fx_up(&f, fast_retry_slow_timeout);
-  fx_handshake(&f);
+  fx_ready(&f, fast_retry_slow_timeout);
   close(f.lfd);
   f.lfd = -1;
   peer_free(f.t);
@@ -155,10 +136,8 @@ static void never(br_config *c) {
 static void t_reconnect_never_stops(void **state) {
   (void)state;
   fx f;
-  fx_up(&f, never);
-  fx_handshake(&f);
-  peer_send(f.c, "g");
-  expect_pkt(f.t, "g");
+  fx_ready(&f, never);
+  pass_pkt(f.c, f.t, "g");
   peer_free(f.t);
   f.t = NULL;
   expect_pkt(f.c, "E.rspbridge: target connection lost");
@@ -202,10 +181,8 @@ static void t_reconnect_never_unreachable(void **state) {
 static void t_client_gone_target_untouched(void **state) {
   (void)state;
   fx f;
-  fx_up(&f, NULL);
-  fx_handshake(&f);
-  peer_send(f.c, "vCont;c");
-  expect_pkt(f.t, "vCont;c");
+  fx_ready(&f, NULL);
+  pass_pkt(f.c, f.t, "vCont;c");
   peer_free(f.c);
   f.c = NULL;
   /* Nothing reaches the target (no ^C, no D, no k): its connection is
@@ -219,15 +196,11 @@ static void t_client_gone_target_untouched(void **state) {
    * attach. */
   f.c = peer_new(tcp_connect_port(f.h.port));
   f.t = peer_new(tcp_accept_timeout(f.lfd, WAIT));
-  peer_send(f.c, "?");
-  expect_pkt(f.t, "?");
-  peer_send(f.t, "S02");
-  expect_pkt(f.c, "S02");
+  pass_pkt(f.c, f.t, "?");
+  pass_pkt(f.t, f.c, "S02");
   /* Detach goes through before the connection is closed behind it. */
-  peer_send(f.c, "D;1");
-  expect_pkt(f.t, "D;1");
-  peer_send(f.t, "OK");
-  expect_pkt(f.c, "OK");
+  pass_pkt(f.c, f.t, "D;1");
+  pass_pkt(f.t, f.c, "OK");
   peer_free(f.c);
   f.c = NULL;
   assert_int_equal(peer_next_noack(f.t, WAIT, NULL, NULL), EV_EOF);
@@ -245,60 +218,47 @@ static void t_unsolicited_stop_reply(void **state) {
   fx_up(&f, NULL);
   /* QEMU stops a running guest when a debugger connects and says so with
    * a stop reply that may cross the client's first request. */
-  peer_send(f.c, "qSupported:multiprocess+");
-  expect_pkt(f.t, "qSupported:multiprocess+");
+  pass_pkt(f.c, f.t, "qSupported:multiprocess+");
   peer_send(f.t, "T02thread:p01.01;");
   peer_send(f.t, QEMU_FEATURES);
   expect_prefix(f.c, "qXfer:features:read+;");
   /* But a reply to '?' is a stop reply, and qTStatus's "T0;..." is not. */
-  peer_send(f.c, "?");
-  expect_pkt(f.t, "?");
-  peer_send(f.t, "T05thread:p01.01;");
-  expect_pkt(f.c, "T05thread:p01.01;");
-  peer_send(f.c, "qTStatus");
-  expect_pkt(f.t, "qTStatus");
-  peer_send(f.t, "T0;tnotrun:0");
-  expect_pkt(f.c, "T0;tnotrun:0");
+  pass_pkt(f.c, f.t, "?");
+  pass_pkt(f.t, f.c, "T05thread:p01.01;");
+  pass_pkt(f.c, f.t, "qTStatus");
+  pass_pkt(f.t, f.c, "T0;tnotrun:0");
   fx_down(&f);
 }
 
 static void t_second_client_refused(void **state) {
   (void)state;
   fx f;
-  fx_up(&f, NULL);
-  fx_handshake(&f);
+  fx_ready(&f, NULL);
   peer *c2 = peer_new(tcp_connect_port(f.h.port));
   assert_int_equal(peer_next(c2, WAIT, NULL, NULL), EV_EOF);
   peer_free(c2);
-  peer_send(f.c, "?");
-  expect_pkt(f.t, "?");
-  peer_send(f.t, "S05");
-  expect_pkt(f.c, "S05");
+  pass_pkt(f.c, f.t, "?");
+  pass_pkt(f.t, f.c, "S05");
   fx_down(&f);
 }
 
 static void t_stalled_target(void **state) {
   (void)state;
   fx f;
-  fx_up(&f, fast_timeout);
-  fx_handshake(&f);
+  fx_ready(&f, fast_timeout);
   /* A request the target never answers: an error after the timeout. */
   uint64_t t0 = uv_hrtime();
-  peer_send(f.c, "m0,4");
-  expect_pkt(f.t, "m0,4");
+  pass_pkt(f.c, f.t, "m0,4");
   expect_pkt(f.c, "E05");
   uint64_t ms = (uv_hrtime() - t0) / 1000000u;
   assert_true(ms >= 250 && ms < 5000);
   /* Its late reply is dropped; the next request gets its own reply. */
   peer_send(f.t, "11111111");
-  peer_send(f.c, "m4,4");
-  expect_pkt(f.t, "m4,4");
-  peer_send(f.t, "22222222");
-  expect_pkt(f.c, "22222222");
+  pass_pkt(f.c, f.t, "m4,4");
+  pass_pkt(f.t, f.c, "22222222");
   /* A running target that ignores ^C: the ^C still reaches it, and the
    * client gets an error instead of waiting forever. */
-  peer_send(f.c, "c");
-  expect_pkt(f.t, "c");
+  pass_pkt(f.c, f.t, "c");
   expect_quiet(f.c, 500); /* running is not a timeout */
   peer_raw(f.c, "\003", 1);
   assert_int_equal(peer_next_noack(f.t, WAIT, NULL, NULL), EV_INTR);
@@ -313,11 +273,9 @@ static void t_stalled_target(void **state) {
   assert_int_equal(peer_next_noack(f.t, WAIT, NULL, NULL), EV_EOF);
   expect_prefix(f.c, "E.rspbridge: target");
   peer_free(f.t);
-  f.t = reaccept_and_replay(&f);
-  peer_send(f.c, "?");
-  expect_pkt(f.t, "?");
-  peer_send(f.t, "S05");
-  expect_pkt(f.c, "S05");
+  f.t = fx_reaccept(&f);
+  pass_pkt(f.c, f.t, "?");
+  pass_pkt(f.t, f.c, "S05");
   fx_down(&f);
 }
 
@@ -326,8 +284,7 @@ static void t_stalled_target(void **state) {
 static void t_random_noise(void **state) {
   (void)state;
   fx f;
-  fx_up(&f, fast_timeout);
-  fx_handshake(&f);
+  fx_ready(&f, fast_timeout);
   uint32_t x = 12345;
   static const char alphabet[] = "$#}*+-\003%0123456789abcdefmgMXqT:;,";
   char buf[512];
@@ -385,8 +342,7 @@ static void t_random_noise(void **state) {
 static void t_client_oversized_and_malformed(void **state) {
   (void)state;
   fx f;
-  fx_up(&f, NULL);
-  fx_handshake(&f);
+  fx_ready(&f, NULL);
   size_t n = 3 * BR_BODY_MAX;
   char *big = malloc(n);
   assert_non_null(big);
@@ -406,10 +362,8 @@ static void t_client_oversized_and_malformed(void **state) {
   peer_send_n(f.c, big, 0x1000, 0);
   expect_prefix(f.c, "E.rspbridge: packet longer");
   /* Resynchronised: the next packet goes through. */
-  peer_send(f.c, "?");
-  expect_pkt(f.t, "?");
-  peer_send(f.t, "S05");
-  expect_pkt(f.c, "S05");
+  pass_pkt(f.c, f.t, "?");
+  pass_pkt(f.t, f.c, "S05");
   /* Lots of noise, in and out of a packet that never ends: one error, and
    * memory does not grow (the body buffer is fixed). */
   memset(big, 'x', n);
@@ -420,10 +374,8 @@ static void t_client_oversized_and_malformed(void **state) {
     peer_raw(f.c, big, n);
   peer_raw(f.c, "#00", 3);
   expect_prefix(f.c, "E.rspbridge: packet too long");
-  peer_send(f.c, "?");
-  expect_pkt(f.t, "?");
-  peer_send(f.t, "S05");
-  expect_pkt(f.c, "S05");
+  pass_pkt(f.c, f.t, "?");
+  pass_pkt(f.t, f.c, "S05");
   free(big);
   fx_down(&f);
 }
@@ -431,22 +383,19 @@ static void t_client_oversized_and_malformed(void **state) {
 static void t_target_oversized_and_corrupt(void **state) {
   (void)state;
   fx f;
-  fx_up(&f, NULL);
-  fx_handshake(&f);
+  fx_ready(&f, NULL);
   size_t n = 3 * BR_BODY_MAX;
   char *big = malloc(n);
   assert_non_null(big);
   memset(big, '0', n);
-  peer_send(f.c, "m0,8000");
-  expect_pkt(f.t, "m0,8000");
+  pass_pkt(f.c, f.t, "m0,8000");
   peer_send_n(f.t, big, n, 0);
   /* GDB reads anything but "Enn" in reply to m as data: the text goes to
    * the log. */
   expect_pkt(f.c, "E05");
   /* A target that keeps sending bad checksums: bounded NAKs, then an
    * error reply. */
-  peer_send(f.c, "g");
-  expect_pkt(f.t, "g");
+  pass_pkt(f.c, f.t, "g");
   for (int i = 0; i < BR_MAX_RETRIES; i++) {
     peer_raw(f.t, "$00#ff", 6);
     expect_ev(f.t, EV_NAK);
@@ -456,10 +405,8 @@ static void t_target_oversized_and_corrupt(void **state) {
   expect_pkt(f.c, "E.rspbridge: corrupt reply from the target");
   /* Resynchronised. */
   peer_raw(f.t, "junk\x01\x02", 6);
-  peer_send(f.c, "?");
-  expect_pkt(f.t, "?");
-  peer_send(f.t, "S05");
-  expect_pkt(f.c, "S05");
+  pass_pkt(f.c, f.t, "?");
+  pass_pkt(f.t, f.c, "S05");
   free(big);
   fx_stop(&f);
   assert_true(harness_log_has(
@@ -474,8 +421,7 @@ static void t_target_oversized_and_corrupt(void **state) {
 static void t_client_never_reads(void **state) {
   (void)state;
   fx f;
-  fx_up(&f, NULL);
-  fx_handshake(&f);
+  fx_ready(&f, NULL);
   static const char req[] = "$bc#c5";
   const size_t rl = sizeof(req) - 1, limit = 48u << 20;
   static char chunk[6 * 4096];
@@ -508,10 +454,8 @@ static void t_client_never_reads(void **state) {
     peer_raw(f.c, req + sent % rl, rl - sent % rl);
     expect_prefix(f.c, "E.rspbridge: reverse execution");
   }
-  peer_send(f.c, "?");
-  expect_pkt(f.t, "?");
-  peer_send(f.t, "S05");
-  expect_pkt(f.c, "S05");
+  pass_pkt(f.c, f.t, "?");
+  pass_pkt(f.t, f.c, "S05");
   fx_down(&f);
 }
 
@@ -521,10 +465,8 @@ static void t_client_never_reads(void **state) {
 static void t_console_forever(void **state) {
   (void)state;
   fx f;
-  fx_up(&f, fast_timeout);
-  fx_handshake(&f);
-  peer_send(f.c, "qC");
-  expect_pkt(f.t, "qC");
+  fx_ready(&f, fast_timeout);
+  pass_pkt(f.c, f.t, "qC");
   const char *b = NULL;
   int failed = 0;
   for (int i = 0; i < 2000 && !failed; i++) { /* a hang guard: about 40 s */
@@ -550,8 +492,7 @@ static void t_console_forever(void **state) {
 static void t_many_pipelined(void **state) {
   (void)state;
   fx f;
-  fx_up(&f, NULL);
-  fx_handshake(&f);
+  fx_ready(&f, NULL);
   enum { N = 400 }; /* the fake client keeps 1024 events: acks and replies */
   char req[32], rep[32];
   for (int i = 0; i < N; i++) {
@@ -596,10 +537,8 @@ static void t_immediate_reconnects(void **state) {
     }
     f.t = peer_new(fd);
   }
-  peer_send(f.c, "?");
-  expect_pkt(f.t, "?");
-  peer_send(f.t, "S05");
-  expect_pkt(f.c, "S05");
+  pass_pkt(f.c, f.t, "?");
+  pass_pkt(f.t, f.c, "S05");
   fx_stop(&f);
   assert_false(harness_log_has(&f.h, "refused a second client"));
   harness_free(&f.h);
@@ -633,15 +572,13 @@ static unsigned log_events(harness *h, const char *what, unsigned *lines) {
 static void t_log_bounded(void **state) {
   (void)state;
   fx f;
-  fx_up(&f, NULL);
-  fx_handshake(&f);
+  fx_ready(&f, NULL);
   static char flood[5000];
   memset(flood, '$', sizeof(flood));
   peer_raw(f.c, flood, sizeof(flood));
   for (int i = 0; i < 800; i++) /* the fake client keeps 1024 events */
     peer_raw(f.c, "$m0#00", 6);
-  peer_send(f.c, "?");
-  expect_pkt(f.t, "?");
+  pass_pkt(f.c, f.t, "?");
   peer_send(f.t, "S05");
   const char *b = NULL;
   int k;

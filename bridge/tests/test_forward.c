@@ -10,8 +10,7 @@
 static void t_forward_and_acks(void **state) {
   (void)state;
   fx f;
-  fx_up(&f, NULL);
-  fx_handshake(&f);
+  fx_ready(&f, NULL);
   peer_send(f.c, "m1000,4");
   expect_ev(f.c, EV_ACK);
   expect_pkt(f.t, "m1000,4");
@@ -26,8 +25,7 @@ static void t_forward_and_acks(void **state) {
   assert_int_equal(peer_next_noack(f.t, WAIT, &b, &n), EV_PACKET);
   assert_int_equal(n, sizeof(bin) - 1);
   assert_memory_equal(b, bin, n);
-  peer_send(f.t, "OK");
-  expect_pkt(f.c, "OK");
+  pass_pkt(f.t, f.c, "OK");
   fx_down(&f);
 }
 
@@ -36,8 +34,7 @@ static void t_forward_and_acks(void **state) {
 static void t_long_binary_bodies(void **state) {
   (void)state;
   fx f;
-  fx_up(&f, NULL);
-  fx_handshake(&f);
+  fx_ready(&f, NULL);
   static char body[4000];
   for (int round = 0; round < 3; round++) {
     size_t n = round == 0 ? 17 : round == 1 ? 1000 : 4000 - 1;
@@ -55,8 +52,7 @@ static void t_long_binary_bodies(void **state) {
       assert_int_equal(len, n);
       assert_memory_equal(b, body, n);
     } else {
-      peer_send(f.c, "m0,7cf");
-      expect_pkt(f.t, "m0,7cf");
+      pass_pkt(f.c, f.t, "m0,7cf");
     }
     peer_send_n(f.t, body, n, 0);
     assert_int_equal(peer_next_noack(f.c, WAIT, &b, &len), EV_PACKET);
@@ -70,8 +66,7 @@ static void t_qsupported_packetsize(void **state) {
   (void)state;
   fx f;
   fx_up(&f, NULL);
-  peer_send(f.c, "qSupported:multiprocess+");
-  expect_pkt(f.t, "qSupported:multiprocess+");
+  pass_pkt(f.c, f.t, "qSupported:multiprocess+");
   /* A target offering more than the bridge can take gets the bridge's
    * size; its own QStartNoAckMode- is replaced. */
   peer_send(f.t, "PacketSize=100000;QStartNoAckMode-;swbreak+");
@@ -87,8 +82,7 @@ static void t_qsupported_packetsize(void **state) {
 static void t_noack_client_only(void **state) {
   (void)state;
   fx f;
-  fx_up(&f, NULL);
-  fx_handshake(&f);
+  fx_ready(&f, NULL);
   peer_send(f.c, "QStartNoAckMode");
   expect_ev(f.c, EV_ACK);
   expect_pkt(f.c, "OK");
@@ -108,12 +102,9 @@ static void t_noack_client_only(void **state) {
 static void t_nak_retransmit_bounded(void **state) {
   (void)state;
   fx f;
-  fx_up(&f, NULL);
-  fx_handshake(&f);
-  peer_send(f.c, "?");
-  expect_pkt(f.t, "?");
-  peer_send(f.t, "S05");
-  expect_pkt(f.c, "S05");
+  fx_ready(&f, NULL);
+  pass_pkt(f.c, f.t, "?");
+  pass_pkt(f.t, f.c, "S05");
   for (int i = 0; i < BR_MAX_RETRIES; i++) {
     peer_raw(f.c, "-", 1);
     expect_pkt(f.c, "S05");
@@ -121,45 +112,38 @@ static void t_nak_retransmit_bounded(void **state) {
   peer_raw(f.c, "-", 1); /* one too many: no more retransmissions */
   expect_quiet(f.c, 200);
   /* The target NAKs the bridge's packet: it is sent again. */
-  peer_send(f.c, "g");
-  expect_pkt(f.t, "g");
+  pass_pkt(f.c, f.t, "g");
   peer_raw(f.t, "-", 1);
   expect_pkt(f.t, "g");
-  peer_send(f.t, "00");
-  expect_pkt(f.c, "00");
+  pass_pkt(f.t, f.c, "00");
   fx_down(&f);
 }
 
 static void t_bad_checksums(void **state) {
   (void)state;
   fx f;
-  fx_up(&f, NULL);
-  fx_handshake(&f);
+  fx_ready(&f, NULL);
   /* From the client: '-', nothing forwarded. */
   peer_raw(f.c, "$m0,4#00", 8);
   expect_ev(f.c, EV_NAK);
   expect_quiet(f.t, 100);
   /* From the target: '-' and the good retransmission goes through. */
-  peer_send(f.c, "m0,4");
-  expect_pkt(f.t, "m0,4");
+  pass_pkt(f.c, f.t, "m0,4");
   peer_raw(f.t, "$01020304#00", 12);
   expect_ev(f.t, EV_NAK);
-  peer_send(f.t, "01020304");
-  expect_pkt(f.c, "01020304");
+  pass_pkt(f.t, f.c, "01020304");
   fx_down(&f);
 }
 
 static void t_bc_bs_never_forwarded(void **state) {
   (void)state;
   fx f;
-  fx_up(&f, NULL);
-  fx_handshake(&f);
+  fx_ready(&f, NULL);
   peer_send(f.c, "bc");
   expect_prefix(f.c, "E.");
   peer_send(f.c, "bs");
   expect_prefix(f.c, "E.");
-  peer_send(f.c, "?");
-  expect_pkt(f.t, "?"); /* the first thing the target sees */
+  pass_pkt(f.c, f.t, "?"); /* the first thing the target sees */
   fx_down(&f);
 }
 
@@ -170,8 +154,7 @@ static void ro(br_config *c) {
 static void t_read_only(void **state) {
   (void)state;
   fx f;
-  fx_up(&f, ro);
-  fx_handshake(&f);
+  fx_ready(&f, ro);
   const char *w[] = {"M1000,2:abcd", "X1000,1:a", "P8=00000000", "G0011"};
   for (int i = 0; i < 4; i++) {
     peer_send(f.c, w[i]);
@@ -180,24 +163,19 @@ static void t_read_only(void **state) {
     assert_non_null(strstr(r, "read-only"));
     assert_true(r[0] == 'E' && r[1] == '.');
   }
-  peer_send(f.c, "m1000,2");
-  expect_pkt(f.t, "m1000,2"); /* reads still go through, writes never did */
-  peer_send(f.t, "abcd");
-  expect_pkt(f.c, "abcd");
+  pass_pkt(f.c, f.t, "m1000,2"); /* reads still go through, writes never did */
+  pass_pkt(f.t, f.c, "abcd");
   fx_down(&f);
 }
 
 static void t_interrupt_async_stop_notification(void **state) {
   (void)state;
   fx f;
-  fx_up(&f, NULL);
-  fx_handshake(&f);
-  peer_send(f.c, "vCont;c");
-  expect_pkt(f.t, "vCont;c");
+  fx_ready(&f, NULL);
+  pass_pkt(f.c, f.t, "vCont;c");
   peer_raw(f.c, "\003", 1);
   assert_int_equal(peer_next_noack(f.t, WAIT, NULL, NULL), EV_INTR);
-  peer_send(f.t, "T02thread:p01.01;");
-  expect_pkt(f.c, "T02thread:p01.01;");
+  pass_pkt(f.t, f.c, "T02thread:p01.01;");
   /* Asynchronous: nothing was asked. */
   peer_send_n(f.t, "Stop:T05thread:01;", 18, RSP_ENC_NOTIFY);
   const char *b;
@@ -210,25 +188,19 @@ static void t_interrupt_async_stop_notification(void **state) {
   peer_send(f.t, "W00");
   expect_ev(f.t, EV_ACK);
   expect_ev(f.t, EV_ACK);
-  peer_send(f.c, "m1000,4");
-  expect_pkt(f.t, "m1000,4");
-  peer_send(f.t, "deadbeef");
-  expect_pkt(f.c, "deadbeef");
+  pass_pkt(f.c, f.t, "m1000,4");
+  pass_pkt(f.t, f.c, "deadbeef");
   /* While a resume is pending, W is its reply. */
-  peer_send(f.c, "vCont;c");
-  expect_pkt(f.t, "vCont;c");
-  peer_send(f.t, "W00");
-  expect_pkt(f.c, "W00");
+  pass_pkt(f.c, f.t, "vCont;c");
+  pass_pkt(f.t, f.c, "W00");
   fx_down(&f);
 }
 
 static void t_console_output_then_reply(void **state) {
   (void)state;
   fx f;
-  fx_up(&f, NULL);
-  fx_handshake(&f);
-  peer_send(f.c, "qRcmd,696e666f");
-  expect_pkt(f.t, "qRcmd,696e666f");
+  fx_ready(&f, NULL);
+  pass_pkt(f.c, f.t, "qRcmd,696e666f");
   peer_send(f.t, "O68690a");
   peer_send(f.t, "O7468657265");
   peer_send(f.t, "OK");
@@ -241,18 +213,12 @@ static void t_console_output_then_reply(void **state) {
 static void t_detach_and_kill(void **state) {
   (void)state;
   fx f;
-  fx_up(&f, NULL);
-  fx_handshake(&f);
-  peer_send(f.c, "k");
-  expect_pkt(f.t, "k"); /* no reply expected */
-  peer_send(f.c, "?");
-  expect_pkt(f.t, "?");
-  peer_send(f.t, "S05");
-  expect_pkt(f.c, "S05");
-  peer_send(f.c, "D;1");
-  expect_pkt(f.t, "D;1");
-  peer_send(f.t, "OK");
-  expect_pkt(f.c, "OK");
+  fx_ready(&f, NULL);
+  pass_pkt(f.c, f.t, "k"); /* no reply expected */
+  pass_pkt(f.c, f.t, "?");
+  pass_pkt(f.t, f.c, "S05");
+  pass_pkt(f.c, f.t, "D;1");
+  pass_pkt(f.t, f.c, "OK");
   fx_down(&f);
 }
 
@@ -268,30 +234,21 @@ static void short_timeout(br_config *c) {
 static void t_file_io(void **state) {
   (void)state;
   fx f;
-  fx_up(&f, short_timeout);
-  fx_handshake(&f);
-  peer_send(f.c, "vCont;c");
-  expect_pkt(f.t, "vCont;c");
+  fx_ready(&f, short_timeout);
+  pass_pkt(f.c, f.t, "vCont;c");
   for (int round = 0; round < 2; round++) {
-    peer_send(f.t, "Fwrite,1,1234,5");
-    expect_pkt(f.c, "Fwrite,1,1234,5");
-    peer_send(f.c, "m1234,5");
-    expect_pkt(f.t, "m1234,5");
-    peer_send(f.t, "68656c6c6f");
-    expect_pkt(f.c, "68656c6c6f");
-    peer_send(f.c, "F5");
-    expect_pkt(f.t, "F5");
+    pass_pkt(f.t, f.c, "Fwrite,1,1234,5");
+    pass_pkt(f.c, f.t, "m1234,5");
+    pass_pkt(f.t, f.c, "68656c6c6f");
+    pass_pkt(f.c, f.t, "F5");
     expect_quiet(f.c, 900); /* running: more than the timeout, no error */
   }
   /* ^C during a File-I/O resume works as for c. */
   peer_raw(f.c, "\003", 1);
   assert_int_equal(peer_next_noack(f.t, WAIT, NULL, NULL), EV_INTR);
-  peer_send(f.t, "T02thread:01;");
-  expect_pkt(f.c, "T02thread:01;");
-  peer_send(f.c, "m0,1");
-  expect_pkt(f.t, "m0,1");
-  peer_send(f.t, "00");
-  expect_pkt(f.c, "00");
+  pass_pkt(f.t, f.c, "T02thread:01;");
+  pass_pkt(f.c, f.t, "m0,1");
+  pass_pkt(f.t, f.c, "00");
   fx_down(&f);
 }
 
@@ -301,27 +258,18 @@ static void t_file_io(void **state) {
 static void t_kill_forward(void **state) {
   (void)state;
   fx f;
-  fx_up(&f, NULL);
-  fx_handshake(&f);
-  peer_send(f.c, "k");
-  expect_pkt(f.t, "k");
-  peer_send(f.t, "W00");
-  expect_pkt(f.c, "W00");
+  fx_ready(&f, NULL);
+  pass_pkt(f.c, f.t, "k");
+  pass_pkt(f.t, f.c, "W00");
   peer_free(f.t);
-  f.t = peer_new(tcp_accept_timeout(f.lfd, WAIT));
-  expect_prefix(f.t, "qSupported");
-  peer_send(f.t, QEMU_FEATURES);
-  peer_send(f.c, "k");
-  expect_pkt(f.t, "k");
+  f.t = fx_reaccept(&f);
+  pass_pkt(f.c, f.t, "k");
   peer_free(f.t);
   f.t = NULL;
   expect_pkt(f.c, "X09");
   /* vKill: the target may exit before its OK. */
-  f.t = peer_new(tcp_accept_timeout(f.lfd, WAIT));
-  expect_prefix(f.t, "qSupported");
-  peer_send(f.t, QEMU_FEATURES);
-  peer_send(f.c, "vKill;1");
-  expect_pkt(f.t, "vKill;1");
+  f.t = fx_reaccept(&f);
+  pass_pkt(f.c, f.t, "vKill;1");
   peer_free(f.t);
   f.t = NULL;
   expect_pkt(f.c, "OK");
@@ -338,16 +286,13 @@ static void ro_kill(br_config *c) {
 static void t_kill_read_only(void **state) {
   (void)state;
   fx f;
-  fx_up(&f, ro_kill);
-  fx_handshake(&f);
+  fx_ready(&f, ro_kill);
   peer_send(f.c, "k");
   expect_prefix(f.c, "E.rspbridge: read-only mode: kill");
   peer_send(f.c, "vKill;1");
   expect_prefix(f.c, "E.rspbridge: read-only mode: kill");
-  peer_send(f.c, "?");
-  expect_pkt(f.t, "?"); /* the first thing the target sees */
-  peer_send(f.t, "S05");
-  expect_pkt(f.c, "S05");
+  pass_pkt(f.c, f.t, "?"); /* the first thing the target sees */
+  pass_pkt(f.t, f.c, "S05");
   fx_down(&f);
 }
 
@@ -361,8 +306,7 @@ static void on_kill_detach(br_config *c) {
 static void t_kill_detach(void **state) {
   (void)state;
   fx f;
-  fx_up(&f, on_kill_detach);
-  fx_handshake(&f);
+  fx_ready(&f, on_kill_detach);
   peer_send(f.c, "vKill;1");
   expect_pkt(f.c, "OK");
   expect_pkt(f.t, "D;1");
@@ -371,18 +315,15 @@ static void t_kill_detach(void **state) {
   expect_pkt(f.c, "W00");
   expect_pkt(f.t, "D;1");
   peer_send(f.t, "OK");
-  peer_send(f.c, "?");
-  expect_pkt(f.t, "?");
-  peer_send(f.t, "S05");
-  expect_pkt(f.c, "S05");
+  pass_pkt(f.c, f.t, "?");
+  pass_pkt(f.t, f.c, "S05");
   fx_down(&f);
 }
 
 static void t_pipelined_client_requests(void **state) {
   (void)state;
   fx f;
-  fx_up(&f, NULL);
-  fx_handshake(&f);
+  fx_ready(&f, NULL);
   peer_send(f.c, "m0,1");
   peer_send(f.c, "m1,1");
   peer_send(f.c, "m2,1");
@@ -416,12 +357,9 @@ static void one_second_spin(br_config *cfg) {
 static void t_busy_poll_window(void **state) {
   (void)state;
   fx f;
-  fx_up(&f, one_second_spin);
-  fx_handshake(&f);
-  peer_send(f.c, "?");
-  expect_pkt(f.t, "?");
-  peer_send(f.t, "S05");
-  expect_pkt(f.c, "S05");
+  fx_ready(&f, one_second_spin);
+  pass_pkt(f.c, f.t, "?");
+  pass_pkt(f.t, f.c, "S05");
   double c0 = loop_cpu_ms(&f);
   usleep(300 * 1000);
   double spinning = loop_cpu_ms(&f) - c0;

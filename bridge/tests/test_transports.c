@@ -37,14 +37,11 @@ static int unix_connect(const char *path) {
 }
 
 static void round_trip(peer *c, peer *t) {
-  peer_send(c, "qSupported:multiprocess+");
-  expect_pkt(t, "qSupported:multiprocess+");
+  pass_pkt(c, t, "qSupported:multiprocess+");
   peer_send(t, QEMU_FEATURES);
   expect_prefix(c, "qXfer:features:read+");
-  peer_send(c, "m1000,4");
-  expect_pkt(t, "m1000,4");
-  peer_send(t, "0badf00d");
-  expect_pkt(c, "0badf00d");
+  pass_pkt(c, t, "m1000,4");
+  pass_pkt(t, c, "0badf00d");
 }
 
 static void t_unix_both_sides(void **state) {

@@ -198,8 +198,7 @@ static char *decode_O(const char *b) {
 static void t_transact_pipelined_in_order(void **state) {
   (void)state;
   fx f;
-  fx_up(&f, NULL);
-  fx_handshake(&f);
+  fx_ready(&f, NULL);
   send_rcmd(f.c, "pipe 40");
   /* Several requests arrive before any reply: pipelined, bounded by the
    * window. */
@@ -242,8 +241,7 @@ static void t_transact_pipelined_in_order(void **state) {
 static void t_interrupt_goes_to_the_service(void **state) {
   (void)state;
   fx f;
-  fx_up(&f, NULL);
-  fx_handshake(&f);
+  fx_ready(&f, NULL);
   send_rcmd(f.c, "spin");
   usleep(50000);
   peer_raw(f.c, "\003", 1);
@@ -258,14 +256,11 @@ static void t_interrupt_goes_to_the_service(void **state) {
 static void t_request_abandons_command(void **state) {
   (void)state;
   fx f;
-  fx_up(&f, NULL);
-  fx_handshake(&f);
+  fx_ready(&f, NULL);
   send_rcmd(f.c, "spin");
   usleep(50000);
-  peer_send(f.c, "?");
-  expect_pkt(f.t, "?");
-  peer_send(f.t, "S05");
-  expect_pkt(f.c, "S05"); /* not the command's "OK" */
+  pass_pkt(f.c, f.t, "?");
+  pass_pkt(f.t, f.c, "S05"); /* not the command's "OK" */
   expect_quiet(f.c, 100);
   fx_stop(&f);
   assert_true(harness_log_has(&f.h, "during a monitor command: stopping"));
@@ -275,16 +270,14 @@ static void t_request_abandons_command(void **state) {
 static void t_output_chunks_and_ordering(void **state) {
   (void)state;
   fx f;
-  fx_up(&f, NULL);
-  fx_handshake(&f);
+  fx_ready(&f, NULL);
   /* A forwarded request, then one for the worker right behind it: the
    * worker waits for the first reply, replies stay in order. */
   peer_send(f.c, "m0,1");
   send_rcmd(f.c, "big");
   expect_pkt(f.t, "m0,1");
   expect_quiet(f.c, 100);
-  peer_send(f.t, "aa");
-  expect_pkt(f.c, "aa");
+  pass_pkt(f.t, f.c, "aa");
   size_t total = 0;
   const char *b;
   while ((b = peer_packet(f.c, WAIT)) && b[0] == 'O' && b[1] != 'K')
@@ -298,8 +291,7 @@ static void t_output_chunks_and_ordering(void **state) {
 static void t_target_lost_during_transact(void **state) {
   (void)state;
   fx f;
-  fx_up(&f, NULL);
-  fx_handshake(&f);
+  fx_ready(&f, NULL);
   send_rcmd(f.c, "pipe 4");
   expect_pkt(f.t, "m0,1");
   peer_send(f.t, "00");
@@ -317,8 +309,7 @@ static void t_target_lost_during_transact(void **state) {
 static void t_client_gone_during_command(void **state) {
   (void)state;
   fx f;
-  fx_up(&f, NULL);
-  fx_handshake(&f);
+  fx_ready(&f, NULL);
   send_rcmd(f.c, "cleanup");
   usleep(50000);
   peer_free(f.c);
@@ -335,16 +326,11 @@ static void t_client_gone_during_command(void **state) {
 static void t_events(void **state) {
   (void)state;
   fx f;
-  fx_up(&f, NULL);
-  fx_handshake(&f);
-  peer_send(f.c, "c");
-  expect_pkt(f.t, "c");
-  peer_send(f.t, "S05");
-  expect_pkt(f.c, "S05");
-  peer_send(f.c, "P8=00");
-  expect_pkt(f.t, "P8=00");
-  peer_send(f.t, "OK");
-  expect_pkt(f.c, "OK");
+  fx_ready(&f, NULL);
+  pass_pkt(f.c, f.t, "c");
+  pass_pkt(f.t, f.c, "S05");
+  pass_pkt(f.c, f.t, "P8=00");
+  pass_pkt(f.t, f.c, "OK");
   peer_free(f.c);
   f.c = NULL;
   usleep(100000);
@@ -360,12 +346,10 @@ static void t_events(void **state) {
 static void t_empty_replies(void **state) {
   (void)state;
   fx f;
-  fx_up(&f, NULL);
-  fx_handshake(&f);
+  fx_ready(&f, NULL);
   send_rcmd(f.c, "empty");
   expect_pkt(f.t, "qEmpty");
-  peer_send(f.t, "");
-  expect_pkt(f.c, "");
+  pass_pkt(f.t, f.c, "");
   fx_down(&f);
 }
 
@@ -374,8 +358,7 @@ static void t_empty_replies(void **state) {
 static void t_console_flood_is_bounded(void **state) {
   (void)state;
   fx f;
-  fx_up(&f, NULL);
-  fx_handshake(&f);
+  fx_ready(&f, NULL);
   send_rcmd(f.c, "pipe 1");
   expect_pkt(f.t, "m0,1");
   size_t n = 16001, sent = 0;
@@ -406,8 +389,7 @@ static void t_console_flood_is_bounded(void **state) {
 static void t_close_during_command(void **state) {
   (void)state;
   fx f;
-  fx_up(&f, NULL);
-  fx_handshake(&f);
+  fx_ready(&f, NULL);
   send_rcmd(f.c, "mode");
   expect_pkt(f.t, "Qmode:1");
   peer_send(f.t, "OK");
@@ -428,12 +410,10 @@ static void t_finish_before_close(void **state) {
   (void)state;
   for (int closing = 0; closing < 2; closing++) {
     fx f;
-    fx_up(&f, NULL);
-    fx_handshake(&f);
+    fx_ready(&f, NULL);
     send_rcmd(f.c, "leave");
     expect_pkt(f.t, "Qmode:1");
-    peer_send(f.t, "OK");
-    expect_pkt(f.c, "OK");
+    pass_pkt(f.t, f.c, "OK");
     if (closing) {
       harness_stop_begin(&f.h);
     } else {
@@ -459,12 +439,10 @@ static void t_finish_before_close(void **state) {
 static void t_finish_bounded(void **state) {
   (void)state;
   fx f;
-  fx_up(&f, NULL);
-  fx_handshake(&f);
+  fx_ready(&f, NULL);
   send_rcmd(f.c, "leave");
   expect_pkt(f.t, "Qmode:1");
-  peer_send(f.t, "OK");
-  expect_pkt(f.c, "OK");
+  pass_pkt(f.t, f.c, "OK");
   harness_stop_begin(&f.h);
   expect_pkt(f.t, "Qmode:0");
   /* No answer: the connection closes all the same. */

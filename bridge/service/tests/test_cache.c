@@ -13,21 +13,12 @@
 #include <cmocka.h>
 
 #include "rsp.h"
-#include "sim.h"
+#include "fixture.h"
 #include "svc_int.h"
 
-typedef struct {
-  sim *t;
-  svc *s;
-} fx;
-
 static int setup_size(void **state, size_t bytes) {
-  fx *f = calloc(1, sizeof(*f));
-  f->t = sim_new();
   svc_config cfg = {.cache_bytes = bytes};
-  f->s = svc_new(&sim_io, f->t, &cfg);
-  assert_non_null(f->s);
-  *state = f;
+  fx_open(state, &cfg, 0);
   return 0;
 }
 
@@ -43,14 +34,6 @@ static int setup_nocache(void **state) {
   return setup_size(state, 0);
 }
 
-static int teardown(void **state) {
-  fx *f = *state;
-  svc_free(f->s);
-  sim_free(f->t);
-  free(f);
-  return 0;
-}
-
 static void stop_cycle(fx *f) {
   svc_event(f->s, SVC_EV_RESUME);
   svc_event(f->s, SVC_EV_STOP);
@@ -61,31 +44,17 @@ static void reset_counts(sim *t) {
 }
 
 /* "m ADDR,LEN" through the bridge; returns the reply. */
-static const char *mread(fx *f, uint64_t a, uint64_t n) {
-  char b[64];
-  snprintf(b, sizeof(b), "m%llx,%llx", (unsigned long long)a, (unsigned long long)n);
-  return sim_packet(f->t, f->s, b);
-}
-
-static void expect_bytes(fx *f, uint64_t va, uint64_t pa, size_t n) {
-  const char *r = mread(f, va, n);
-  char want[0x2001];
-  rsp_hex_encode(want, sizeof(want), f->t->ram + pa, n);
-  want[2 * n] = 0;
-  assert_string_equal(r, want);
-}
-
 /* QEMU's physical mode is global and survives reconnects: if something
  * left it on, the client's first m of a connection still reads virtual
  * memory, and the mode is back to 0. */
 static void test_stale_phys_mode(void **state) {
   fx *f = *state;
   f->t->phys_mode = 1;
-  expect_bytes(f, SIM_KVA + 0x123, SIM_KPA + 0x123, 16);
+  fx_expect_bytes(f, SIM_KVA + 0x123, SIM_KPA + 0x123, 16);
   assert_int_equal(f->t->phys_mode, 0);
   svc_event(f->s, SVC_EV_CONNECT);
   f->t->phys_mode = 1;
-  expect_bytes(f, SIM_KVA + 0x40, SIM_KPA + 0x40, 8);
+  fx_expect_bytes(f, SIM_KVA + 0x40, SIM_KPA + 0x40, 8);
   assert_int_equal(f->t->phys_mode, 0);
 }
 
@@ -213,9 +182,9 @@ static void test_vtop_counts_nocache(void **state) {
   assert_int_equal(svc_classify(f->s, "m400000,4", 9), SVC_FORWARD);
   /* Through a context, with no cache: never a stale byte either. */
   assert_string_equal(sim_cmd(f->t, f->s, "context 0x2000"), "OK");
-  expect_bytes(f, SIM_UVA, SIM_UPA2, 0x20);
+  fx_expect_bytes(f, SIM_UVA, SIM_UPA2, 0x20);
   f->t->ram[SIM_UPA2] ^= 0xff;
-  expect_bytes(f, SIM_UVA, SIM_UPA2, 0x20);
+  fx_expect_bytes(f, SIM_UVA, SIM_UPA2, 0x20);
   /* Even the tables: remap the page while "running". */
   uint64_t pte = 0;
   for (uint64_t e = 0x10000; e < f->t->next_table; e += 8) {
@@ -228,60 +197,60 @@ static void test_vtop_counts_nocache(void **state) {
   uint64_t nv = SIM_UPA | 0x7;
   memcpy(f->t->ram + pte, &nv, 8);
   stop_cycle(f);
-  expect_bytes(f, SIM_UVA, SIM_UPA, 0x20);
+  fx_expect_bytes(f, SIM_UVA, SIM_UPA, 0x20);
 }
 
 static void test_client_reads(void **state) {
   fx *f = *state;
   assert_int_equal(svc_classify(f->s, "m400000,4", 9), SVC_HANDLE);
-  expect_bytes(f, SIM_UVA + 0x10, SIM_UPA + 0x10, 0x40);
+  fx_expect_bytes(f, SIM_UVA + 0x10, SIM_UPA + 0x10, 0x40);
   unsigned long before = f->t->requests;
-  expect_bytes(f, SIM_UVA + 0x20, SIM_UPA + 0x20, 0x100);
-  expect_bytes(f, SIM_UVA, SIM_UPA, 0x800);
+  fx_expect_bytes(f, SIM_UVA + 0x20, SIM_UPA + 0x20, 0x100);
+  fx_expect_bytes(f, SIM_UVA, SIM_UPA, 0x800);
   assert_int_equal(f->t->requests, before); /* served from the cache */
   /* ReadVirtual: a read running into an unmapped page returns what exists. */
-  const char *r = mread(f, SIM_UVA + 0xff0, 0x20);
+  const char *r = fx_mread(f, SIM_UVA + 0xff0, 0x20);
   assert_int_equal(strlen(r), 2 * 0x10);
   /* Nothing readable: the target's own error. */
-  assert_string_equal(mread(f, 0x7f0000000000, 4), "E14");
+  assert_string_equal(fx_mread(f, 0x7f0000000000, 4), "E14");
   /* Larger than the target's packet: a partial read, never an overflow. */
-  r = mread(f, SIM_KVA, 0x3000);
+  r = fx_mread(f, SIM_KVA, 0x3000);
   assert_int_equal(strlen(r), 2 * 0x1000);
   assert_string_equal(sim_packet(f->t, f->s, "mzz"), "E01");
-  assert_string_equal(mread(f, SIM_UVA, 0), "");
+  assert_string_equal(fx_mread(f, SIM_UVA, 0), "");
 }
 
 static void test_coherence(void **state) {
   fx *f = *state;
-  expect_bytes(f, SIM_UVA, SIM_UPA, 0x20);
+  fx_expect_bytes(f, SIM_UVA, SIM_UPA, 0x20);
   /* A write through the bridge: the target's OK, then the cache. */
   assert_string_equal(sim_packet(f->t, f->s, "M400004,4:deadbeef"), "OK");
   assert_int_equal(f->t->ram[SIM_UPA + 4], 0xde);
   unsigned long before = f->t->requests;
-  expect_bytes(f, SIM_UVA, SIM_UPA, 0x20);
+  fx_expect_bytes(f, SIM_UVA, SIM_UPA, 0x20);
   assert_int_equal(f->t->requests, before); /* updated in place, still cached */
   /* A failed write leaves nothing stale. */
   assert_string_equal(sim_packet(f->t, f->s, "M7f0000000000,1:00"), "E14");
-  expect_bytes(f, SIM_UVA, SIM_UPA, 0x20);
+  fx_expect_bytes(f, SIM_UVA, SIM_UPA, 0x20);
   /* The target changes memory while running: the resume drops the cache. */
   f->t->ram[SIM_UPA + 1] ^= 0xff;
   svc_event(f->s, SVC_EV_RESUME);
   svc_event(f->s, SVC_EV_STOP);
-  expect_bytes(f, SIM_UVA, SIM_UPA, 0x20);
+  fx_expect_bytes(f, SIM_UVA, SIM_UPA, 0x20);
   /* Through a resume packet classified by the service itself. */
   f->t->ram[SIM_UPA + 2] ^= 0xff;
   sim_packet(f->t, f->s, "c");
-  expect_bytes(f, SIM_UVA, SIM_UPA, 0x20);
+  fx_expect_bytes(f, SIM_UVA, SIM_UPA, 0x20);
   /* A register write (CR3 switch) changes what the addresses mean. */
   f->t->cr3 = SIM_ROOT2;
   sim_packet(f->t, f->s, "P2d=0020000000000000");
-  expect_bytes(f, SIM_UVA, SIM_UPA2, 0x20);
+  fx_expect_bytes(f, SIM_UVA, SIM_UPA2, 0x20);
   f->t->cr3 = SIM_ROOT;
   svc_event(f->s, SVC_EV_REG_WRITE);
   /* A physical write aliasing a cached virtual unit. */
-  expect_bytes(f, SIM_KVA + 0x1980, SIM_KPA + 0x1980, 0x10);
+  fx_expect_bytes(f, SIM_KVA + 0x1980, SIM_KPA + 0x1980, 0x10);
   assert_string_equal(sim_cmd(f->t, f->s, "phys write 0x201980 41"), "OK");
-  expect_bytes(f, SIM_KVA + 0x1980, SIM_KPA + 0x1980, 0x10);
+  fx_expect_bytes(f, SIM_KVA + 0x1980, SIM_KPA + 0x1980, 0x10);
   assert_int_equal(f->t->ram[SIM_KPA + 0x1980], 0x41);
   /* A virtual write aliasing cached physical units (page tables too). */
   assert_string_equal(sim_cmd(f->t, f->s, "phys read 0x201980 0x10"), "OK");
@@ -291,33 +260,33 @@ static void test_coherence(void **state) {
   /* Reconnect and detach forget everything. */
   f->t->ram[SIM_UPA] ^= 0xff;
   svc_event(f->s, SVC_EV_DETACH);
-  expect_bytes(f, SIM_UVA, SIM_UPA, 0x20);
+  fx_expect_bytes(f, SIM_UVA, SIM_UPA, 0x20);
   f->t->ram[SIM_UPA] ^= 0xff;
   svc_event(f->s, SVC_EV_CONNECT);
-  expect_bytes(f, SIM_UVA, SIM_UPA, 0x20);
+  fx_expect_bytes(f, SIM_UVA, SIM_UPA, 0x20);
   /* The target's own monitor may run the guest or write memory. */
   f->t->ram[SIM_UPA + 5] ^= 0xff;
   assert_string_equal(sim_cmd(f->t, f->s, "info status"), "OK");
-  expect_bytes(f, SIM_UVA, SIM_UPA, 0x20);
+  fx_expect_bytes(f, SIM_UVA, SIM_UPA, 0x20);
   /* Software breakpoints may patch memory in a stub. */
   f->t->ram[SIM_UPA + 3] ^= 0xff;
   sim_packet(f->t, f->s, "Z0,400003,1");
-  expect_bytes(f, SIM_UVA, SIM_UPA, 0x20);
+  fx_expect_bytes(f, SIM_UVA, SIM_UPA, 0x20);
 }
 
 static void test_thread(void **state) {
   fx *f = *state;
   /* Virtual units belong to the selected thread (each CPU has its CR3). */
   sim_packet(f->t, f->s, "Hg1");
-  expect_bytes(f, SIM_UVA, SIM_UPA, 0x10);
+  fx_expect_bytes(f, SIM_UVA, SIM_UPA, 0x10);
   f->t->cr3 = SIM_ROOT2; /* CPU 2 runs another process */
   sim_packet(f->t, f->s, "Hg2");
-  expect_bytes(f, SIM_UVA, SIM_UPA2, 0x10);
+  fx_expect_bytes(f, SIM_UVA, SIM_UPA2, 0x10);
   assert_string_equal(sim_cmd(f->t, f->s, "vtop 0x400000"), "OK");
   assert_non_null(strstr(f->t->out, "-> 0x310000"));
   f->t->cr3 = SIM_ROOT;
   sim_packet(f->t, f->s, "Hg1");
-  expect_bytes(f, SIM_UVA, SIM_UPA, 0x10);
+  fx_expect_bytes(f, SIM_UVA, SIM_UPA, 0x10);
   assert_string_equal(sim_cmd(f->t, f->s, "vtop 0x400000"), "OK");
   assert_non_null(strstr(f->t->out, "-> 0x300000"));
 }
@@ -325,19 +294,19 @@ static void test_thread(void **state) {
 static void test_uncached(void **state) {
   fx *f = *state;
   assert_string_equal(sim_cmd(f->t, f->s, "uncached add 400000 400100"), "OK");
-  expect_bytes(f, SIM_UVA, SIM_UPA, 0x10);
+  fx_expect_bytes(f, SIM_UVA, SIM_UPA, 0x10);
   unsigned long m = f->t->reads_m;
-  expect_bytes(f, SIM_UVA, SIM_UPA, 0x10);
+  fx_expect_bytes(f, SIM_UVA, SIM_UPA, 0x10);
   assert_int_equal(f->t->reads_m, m + 1); /* never cached */
   /* Outside the range, still cached; the forwarded read was exactly 0x10. */
-  expect_bytes(f, SIM_UVA + 0x800, SIM_UPA + 0x800, 0x10);
+  fx_expect_bytes(f, SIM_UVA + 0x800, SIM_UPA + 0x800, 0x10);
   m = f->t->reads_m;
-  expect_bytes(f, SIM_UVA + 0x800, SIM_UPA + 0x800, 0x10);
+  fx_expect_bytes(f, SIM_UVA + 0x800, SIM_UPA + 0x800, 0x10);
   assert_int_equal(f->t->reads_m, m);
   /* Larger than the target's packet: exactly the bytes asked, in two
    * packets the target takes (no read-ahead). */
   m = f->t->reads_m;
-  expect_bytes(f, SIM_UVA, SIM_UPA, 0x1000);
+  fx_expect_bytes(f, SIM_UVA, SIM_UPA, 0x1000);
   assert_int_equal(f->t->reads_m, m + 2);
   /* Physical uncached: exact reads, no read-ahead. */
   assert_string_equal(sim_cmd(f->t, f->s, "uncached add fec00000 fec01000"), "OK");
@@ -351,15 +320,15 @@ static void test_context(void **state) {
   fx *f = *state;
   assert_string_equal(sim_cmd(f->t, f->s, "context 0x2000"), "OK");
   assert_int_equal(svc_classify(f->s, "m400000,4", 9), SVC_HANDLE);
-  expect_bytes(f, SIM_UVA, SIM_UPA2, 0x40);
+  fx_expect_bytes(f, SIM_UVA, SIM_UPA2, 0x40);
   assert_int_equal(f->t->phys_mode, 0);
   /* Unmapped in that address space (mapped in the default one). */
-  assert_string_equal(mread(f, SIM_KVA, 4), "E14");
+  assert_string_equal(fx_mread(f, SIM_KVA, 4), "E14");
   /* Writes go to the context's physical page. */
   assert_string_equal(sim_packet(f->t, f->s, "M400010,2:abcd"), "OK");
   assert_int_equal(f->t->ram[SIM_UPA2 + 0x10], 0xab);
   assert_int_equal(f->t->ram[SIM_UPA + 0x10], (uint8_t)(0x10 * 7 + 1));
-  expect_bytes(f, SIM_UVA, SIM_UPA2, 0x40);
+  fx_expect_bytes(f, SIM_UVA, SIM_UPA2, 0x40);
   assert_string_equal(sim_packet(f->t, f->s, "M7f0000000000,1:00"), "E14");
   /* GDB's X probe gets the target's answer (QEMU has no X), so that GDB
    * uses M, which works in every context. */
@@ -368,11 +337,11 @@ static void test_context(void **state) {
   assert_int_equal(f->t->ram[SIM_UPA2 + 0x20], (uint8_t)(0x20 * 3 + 5));
   assert_int_equal(f->t->phys_mode, 0);
   assert_string_equal(sim_cmd(f->t, f->s, "context default"), "OK");
-  expect_bytes(f, SIM_UVA, SIM_UPA, 0x40);
+  fx_expect_bytes(f, SIM_UVA, SIM_UPA, 0x40);
   /* Then GDB writes with M in the default context: it reaches memory. */
   assert_string_equal(sim_packet(f->t, f->s, "M400200,2:2222"), "OK");
   assert_int_equal(f->t->ram[SIM_UPA + 0x200], 0x22);
-  expect_bytes(f, SIM_UVA, SIM_UPA, 0x400);
+  fx_expect_bytes(f, SIM_UVA, SIM_UPA, 0x400);
 }
 
 static void test_context_x(void **state) {
@@ -384,26 +353,26 @@ static void test_context_x(void **state) {
   assert_string_equal(sim_packet(f->t, f->s, "X400020,0:"), "OK");
   assert_string_equal(sim_packet(f->t, f->s, "X400020,1:z"), "OK");
   assert_int_equal(f->t->ram[SIM_UPA2 + 0x20], 'z');
-  expect_bytes(f, SIM_UVA, SIM_UPA2, 0x40);
+  fx_expect_bytes(f, SIM_UVA, SIM_UPA2, 0x40);
   assert_string_equal(sim_cmd(f->t, f->s, "context default"), "OK");
   assert_string_equal(sim_packet(f->t, f->s, "X400021,1:y"), "OK");
   assert_int_equal(f->t->ram[SIM_UPA + 0x21], 'y');
-  expect_bytes(f, SIM_UVA, SIM_UPA, 0x40);
+  fx_expect_bytes(f, SIM_UVA, SIM_UPA, 0x40);
 }
 
 static void test_bounded(void **state) {
   fx *f = *state;
   for (uint64_t off = 0; off < 0x8000; off += 0x800)
-    expect_bytes(f, SIM_KVA + off, SIM_KPA + off, 0x10);
+    fx_expect_bytes(f, SIM_KVA + off, SIM_KPA + off, 0x10);
   assert_string_equal(sim_cmd(f->t, f->s, "cache stats --json"), "OK");
   assert_non_null(strstr(f->t->out, "\"units\":4,"));
   assert_non_null(strstr(f->t->out, "\"evictions\":12,"));
   /* A dump larger than the cache does not evict what is cached. */
   assert_string_equal(sim_cmd(f->t, f->s, "cache flush"), "OK");
-  expect_bytes(f, SIM_KVA, SIM_KPA, 0x10);
+  fx_expect_bytes(f, SIM_KVA, SIM_KPA, 0x10);
   assert_string_equal(sim_cmd(f->t, f->s, "phys read 0x500000 0x8000"), "OK");
   unsigned long before = f->t->requests;
-  expect_bytes(f, SIM_KVA, SIM_KPA, 0x10);
+  fx_expect_bytes(f, SIM_KVA, SIM_KPA, 0x10);
   assert_int_equal(f->t->requests, before);
   /* maps with a cache smaller than its tables still works (scratch space). */
   assert_string_equal(sim_cmd(f->t, f->s, "maps"), "OK");
@@ -437,26 +406,26 @@ static void test_mode_restored(void **state) {
   stop_cycle(f);
   f->t->phys_reads_seen = 0;
   f->t->fail_phys_read_at = 2;
-  assert_string_equal(mread(f, SIM_UVA, 4), "E14");
+  assert_string_equal(fx_mread(f, SIM_UVA, 4), "E14");
   assert_int_equal(f->t->phys_mode, 0);
 }
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test_setup_teardown(test_stale_phys_mode, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_vtop_counts, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_vtop_counts_nocache, setup_nocache, teardown),
-      cmocka_unit_test_setup_teardown(test_maps_pipelined, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_streaming_interrupt, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_keepalive, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_client_reads, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_coherence, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_thread, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_uncached, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_context, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_context_x, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_bounded, setup_small, teardown),
-      cmocka_unit_test_setup_teardown(test_mode_restored, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_stale_phys_mode, setup, fx_teardown),
+      cmocka_unit_test_setup_teardown(test_vtop_counts, setup, fx_teardown),
+      cmocka_unit_test_setup_teardown(test_vtop_counts_nocache, setup_nocache, fx_teardown),
+      cmocka_unit_test_setup_teardown(test_maps_pipelined, setup, fx_teardown),
+      cmocka_unit_test_setup_teardown(test_streaming_interrupt, setup, fx_teardown),
+      cmocka_unit_test_setup_teardown(test_keepalive, setup, fx_teardown),
+      cmocka_unit_test_setup_teardown(test_client_reads, setup, fx_teardown),
+      cmocka_unit_test_setup_teardown(test_coherence, setup, fx_teardown),
+      cmocka_unit_test_setup_teardown(test_thread, setup, fx_teardown),
+      cmocka_unit_test_setup_teardown(test_uncached, setup, fx_teardown),
+      cmocka_unit_test_setup_teardown(test_context, setup, fx_teardown),
+      cmocka_unit_test_setup_teardown(test_context_x, setup, fx_teardown),
+      cmocka_unit_test_setup_teardown(test_bounded, setup_small, fx_teardown),
+      cmocka_unit_test_setup_teardown(test_mode_restored, setup, fx_teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

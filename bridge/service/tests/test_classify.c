@@ -14,41 +14,11 @@
 #include <cmocka.h>
 
 #include "rsp.h"
-#include "sim.h"
-
-typedef struct {
-  sim *t;
-  svc *s;
-  svc_config cfg;
-} fx;
-
-static int setup_cfg(void **state, size_t cache) {
-  fx *f = calloc(1, sizeof(*f));
-  assert_non_null(f);
-  f->t = sim_new();
-  svc_config cfg = {cache, 0, NULL, 0, 0, 0};
-  f->cfg = cfg;
-  f->s = svc_new(&sim_io, f->t, &f->cfg);
-  assert_non_null(f->s);
-  svc_event(f->s, SVC_EV_CONNECT);
-  *state = f;
-  return 0;
-}
-
-static int setup(void **state) {
-  return setup_cfg(state, 1u << 20);
-}
+#include "fixture.h"
 
 static int setup_nocache(void **state) {
-  return setup_cfg(state, 0);
-}
-
-static int teardown(void **state) {
-  fx *f = *state;
-  svc_free(f->s);
-  sim_free(f->t);
-  free(f);
-  return 0;
+  svc_config cfg = {.cache_bytes = 0};
+  return fx_setup_cfg(state, &cfg);
 }
 
 typedef struct {
@@ -200,11 +170,11 @@ static void test_invalidating_routes(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test_setup_teardown(test_routes, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_memory_routes, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_memory_routes_nocache, setup_nocache, teardown),
-      cmocka_unit_test_setup_teardown(test_detached_routes, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_invalidating_routes, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_routes, fx_setup, fx_teardown),
+      cmocka_unit_test_setup_teardown(test_memory_routes, fx_setup, fx_teardown),
+      cmocka_unit_test_setup_teardown(test_memory_routes_nocache, setup_nocache, fx_teardown),
+      cmocka_unit_test_setup_teardown(test_detached_routes, fx_setup, fx_teardown),
+      cmocka_unit_test_setup_teardown(test_invalidating_routes, fx_setup, fx_teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

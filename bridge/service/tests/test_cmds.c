@@ -10,69 +10,26 @@
 
 #include <cmocka.h>
 
-#include "sim.h"
-
-typedef struct {
-  sim *t;
-  svc *s;
-  svc_config cfg;
-} fx;
-
-static int setup_cfg(void **state, const svc_config *cfg) {
-  fx *f = calloc(1, sizeof(*f));
-  f->t = sim_new();
-  f->cfg = *cfg;
-  f->s = svc_new(&sim_io, f->t, &f->cfg);
-  assert_non_null(f->s);
-  svc_event(f->s, SVC_EV_CONNECT);
-  *state = f;
-  return 0;
-}
-
-static int setup(void **state) {
-  svc_config cfg = {.cache_bytes = 1u << 20};
-  return setup_cfg(state, &cfg);
-}
-
-static int setup_ro(void **state) {
-  svc_config cfg = {.cache_bytes = 1u << 20, .read_only = 1};
-  return setup_cfg(state, &cfg);
-}
+#include "fixture.h"
 
 static int setup_nophys(void **state) {
   svc_config cfg = {.cache_bytes = 1u << 20, .phys_backend = "none"};
-  return setup_cfg(state, &cfg);
-}
-
-static int teardown(void **state) {
-  fx *f = *state;
-  svc_free(f->s);
-  sim_free(f->t);
-  free(f);
-  return 0;
+  return fx_setup_cfg(state, &cfg);
 }
 
 /* Runs a command; checks the reply and that QEMU's mode is back to virtual. */
 static const char *run(fx *f, const char *cmd, const char *want_reply) {
-  const char *r = sim_cmd(f->t, f->s, cmd);
-  if (strcmp(r, want_reply))
-    fail_msg("`%s`: reply '%s', expected '%s'; output:\n%s", cmd, r, want_reply,
-             f->t->out ? f->t->out : "");
+  const char *out = fx_cmd(f, cmd, want_reply);
   assert_int_equal(f->t->phys_mode, 0);
   assert_true(f->t->mode_off >= f->t->mode_on);
-  return f->t->out ? f->t->out : "";
-}
-
-static void has(const char *out, const char *needle) {
-  if (!strstr(out, needle))
-    fail_msg("expected '%s' in:\n%s", needle, out);
+  return out;
 }
 
 static void test_vtop(void **state) {
   fx *f = *state;
   const char *o = run(f, "vtop 0xffff800000001980", "OK");
-  has(o, "0xffff800000001980 -> 0x201980");
-  has(o, "4K page at 0x201000 (PTE)");
+  fx_has(o, "0xffff800000001980 -> 0x201980");
+  fx_has(o, "4K page at 0x201000 (PTE)");
   /* Each answer agrees with the simulator's own walk. */
   uint64_t vas[] = {SIM_KVA + 0x1fffff, SIM_LVA + 0x12345, SIM_UVA + 0x10, SIM_KVA};
   for (size_t i = 0; i < 4; i++) {
@@ -82,76 +39,76 @@ static void test_vtop(void **state) {
     snprintf(cmd, sizeof(cmd), "vtop %llx", (unsigned long long)vas[i]);
     snprintf(want, sizeof(want), "0x%llx -> 0x%llx ", (unsigned long long)vas[i],
              (unsigned long long)pa);
-    has(run(f, cmd, "OK"), want);
+    fx_has(run(f, cmd, "OK"), want);
   }
-  has(run(f, "vtop ffff8000`00412345", "OK"), "2M page at 0x400000 (PDE)");
+  fx_has(run(f, "vtop ffff8000`00412345", "OK"), "2M page at 0x400000 (PDE)");
   o = run(f, "vtop 0x400010", "OK");
-  has(o, "-> 0x300010");
-  has(o, "user");
+  fx_has(o, "-> 0x300010");
+  fx_has(o, "user");
   /* The top-level miss names the entry, its address and value. */
   o = run(f, "vtop 0x7f0000000000", "E01");
   assert_string_equal(o, "vtop: 0x7f0000000000 not mapped: PML4E[0xfe] at 0x17f0 = 0x0 "
                          "(not present)\n");
   o = run(f, "vtop 0xffff800000200000", "E01");
-  has(o, "vtop: 0xffff800000200000 not mapped: PDE[0x1] at 0x");
-  has(o, "= 0x0 (not present)\n");
-  has(run(f, "vtop 0x0000800000000000", "E01"), "non-canonical");
+  fx_has(o, "vtop: 0xffff800000200000 not mapped: PDE[0x1] at 0x");
+  fx_has(o, "= 0x0 (not present)\n");
+  fx_has(run(f, "vtop 0x0000800000000000", "E01"), "non-canonical");
   /* Mapped to an address with no RAM: VirtualToPhysical's error. */
   /* Mapped over an address nothing backs: a translation with a note. */
-  has(run(f, "vtop 0x600000", "OK"),
-      "0x600000 -> 0x80000000  4K page at 0x80000000 (PTE)  -------KWEV  [valid kernel write "
-      "exec]  note: nothing backs PA 0x80000000 (a hole in QEMU's memory map)\n");
-  has(run(f, "vtop 0x601004", "OK"), "I/O: ioapic");
+  fx_has(run(f, "vtop 0x600000", "OK"),
+         "0x600000 -> 0x80000000  4K page at 0x80000000 (PTE)  -------KWEV  [valid kernel write "
+         "exec]  note: nothing backs PA 0x80000000 (a hole in QEMU's memory map)\n");
+  fx_has(run(f, "vtop 0x601004", "OK"), "I/O: ioapic");
   /* Another root. */
-  has(run(f, "vtop 0x400000 --root 0x2000", "OK"), "-> 0x310000");
-  has(run(f, "vtop 0x400000 --root 2000", "OK"), "-> 0x310000");
+  fx_has(run(f, "vtop 0x400000 --root 0x2000", "OK"), "-> 0x310000");
+  fx_has(run(f, "vtop 0x400000 --root 2000", "OK"), "-> 0x310000");
   /* Argument errors. */
   assert_string_equal(run(f, "vtop zz", "E01"), "vtop: bad VA 'zz' (hex number expected)\n");
   assert_string_equal(run(f, "vtop", "E01"), "vtop: missing VA\n");
-  has(run(f, "vtop 1 --frob", "E01"), "unknown option '--frob'");
-  has(run(f, "vtop 1 --root", "E01"), "--root needs a hex address");
+  fx_has(run(f, "vtop 1 --frob", "E01"), "unknown option '--frob'");
+  fx_has(run(f, "vtop 1 --root", "E01"), "--root needs a hex address");
 }
 
 static void test_vtop_regs(void **state) {
   fx *f = *state;
   f->t->no_regs = 1;
-  has(run(f, "vtop 0x400000", "E01"), "cr0/cr3/cr4 unavailable: give --root PA");
-  has(run(f, "vtop 0x400000 --root 0x1000", "OK"), "-> 0x300000");
-  has(run(f, "pte 0x400000", "E01"), "unavailable");
+  fx_has(run(f, "vtop 0x400000", "E01"), "cr0/cr3/cr4 unavailable: give --root PA");
+  fx_has(run(f, "vtop 0x400000 --root 0x1000", "OK"), "-> 0x300000");
+  fx_has(run(f, "pte 0x400000", "E01"), "unavailable");
   f->t->no_regs = 0;
   svc_event(f->s, SVC_EV_RESUME);
   svc_event(f->s, SVC_EV_STOP);
   /* Paging off: VA is PA. */
   f->t->cr0 = 0x11;
   svc_event(f->s, SVC_EV_REG_WRITE);
-  has(run(f, "vtop 0x1234", "OK"), "0x1234 -> 0x1234 (paging off)");
-  has(run(f, "vtop 0x80000000", "OK"),
-      "0x80000000 -> 0x80000000 (paging off)  note: nothing backs PA 0x80000000");
-  has(run(f, "maps", "E01"), "paging is off");
+  fx_has(run(f, "vtop 0x1234", "OK"), "0x1234 -> 0x1234 (paging off)");
+  fx_has(run(f, "vtop 0x80000000", "OK"),
+         "0x80000000 -> 0x80000000 (paging off)  note: nothing backs PA 0x80000000");
+  fx_has(run(f, "maps", "E01"), "paging is off");
   /* CR3 changes between stops are seen. */
   f->t->cr0 = 0x80050033;
   f->t->cr3 = SIM_ROOT2;
   svc_event(f->s, SVC_EV_RESUME);
-  has(run(f, "vtop 0x400000", "OK"), "-> 0x310000");
+  fx_has(run(f, "vtop 0x400000", "OK"), "-> 0x310000");
 }
 
 static void test_pte(void **state) {
   fx *f = *state;
   const char *o = run(f, "pte 0xffff800000001980", "OK");
-  has(o, "VA 0xffff800000001980");
-  has(o, "PML4E  0x100  0x1800");
-  has(o, "PDPTE  0x0");
-  has(o, "PDE    0x0");
-  has(o, "PTE    0x1");
+  fx_has(o, "VA 0xffff800000001980");
+  fx_has(o, "PML4E  0x100  0x1800");
+  fx_has(o, "PDPTE  0x0");
+  fx_has(o, "PDE    0x0");
+  fx_has(o, "PTE    0x1");
   /* The PTE row: raw value 0x8000000000201103 (P W G NX + PA) and its PFN. */
-  has(o, "0x8000000000201103");
-  has(o, "pfn 0x201");
-  has(o, "-> 0x201980 (4K page at 0x201000)");
+  fx_has(o, "0x8000000000201103");
+  fx_has(o, "pfn 0x201");
+  fx_has(o, "-> 0x201980 (4K page at 0x201000)");
   o = run(f, "pte 0xffff800000200000", "OK");
-  has(o, "not mapped: PDE[0x1]");
+  fx_has(o, "not mapped: PDE[0x1]");
   o = run(f, "pte 0xffff800000412345", "OK");
-  has(o, "-> 0x412345 (2M page at 0x400000)");
-  has(run(f, "pte", "E01"), "pte: missing VA");
+  fx_has(o, "-> 0x412345 (2M page at 0x400000)");
+  fx_has(run(f, "pte", "E01"), "pte: missing VA");
   assert_string_equal(run(f, "pte 0x800000000000", "E01"),
                       "pte: 0x800000000000: non-canonical address\n");
   /* An entry that cannot be read is not shown as data: an error names it. */
@@ -167,14 +124,14 @@ static void test_pte(void **state) {
   memcpy(f->t->ram + (e & 0xfffff000) + 5 * 8, &pde, 8); /* PDE[5]: a table outside RAM */
   run(f, "cache flush", "OK");
   o = run(f, "pte 0xa00000", "E01");
-  has(o, "PML4E  0x0");
-  has(o, "PDPTE  0x0");
-  has(o, "PDE    0x5    ");
-  has(o, "0x90000003");
-  has(o, "pte: 0xa00000 not translated: PTE[0x0] at 0x90000000: cannot read entry: no physical "
-         "page\n");
+  fx_has(o, "PML4E  0x0");
+  fx_has(o, "PDPTE  0x0");
+  fx_has(o, "PDE    0x5    ");
+  fx_has(o, "0x90000003");
+  fx_has(o, "pte: 0xa00000 not translated: PTE[0x0] at 0x90000000: cannot read entry: no physical "
+            "page\n");
   assert_null(strstr(o, "PTE    0x0"));
-  has(run(f, "vtop 0xa00000", "E01"), "vtop: 0xa00000 not translated: PTE[0x0] at 0x90000000");
+  fx_has(run(f, "vtop 0xa00000", "E01"), "vtop: 0xa00000 not translated: PTE[0x0] at 0x90000000");
 }
 
 static void test_maps(void **state) {
@@ -182,99 +139,99 @@ static void test_maps(void **state) {
   const char *o = run(f, "maps", "OK");
   /* 512 4K pages coalesce into one run; then the 2M page; three user-half
    * pages (0x601000 is not PA-contiguous with 0x600000). */
-  has(o, "0x0000000000400000-0x0000000000401000");
-  has(o, "0xffff800000000000-0xffff800000200000      2M PTE      4K x512");
-  has(o, "0xffff800000400000-0xffff800000600000      2M PDE      2M x1");
-  has(o, "-> 0x200000");
-  has(o, "5 runs, 516 leaves");
+  fx_has(o, "0x0000000000400000-0x0000000000401000");
+  fx_has(o, "0xffff800000000000-0xffff800000200000      2M PTE      4K x512");
+  fx_has(o, "0xffff800000400000-0xffff800000600000      2M PDE      2M x1");
+  fx_has(o, "-> 0x200000");
+  fx_has(o, "5 runs, 516 leaves");
   o = run(f, "maps 0x400000 0x401000", "OK");
-  has(o, "1 runs");
+  fx_has(o, "1 runs");
   o = run(f, "maps ffff800000100000 ffff800000101000", "OK");
-  has(o, "-> 0x300000"); /* clipped run: PA of its first byte */
-  has(run(f, "maps 5 4", "E01"), "empty range");
-  has(run(f, "maps --root 0x2000", "OK"), "1 runs");
+  fx_has(o, "-> 0x300000"); /* clipped run: PA of its first byte */
+  fx_has(run(f, "maps 5 4", "E01"), "empty range");
+  fx_has(run(f, "maps --root 0x2000", "OK"), "1 runs");
   f->t->force_intr = 1;
-  has(run(f, "maps", "OK"), "(interrupted)");
+  fx_has(run(f, "maps", "OK"), "(interrupted)");
   f->t->force_intr = 0;
 }
 
 static void test_ptov(void **state) {
   fx *f = *state;
-  has(run(f, "ptov 0x201980", "OK"), "0xffff800000001980  (PTE, 4K page)");
-  has(run(f, "ptov 0x300004", "OK"), "0x400004");
-  has(run(f, "ptov 0x412345", "OK"), "0xffff800000412345");
-  has(run(f, "ptov 0xf00000", "OK"), "0 virtual addresses map 0xf00000");
-  has(run(f, "ptov", "E01"), "missing PA");
+  fx_has(run(f, "ptov 0x201980", "OK"), "0xffff800000001980  (PTE, 4K page)");
+  fx_has(run(f, "ptov 0x300004", "OK"), "0x400004");
+  fx_has(run(f, "ptov 0x412345", "OK"), "0xffff800000412345");
+  fx_has(run(f, "ptov 0xf00000", "OK"), "0 virtual addresses map 0xf00000");
+  fx_has(run(f, "ptov", "E01"), "missing PA");
 }
 
 static void test_phys_read(void **state) {
   fx *f = *state;
   const char *o = run(f, "phys read 0x201980 0x20", "OK");
-  has(o, "0000000000201980  49 6e 20 6d 65 6d 6f 72  79 2e 2e 2e 2e 2e 2e 2e  In memory.......");
+  fx_has(o, "0000000000201980  49 6e 20 6d 65 6d 6f 72  79 2e 2e 2e 2e 2e 2e 2e  In memory.......");
   o = run(f, "phys read 201980 10 --width 4", "OK");
-  has(o, "0000000000201980  6d206e49 726f6d65 2e2e2e79 2e2e2e2e  In memory.......");
+  fx_has(o, "0000000000201980  6d206e49 726f6d65 2e2e2e79 2e2e2e2e  In memory.......");
   o = run(f, "phys read 201980 8 --width 8", "OK");
-  has(o, "726f6d656d206e49");
-  has(run(f, "phys read 201980 8 --width 3", "E01"), "bad --width 3");
+  fx_has(o, "726f6d656d206e49");
+  fx_has(run(f, "phys read 201980 8 --width 3", "E01"), "bad --width 3");
   assert_string_equal(run(f, "phys read 0x80000000 0x10", "E01"),
                       "phys: read stopped at 0x80000000: no physical page\n");
   /* A read running off the end of RAM shows what exists, then says why. */
   o = run(f, "phys read 0xffffe0 0x40", "E01");
-  has(o, "0000000000fffff0");
-  has(o, "phys: read stopped at 0x1000000: no physical page");
-  has(run(f, "phys read 0xfec00000 4", "E01"), "I/O region, not read");
-  has(run(f, "phys read 0 0", "E01"), "out of range");
-  has(run(f, "phys read 0", "E01"), "missing LEN");
-  has(run(f, "phys", "E01"), "missing subcommand");
-  has(run(f, "phys frob", "E01"), "unknown subcommand 'frob'");
+  fx_has(o, "0000000000fffff0");
+  fx_has(o, "phys: read stopped at 0x1000000: no physical page");
+  fx_has(run(f, "phys read 0xfec00000 4", "E01"), "I/O region, not read");
+  fx_has(run(f, "phys read 0 0", "E01"), "out of range");
+  fx_has(run(f, "phys read 0", "E01"), "missing LEN");
+  fx_has(run(f, "phys", "E01"), "missing subcommand");
+  fx_has(run(f, "phys frob", "E01"), "unknown subcommand 'frob'");
   /* The physical mode is restored even when a read fails midway. */
   f->t->fail_phys_read_at = f->t->phys_reads_seen + 2;
   svc_event(f->s, SVC_EV_RESUME);
-  has(run(f, "phys read 0x100000 0x2000", "E01"), "target error");
+  fx_has(run(f, "phys read 0x100000 0x2000", "E01"), "target error");
   assert_int_equal(f->t->phys_mode, 0);
 }
 
 static void test_phys_write(void **state) {
   fx *f = *state;
-  has(run(f, "phys write 0x300000 aabbccdd", "OK"), "wrote 4 bytes at 0x300000");
+  fx_has(run(f, "phys write 0x300000 aabbccdd", "OK"), "wrote 4 bytes at 0x300000");
   assert_int_equal(f->t->ram[0x300000], 0xaa);
   assert_int_equal(f->t->ram[0x300003], 0xdd);
-  has(run(f, "phys write 0x300004 --u32 0x11223344", "OK"), "wrote 4 bytes");
+  fx_has(run(f, "phys write 0x300004 --u32 0x11223344", "OK"), "wrote 4 bytes");
   assert_int_equal(f->t->ram[0x300004], 0x44);
   assert_int_equal(f->t->ram[0x300007], 0x11);
-  has(run(f, "phys write 0x300008 --u16 0x10000", "E01"), "does not fit");
-  has(run(f, "phys write 0x300008 xyz", "E01"), "bad byte pattern");
-  has(run(f, "phys write 0x80000000 00", "E01"), "no physical page");
+  fx_has(run(f, "phys write 0x300008 --u16 0x10000", "E01"), "does not fit");
+  fx_has(run(f, "phys write 0x300008 xyz", "E01"), "bad byte pattern");
+  fx_has(run(f, "phys write 0x80000000 00", "E01"), "no physical page");
   /* The read shows the written bytes (served from the updated cache). */
-  has(run(f, "phys read 0x300000 8", "OK"), "aa bb cc dd 44 33 22 11");
-  has(run(f, "phys fill 0x300100 0x21 abcd", "OK"), "filled 0x21 bytes at 0x300100");
+  fx_has(run(f, "phys read 0x300000 8", "OK"), "aa bb cc dd 44 33 22 11");
+  fx_has(run(f, "phys fill 0x300100 0x21 abcd", "OK"), "filled 0x21 bytes at 0x300100");
   assert_int_equal(f->t->ram[0x300100], 0xab);
   assert_int_equal(f->t->ram[0x300101], 0xcd);
   assert_int_equal(f->t->ram[0x300120], 0xab);
   assert_int_equal(f->t->ram[0x300121], (uint8_t)(0x121 * 7 + 1));
-  has(run(f, "phys fill 0x300100 0 ab", "E01"), "out of range");
-  has(run(f, "phys fill 0xfffff0 0x20 ab", "E01"), "no physical page");
+  fx_has(run(f, "phys fill 0x300100 0 ab", "E01"), "out of range");
+  fx_has(run(f, "phys fill 0xfffff0 0x20 ab", "E01"), "no physical page");
 }
 
 static void test_readonly(void **state) {
   fx *f = *state;
-  has(run(f, "phys write 0x300000 aa", "E01"), "read-only");
+  fx_has(run(f, "phys write 0x300000 aa", "E01"), "read-only");
   assert_int_equal(f->t->ram[0x300000], 1);
 }
 
 static void test_phys_search(void **state) {
   fx *f = *state;
   const char *o = run(f, "phys search 0x200000 0x200000 496e206d656d", "OK");
-  has(o, "0x201980\n1 match\n");
+  fx_has(o, "0x201980\n1 match\n");
   /* Matches across the unit boundary and in a range with holes. */
   memcpy(f->t->ram + 0x2007fe, "\x12\x34\x56\x78", 4);
   svc_event(f->s, SVC_EV_RESUME);
-  has(run(f, "phys search 0x200000 0x1000 12345678", "OK"), "0x2007fe\n");
+  fx_has(run(f, "phys search 0x200000 0x1000 12345678", "OK"), "0x2007fe\n");
   memcpy(f->t->ram + 0xfffff0, "\x9a\xbc", 2);
   svc_event(f->s, SVC_EV_RESUME);
   o = run(f, "phys search 0xffff00 0x2000 9abc", "OK");
-  has(o, "0xfffff0\n1 match (0x1f00 bytes without physical pages skipped)");
-  has(run(f, "phys search 0 0x10", "E01"), "missing PATTERN");
+  fx_has(o, "0xfffff0\n1 match (0x1f00 bytes without physical pages skipped)");
+  fx_has(run(f, "phys search 0 0x10", "E01"), "missing PATTERN");
 }
 
 /* A search over unassigned physical memory crosses each hole of the RAM map
@@ -285,32 +242,33 @@ static void test_phys_search_bounds(void **state) {
   svc_event(f->s, SVC_EV_RESUME);
   run(f, "phys map", "OK"); /* the target learned first */
   unsigned long r0 = f->t->requests;
-  has(run(f, "phys search 0x100000000 0x7fffffffffffffff abcd", "OK"),
-      "0 matches (0x7fffffffffffffff bytes without physical pages skipped)\n");
-  has(run(f, "phys search 0x100000000 0x1000000000 ab", "OK"), "0 matches");
+  fx_has(run(f, "phys search 0x100000000 0x7fffffffffffffff abcd", "OK"),
+         "0 matches (0x7fffffffffffffff bytes without physical pages skipped)\n");
+  fx_has(run(f, "phys search 0x100000000 0x1000000000 ab", "OK"), "0 matches");
   assert_true(f->t->requests - r0 < 4);
   const char *o = run(f, "phys search 0xff0000 0x7fffffffffffffff abcd", "OK");
-  has(o, "0xfff000\n1 match (");
+  fx_has(o, "0xfff000\n1 match (");
   o = run(f, "phys search 0xff0000 0x7fffffffffffffff abcd --json", "OK");
-  has(o, "\"matches\":[\"0xfff000\"],\"count\":1,");
+  fx_has(o, "\"matches\":[\"0xfff000\"],\"count\":1,");
   /* Up to the last byte of the address space; one past it wraps. */
-  has(run(f, "phys search 0xffffffffffff0000 0x10000 ab", "OK"), "0 matches (0x10000 bytes");
-  has(run(f, "phys search 0xffffffffffff0000 0x10001 ab", "E01"), "bad range");
+  fx_has(run(f, "phys search 0xffffffffffff0000 0x10000 ab", "OK"), "0 matches (0x10000 bytes");
+  fx_has(run(f, "phys search 0xffffffffffff0000 0x10001 ab", "E01"), "bad range");
   /* A stop request is honoured in RAM and in a hole of the map. */
   f->t->force_intr = 1;
-  has(run(f, "phys search 0 0x1000000 abcd", "E01"), "interrupted");
-  has(run(f, "phys search 0x80000000 0x7fffffffffffffff abcd", "E01"), "interrupted");
+  fx_has(run(f, "phys search 0 0x1000000 abcd", "E01"), "interrupted");
+  fx_has(run(f, "phys search 0x80000000 0x7fffffffffffffff abcd", "E01"), "interrupted");
   f->t->force_intr = 0;
   /* No RAM map (offset backend): every unit of a hole is asked for, so LEN
    * is capped, and a stop request ends the skipping of unread units. */
-  has(run(f, "phys backend offset ffff7fffffe00000", "OK"), "offset");
-  has(run(f, "phys search 0 0x40000001 ab", "E01"), "too large without a RAM map (max 0x40000000");
+  fx_has(run(f, "phys backend offset ffff7fffffe00000", "OK"), "offset");
+  fx_has(run(f, "phys search 0 0x40000001 ab", "E01"),
+         "too large without a RAM map (max 0x40000000");
   f->t->force_intr = 1;
   r0 = f->t->requests;
-  has(run(f, "phys search 0x1000000 0x40000000 ab", "E01"), "interrupted");
+  fx_has(run(f, "phys search 0x1000000 0x40000000 ab", "E01"), "interrupted");
   assert_true(f->t->requests - r0 < 300);
   f->t->force_intr = 0;
-  has(run(f, "phys search 0x200000 0x200000 496e206d656d", "OK"), "0x201980\n1 match");
+  fx_has(run(f, "phys search 0x200000 0x200000 496e206d656d", "OK"), "0x201980\n1 match");
 }
 
 /* A write or fill that runs past the end of RAM writes what is RAM and names
@@ -326,18 +284,18 @@ static void test_phys_write_end(void **state) {
       run(f, "phys write 0xffffff 1122", "E01"),
       "phys: wrote 0x1 of 0x2 bytes at 0xffffff; stopped at 0x1000000: no physical page\n");
   assert_int_equal(f->t->ram[0xffffff], 0x11);
-  has(run(f, "phys write 0xffffff 3344 --json", "OK"),
-      "{\"pa\":\"0xffffff\",\"written\":\"0x1\",\"error\":\"wrote 0x1 of 0x2 bytes");
+  fx_has(run(f, "phys write 0xffffff 3344 --json", "OK"),
+         "{\"pa\":\"0xffffff\",\"written\":\"0x1\",\"error\":\"wrote 0x1 of 0x2 bytes");
   assert_int_equal(f->t->ram[0xffffff], 0x33);
-  has(run(f, "phys fill 0xfff000 0x2000 cd --json", "OK"),
-      "{\"pa\":\"0xfff000\",\"filled\":\"0x1000\",\"error\":");
+  fx_has(run(f, "phys fill 0xfff000 0x2000 cd --json", "OK"),
+         "{\"pa\":\"0xfff000\",\"filled\":\"0x1000\",\"error\":");
   /* Nothing written: the address itself is named. */
   assert_string_equal(run(f, "phys write 0x80000000 00", "E01"),
                       "phys: 0x80000000: no physical page\n");
   assert_string_equal(run(f, "phys fill 0x1000000 0x10 00", "E01"),
                       "phys: 0x1000000: no physical page\n");
   /* RAM then ROM then RAM (adjacent regions) is one span. */
-  has(run(f, "phys fill 0xbfff0 0x20020 5a", "OK"), "filled 0x20020 bytes at 0xbfff0");
+  fx_has(run(f, "phys fill 0xbfff0 0x20020 5a", "OK"), "filled 0x20020 bytes at 0xbfff0");
   assert_int_equal(f->t->ram[0xe0000], 0x5a);
 }
 
@@ -349,7 +307,7 @@ static void test_phys_long_bytes(void **state) {
   int k = snprintf(line, sizeof(line), "phys write 0x300000 ");
   for (int i = 0; i < 300; i++)
     k += snprintf(line + k, sizeof(line) - (size_t)k, "%02x", i & 0xff);
-  has(run(f, line, "OK"), "wrote 300 bytes at 0x300000");
+  fx_has(run(f, line, "OK"), "wrote 300 bytes at 0x300000");
   for (int i = 0; i < 300; i++)
     assert_int_equal(f->t->ram[0x300000 + i], i & 0xff);
   k = snprintf(line, sizeof(line), "phys fill 0x300000 0x10 ");
@@ -361,7 +319,7 @@ static void test_phys_long_bytes(void **state) {
     line[k++] = 'z';
   line[k] = 0;
   const char *o = run(f, line, "E01");
-  has(o, "bad byte pattern 'zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz...'");
+  fx_has(o, "bad byte pattern 'zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz...'");
   assert_true(strlen(o) < 150);
 }
 
@@ -371,46 +329,46 @@ static void test_phys_read_partial(void **state) {
   run(f, "phys write 0x400000 414243", "OK");
   assert_string_equal(run(f, "phys read 0x400000 3 --width 4", "OK"),
                       "0000000000400000  ??434241                             ABC\n");
-  has(run(f, "phys read 0x400000 3 --width 2", "OK"), "0000000000400000  4241 ??43 ");
-  has(run(f, "phys read 0x400000 3 --width 8", "OK"), "  ??????????434241  ");
-  has(run(f, "phys read 0x400000 3 --width 0", "E01"), "bad --width 0 (1, 2, 4 or 8)");
-  has(run(f, "phys read 0x400000 3 --width 10", "E01"), "bad --width 10 (1, 2, 4 or 8)");
-  has(run(f, "phys read 0x400000 3 --width", "E01"), "--width needs 1, 2, 4 or 8");
+  fx_has(run(f, "phys read 0x400000 3 --width 2", "OK"), "0000000000400000  4241 ??43 ");
+  fx_has(run(f, "phys read 0x400000 3 --width 8", "OK"), "  ??????????434241  ");
+  fx_has(run(f, "phys read 0x400000 3 --width 0", "E01"), "bad --width 0 (1, 2, 4 or 8)");
+  fx_has(run(f, "phys read 0x400000 3 --width 10", "E01"), "bad --width 10 (1, 2, 4 or 8)");
+  fx_has(run(f, "phys read 0x400000 3 --width", "E01"), "--width needs 1, 2, 4 or 8");
 }
 
 /* context ROOT: the top-level table must be readable RAM. */
 static void test_context_root(void **state) {
   fx *f = *state;
-  has(run(f, "context 0x8000000", "E01"),
-      "context: ROOT 0x8000000: the top-level table cannot be read: no physical page");
-  has(run(f, "context 0xfffffffffffff000", "E01"),
-      "ROOT 0xfffffffffffff000: the top-level table at 0xffffffffff000 (x86-64) cannot be read: "
-      "no physical page");
-  has(run(f, "context 0xfec00000", "E01"), "I/O region");
-  has(run(f, "context", "OK"), "context: default");
-  has(run(f, "context 0x2000", "OK"), "through root 0x2000");
-  has(run(f, "context 0x80000000", "E01"), "no physical page");
-  has(run(f, "context", "OK"), "through root 0x2000"); /* the old one stays */
+  fx_has(run(f, "context 0x8000000", "E01"),
+         "context: ROOT 0x8000000: the top-level table cannot be read: no physical page");
+  fx_has(run(f, "context 0xfffffffffffff000", "E01"),
+         "ROOT 0xfffffffffffff000: the top-level table at 0xffffffffff000 (x86-64) cannot be read: "
+         "no physical page");
+  fx_has(run(f, "context 0xfec00000", "E01"), "I/O region");
+  fx_has(run(f, "context", "OK"), "context: default");
+  fx_has(run(f, "context 0x2000", "OK"), "through root 0x2000");
+  fx_has(run(f, "context 0x80000000", "E01"), "no physical page");
+  fx_has(run(f, "context", "OK"), "through root 0x2000"); /* the old one stays */
 }
 
 static void test_backends(void **state) {
   fx *f = *state;
-  has(run(f, "phys backend", "OK"), "physical backend: qemu (PhyMemMode), RAM map");
-  has(run(f, "phys map", "OK"), "0x00000000fec00000-0x00000000fec00fff i/o  ioapic");
-  has(run(f, "phys backend none", "OK"), "physical backend: none");
-  has(run(f, "phys read 0 4", "E01"), "phys backend qemu");
-  has(run(f, "context 0x2000", "E01"), "context: no physical-memory backend");
-  has(run(f, "vtop 0x400000", "E01"), "no physical-memory backend");
+  fx_has(run(f, "phys backend", "OK"), "physical backend: qemu (PhyMemMode), RAM map");
+  fx_has(run(f, "phys map", "OK"), "0x00000000fec00000-0x00000000fec00fff i/o  ioapic");
+  fx_has(run(f, "phys backend none", "OK"), "physical backend: none");
+  fx_has(run(f, "phys read 0 4", "E01"), "phys backend qemu");
+  fx_has(run(f, "context 0x2000", "E01"), "context: no physical-memory backend");
+  fx_has(run(f, "vtop 0x400000", "E01"), "no physical-memory backend");
   /* offset: the kernel's linear map is at SIM_KVA - SIM_KPA. */
-  has(run(f, "phys backend offset ffff7fffffe00000", "OK"), "offset 0xffff7fffffe00000");
-  has(run(f, "phys read 0x201980 0x10", "OK"), "In memory.......");
-  has(run(f, "phys read 0x100000 0x10", "E01"), "target error"); /* E14 upstream */
-  has(run(f, "phys backend bogus", "E01"), "unknown backend 'bogus'");
-  has(run(f, "phys backend auto", "OK"), "qemu");
+  fx_has(run(f, "phys backend offset ffff7fffffe00000", "OK"), "offset 0xffff7fffffe00000");
+  fx_has(run(f, "phys read 0x201980 0x10", "OK"), "In memory.......");
+  fx_has(run(f, "phys read 0x100000 0x10", "E01"), "target error"); /* E14 upstream */
+  fx_has(run(f, "phys backend bogus", "E01"), "unknown backend 'bogus'");
+  fx_has(run(f, "phys backend auto", "OK"), "qemu");
   f->t->no_qemu = 1;
   svc_event(f->s, SVC_EV_CONNECT); /* a different target: learned again */
-  has(run(f, "phys backend", "OK"), "physical backend: none");
-  has(run(f, "phys backend qemu", "E01"), "does not list PhyMemMode");
+  fx_has(run(f, "phys backend", "OK"), "physical backend: none");
+  fx_has(run(f, "phys backend qemu", "E01"), "does not list PhyMemMode");
 }
 
 static void test_config_backend(void **state) {
@@ -447,63 +405,63 @@ static void test_bare_stub(void **state) {
   /* No target description, no QEMU extensions: registers unknown. */
   f->t->no_xml = 1;
   f->t->no_qemu = 1;
-  has(run(f, "vtop 0x400000", "E01"), "unavailable: give --root PA (and `arch MODE`)");
-  has(run(f, "vtop 0x400000 --root 0x1000", "E01"), "unavailable");
-  has(run(f, "arch", "OK"), "target unknown; paging unknown");
-  has(run(f, "arch x86-64", "OK"), "(forced)");
-  has(run(f, "vtop 0x400000 --root 0x1000", "E01"), "no physical-memory backend");
+  fx_has(run(f, "vtop 0x400000", "E01"), "unavailable: give --root PA (and `arch MODE`)");
+  fx_has(run(f, "vtop 0x400000 --root 0x1000", "E01"), "unavailable");
+  fx_has(run(f, "arch", "OK"), "target unknown; paging unknown");
+  fx_has(run(f, "arch x86-64", "OK"), "(forced)");
+  fx_has(run(f, "vtop 0x400000 --root 0x1000", "E01"), "no physical-memory backend");
   /* Physical memory visible through a kernel linear map: PA + OFF. */
-  has(run(f, "phys backend offset ffff880000000000", "OK"), "offset");
-  has(run(f, "vtop 0x400000 --root 0x1000", "E01"),
-      "PML4E[0x0] at 0x1000: cannot read entry: target error");
+  fx_has(run(f, "phys backend offset ffff880000000000", "OK"), "offset");
+  fx_has(run(f, "vtop 0x400000 --root 0x1000", "E01"),
+         "PML4E[0x0] at 0x1000: cannot read entry: target error");
   for (uint64_t pa = 0; pa < 0x100000; pa += 0x1000)
     sim_map(f->t, SIM_ROOT, 0xffff880000000000ull + pa, pa, 0x1000, SIM_P | SIM_W);
   /* The stub reads virtual memory with the CPU's own tables (CR3 = root). */
-  has(run(f, "vtop 0x400000 --root 0x1000", "OK"), "-> 0x300000");
-  has(run(f, "pte ffff800000001980 --root 1000", "OK"), "pfn 0x201");
-  has(run(f, "maps --root 0x1000", "OK"), "0xffff800000000000-0xffff800000200000");
+  fx_has(run(f, "vtop 0x400000 --root 0x1000", "OK"), "-> 0x300000");
+  fx_has(run(f, "pte ffff800000001980 --root 1000", "OK"), "pfn 0x201");
+  fx_has(run(f, "maps --root 0x1000", "OK"), "0xffff800000000000-0xffff800000200000");
   assert_int_equal(f->t->reads_p, 0);
 }
 
 static void test_no_qemu(void **state) {
   fx *f = *state;
   f->t->no_qemu = 1;
-  has(run(f, "phys read 0 4", "E01"), "no physical-memory backend");
-  has(run(f, "phys map", "E01"), "memory map unknown");
+  fx_has(run(f, "phys read 0 4", "E01"), "no physical-memory backend");
+  fx_has(run(f, "phys map", "E01"), "memory map unknown");
 }
 
 static void test_state_cmds(void **state) {
   fx *f = *state;
-  has(run(f, "context", "OK"), "context: default");
-  has(run(f, "context 0x2000", "OK"), "through root 0x2000");
-  has(run(f, "context zz", "E01"), "bad ROOT");
-  has(run(f, "context default", "OK"), "context: default");
-  has(run(f, "cache", "OK"), "cache on:");
-  has(run(f, "cache off", "OK"), "cache off:");
-  has(run(f, "cache on", "OK"), "cache on: 0 of 512 units");
-  has(run(f, "cache flush", "OK"), "cache on");
-  has(run(f, "cache frob", "E01"), "unknown subcommand 'frob'");
-  has(run(f, "uncached", "OK"), "no uncached ranges");
-  has(run(f, "uncached add fec00000 fec01000", "OK"), "0xfec00000-0xfec01000");
-  has(run(f, "uncached add 5 5", "E01"), "empty range");
-  has(run(f, "uncached del 1 2", "E01"), "no range 0x1-0x2");
-  has(run(f, "uncached del fec00000 fec01000", "OK"), "no uncached ranges");
-  has(run(f, "uncached frob", "E01"), "unknown subcommand");
-  has(run(f, "arch", "OK"), "target i386:x86-64; paging x86-64: x86-64");
-  has(run(f, "arch x86-pae", "OK"), "x86-pae (forced)");
-  has(run(f, "arch frob", "E01"), "unknown mode 'frob'");
-  has(run(f, "arch auto", "OK"), "paging x86-64:");
-  has(run(f, "help", "OK"), "vtop VA [--root PA] [--json]");
-  has(run(f, "help pte", "OK"), "usage: pte VA");
-  has(run(f, "help frob", "E01"), "no command 'frob'");
+  fx_has(run(f, "context", "OK"), "context: default");
+  fx_has(run(f, "context 0x2000", "OK"), "through root 0x2000");
+  fx_has(run(f, "context zz", "E01"), "bad ROOT");
+  fx_has(run(f, "context default", "OK"), "context: default");
+  fx_has(run(f, "cache", "OK"), "cache on:");
+  fx_has(run(f, "cache off", "OK"), "cache off:");
+  fx_has(run(f, "cache on", "OK"), "cache on: 0 of 512 units");
+  fx_has(run(f, "cache flush", "OK"), "cache on");
+  fx_has(run(f, "cache frob", "E01"), "unknown subcommand 'frob'");
+  fx_has(run(f, "uncached", "OK"), "no uncached ranges");
+  fx_has(run(f, "uncached add fec00000 fec01000", "OK"), "0xfec00000-0xfec01000");
+  fx_has(run(f, "uncached add 5 5", "E01"), "empty range");
+  fx_has(run(f, "uncached del 1 2", "E01"), "no range 0x1-0x2");
+  fx_has(run(f, "uncached del fec00000 fec01000", "OK"), "no uncached ranges");
+  fx_has(run(f, "uncached frob", "E01"), "unknown subcommand");
+  fx_has(run(f, "arch", "OK"), "target i386:x86-64; paging x86-64: x86-64");
+  fx_has(run(f, "arch x86-pae", "OK"), "x86-pae (forced)");
+  fx_has(run(f, "arch frob", "E01"), "unknown mode 'frob'");
+  fx_has(run(f, "arch auto", "OK"), "paging x86-64:");
+  fx_has(run(f, "help", "OK"), "vtop VA [--root PA] [--json]");
+  fx_has(run(f, "help pte", "OK"), "usage: pte VA");
+  fx_has(run(f, "help frob", "E01"), "no command 'frob'");
 }
 
 static void test_passthrough(void **state) {
   fx *f = *state;
   const char *o = run(f, "info status", "OK");
   assert_string_equal(o, "VM status: paused\r\n");
-  has(run(f, "gva2gpa 0x400000", "OK"), "gpa: 0x300000");
-  has(run(f, "frobnicate", "OK"), "unknown command: 'frobnicate'");
+  fx_has(run(f, "gva2gpa 0x400000", "OK"), "gpa: 0x300000");
+  fx_has(run(f, "frobnicate", "OK"), "unknown command: 'frobnicate'");
   char big[1400];
   memset(big, 'a', sizeof(big) - 1);
   big[sizeof(big) - 1] = 0;
@@ -525,7 +483,7 @@ static void test_target_gone(void **state) {
   f->t->drop_after = 0;
   f->t->phys_mode = 0;
   svc_event(f->s, SVC_EV_CONNECT);
-  has(run(f, "vtop 0xffff800000001000", "OK"), "-> 0x201000");
+  fx_has(run(f, "vtop 0xffff800000001000", "OK"), "-> 0x201000");
 }
 
 static void new_stop(fx *f) {
@@ -539,31 +497,31 @@ static void new_stop(fx *f) {
 static void test_compat_cr3(void **state) {
   fx *f = *state;
   /* A kernel stop (rip above 4 GiB): the monitor is never asked. */
-  has(run(f, "vtop 0x400000", "OK"), "-> 0x300000");
+  fx_has(run(f, "vtop 0x400000", "OK"), "-> 0x300000");
   unsigned long r0 = f->t->rcmds;
-  has(run(f, "vtop 0x400000", "OK"), "-> 0x300000");
+  fx_has(run(f, "vtop 0x400000", "OK"), "-> 0x300000");
   assert_int_equal(f->t->rcmds, r0);
   /* 64-bit user code below 4 GiB: asked, CS64, the gdbstub's value stands. */
   f->t->rip = 0x401000;
   f->t->hmp_cr3 = SIM_ROOT2; /* would be wrong if it were used */
   new_stop(f);
-  has(run(f, "vtop 0x400000", "OK"), "-> 0x300000");
+  fx_has(run(f, "vtop 0x400000", "OK"), "-> 0x300000");
   assert_int_equal(f->t->rcmds, r0 + 1);
   /* 32-bit code: the monitor's CR3 (here another root, as if bits 63:32
    * had been cut) is the one walked, asked once for the whole stop. */
   f->t->compat = 1;
   f->t->rip = 0x8048000;
   new_stop(f);
-  has(run(f, "vtop 0x400000", "OK"), "-> 0x310000");
-  has(run(f, "pte 0x400000", "OK"), "root=0x2000");
+  fx_has(run(f, "vtop 0x400000", "OK"), "-> 0x310000");
+  fx_has(run(f, "pte 0x400000", "OK"), "root=0x2000");
   assert_int_equal(f->t->rcmds, r0 + 2);
   /* The monitor shows another CPU: no guess, a clear error. */
   f->t->hmp_rip = 0x8049000;
   new_stop(f);
-  has(run(f, "vtop 0x400000", "E01"), "cr3 may be cut to 32 bits");
+  fx_has(run(f, "vtop 0x400000", "E01"), "cr3 may be cut to 32 bits");
   /* An explicit root needs no register at all. */
   r0 = f->t->rcmds;
-  has(run(f, "vtop 0x400000 --root 0x1000", "OK"), "-> 0x300000");
+  fx_has(run(f, "vtop 0x400000 --root 0x1000", "OK"), "-> 0x300000");
   assert_int_equal(f->t->rcmds, r0);
 }
 
@@ -602,29 +560,29 @@ static void test_no_backend(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test_setup_teardown(test_vtop, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_vtop_regs, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_pte, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_maps, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_ptov, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_phys_read, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_phys_write, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_readonly, setup_ro, teardown),
-      cmocka_unit_test_setup_teardown(test_phys_search, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_phys_search_bounds, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_phys_write_end, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_phys_long_bytes, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_phys_read_partial, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_context_root, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_backends, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_no_qemu, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_bare_stub, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_vtop, fx_setup, fx_teardown),
+      cmocka_unit_test_setup_teardown(test_vtop_regs, fx_setup, fx_teardown),
+      cmocka_unit_test_setup_teardown(test_pte, fx_setup, fx_teardown),
+      cmocka_unit_test_setup_teardown(test_maps, fx_setup, fx_teardown),
+      cmocka_unit_test_setup_teardown(test_ptov, fx_setup, fx_teardown),
+      cmocka_unit_test_setup_teardown(test_phys_read, fx_setup, fx_teardown),
+      cmocka_unit_test_setup_teardown(test_phys_write, fx_setup, fx_teardown),
+      cmocka_unit_test_setup_teardown(test_readonly, fx_setup_ro, fx_teardown),
+      cmocka_unit_test_setup_teardown(test_phys_search, fx_setup, fx_teardown),
+      cmocka_unit_test_setup_teardown(test_phys_search_bounds, fx_setup, fx_teardown),
+      cmocka_unit_test_setup_teardown(test_phys_write_end, fx_setup, fx_teardown),
+      cmocka_unit_test_setup_teardown(test_phys_long_bytes, fx_setup, fx_teardown),
+      cmocka_unit_test_setup_teardown(test_phys_read_partial, fx_setup, fx_teardown),
+      cmocka_unit_test_setup_teardown(test_context_root, fx_setup, fx_teardown),
+      cmocka_unit_test_setup_teardown(test_backends, fx_setup, fx_teardown),
+      cmocka_unit_test_setup_teardown(test_no_qemu, fx_setup, fx_teardown),
+      cmocka_unit_test_setup_teardown(test_bare_stub, fx_setup, fx_teardown),
       cmocka_unit_test(test_config_backend),
-      cmocka_unit_test_setup_teardown(test_state_cmds, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_passthrough, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_target_gone, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_no_backend, setup_nophys, teardown),
-      cmocka_unit_test_setup_teardown(test_compat_cr3, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_state_cmds, fx_setup, fx_teardown),
+      cmocka_unit_test_setup_teardown(test_passthrough, fx_setup, fx_teardown),
+      cmocka_unit_test_setup_teardown(test_target_gone, fx_setup, fx_teardown),
+      cmocka_unit_test_setup_teardown(test_no_backend, setup_nophys, fx_teardown),
+      cmocka_unit_test_setup_teardown(test_compat_cr3, fx_setup, fx_teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -14,24 +14,15 @@
 #include <cmocka.h>
 
 #include "rsp.h"
-#include "sim.h"
-
-typedef struct {
-  sim *t;
-  svc *s;
-} fx;
+#include "fixture.h"
 
 static int setup_with(void **state, size_t cache, unsigned psize, unsigned short_m) {
-  fx *f = calloc(1, sizeof(*f));
-  f->t = sim_new();
+  svc_config cfg = {.cache_bytes = cache};
+  fx *f = fx_open(state, &cfg, 0);
   f->t->psize = psize;
   f->t->short_m = short_m;
-  svc_config cfg = {.cache_bytes = cache};
-  f->s = svc_new(&sim_io, f->t, &cfg);
-  assert_non_null(f->s);
   /* What the bridge does with the target's qSupported reply. */
   assert_int_equal(svc_set_packet_size(f->s, psize, 0x4000), 0x4000);
-  *state = f;
   return 0;
 }
 
@@ -48,28 +39,6 @@ static int shorty_nocache(void **state) {
   return setup_with(state, 0, 0, 0x30);
 }
 
-static int teardown(void **state) {
-  fx *f = *state;
-  svc_free(f->s);
-  sim_free(f->t);
-  free(f);
-  return 0;
-}
-
-static const char *mread(fx *f, uint64_t a, uint64_t n) {
-  char b[64];
-  snprintf(b, sizeof(b), "m%llx,%llx", (unsigned long long)a, (unsigned long long)n);
-  return sim_packet(f->t, f->s, b);
-}
-
-static void expect_bytes(fx *f, uint64_t va, uint64_t pa, size_t n) {
-  static char want[0x4001];
-  const char *r = mread(f, va, n);
-  rsp_hex_encode(want, sizeof(want), f->t->ram + pa, n);
-  want[2 * n] = 0;
-  assert_string_equal(r, want);
-}
-
 /* Client reads of 0x2000 bytes (GDB's m with our PacketSize 0x4000). */
 static void test_client_reads(void **state) {
   fx *f = *state;
@@ -77,20 +46,20 @@ static void test_client_reads(void **state) {
     f->t->ram[SIM_KPA + i] = (uint8_t)(i * 7 + 3);
   assert_int_equal(svc_classify(f->s, "m400000,2000", 12), SVC_HANDLE);
   unsigned long m0 = f->t->reads_m;
-  expect_bytes(f, SIM_KVA, SIM_KPA, 0x2000);
+  fx_expect_bytes(f, SIM_KVA, SIM_KPA, 0x2000);
   if (f->t->psize)
     /* Every piece the target took: 0x80 bytes each, nothing refused. */
     assert_int_equal(f->t->reads_m - m0, 0x2000 / 0x80);
-  expect_bytes(f, SIM_KVA + 0x123, SIM_KPA + 0x123, 0x1555);
+  fx_expect_bytes(f, SIM_KVA + 0x123, SIM_KPA + 0x123, 0x1555);
   /* ReadVirtual across the end of the mapping: what exists (a read the
    * target takes whole is forwarded, and its own short answer stands). */
-  const char *r = mread(f, SIM_UVA + 0xf00, 0x200);
+  const char *r = fx_mread(f, SIM_UVA + 0xf00, 0x200);
   size_t rl = strlen(r);
   assert_true(rl > 0 && rl <= 2 * 0x100 && rl % 2 == 0);
   char want[0x201];
   rsp_hex_encode(want, sizeof(want), f->t->ram + SIM_UPA + 0xf00, rl / 2);
   assert_memory_equal(r, want, rl);
-  assert_string_equal(mread(f, 0x7f0000000000, 0x1000), "E14");
+  assert_string_equal(fx_mread(f, 0x7f0000000000, 0x1000), "E14");
 }
 
 static void test_forward_small(void **state) {
@@ -98,10 +67,10 @@ static void test_forward_small(void **state) {
   /* A read the target takes as it is goes straight through, once the
    * first memory request put QEMU in the client's mode. */
   assert_int_equal(svc_classify(f->s, "m400000,80", 10), SVC_HANDLE);
-  expect_bytes(f, SIM_KVA, SIM_KPA, 0x10);
+  fx_expect_bytes(f, SIM_KVA, SIM_KPA, 0x10);
   assert_int_equal(svc_classify(f->s, "m400000,80", 10), f->t->psize ? SVC_FORWARD : SVC_FORWARD);
   assert_int_equal(svc_classify(f->s, "m400000,81", 10), f->t->psize ? SVC_HANDLE : SVC_FORWARD);
-  expect_bytes(f, SIM_KVA, SIM_KPA, 0x1800);
+  fx_expect_bytes(f, SIM_KVA, SIM_KPA, 0x1800);
 }
 
 static void test_commands(void **state) {
@@ -141,7 +110,7 @@ static void test_split_writes(void **state) {
   assert_string_equal(sim_packet(f->t, f->s, pkt), "OK");
   assert_memory_equal(f->t->ram + SIM_UPA, data, sizeof(data));
   assert_int_equal(f->t->writes - w0, (sizeof(data) + 0x6f) / 0x70); /* 0x70 per M */
-  expect_bytes(f, SIM_UVA, SIM_UPA, 0x1000);
+  fx_expect_bytes(f, SIM_UVA, SIM_UPA, 0x1000);
   /* Running off the mapping half way: the target's error, the first part
    * written (as GDB's own split writes do), and nothing stale is served. */
   memset(data, 0xee, sizeof(data));
@@ -149,21 +118,21 @@ static void test_split_writes(void **state) {
   pkt[n] = 0;
   assert_string_equal(sim_packet(f->t, f->s, pkt), "E14");
   assert_int_equal(f->t->ram[SIM_UPA + 0xf00], 0xee);
-  expect_bytes(f, SIM_UVA, SIM_UPA, 0x1000);
+  fx_expect_bytes(f, SIM_UVA, SIM_UPA, 0x1000);
 }
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test_setup_teardown(test_client_reads, small, teardown),
-      cmocka_unit_test_setup_teardown(test_client_reads, small_nocache, teardown),
-      cmocka_unit_test_setup_teardown(test_client_reads, shorty, teardown),
-      cmocka_unit_test_setup_teardown(test_client_reads, shorty_nocache, teardown),
-      cmocka_unit_test_setup_teardown(test_forward_small, small_nocache, teardown),
-      cmocka_unit_test_setup_teardown(test_commands, small, teardown),
-      cmocka_unit_test_setup_teardown(test_commands, small_nocache, teardown),
-      cmocka_unit_test_setup_teardown(test_commands, shorty, teardown),
-      cmocka_unit_test_setup_teardown(test_split_writes, small, teardown),
-      cmocka_unit_test_setup_teardown(test_split_writes, small_nocache, teardown),
+      cmocka_unit_test_setup_teardown(test_client_reads, small, fx_teardown),
+      cmocka_unit_test_setup_teardown(test_client_reads, small_nocache, fx_teardown),
+      cmocka_unit_test_setup_teardown(test_client_reads, shorty, fx_teardown),
+      cmocka_unit_test_setup_teardown(test_client_reads, shorty_nocache, fx_teardown),
+      cmocka_unit_test_setup_teardown(test_forward_small, small_nocache, fx_teardown),
+      cmocka_unit_test_setup_teardown(test_commands, small, fx_teardown),
+      cmocka_unit_test_setup_teardown(test_commands, small_nocache, fx_teardown),
+      cmocka_unit_test_setup_teardown(test_commands, shorty, fx_teardown),
+      cmocka_unit_test_setup_teardown(test_split_writes, small, fx_teardown),
+      cmocka_unit_test_setup_teardown(test_split_writes, small_nocache, fx_teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

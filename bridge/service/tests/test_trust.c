@@ -13,76 +13,21 @@
 #include <cmocka.h>
 
 #include "rsp.h"
-#include "sim.h"
-
-typedef struct {
-  sim *t;
-  svc *s;
-  svc_config cfg;
-} fx;
-
-static int setup_cfg(void **state, const svc_config *cfg) {
-  fx *f = calloc(1, sizeof(*f));
-  f->t = sim_new();
-  f->cfg = *cfg;
-  f->s = svc_new(&sim_io, f->t, &f->cfg);
-  assert_non_null(f->s);
-  svc_event(f->s, SVC_EV_CONNECT);
-  *state = f;
-  return 0;
-}
-
-static int setup(void **state) {
-  svc_config cfg = {.cache_bytes = 1u << 20};
-  return setup_cfg(state, &cfg);
-}
+#include "fixture.h"
 
 static int setup_nocache(void **state) {
   svc_config cfg = {.cache_bytes = 0}; /* no cache */
-  return setup_cfg(state, &cfg);
-}
-
-static int setup_ro(void **state) {
-  svc_config cfg = {.cache_bytes = 1u << 20, .read_only = 1};
-  return setup_cfg(state, &cfg);
+  return fx_setup_cfg(state, &cfg);
 }
 
 static int setup_monnone(void **state) {
   svc_config cfg = {.cache_bytes = 1u << 20, .monitor_policy = SVC_MON_NONE};
-  return setup_cfg(state, &cfg);
-}
-
-static int teardown(void **state) {
-  fx *f = *state;
-  svc_free(f->s);
-  sim_free(f->t);
-  free(f);
-  return 0;
-}
-
-static void has(const char *out, const char *needle) {
-  if (!strstr(out, needle))
-    fail_msg("expected '%s' in:\n%s", needle, out);
-}
-
-/* "m" of n bytes at a through the service as the core would route it. */
-static const char *rd(fx *f, uint64_t a, unsigned n) {
-  char b[64];
-  snprintf(b, sizeof(b), "m%llx,%x", (unsigned long long)a, n);
-  return sim_packet(f->t, f->s, b);
+  return fx_setup_cfg(state, &cfg);
 }
 
 static void hex_of(const uint8_t *p, size_t n, char *out) {
   rsp_hex_encode(out, 2 * n + 1, p, n);
   out[2 * n] = 0;
-}
-
-static const char *cmd(fx *f, const char *line, const char *want) {
-  const char *r = sim_cmd(f->t, f->s, line);
-  if (strcmp(r, want))
-    fail_msg("`%s`: reply '%s', expected '%s'; output:\n%s", line, r, want,
-             f->t->out ? f->t->out : "");
-  return f->t->out ? f->t->out : "";
 }
 
 /* The client's own Qqemu.PhyMemMode: reads in each mode give that mode's
@@ -96,27 +41,27 @@ static void test_client_mode(void **state) {
   hex_of(f->t->ram + SIM_UPA, 0x20, virt);
   hex_of(f->t->ram + 0x400000, 0x20, phys);
   assert_string_not_equal(virt, phys);
-  assert_string_equal(rd(f, SIM_UVA, 0x20), virt); /* cached as virtual */
+  assert_string_equal(fx_mread(f, SIM_UVA, 0x20), virt); /* cached as virtual */
   assert_string_equal(sim_packet(f->t, f->s, "Qqemu.PhyMemMode:1"), "OK");
   assert_int_equal(f->t->phys_mode, 1);
-  assert_string_equal(rd(f, SIM_UVA, 0x20), phys); /* not the cached virtual bytes */
-  assert_string_equal(rd(f, SIM_UVA, 0x20), phys);
+  assert_string_equal(fx_mread(f, SIM_UVA, 0x20), phys); /* not the cached virtual bytes */
+  assert_string_equal(fx_mread(f, SIM_UVA, 0x20), phys);
   /* A bridge command switches for itself and gives the client its mode back. */
-  has(cmd(f, "vtop 0xffff800000001980", "OK"), "-> 0x201980");
+  fx_has(fx_cmd(f, "vtop 0xffff800000001980", "OK"), "-> 0x201980");
   assert_int_equal(f->t->phys_mode, 1);
-  has(cmd(f, "phys read 0x300000 0x10", "OK"), "0000000000300000");
+  fx_has(fx_cmd(f, "phys read 0x300000 0x10", "OK"), "0000000000300000");
   assert_int_equal(f->t->phys_mode, 1);
-  assert_string_equal(rd(f, SIM_UVA, 0x20), phys);
+  assert_string_equal(fx_mread(f, SIM_UVA, 0x20), phys);
   /* Back to virtual: the virtual bytes again, not the physical ones. */
   assert_string_equal(sim_packet(f->t, f->s, "Qqemu.PhyMemMode:0"), "OK");
   assert_int_equal(f->t->phys_mode, 0);
-  assert_string_equal(rd(f, SIM_UVA, 0x20), virt);
-  has(cmd(f, "vtop 0x400000", "OK"), "-> 0x300000");
+  assert_string_equal(fx_mread(f, SIM_UVA, 0x20), virt);
+  fx_has(fx_cmd(f, "vtop 0x400000", "OK"), "-> 0x300000");
   assert_int_equal(f->t->phys_mode, 0);
   /* The fast path follows the mode too. */
   char out[0x100];
   assert_string_equal(sim_packet(f->t, f->s, "Qqemu.PhyMemMode:1"), "OK");
-  assert_string_equal(rd(f, SIM_UVA, 0x20), phys);
+  assert_string_equal(fx_mread(f, SIM_UVA, 0x20), phys);
   int n = svc_serve_cached(f->s, "m400000,20", 10, out, sizeof(out));
   assert_int_equal(n, 0x40);
   out[n] = 0;
@@ -130,7 +75,7 @@ static void test_client_mode_before_discovery(void **state) {
   char phys[0x41];
   hex_of(f->t->ram + 0x400000, 0x20, phys);
   assert_string_equal(sim_packet(f->t, f->s, "Qqemu.PhyMemMode:1"), "OK");
-  assert_string_equal(rd(f, SIM_UVA, 0x20), phys); /* the first m runs discovery */
+  assert_string_equal(fx_mread(f, SIM_UVA, 0x20), phys); /* the first m runs discovery */
   assert_int_equal(f->t->phys_mode, 1);
 }
 
@@ -140,15 +85,15 @@ static void test_client_gone(void **state) {
   char virt[0x41];
   hex_of(f->t->ram + SIM_UPA, 0x20, virt);
   assert_string_equal(sim_packet(f->t, f->s, "Qqemu.PhyMemMode:1"), "OK");
-  has(cmd(f, "context 0x2000", "OK"), "root 0x2000");
+  fx_has(fx_cmd(f, "context 0x2000", "OK"), "root 0x2000");
   svc_event(f->s, SVC_EV_DETACH); /* the client disconnected */
   /* Before the worker ran: the loop thread sends reads to the worker. */
   assert_int_equal(svc_classify(f->s, "m400000,20", 10), SVC_HANDLE);
   char out[0x100];
   assert_int_equal(svc_serve_cached(f->s, "m400000,20", 10, out, sizeof(out)), -1);
-  assert_string_equal(rd(f, SIM_UVA, 0x20), virt); /* root 1, virtual mode */
+  assert_string_equal(fx_mread(f, SIM_UVA, 0x20), virt); /* root 1, virtual mode */
   assert_int_equal(f->t->phys_mode, 0);
-  has(cmd(f, "context", "OK"), "context: default");
+  fx_has(fx_cmd(f, "context", "OK"), "context: default");
 }
 
 /* Nothing cached from the old target is served after a reconnect, a loss,
@@ -157,7 +102,7 @@ static void test_reconnect(void **state) {
   fx *f = *state;
   char out[0x100], old[0x41];
   hex_of(f->t->ram + SIM_UPA, 0x20, old);
-  assert_string_equal(rd(f, SIM_UVA, 0x20), old);
+  assert_string_equal(fx_mread(f, SIM_UVA, 0x20), old);
   assert_int_equal(svc_serve_cached(f->s, "m400000,20", 10, out, sizeof(out)), 0x40);
   static const enum svc_event evs[] = {SVC_EV_CONNECT, SVC_EV_LOST};
   for (int i = 0; i < 2; i++) {
@@ -166,12 +111,12 @@ static void test_reconnect(void **state) {
     assert_int_equal(svc_serve_cached(f->s, "m400000,20", 10, out, sizeof(out)), -1);
     char now[0x41];
     hex_of(f->t->ram + SIM_UPA, 0x20, now);
-    assert_string_equal(rd(f, SIM_UVA, 0x20), now);
+    assert_string_equal(fx_mread(f, SIM_UVA, 0x20), now);
   }
   /* A transaction failing (target gone) flushes what the worker cached. */
-  has(cmd(f, "phys read 0x300000 0x10", "OK"), "0000000000300000");
+  fx_has(fx_cmd(f, "phys read 0x300000 0x10", "OK"), "0000000000300000");
   f->t->drop_after = (long)f->t->requests + 1;
-  cmd(f, "phys read 0x310000 0x1000", "E01");
+  fx_cmd(f, "phys read 0x310000 0x1000", "E01");
   f->t->drop_after = 0;
   assert_int_equal(svc_serve_cached(f->s, "m400000,20", 10, out, sizeof(out)), -1);
 }
@@ -183,25 +128,25 @@ static void test_failure_mode_unknown(void **state) {
   fx *f = *state;
   char virt[0x41];
   hex_of(f->t->ram + SIM_UPA, 0x20, virt);
-  assert_string_equal(rd(f, SIM_UVA, 0x20), virt);
+  assert_string_equal(fx_mread(f, SIM_UVA, 0x20), virt);
   assert_int_equal(svc_classify(f->s, "m400000,20", 10), SVC_FORWARD);
   /* The stall: replies stop after the switch to physical mode went in. */
   f->t->drop_after = (long)f->t->requests + 2;
-  cmd(f, "phys read 0x300000 0x4000", "E01");
+  fx_cmd(f, "phys read 0x300000 0x4000", "E01");
   assert_int_equal(f->t->phys_mode, 1); /* the restore never arrived */
   f->t->drop_after = 0;
   assert_int_equal(svc_classify(f->s, "m400000,20", 10), SVC_HANDLE);
   assert_int_equal(svc_classify(f->s, "qqemu.PhyMemMode", 16), SVC_HANDLE);
   unsigned long off = f->t->mode_off;
-  assert_string_equal(rd(f, SIM_UVA, 0x20), virt); /* cache off: forwarded after the mode */
+  assert_string_equal(fx_mread(f, SIM_UVA, 0x20), virt); /* cache off: forwarded after the mode */
   assert_int_equal(f->t->mode_off, off + 1);
   assert_int_equal(f->t->phys_mode, 0);
   assert_int_equal(svc_classify(f->s, "m400000,20", 10), SVC_FORWARD);
   /* Every way out of a command leaves the mode as it was: error, ^C. */
-  cmd(f, "phys read 0xfffff0 0x100", "E01");
+  fx_cmd(f, "phys read 0xfffff0 0x100", "E01");
   assert_int_equal(f->t->phys_mode, 0);
   f->t->force_intr = 1;
-  cmd(f, "phys read 0x0 0x100000", "E01");
+  fx_cmd(f, "phys read 0x0 0x100000", "E01");
   f->t->force_intr = 0;
   assert_int_equal(f->t->phys_mode, 0);
   /* The client gone (output fails): the mode too. */
@@ -214,12 +159,12 @@ static void test_failure_mode_unknown(void **state) {
  * physical, and after a failed restore. */
 static void test_finish(void **state) {
   fx *f = *state;
-  has(cmd(f, "vtop 0x400000", "OK"), "-> 0x300000"); /* discovery done */
+  fx_has(fx_cmd(f, "vtop 0x400000", "OK"), "-> 0x300000"); /* discovery done */
   assert_string_equal(sim_packet(f->t, f->s, "Qqemu.PhyMemMode:1"), "OK");
   assert_int_equal(svc_finish(f->s), 0);
   assert_int_equal(f->t->phys_mode, 0);
   f->t->drop_after = (long)f->t->requests + 2;
-  cmd(f, "phys read 0x300000 0x4000", "E01");
+  fx_cmd(f, "phys read 0x300000 0x4000", "E01");
   f->t->drop_after = 0;
   assert_int_equal(f->t->phys_mode, 1);
   assert_int_equal(svc_finish(f->s), 0);
@@ -234,7 +179,7 @@ static void test_finish(void **state) {
  * nothing that needs a CPU; an attach brings them back. */
 static void test_detach(void **state) {
   fx *f = *state;
-  has(cmd(f, "context 0x2000", "OK"), "root 0x2000");
+  fx_has(fx_cmd(f, "context 0x2000", "OK"), "root 0x2000");
   assert_int_equal(svc_classify(f->s, "D;1", 3), SVC_HANDLE);
   assert_string_equal(sim_packet(f->t, f->s, "D;1"), "OK");
   assert_int_equal(f->t->detached, 1);
@@ -243,23 +188,24 @@ static void test_detach(void **state) {
       "phys map",      "phys backend", "arch", "context 0x2000", "vtop 1 --json"};
   for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
     int json = strstr(cmds[i], "--json") != NULL;
-    has(cmd(f, cmds[i], json ? "OK" : "E01"), "no process attached");
+    fx_has(fx_cmd(f, cmds[i], json ? "OK" : "E01"), "no process attached");
   }
-  has(cmd(f, "context", "OK"), "context: default"); /* ended with the detach */
-  has(cmd(f, "cache stats", "OK"), "cache on");
-  has(cmd(f, "help", "OK"), "vtop VA");
-  assert_string_equal(rd(f, SIM_UVA, 0x10), "E.rspbridge: no process attached (after detach): "
-                                            "attach first");
+  fx_has(fx_cmd(f, "context", "OK"), "context: default"); /* ended with the detach */
+  fx_has(fx_cmd(f, "cache stats", "OK"), "cache on");
+  fx_has(fx_cmd(f, "help", "OK"), "vtop VA");
+  assert_string_equal(fx_mread(f, SIM_UVA, 0x10),
+                      "E.rspbridge: no process attached (after detach): "
+                      "attach first");
   assert_int_equal(f->t->cpu_while_detached, 0);
   /* `?` answers W00 (no process; QEMU would never answer): still detached. */
   assert_int_equal(svc_classify(f->s, "?", 1), SVC_HANDLE);
   unsigned long req = f->t->requests;
   assert_string_equal(sim_packet(f->t, f->s, "?"), "W00");
   assert_int_equal(f->t->requests, req);
-  has(cmd(f, "vtop 0x400000", "E01"), "no process attached");
+  fx_has(fx_cmd(f, "vtop 0x400000", "E01"), "no process attached");
   assert_int_equal(svc_classify(f->s, "vAttach;1", 9), SVC_HANDLE);
   assert_string_equal(sim_packet(f->t, f->s, "vAttach;1"), "T05thread:01;");
-  has(cmd(f, "vtop 0x400000", "OK"), "-> 0x300000");
+  fx_has(fx_cmd(f, "vtop 0x400000", "OK"), "-> 0x300000");
   assert_int_equal(f->t->cpu_while_detached, 0);
   assert_int_equal(svc_classify(f->s, "?", 1), SVC_FORWARD);
 }
@@ -284,28 +230,28 @@ static void test_monitor_read_only(void **state) {
                                         "c"};
   for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
     f->t->last_rcmd[0] = 0;
-    const char *o = cmd(f, refused[i], "E01");
-    has(o, "refused: --read-only lets only these commands through to the target's monitor: "
-           "info ..., gva2gpa, x, xp, help, ?");
+    const char *o = fx_cmd(f, refused[i], "E01");
+    fx_has(o, "refused: --read-only lets only these commands through to the target's monitor: "
+              "info ..., gva2gpa, x, xp, help, ?");
     assert_string_equal(f->t->last_rcmd, "");
   }
-  has(cmd(f, "quit --json", "OK"), "{\"error\":\"`quit` refused");
+  fx_has(fx_cmd(f, "quit --json", "OK"), "{\"error\":\"`quit` refused");
   static const char *const allowed[] = {"info status", "gva2gpa 0x400000", "x/4g 0x400000",
                                         "xp 0x1000", "?"};
   for (size_t i = 0; i < sizeof(allowed) / sizeof(allowed[0]); i++) {
     f->t->last_rcmd[0] = 0;
-    cmd(f, allowed[i], "OK");
+    fx_cmd(f, allowed[i], "OK");
     assert_string_equal(f->t->last_rcmd, allowed[i]);
   }
-  has(cmd(f, "help", "OK"), "gva2gpa");
+  fx_has(fx_cmd(f, "help", "OK"), "gva2gpa");
 }
 
 static void test_monitor_none(void **state) {
   fx *f = *state;
   f->t->last_rcmd[0] = 0;
-  has(cmd(f, "info status", "E01"), "--monitor none");
+  fx_has(fx_cmd(f, "info status", "E01"), "--monitor none");
   assert_string_equal(f->t->last_rcmd, "");
-  has(cmd(f, "vtop 0x400000", "OK"), "-> 0x300000"); /* the bridge's own commands work */
+  fx_has(fx_cmd(f, "vtop 0x400000", "OK"), "-> 0x300000"); /* the bridge's own commands work */
 }
 
 /* Bounds a user sees: the line limit named, phys write takes the 512 bytes
@@ -317,54 +263,54 @@ static void test_bounds(void **state) {
   size_t k = strlen(line);
   for (int i = 0; i < 512; i++)
     k += (size_t)snprintf(line + k, sizeof(line) - k, "%02x", (i * 7) & 0xff);
-  has(cmd(f, line, "OK"), "wrote 512 bytes at 0x300000");
+  fx_has(fx_cmd(f, line, "OK"), "wrote 512 bytes at 0x300000");
   for (int i = 0; i < 512; i++)
     assert_int_equal(f->t->ram[0x300000 + i], (i * 7) & 0xff);
   snprintf(line + k, sizeof(line) - k, "00");
-  has(cmd(f, line, "E01"), "byte pattern too long: 513 bytes (max 512)");
-  has(cmd(f, "help phys", "OK"), "BYTES: at most 512");
+  fx_has(fx_cmd(f, line, "E01"), "byte pattern too long: 513 bytes (max 512)");
+  fx_has(fx_cmd(f, "help phys", "OK"), "BYTES: at most 512");
   memset(line, 'a', 3000);
   line[3000] = 0;
-  has(cmd(f, line, "E01"), "command line too long: 3000 characters (the limit is 2047)");
-  has(cmd(f, "vtop 1 2 3 4 5 6 7 8 9 a b c d e f 10 11 12 13 14 15 16 17 18 19", "E01"),
-      "too many arguments (at most 24 words)");
-  has(cmd(f, "phys search 0x200000 0x1000 00 --max 2", "OK"),
-      "2 matches; stopped at the limit of 0x2 matches (--max N), the next is at 0x");
-  has(cmd(f, "phys search 0x200000 0x1000 00 --max 0", "E01"), "--max needs a hex count");
+  fx_has(fx_cmd(f, line, "E01"), "command line too long: 3000 characters (the limit is 2047)");
+  fx_has(fx_cmd(f, "vtop 1 2 3 4 5 6 7 8 9 a b c d e f 10 11 12 13 14 15 16 17 18 19", "E01"),
+         "too many arguments (at most 24 words)");
+  fx_has(fx_cmd(f, "phys search 0x200000 0x1000 00 --max 2", "OK"),
+         "2 matches; stopped at the limit of 0x2 matches (--max N), the next is at 0x");
+  fx_has(fx_cmd(f, "phys search 0x200000 0x1000 00 --max 0", "E01"), "--max needs a hex count");
 }
 
 /* Numbers are hex; a word that is not one, or one too many, is named. */
 static void test_numbers(void **state) {
   fx *f = *state;
-  has(cmd(f, "vtop 400000", "OK"), "0x400000 -> 0x300000");
-  has(cmd(f, "vtop 1g", "E01"), "bad VA '1g' (hex number expected)");
-  has(cmd(f, "vtop 0x400000 0x1000", "E01"), "unexpected argument '0x1000'");
-  has(cmd(f, "pte 0x400000 x", "E01"), "unexpected argument 'x'");
-  has(cmd(f, "maps 0 1000 2000", "E01"), "unexpected argument '2000'");
-  has(cmd(f, "phys read 0x1000 0x10 0x20", "E01"), "unexpected argument '0x20'");
-  has(cmd(f, "phys write 0x1000 --u8 1 2", "E01"), "unexpected argument '2'");
-  has(cmd(f, "phys read 0x1000 0x10 --max 2", "E01"), "--max does not apply to `phys read`");
-  has(cmd(f, "phys map x", "E01"), "unexpected argument 'x'");
-  has(cmd(f, "cache stats now", "E01"), "unexpected argument 'now'");
-  has(cmd(f, "uncached list x", "E01"), "unexpected argument 'x'");
-  has(cmd(f, "context default x", "E01"), "unexpected argument 'x'");
-  has(cmd(f, "vtop 0x400000 --width 2", "E01"), "unknown option '--width'");
-  has(cmd(f, "help", "OK"), "Numbers are hex, 0x optional");
+  fx_has(fx_cmd(f, "vtop 400000", "OK"), "0x400000 -> 0x300000");
+  fx_has(fx_cmd(f, "vtop 1g", "E01"), "bad VA '1g' (hex number expected)");
+  fx_has(fx_cmd(f, "vtop 0x400000 0x1000", "E01"), "unexpected argument '0x1000'");
+  fx_has(fx_cmd(f, "pte 0x400000 x", "E01"), "unexpected argument 'x'");
+  fx_has(fx_cmd(f, "maps 0 1000 2000", "E01"), "unexpected argument '2000'");
+  fx_has(fx_cmd(f, "phys read 0x1000 0x10 0x20", "E01"), "unexpected argument '0x20'");
+  fx_has(fx_cmd(f, "phys write 0x1000 --u8 1 2", "E01"), "unexpected argument '2'");
+  fx_has(fx_cmd(f, "phys read 0x1000 0x10 --max 2", "E01"), "--max does not apply to `phys read`");
+  fx_has(fx_cmd(f, "phys map x", "E01"), "unexpected argument 'x'");
+  fx_has(fx_cmd(f, "cache stats now", "E01"), "unexpected argument 'now'");
+  fx_has(fx_cmd(f, "uncached list x", "E01"), "unexpected argument 'x'");
+  fx_has(fx_cmd(f, "context default x", "E01"), "unexpected argument 'x'");
+  fx_has(fx_cmd(f, "vtop 0x400000 --width 2", "E01"), "unknown option '--width'");
+  fx_has(fx_cmd(f, "help", "OK"), "Numbers are hex, 0x optional");
 }
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test_setup_teardown(test_client_mode, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_client_mode_before_discovery, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_client_gone, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_reconnect, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_failure_mode_unknown, setup_nocache, teardown),
-      cmocka_unit_test_setup_teardown(test_finish, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_detach, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_monitor_read_only, setup_ro, teardown),
-      cmocka_unit_test_setup_teardown(test_monitor_none, setup_monnone, teardown),
-      cmocka_unit_test_setup_teardown(test_bounds, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_numbers, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_client_mode, fx_setup, fx_teardown),
+      cmocka_unit_test_setup_teardown(test_client_mode_before_discovery, fx_setup, fx_teardown),
+      cmocka_unit_test_setup_teardown(test_client_gone, fx_setup, fx_teardown),
+      cmocka_unit_test_setup_teardown(test_reconnect, fx_setup, fx_teardown),
+      cmocka_unit_test_setup_teardown(test_failure_mode_unknown, setup_nocache, fx_teardown),
+      cmocka_unit_test_setup_teardown(test_finish, fx_setup, fx_teardown),
+      cmocka_unit_test_setup_teardown(test_detach, fx_setup, fx_teardown),
+      cmocka_unit_test_setup_teardown(test_monitor_read_only, fx_setup_ro, fx_teardown),
+      cmocka_unit_test_setup_teardown(test_monitor_none, setup_monnone, fx_teardown),
+      cmocka_unit_test_setup_teardown(test_bounds, fx_setup, fx_teardown),
+      cmocka_unit_test_setup_teardown(test_numbers, fx_setup, fx_teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
