@@ -208,8 +208,8 @@ static int open_file(dump_t *d, const char *path, int write_through) {
 /* Says why the file no longer holds what was opened; -1. */
 static int file_changed(dump_t *d, const struct stat *st) {
   return fail(d,
-              "%s changed while served (%llu bytes when opened, %llu now): restart rspstub "
-              "for the new dump",
+              "%s changed while served (%llu bytes when opened, %llu now): 'monitor reopen' "
+              "or a restart serves the new dump",
               d->path, (unsigned long long)d->size, (unsigned long long)st->st_size);
 }
 

@@ -5,7 +5,8 @@
 
 Serves a raw image over --stdio, truncates it as QEMU's dump-guest-memory does when run
 again to the same path, and checks that reads answer an error packet and the server
-stays up (a mapped file killed it with SIGBUS).  Then a FIFO and a character device given
+stays up (a mapped file killed it with SIGBUS), and that `monitor reopen` serves the new
+contents.  Then a FIFO and a character device given
 as the dump are refused at start, with a message naming them, instead of blocking.
 """
 
@@ -31,6 +32,9 @@ class Stub:
         """Sends one packet and returns the body of the reply (acks handled)."""
         self.p.stdin.write(("$%s#%s" % (body, checksum(body))).encode())
         self.p.stdin.flush()
+        return self.ask_reply()
+
+    def ask_reply(self):
         data = b""
         while True:
             c = self.p.stdout.read(1)
@@ -47,6 +51,19 @@ class Stub:
                 self.p.stdin.write(b"+")
                 self.p.stdin.flush()
                 return data[1:-3].decode()
+
+    def monitor(self, cmd):
+        """qRcmd: the output it sent (O packets) up to OK, or the error reply."""
+        body = "qRcmd," + cmd.encode().hex()
+        self.p.stdin.write(("$%s#%s" % (body, checksum(body))).encode())
+        self.p.stdin.flush()
+        out = ""
+        while True:
+            r = self.ask_reply()
+            if r.startswith("O") and r != "OK":
+                out += bytes.fromhex(r[1:]).decode()
+                continue
+            return out if r == "OK" else r
 
     def close(self):
         if self.p.poll() is None:
@@ -88,6 +105,15 @@ def main():
         r = s.ask("m8000,8")
         check(r.startswith("E"), "m8000,8 after the rewrite: %r, not an error" % r)
         check(s.ask("g") != "" and s.p.poll() is None, "rspstub did not survive the change")
+        # monitor reopen serves what the file holds now (zeros past 0x1000).
+        out = s.monitor("reopen")
+        check("reopened" in out, "monitor reopen: %r" % out)
+        check(s.ask("m8000,8") == "00" * 8, "m8000,8 after reopen: not the new contents")
+        check(s.ask("m10,4") == "10111213", "m10,4 after reopen")
+        os.unlink(img)  # a file that cannot be opened: the current one stays served
+        out = s.monitor("reopen")
+        check(out.startswith("E") and s.ask("m10,4") == "10111213",
+              "monitor reopen of a missing file: %r" % out)
     except RuntimeError as e:
         check(False, str(e))
     finally:

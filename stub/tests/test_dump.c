@@ -491,7 +491,7 @@ static void test_file_rewritten(void **state) {
   assert_int_equal(utimensat(AT_FDCWD, f->path, later, 0), 0);
   assert_int_equal(dump_phys_read(&f->d, 0x100, buf, 16), -STUB_EIO);
   assert_non_null(strstr(f->d.err, "changed while served"));
-  assert_non_null(strstr(f->d.err, "restart"));
+  assert_non_null(strstr(f->d.err, "monitor reopen"));
 }
 
 /* A FIFO or a device is refused at once (open() of a FIFO would block
