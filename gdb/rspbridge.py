@@ -32,8 +32,8 @@ import tempfile
 
 import gdb
 
-NAMES = ("vtop", "pte", "ptov", "phys")
-FUNCTIONS = ("vtop", "ptov")
+_NAMES = ("vtop", "pte", "ptov", "phys")
+_FUNCTIONS = ("vtop", "ptov")
 
 # Names this file registered in an earlier `source`: taking them again is not clobbering.
 _owned = getattr(gdb, "_rspbridge_owned", set())
@@ -342,7 +342,7 @@ def _register():
     _PhysPrefix("rsp phys")
     _PhysRead("rsp phys read")
     skipped = []
-    for name in NAMES:
+    for name in _NAMES:
         if _command_exists(name) and name not in _owned:
             skipped.append(name)
             continue
@@ -352,7 +352,7 @@ def _register():
             _PhysRead("phys read")
         else:
             _Query(name, name, _DOCS[name])
-    for name in FUNCTIONS:
+    for name in _FUNCTIONS:
         key = "$" + name
         if _function_exists(name) and key not in _owned:
             skipped.append(key)

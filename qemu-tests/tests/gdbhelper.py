@@ -112,6 +112,30 @@ def main(t):
         t.check(msg is not None and part in msg and "Python" not in msg,
                 "%s: error %r" % (cmd, msg))
 
+    # A bridge that answers every --json command OK with a document, errors as
+    # {"error": ...} (DESIGN.md), stood in for by the helper's transport function (the
+    # sourced file's globals live in __main__): the same answers and errors.
+    import __main__
+
+    real = __main__._monitor
+    fakes = (
+        ('{"va":"0x1000","mapped":false,"error":"0x1000 not mapped: stand-in"}\n', None,
+         "0x1000 not mapped: stand-in"),
+        ('{"va":"0x1000","mapped":true,"pa":"0x5000"}\n', 0x5000, None),
+        ("unknown command: 'vtop'\n", None, "through rspbridge"),
+        ('{"error":"cannot read the page tables"}\n', None, "cannot read the page tables"),
+    )
+    try:
+        for answer, pa_want, err_want in fakes:
+            __main__._monitor = lambda what, args, a=answer: (a, True)
+            if pa_want is not None:
+                t.check(val("$vtop(0x1000)") == pa_want, "$vtop on OK + %r" % answer)
+            else:
+                msg = error_of(t, "p $vtop(0x1000)")
+                t.check(msg is not None and err_want in msg, "$vtop on OK + %r: %r" % (answer, msg))
+    finally:
+        __main__._monitor = real
+
     comp = t.gdb("complete rsp p").split()
     t.check({"phys", "pte", "ptov"} <= set(comp), "complete rsp p: %r" % comp)
     t.check("read" in t.gdb("complete rsp phys r").split(), "complete rsp phys r")
