@@ -4,7 +4,8 @@
 #     A cmocka test program registered as its own CTest test.
 #   rsp_add_fuzz(NAME SOURCE f.c LIBS x [CORPUS dir])
 #     A libFuzzer target, built and registered (label "fuzz") only with
-#     RSP_FUZZ=ON; it runs for RSP_FUZZ_SECONDS over its seed corpus.
+#     RSP_FUZZ=ON; it runs for RSP_FUZZ_SECONDS over its seed corpus (the
+#     environment variable of that name, if set, wins at ctest time).
 #   rsp_add_script_test(NAME COMMAND ... [LABEL qemu] [TIMEOUT 300])
 #     A test driven by a script (end-to-end tests).
 #
@@ -42,11 +43,19 @@ function(rsp_add_fuzz name)
     set(seeds ${CMAKE_CURRENT_SOURCE_DIR}/${F_CORPUS})
   endif()
   # The committed seeds are read-only input; new inputs go to the build tree.
+  # RSP_FUZZ_SECONDS in the environment overrides the configured length at
+  # ctest time (nightly runs); as CTest's TIMEOUT cannot follow it, timeout(1)
+  # is the hang guard instead (no semicolons: CTest would split the script).
+  set(run "s=\${RSP_FUZZ_SECONDS:-${RSP_FUZZ_SECONDS}}
+if ! test \"$s\" -gt 0 2>/dev/null
+then echo \"RSP_FUZZ_SECONDS=$s: a number of seconds above 0 expected\" >&2
+exit 2
+fi
+exec timeout -k 10 $((s + 60)) \"$0\" -max_total_time=$s \"$@\"")
   add_test(NAME ${name}
-           COMMAND ${name} -max_total_time=${RSP_FUZZ_SECONDS} -timeout=10
-                   -rss_limit_mb=2048 -print_final_stats=1 ${work} ${seeds})
-  math(EXPR t "${RSP_FUZZ_SECONDS} + 60")
-  set_tests_properties(${name} PROPERTIES LABELS fuzz TIMEOUT ${t})
+           COMMAND sh -c "${run}" $<TARGET_FILE:${name}> -timeout=10 -rss_limit_mb=2048
+                   -print_final_stats=1 ${work} ${seeds})
+  set_tests_properties(${name} PROPERTIES LABELS fuzz TIMEOUT 0)
 endfunction()
 
 function(rsp_add_script_test name)

@@ -3,8 +3,8 @@
  * The input is a dump file: it is written to a private file, opened as a
  * QEMU ELF core, and every segment's edges and the code at the pc are
  * read, physically and virtually (through the page tables the input
- * holds), then written through the overlay.  A crafted dump must not
- * crash the server. */
+ * holds), then written through the overlay, and read again after the
+ * file was truncated.  A crafted dump must not crash the server. */
 #define _DEFAULT_SOURCE
 #include <fcntl.h>
 #include <stdint.h>
@@ -40,6 +40,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       dump_virt_write(&d, pc, "\xcc", 1);
       dump_virt_read(&d, pc, buf, 1);
     }
+    /* The file shrinks while served (dump-guest-memory run again to the
+     * same path): every read must fail cleanly. */
+    if (size > 0 && truncate(path, (off_t)(size * data[size - 1] / 256)) == 0)
+      for (i = 0; i < d.nsegs && i < 8; i++)
+        dump_phys_read(&d, d.segs[i].pa, buf, sizeof(buf));
   }
   dump_close(&d);
   unlink(path);

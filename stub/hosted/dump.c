@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -151,22 +150,102 @@ int dump_load_regfile(dump_t *d, const char *path) {
  * Opening.
  */
 
-static int map_file(dump_t *d, const char *path, int write_through) {
+/* The dump is read with pread(), never through a mapping: a file that
+ * shrinks while it is served (QEMU's dump-guest-memory run again to the
+ * same path truncates it first) makes a mapping raise SIGBUS at the first
+ * touch beyond the new end, and no check beforehand closes that window.
+ * A short pread() is an error like any other; catching SIGBUS instead
+ * would take over a process-wide signal in library code.  The kernel's
+ * page cache keeps repeated reads cheap. */
+
+static const char *file_kind(mode_t m) {
+  if (S_ISFIFO(m))
+    return "a FIFO";
+  if (S_ISCHR(m))
+    return "a character device";
+  if (S_ISBLK(m))
+    return "a block device";
+  if (S_ISDIR(m))
+    return "a directory";
+  if (S_ISSOCK(m))
+    return "a socket";
+  return "not a regular file";
+}
+
+static int not_regular(dump_t *d, const char *path, mode_t m) {
+  return fail(d,
+              "%s: %s; the dump must be a regular file (it is read at any offset, more than once)",
+              path, file_kind(m));
+}
+
+static int open_file(dump_t *d, const char *path, int write_through) {
   struct stat st;
-  d->fd = open(path, write_through ? O_RDWR : O_RDONLY);
+  int flags;
+  /* Refuse a FIFO or a device before opening it: open() of a FIFO blocks
+   * until a writer comes, and opening a device can have effects.  The
+   * fstat() after the open closes the race with a rename. */
+  if (stat(path, &st) < 0)
+    return fail(d, "%s: %s", path, strerror(errno));
+  if (!S_ISREG(st.st_mode))
+    return not_regular(d, path, st.st_mode);
+  flags = (write_through ? O_RDWR : O_RDONLY) | O_CLOEXEC | O_NONBLOCK;
+  d->fd = open(path, flags);
   if (d->fd < 0)
     return fail(d, "%s: %s", path, strerror(errno));
-  if (fstat(d->fd, &st) < 0 || st.st_size <= 0)
-    return fail(d, "%s: empty or unreadable", path);
-  d->maplen = (size_t)st.st_size;
-  d->map = mmap(NULL, d->maplen, write_through ? PROT_READ | PROT_WRITE : PROT_READ,
-                write_through ? MAP_SHARED : MAP_PRIVATE, d->fd, 0);
-  if (d->map == MAP_FAILED) {
-    d->map = NULL;
-    return fail(d, "%s: mmap: %s", path, strerror(errno));
-  }
+  if (fstat(d->fd, &st) < 0)
+    return fail(d, "%s: %s", path, strerror(errno));
+  if (!S_ISREG(st.st_mode))
+    return not_regular(d, path, st.st_mode);
+  if (st.st_size <= 0)
+    return fail(d, "%s: empty file", path);
+  d->size = (uint64_t)st.st_size;
+  d->mtime = st.st_mtim;
   d->path = path;
   d->write_through = write_through;
+  return 0;
+}
+
+/* Says why the file no longer holds what was opened; -1. */
+static int file_changed(dump_t *d, const struct stat *st) {
+  return fail(d,
+              "%s changed while served (%llu bytes when opened, %llu now): 'monitor reopen' "
+              "or a restart serves the new dump",
+              d->path, (unsigned long long)d->size, (unsigned long long)st->st_size);
+}
+
+/* 0 while the file has the size and modification time it was opened
+ * with, -1 with d->err set once it was truncated or rewritten: the
+ * segments and registers came from the old header and notes, and must
+ * not be mixed with new memory. */
+static int file_check(dump_t *d) {
+  struct stat st;
+  if (fstat(d->fd, &st) < 0)
+    return fail(d, "%s: %s", d->path, strerror(errno));
+  if ((uint64_t)st.st_size != d->size || st.st_mtim.tv_sec != d->mtime.tv_sec ||
+      st.st_mtim.tv_nsec != d->mtime.tv_nsec)
+    return file_changed(d, &st);
+  return 0;
+}
+
+/* Exactly len bytes at off, or -1 with d->err set. */
+static int file_read(dump_t *d, uint64_t off, void *buf, size_t len) {
+  uint8_t *p = buf;
+  while (len > 0) {
+    ssize_t n = pread(d->fd, p, len, (off_t)off);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0)
+      return fail(d, "%s: read at 0x%llx: %s", d->path, (unsigned long long)off, strerror(errno));
+    if (n == 0) {
+      struct stat st;
+      if (fstat(d->fd, &st) == 0 && (uint64_t)st.st_size < d->size)
+        return file_changed(d, &st);
+      return fail(d, "%s: ends before 0x%llx", d->path, (unsigned long long)off);
+    }
+    p += n;
+    off += (uint64_t)n;
+    len -= (size_t)n;
+  }
   return 0;
 }
 
@@ -180,13 +259,13 @@ int dump_open_raw(dump_t *d, const char *path, uint64_t base, const stub_arch *a
   dump_zero(d);
   d->arch = arch;
   d->format = "raw";
-  if (map_file(d, path, write_through) < 0)
+  if (open_file(d, path, write_through) < 0)
     return -1;
   d->segs = calloc(1, sizeof(*d->segs));
   if (!d->segs)
     return fail(d, "out of memory");
   d->segs[0].pa = base;
-  d->segs[0].size = d->segs[0].filesz = d->maplen;
+  d->segs[0].size = d->segs[0].filesz = d->size;
   d->segs[0].offset = 0;
   d->nsegs = 1;
   d->ncpus = 0;
@@ -277,15 +356,9 @@ static void rv_from_prstatus(dump_t *d, const uint8_t *p, size_t n) {
     reg_put(d, i, rd64(p + 112 + 8 * i));
 }
 
-typedef struct {
-  int is64;
-  const uint8_t *base;
-  size_t len;
-} elf_view;
-
-static int phdr(const elf_view *e, const uint8_t *ph, uint32_t *type, uint64_t *off,
-                uint64_t *paddr, uint64_t *filesz, uint64_t *memsz) {
-  if (e->is64) {
+static void phdr(int is64, const uint8_t *ph, uint32_t *type, uint64_t *off, uint64_t *paddr,
+                 uint64_t *filesz, uint64_t *memsz) {
+  if (is64) {
     Elf64_Phdr h;
     memcpy(&h, ph, sizeof(h));
     *type = h.p_type, *off = h.p_offset, *paddr = h.p_paddr, *filesz = h.p_filesz;
@@ -296,6 +369,34 @@ static int phdr(const elf_view *e, const uint8_t *ph, uint32_t *type, uint64_t *
     *type = h.p_type, *off = h.p_offset, *paddr = h.p_paddr, *filesz = h.p_filesz;
     *memsz = h.p_memsz;
   }
+}
+
+/* The notes are copied into memory once, so that loading another CPU's
+ * registers never depends on the file still being there.  Real dumps
+ * have a few KiB per CPU; the cap keeps a crafted header from asking for
+ * gigabytes. */
+#define NOTES_MAX (64u << 20)
+
+static int read_notes(dump_t *d, const uint64_t *off, const uint64_t *len, size_t n) {
+  uint64_t total = 0;
+  size_t i;
+  for (i = 0; i < n; i++)
+    total += len[i]; /* each is at most the file's size: no overflow */
+  if (total > NOTES_MAX)
+    return fail(d, "%s: %llu bytes of notes (more than %u MiB)", d->path, (unsigned long long)total,
+                NOTES_MAX >> 20);
+  d->notes = malloc(total ? (size_t)total : 1);
+  if (!d->notes)
+    return fail(d, "out of memory");
+  total = 0;
+  for (i = 0; i < n; i++) {
+    if (file_read(d, off[i], d->notes + total, (size_t)len[i]) < 0)
+      return -1;
+    d->notes_off[i] = total;
+    d->notes_len[i] = len[i];
+    total += len[i];
+  }
+  d->nnotes = n;
   return 0;
 }
 
@@ -344,7 +445,7 @@ static void load_cpu(dump_t *d) {
   memset(d->regs, 0, sizeof(d->regs));
   memset(d->avail, 0, sizeof(d->avail));
   for (i = 0; i < d->nnotes; i++)
-    parse_notes(d, d->map + d->notes_off[i], (size_t)d->notes_len[i], d->machine, &nprstatus,
+    parse_notes(d, d->notes + d->notes_off[i], (size_t)d->notes_len[i], d->machine, &nprstatus,
                 &nqemu, &got_qemu);
   d->ncpus = nprstatus > nqemu ? nprstatus : nqemu;
   d->efer_inferred = 0;
@@ -375,37 +476,41 @@ int dump_select_cpu(dump_t *d, int cpu) {
 }
 
 int dump_open_elf(dump_t *d, const char *path, int write_through, int cpu, const stub_arch *want) {
-  elf_view e;
-  uint64_t phoff;
+  uint8_t eh[sizeof(Elf64_Ehdr)], ph[sizeof(Elf64_Phdr)];
+  uint64_t phoff, note_off[sizeof(d->notes_off) / sizeof(d->notes_off[0])];
+  uint64_t note_len[sizeof(note_off) / sizeof(note_off[0])];
+  size_t nnotes = 0, phsize;
   unsigned phnum, phentsize, i;
-  int machine;
+  int machine, is64;
   dump_zero(d);
   d->cpu = cpu;
-  if (map_file(d, path, write_through) < 0)
+  if (open_file(d, path, write_through) < 0)
     return -1;
-  e.base = d->map;
-  e.len = d->maplen;
-  if (e.len < sizeof(Elf32_Ehdr) || memcmp(e.base, ELFMAG, SELFMAG) != 0)
+  if (d->size < sizeof(Elf32_Ehdr))
     return fail(d, "%s: not an ELF file (use --raw for a raw image)", path);
-  if (e.base[EI_DATA] != ELFDATA2LSB)
+  if (file_read(d, 0, eh, d->size < sizeof(eh) ? (size_t)d->size : sizeof(eh)) < 0)
+    return -1;
+  if (memcmp(eh, ELFMAG, SELFMAG) != 0)
+    return fail(d, "%s: not an ELF file (use --raw for a raw image)", path);
+  if (eh[EI_DATA] != ELFDATA2LSB)
     return fail(d, "%s: only little-endian dumps are supported", path);
-  e.is64 = e.base[EI_CLASS] == ELFCLASS64;
-  if (e.is64) {
+  is64 = eh[EI_CLASS] == ELFCLASS64;
+  if (is64) {
     Elf64_Ehdr h;
-    if (e.len < sizeof(h))
+    if (d->size < sizeof(h))
       return fail(d, "%s: truncated ELF header", path);
-    memcpy(&h, e.base, sizeof(h));
+    memcpy(&h, eh, sizeof(h));
     if (h.e_type != ET_CORE)
       return fail(d, "%s: not an ELF core file", path);
     machine = h.e_machine, phoff = h.e_phoff, phnum = h.e_phnum, phentsize = h.e_phentsize;
   } else {
     Elf32_Ehdr h;
-    memcpy(&h, e.base, sizeof(h));
+    memcpy(&h, eh, sizeof(h));
     if (h.e_type != ET_CORE)
       return fail(d, "%s: not an ELF core file", path);
     machine = h.e_machine, phoff = h.e_phoff, phnum = h.e_phnum, phentsize = h.e_phentsize;
   }
-  d->format = e.is64 ? "qemu-elf64" : "qemu-elf32";
+  d->format = is64 ? "qemu-elf64" : "qemu-elf32";
   if (machine == EM_X86_64 || machine == EM_386) {
     /* EM_386 is what qemu-system-x86_64 writes outside long mode too, and
      * its gdbstub always speaks x86-64: 32-bit registers only on request
@@ -413,13 +518,13 @@ int dump_open_elf(dump_t *d, const char *path, int write_through, int cpu, const
     d->arch = want == &stub_arch_i386 && machine == EM_386 ? &stub_arch_i386 : &stub_arch_x86_64;
   } else if (machine == EM_AARCH64) {
     d->arch = &stub_arch_aarch64;
-  } else if (machine == EM_RISCV && e.is64) {
+  } else if (machine == EM_RISCV && is64) {
     d->arch = &stub_arch_riscv64;
   } else {
     return fail(d, "%s: unsupported machine %d (x86, AArch64 and RV64 dumps are)", path, machine);
   }
-  if (phentsize < (e.is64 ? sizeof(Elf64_Phdr) : sizeof(Elf32_Phdr)) || phoff > e.len ||
-      (uint64_t)phnum * phentsize > e.len - phoff)
+  phsize = is64 ? sizeof(Elf64_Phdr) : sizeof(Elf32_Phdr);
+  if (phentsize < phsize || phoff > d->size || (uint64_t)phnum * phentsize > d->size - phoff)
     return fail(d, "%s: program headers out of the file", path);
   d->segs = calloc(phnum ? phnum : 1, sizeof(*d->segs));
   if (!d->segs)
@@ -427,8 +532,10 @@ int dump_open_elf(dump_t *d, const char *path, int write_through, int cpu, const
   for (i = 0; i < phnum; i++) {
     uint32_t type;
     uint64_t off, paddr, filesz, memsz;
-    phdr(&e, e.base + phoff + (uint64_t)i * phentsize, &type, &off, &paddr, &filesz, &memsz);
-    if (off > e.len || filesz > e.len - off)
+    if (file_read(d, phoff + (uint64_t)i * phentsize, ph, phsize) < 0)
+      return -1;
+    phdr(is64, ph, &type, &off, &paddr, &filesz, &memsz);
+    if (off > d->size || filesz > d->size - off)
       return fail(d, "%s: segment %u lies outside the file", path, i);
     if (type == PT_LOAD && memsz > 0) {
       dump_seg *s = &d->segs[d->nsegs++];
@@ -436,11 +543,13 @@ int dump_open_elf(dump_t *d, const char *path, int write_through, int cpu, const
       s->size = memsz;
       s->filesz = filesz < memsz ? filesz : memsz;
       s->offset = off;
-    } else if (type == PT_NOTE && d->nnotes < sizeof(d->notes_off) / sizeof(d->notes_off[0])) {
-      d->notes_off[d->nnotes] = off;
-      d->notes_len[d->nnotes++] = filesz;
+    } else if (type == PT_NOTE && nnotes < sizeof(note_off) / sizeof(note_off[0])) {
+      note_off[nnotes] = off;
+      note_len[nnotes++] = filesz;
     }
   }
+  if (read_notes(d, note_off, note_len, nnotes) < 0)
+    return -1;
   d->machine = machine;
   load_cpu(d);
   if (cpu < 0 || (d->ncpus > 0 && cpu >= d->ncpus))
@@ -461,8 +570,7 @@ void dump_close(dump_t *d) {
     free(d->pages[i].data);
   free(d->pages);
   free(d->segs);
-  if (d->map)
-    munmap(d->map, d->maplen);
+  free(d->notes);
   if (d->fd >= 0)
     close(d->fd);
   dump_zero(d);
@@ -494,8 +602,9 @@ static dump_page *find_page(const dump_t *d, uint64_t pfn, size_t *at) {
   return lo < d->npages && d->pages[lo].pfn == pfn ? &d->pages[lo] : NULL;
 }
 
-/* Reads from the file image only (no overlay); returns bytes read. */
-static size_t image_read(const dump_t *d, uint64_t pa, uint8_t *buf, size_t len) {
+/* Reads from the file image only (no overlay); returns bytes read (short
+ * at a hole), or -1 with d->err set when the file cannot give them. */
+static int image_read(dump_t *d, uint64_t pa, uint8_t *buf, size_t len) {
   size_t done = 0;
   while (done < len) {
     const dump_seg *s = find_seg(d, pa + done);
@@ -510,15 +619,18 @@ static size_t image_read(const dump_t *d, uint64_t pa, uint8_t *buf, size_t len)
       memset(buf + done, 0, n);
     } else {
       uint64_t inf = s->filesz - off < n ? s->filesz - off : n;
-      memcpy(buf + done, d->map + s->offset + off, inf);
+      if (file_read(d, s->offset + off, buf + done, (size_t)inf) < 0)
+        return -1;
       memset(buf + done + inf, 0, n - inf);
     }
     done += n;
   }
-  return done;
+  return (int)done; /* len is at most INT32_MAX */
 }
 
-int dump_phys_read(dump_t *d, uint64_t pa, void *buf, size_t len) {
+/* dump_phys_read() without the check that the file is unchanged, for the
+ * walker's many small reads within one request. */
+static int phys_read(dump_t *d, uint64_t pa, void *buf, size_t len) {
   uint8_t *out = buf;
   size_t done = 0;
   if (len > INT32_MAX)
@@ -533,9 +645,11 @@ int dump_phys_read(dump_t *d, uint64_t pa, void *buf, size_t len) {
       continue;
     }
     {
-      size_t got = image_read(d, a, out + done, n);
-      done += got;
-      if (got < n)
+      int got = image_read(d, a, out + done, n);
+      if (got < 0)
+        return done ? (int)done : -STUB_EIO;
+      done += (size_t)got;
+      if ((size_t)got < n)
         break;
     }
   }
@@ -547,6 +661,12 @@ int dump_phys_read(dump_t *d, uint64_t pa, void *buf, size_t len) {
   return (int)done;
 }
 
+int dump_phys_read(dump_t *d, uint64_t pa, void *buf, size_t len) {
+  if (file_check(d) < 0)
+    return -STUB_EIO;
+  return phys_read(d, pa, buf, len);
+}
+
 static int overlay_write(dump_t *d, uint64_t a, const uint8_t *src, size_t n) {
   size_t at;
   dump_page *pg = find_page(d, a / PAGE, &at);
@@ -555,7 +675,10 @@ static int overlay_write(dump_t *d, uint64_t a, const uint8_t *src, size_t n) {
     if (!data)
       return -STUB_ENOSPC;
     memset(data, 0, PAGE);
-    image_read(d, a - a % PAGE, data, PAGE); /* holes inside the page stay zero */
+    if (image_read(d, a - a % PAGE, data, PAGE) < 0) { /* holes inside the page stay zero */
+      free(data);
+      return -STUB_EIO;
+    }
     if (d->npages == d->pages_cap) {
       size_t cap = d->pages_cap ? 2 * d->pages_cap : 16;
       dump_page *np = realloc(d->pages, cap * sizeof(*np));
@@ -576,7 +699,35 @@ static int overlay_write(dump_t *d, uint64_t a, const uint8_t *src, size_t n) {
   return 0;
 }
 
-int dump_phys_write(dump_t *d, uint64_t pa, const void *buf, size_t len) {
+/* Writes n bytes at off into the file, which must still be as opened:
+ * pwrite() beyond its end would grow it.  A truncation between the
+ * check and the write can still leave a hole-filled tail; only a user who
+ * asked for --write-through and rewrites the dump at the same time
+ * meets that. */
+static int file_write(dump_t *d, uint64_t off, const uint8_t *p, size_t n) {
+  struct stat st;
+  if (file_check(d) < 0)
+    return -STUB_EIO;
+  while (n > 0) {
+    ssize_t w = pwrite(d->fd, p, n, (off_t)off);
+    if (w < 0 && errno == EINTR)
+      continue;
+    if (w <= 0) {
+      fail(d, "%s: write at 0x%llx: %s", d->path, (unsigned long long)off,
+           w < 0 ? strerror(errno) : "nothing written");
+      return -STUB_EIO;
+    }
+    p += w;
+    off += (uint64_t)w;
+    n -= (size_t)w;
+  }
+  /* Our own write moved the modification time: it is not a change. */
+  if (fstat(d->fd, &st) == 0 && (uint64_t)st.st_size == d->size)
+    d->mtime = st.st_mtim;
+  return 0;
+}
+
+static int phys_write(dump_t *d, uint64_t pa, const void *buf, size_t len) {
   const uint8_t *in = buf;
   size_t done = 0;
   /* Check the whole range first so that a failing write changes nothing. */
@@ -603,9 +754,12 @@ int dump_phys_write(dump_t *d, uint64_t pa, const void *buf, size_t len) {
     if (d->write_through) {
       const dump_seg *s = find_seg(d, a);
       uint64_t off = a - s->pa;
+      int rc;
       if (off + n > s->filesz)
         n = (size_t)(s->filesz - off);
-      memcpy(d->map + s->offset + off, in + done, n);
+      rc = file_write(d, s->offset + off, in + done, n);
+      if (rc < 0)
+        return rc;
     } else {
       int rc = overlay_write(d, a, in + done, n);
       if (rc < 0)
@@ -616,12 +770,18 @@ int dump_phys_write(dump_t *d, uint64_t pa, const void *buf, size_t len) {
   return 0;
 }
 
+int dump_phys_write(dump_t *d, uint64_t pa, const void *buf, size_t len) {
+  if (file_check(d) < 0)
+    return -STUB_EIO;
+  return phys_write(d, pa, buf, len);
+}
+
 /* ------------------------------------------------------------------------
  * Virtual memory.
  */
 
 static int walker_read(void *cb_ctx, uint64_t pa, void *buf, size_t len) {
-  int rc = dump_phys_read(cb_ctx, pa, buf, len);
+  int rc = phys_read(cb_ctx, pa, buf, len);
   return rc < 0 ? 0 : rc;
 }
 
@@ -684,7 +844,10 @@ static int xlate(dump_t *d, const arch_ctx *ctx, int paging, uint64_t va, uint64
 }
 
 static int virt_begin(dump_t *d, arch_ctx *ctx, int *paging) {
-  int rc = dump_xlate_ctx(d, ctx);
+  int rc;
+  if (file_check(d) < 0)
+    return -STUB_EIO;
+  rc = dump_xlate_ctx(d, ctx);
   if (rc == DUMP_NOPAGING) {
     *paging = 0;
     return 0;
@@ -710,7 +873,7 @@ int dump_virt_read(dump_t *d, uint64_t va, void *buf, size_t len) {
     if (rc < 0)
       break;
     n = len - done < left ? len - done : (size_t)left;
-    rc = dump_phys_read(d, pa, (uint8_t *)buf + done, n);
+    rc = phys_read(d, pa, (uint8_t *)buf + done, n);
     if (rc < 0)
       break;
     done += (size_t)rc;
@@ -741,7 +904,7 @@ int dump_virt_write(dump_t *d, uint64_t va, const void *buf, size_t len) {
     if (rc < 0 || left == 0)
       return rc < 0 ? rc : -1;
     n = len - done < left ? len - done : (size_t)left;
-    rc = dump_phys_write(d, pa, (const uint8_t *)buf + done, n);
+    rc = phys_write(d, pa, (const uint8_t *)buf + done, n);
     if (rc < 0)
       return rc;
     done += n;

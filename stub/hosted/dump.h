@@ -2,16 +2,22 @@
  * dump-guest-memory ELF core or a raw image, CPU state from the core's
  * notes or a register file, virtual addresses through arch/.
  *
- * The dump file is mapped read-only.  Writes go to a copy-on-write
- * overlay of 4 KiB pages in process memory; only with write-through are
- * they written into the file (mapped shared), and never outside its
- * file-backed bytes.
+ * The dump file is read with pread(), not mapped, so that a file
+ * truncated or rewritten while served (dump-guest-memory run again to the
+ * same path) makes reads fail with a message instead of killing the
+ * process with SIGBUS; once its size or modification time differ from
+ * what was opened, every memory access answers an error.  Only regular
+ * files are accepted (a FIFO or a device is refused when opening).
+ * Writes go to a copy-on-write overlay of 4 KiB pages in process memory;
+ * only with write-through are they written into the file, and never
+ * outside its file-backed bytes.
  */
 #ifndef STUB_DUMP_H
 #define STUB_DUMP_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "arch.h"
 #include "stub.h"
@@ -31,8 +37,8 @@ typedef struct {
 typedef struct {
   /* The file. */
   int fd;
-  uint8_t *map;
-  size_t maplen;
+  uint64_t size;         /* bytes when opened */
+  struct timespec mtime; /* modification time when opened (or last written) */
   int write_through;
   const char *path;
   const char *format; /* "qemu-elf64", "qemu-elf32", "raw" */
@@ -51,7 +57,8 @@ typedef struct {
   int efer_inferred;
   /* Where the CPU states are, to load another CPU's (dump_select_cpu). */
   int machine;
-  uint64_t notes_off[8], notes_len[8];
+  uint8_t *notes;                      /* the PT_NOTE segments, copied when opening */
+  uint64_t notes_off[8], notes_len[8]; /* in notes */
   size_t nnotes;
   /* --reg / --regs assignments, applied again to every CPU loaded. */
   char *overrides[64];

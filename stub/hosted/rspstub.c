@@ -28,8 +28,18 @@
 #error "RSPSTUB_VERSION comes from CMake's project() version"
 #endif
 
+/* How the dump was opened, to open it again (monitor reopen). */
+typedef struct {
+  const char *path, *regfile;
+  const char **regs;
+  int nregs, raw, cpu, write_through;
+  unsigned long long base;
+  const stub_arch *want;
+} open_args;
+
 typedef struct {
   dump_t dump;
+  open_args how;
   stub_core core;
   int out_fd;
   int out_err;
@@ -154,6 +164,51 @@ static void mon_mtree(server *s) {
   mon_printf(s, "\n");
 }
 
+/* Opens the dump as the command line says: 0, or -1 with d->err set. */
+static int open_dump(dump_t *d, const open_args *a) {
+  int i;
+  if (a->raw ? dump_open_raw(d, a->path, a->base, a->want, a->write_through) < 0
+             : dump_open_elf(d, a->path, a->write_through, a->cpu, a->want) < 0)
+    return -1;
+  if (a->regfile && dump_load_regfile(d, a->regfile) < 0)
+    return -1;
+  for (i = 0; i < a->nregs; i++)
+    if (dump_set_reg(d, a->regs[i]) < 0)
+      return -1;
+  return 0;
+}
+
+/* The file was written again (dump-guest-memory to the same path): serve
+ * the new dump in place of the old one, which stays if the new one cannot
+ * be opened or is of another architecture (the core's register table). */
+static int mon_reopen(server *s) {
+  dump_t nd;
+  int cpu = s->dump.cpu;
+  if (open_dump(&nd, &s->how) < 0) {
+    snprintf(s->dump.err, sizeof(s->dump.err), "reopen: %.200s (still serving the old dump)",
+             nd.err);
+    dump_close(&nd);
+    return -STUB_EIO;
+  }
+  if (nd.arch != s->dump.arch) {
+    snprintf(s->dump.err, sizeof(s->dump.err),
+             "reopen: the new dump is %s, not %s (restart rspstub)", nd.arch->xml_arch,
+             s->dump.arch->xml_arch);
+    dump_close(&nd);
+    return -STUB_EINVAL;
+  }
+  if (cpu != nd.cpu && cpu < nd.ncpus)
+    dump_select_cpu(&nd, cpu);
+  dump_close(&s->dump);
+  s->dump = nd;
+  stub_set_thread(&s->core, s->dump.cpu + 1);
+  mon_printf(s,
+             "reopened %s: %d CPU(s), %zu RAM range(s), overlay dropped; in GDB: "
+             "maintenance flush register-cache\n",
+             s->dump.path, s->dump.ncpus, s->dump.nsegs);
+  return 0;
+}
+
 static int t_monitor(void *ctx, stub_core *core, const char *cmd, size_t len) {
   server *s = ctx;
   while (len && (cmd[len - 1] == ' ' || cmd[len - 1] == '\n'))
@@ -162,7 +217,8 @@ static int t_monitor(void *ctx, stub_core *core, const char *cmd, size_t len) {
     mon_printf(s, "rspstub monitor commands:\n"
                   "  info            the dump, its RAM ranges and paging mode\n"
                   "  info mtree -f   RAM ranges in QEMU's format\n"
-                  "  overlay drop    forget every write kept in the overlay\n");
+                  "  overlay drop    forget every write kept in the overlay\n"
+                  "  reopen          serve the dump file again after it was rewritten\n");
     return 0;
   }
   if (cmd_is(cmd, len, "info")) {
@@ -172,6 +228,12 @@ static int t_monitor(void *ctx, stub_core *core, const char *cmd, size_t len) {
   if (cmd_is(cmd, len, "info mtree -f") || cmd_is(cmd, len, "info mtree")) {
     mon_mtree(s);
     return 0;
+  }
+  if (cmd_is(cmd, len, "reopen")) {
+    int rc = mon_reopen(s);
+    if (rc < 0)
+      stub_set_error(core, s->dump.err);
+    return rc;
   }
   if (cmd_is(cmd, len, "overlay drop")) {
     size_t i;
@@ -348,7 +410,7 @@ int main(int argc, char **argv) {
   unsigned long packet = 4096;
   stub_target target;
   void *area;
-  int opt, i, lfd;
+  int opt, lfd;
   struct sockaddr_in sa;
   socklen_t salen = sizeof(sa);
 
@@ -431,28 +493,22 @@ int main(int argc, char **argv) {
       return 2;
     }
   }
-  if (raw) {
-    if (!want) {
-      fprintf(stderr, "rspstub: --raw needs --arch\n");
-      return 2;
-    }
-    if (dump_open_raw(&s.dump, argv[optind], base, want, write_through) < 0) {
-      fprintf(stderr, "rspstub: %s\n", s.dump.err);
-      return 1;
-    }
-  } else if (dump_open_elf(&s.dump, argv[optind], write_through, cpu, want) < 0) {
+  if (raw && !want) {
+    fprintf(stderr, "rspstub: --raw needs --arch\n");
+    return 2;
+  }
+  s.how.path = argv[optind];
+  s.how.regfile = regfile;
+  s.how.regs = regs;
+  s.how.nregs = nregs;
+  s.how.raw = raw;
+  s.how.cpu = cpu;
+  s.how.write_through = write_through;
+  s.how.base = base;
+  s.how.want = want;
+  if (open_dump(&s.dump, &s.how) < 0) {
     fprintf(stderr, "rspstub: %s\n", s.dump.err);
     return 1;
-  }
-  if (regfile && dump_load_regfile(&s.dump, regfile) < 0) {
-    fprintf(stderr, "rspstub: %s\n", s.dump.err);
-    return 1;
-  }
-  for (i = 0; i < nregs; i++) {
-    if (dump_set_reg(&s.dump, regs[i]) < 0) {
-      fprintf(stderr, "rspstub: %s\n", s.dump.err);
-      return 1;
-    }
   }
 
   memset(&target, 0, sizeof(target));

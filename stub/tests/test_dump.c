@@ -7,6 +7,7 @@
  * write-through, and register files.
  */
 #define _DEFAULT_SOURCE
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -390,6 +392,7 @@ static void test_overlay_never_touches_file(void **state) {
 
 static void test_write_through(void **state) {
   fx *f = *state;
+  uint8_t buf[2];
   write_core(f->path, 1);
   assert_int_equal(dump_open_elf(&f->d, f->path, 1, 0, NULL), 0);
   assert_int_equal(dump_phys_write(&f->d, 0x8000, "W", 1), 0);
@@ -397,6 +400,10 @@ static void test_write_through(void **state) {
   dump_close(&f->d);
   assert_int_equal(file_byte(f->path, 0x1000 + 0x8000), 'W');
   assert_int_equal(dump_open_elf(&f->d, f->path, 1, 0, NULL), 0);
+  /* Its own writes are not taken for the file changing under it. */
+  assert_int_equal(dump_phys_write(&f->d, 0x8001, "X", 1), 0);
+  assert_int_equal(dump_phys_read(&f->d, 0x8000, buf, 2), 2);
+  assert_memory_equal(buf, "WX", 2);
   /* Bytes the file does not store cannot be written through. */
   assert_int_equal(dump_phys_write(&f->d, SEG1_PA + SEG1_FILE + 4, "z", 1), -STUB_EFAULT);
   assert_non_null(strstr(f->d.err, "write-through"));
@@ -435,6 +442,78 @@ static void test_raw_and_regfile(void **state) {
   free(img);
 }
 
+/* The dump shrinks while served, as when QEMU's dump-guest-memory is run
+ * again to the same path (it truncates first): reads answer an error that
+ * says so, where a mapping of the file raised SIGBUS and killed rspstub. */
+static void test_file_shrinks(void **state) {
+  fx *f = *state;
+  uint8_t buf[16];
+  uint64_t v;
+  write_core(f->path, 1);
+  assert_int_equal(dump_open_elf(&f->d, f->path, 0, 0, NULL), 0);
+  assert_int_equal(dump_phys_read(&f->d, 0xf000, buf, 16), 16);
+  assert_int_equal(dump_virt_write(&f->d, 0x400000, "ov", 2), 0); /* one overlay page */
+  assert_int_equal(truncate(f->path, 0x1000 + 0x4000), 0);
+  /* Beyond the new end, within it, virtually, and into the overlay page:
+   * every memory access is refused, none mixes old and new. */
+  assert_int_equal(dump_phys_read(&f->d, 0xf000, buf, 16), -STUB_EIO);
+  assert_non_null(strstr(f->d.err, "changed while served"));
+  assert_non_null(strstr(f->d.err, ", 20480 now")); /* 0x5000 bytes */
+  assert_int_equal(dump_phys_read(&f->d, 0x100, buf, 16), -STUB_EIO);
+  assert_int_equal(dump_virt_read(&f->d, 0x400010, buf, 16), -STUB_EIO);
+  assert_int_equal(dump_virt_read(&f->d, 0x400000, buf, 2), -STUB_EIO);
+  assert_int_equal(dump_phys_write(&f->d, 0x9000, "x", 1), -STUB_EIO);
+  assert_int_equal(dump_virt_write(&f->d, 0x400000, "x", 1), -STUB_EIO);
+  /* The registers were read when opening and stay. */
+  assert_int_equal(dump_reg_get(&f->d, "rip", &v), 0);
+  assert_int_equal(v, 0x400123);
+  assert_int_equal(dump_select_cpu(&f->d, 0), 0);
+  assert_int_equal(truncate(f->path, 0), 0);
+  assert_int_equal(dump_phys_read(&f->d, 0x100, buf, 16), -STUB_EIO);
+  assert_non_null(strstr(f->d.err, ", 0 now"));
+}
+
+/* Rewritten to the same size (a new dump of the same VM): refused too,
+ * since the registers and segments came from the old one.  The kernel
+ * stamps a write with a coarse clock, so the test moves the modification
+ * time itself, as the seconds a real dump takes would. */
+static void test_file_rewritten(void **state) {
+  fx *f = *state;
+  uint8_t buf[16];
+  struct timespec later[2] = {{0, UTIME_OMIT}, {0, 0}};
+  struct stat st;
+  write_core(f->path, 1);
+  assert_int_equal(dump_open_elf(&f->d, f->path, 0, 0, NULL), 0);
+  assert_int_equal(dump_phys_read(&f->d, 0x100, buf, 16), 16);
+  write_core(f->path, 0);
+  assert_int_equal(stat(f->path, &st), 0);
+  later[1].tv_sec = st.st_mtim.tv_sec + 5;
+  assert_int_equal(utimensat(AT_FDCWD, f->path, later, 0), 0);
+  assert_int_equal(dump_phys_read(&f->d, 0x100, buf, 16), -STUB_EIO);
+  assert_non_null(strstr(f->d.err, "changed while served"));
+  assert_non_null(strstr(f->d.err, "monitor reopen"));
+}
+
+/* A FIFO or a device is refused at once (open() of a FIFO would block
+ * until a writer came), with a message naming what it is. */
+static void test_rejects_special_files(void **state) {
+  fx *f = *state;
+  unlink(f->path);
+  assert_int_equal(mkfifo(f->path, 0600), 0);
+  assert_int_equal(dump_open_elf(&f->d, f->path, 0, 0, NULL), -1);
+  assert_non_null(strstr(f->d.err, "a FIFO"));
+  assert_non_null(strstr(f->d.err, "regular file"));
+  dump_close(&f->d);
+  assert_int_equal(dump_open_raw(&f->d, f->path, 0, &stub_arch_x86_64, 1), -1);
+  assert_non_null(strstr(f->d.err, "a FIFO"));
+  dump_close(&f->d);
+  assert_int_equal(dump_open_raw(&f->d, "/dev/zero", 0, &stub_arch_x86_64, 0), -1);
+  assert_non_null(strstr(f->d.err, "a character device"));
+  dump_close(&f->d);
+  assert_int_equal(dump_open_elf(&f->d, "/tmp", 0, 0, NULL), -1);
+  assert_non_null(strstr(f->d.err, "a directory"));
+}
+
 static void test_rejects_non_elf(void **state) {
   fx *f = *state;
   FILE *r = fopen(f->path, "wb");
@@ -458,6 +537,9 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_write_through, setup, teardown),
       cmocka_unit_test_setup_teardown(test_raw_and_regfile, setup, teardown),
       cmocka_unit_test_setup_teardown(test_rejects_non_elf, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_file_shrinks, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_file_rewritten, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_rejects_special_files, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
