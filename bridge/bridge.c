@@ -502,6 +502,8 @@ static void fifo_clear(br_t *br) {
 }
 
 static void timer_kick(br_t *br, int progress);
+static void xlinger_cb(uv_timer_t *t);
+static void drain_pending(br_t *br);
 
 /* ------------------------------------------------------------------------
  * Worker side of the loop.
@@ -606,6 +608,8 @@ static void job_start(br_t *br, const char *body, size_t len) {
   br->wk_abandoned = 0;
   br->wk_client_ok = 1;
   br->wk_intr = 0;
+  br->wk_job_ext = 0;
+  br->wk_job_fn = NULL;
   uv_cond_broadcast(&br->cond);
   uv_mutex_unlock(&br->mtx);
 }
@@ -626,6 +630,8 @@ static void job_start_finish(br_t *br) {
   br->wk_client_ok = 0;
   br->wk_intr = 0;
   br->wk_cut = 0;
+  br->wk_job_ext = 0;
+  br->wk_job_fn = NULL;
   uv_cond_broadcast(&br->cond);
   uv_mutex_unlock(&br->mtx);
 }
@@ -633,7 +639,102 @@ static void job_start_finish(br_t *br) {
 /* Whether the running job's output and reply still go to the client: the
  * client that asked is attached and has not given up on it (under mtx). */
 static int job_for_client(const br_t *br) {
-  return br->c.up && br->wk_job_gen == br->client_gen && !br->wk_abandoned;
+  return br->c.up && br->wk_job_gen == br->client_gen && !br->wk_abandoned && !br->wk_job_ext;
+}
+
+/* ------------------------------------------------------------------------
+ * Jobs for others than the client (br_job_submit): a ring on the loop
+ * thread; its head runs on the worker like a client's service request,
+ * its output collected in xout, its reply and output handed to its cb.
+ */
+
+/* Ends the head job with status (loop thread): cb, then the next one. */
+static void xjob_end(br_t *br, int status, const char *out, size_t olen, const char *reply,
+                     size_t rlen) {
+  struct br__xjob j = br->xq[br->xhead];
+  br->xhead = (br->xhead + 1) % BR_XJOB_MAX;
+  br->xcount--;
+  br->x_running = 0;
+  free(j.body);
+  if (!br->xcount && !br->c.up && !br->closing && !br->shutting && !br->close_cb && br->started)
+    uv_timer_start(&br->xlinger, xlinger_cb, BR_XLINGER_MS, 0);
+  j.cb(j.arg, status, out ? out : "", olen, reply ? reply : "", rlen);
+}
+
+/* Every queued job (the running one too with all) ends with status. */
+static void xjob_cancel(br_t *br, int status, int all) {
+  while (br->xcount && (all || !br->x_running))
+    xjob_end(br, status, NULL, 0, NULL, 0);
+}
+
+/* A client resume is outstanding: the target runs, nothing else goes up. */
+static int client_running(const br_t *br) {
+  for (unsigned i = 0; i < br->fcount; i++) {
+    const br__req *r = &br->fifo[(br->fhead + i) % BR_FIFO_CAP];
+    if (r->owner == BR__OWN_CLIENT && (r->flags & BR__REQ_RESUME))
+      return 1;
+  }
+  return 0;
+}
+
+static void target_connect(br_t *br);
+
+/* The head job, the worker idle: 1 if it was started or ended, 0 if it
+ * waits (for the client's requests in flight, or the connection). */
+static int xjob_try(br_t *br) {
+  if (client_running(br)) {
+    xjob_end(br, BR_EJOB_RUNNING, NULL, 0, NULL, 0);
+    return 1;
+  }
+  if (br->tstate != BR__T_UP) {
+    int retrying = uv_is_active((uv_handle_t *)&br->retry_timer);
+    if (br->t_lost || retrying) {
+      if (br->tstate == BR__T_IDLE && !retrying)
+        target_connect(br);
+      xjob_end(br, BR_EJOB_LOST, NULL, 0, NULL, 0);
+      return 1;
+    }
+    if (br->tstate == BR__T_IDLE)
+      target_connect(br); /* no client: the job makes the connection */
+    return 0;
+  }
+  if (br->fclient || br->forphan)
+    return 0;
+  uv_timer_stop(&br->xlinger);
+  struct br__xjob *j = &br->xq[br->xhead];
+  br->x_running = 1;
+  br->x_losses = br->t_losses;
+  uv_mutex_lock(&br->mtx);
+  if (j->len)
+    memcpy(br->job, j->body, j->len);
+  br->job_len = j->len;
+  br->wk_has_job = 1;
+  br->wk_busy = 1;
+  br->wk_idle = 0;
+  br->wk_job_gen = br->client_gen;
+  br->wk_job_qsup = br->wk_job_rcmd = br->wk_job_finish = 0;
+  br->wk_abandoned = 0;
+  br->wk_client_ok = 0;
+  br->wk_intr = 0;
+  br->wk_job_ext = 1;
+  br->wk_job_fn = j->fn;
+  br->wk_job_fn_arg = j->fn_arg;
+  br->xout.len = 0;
+  br->xout_over = 0;
+  uv_cond_broadcast(&br->cond);
+  uv_mutex_unlock(&br->mtx);
+  return 1;
+}
+
+/* The running job's reply is in (loop thread, worker idle): its cb. */
+static void xjob_complete(br_t *br) {
+  int status = 0;
+  if (br->shutting || br->closing)
+    status = UV_ECANCELED;
+  else if (br->t_losses != br->x_losses || br->tstate != BR__T_UP)
+    status = BR_EJOB_LOST;
+  /* The worker waits for its next job: xout and wreply are the loop's. */
+  xjob_end(br, status, br->xout.p, br->xout.len, br->wreply.p, br->wreply.len);
 }
 
 /* Moves the worker's console output to the client, respecting the
@@ -659,7 +760,6 @@ static void br__pump_worker_output(br_t *br) {
   uv_mutex_unlock(&br->mtx);
 }
 
-static void drain_pending(br_t *br);
 static void target_release(br_t *br);
 static void fin_follow(br_t *br, int then);
 static void shutdown_step(br_t *br);
@@ -669,6 +769,8 @@ static void async_cb(uv_async_t *a) {
   if (br->closing)
     return;
   worker_poll(br);
+  if (br->xcount && !br->wk_busy)
+    drain_pending(br); /* a job submitted, or the connection changed */
   br__flush_all(br);
 }
 
@@ -694,6 +796,7 @@ static void worker_poll(br_t *br) {
   wtx_topup(br);
   br__pump_worker_output(br);
   uv_mutex_lock(&br->mtx);
+  int ext = br->wk_job_ext;
   int fin_done = br->wk_fin_done;
   if (fin_done) {
     br->wk_fin_done = 0;
@@ -714,6 +817,8 @@ static void worker_poll(br_t *br) {
     }
   }
   uv_mutex_unlock(&br->mtx);
+  if (finished && ext)
+    xjob_complete(br);
   if (fin_done) {
     int then = br->fin_then;
     br->fin_then = BR__FIN_NONE;
@@ -783,6 +888,19 @@ static int io_transact(void *ctx, const svc_req *reqs, size_t n, svc_reply_cb on
  * packets).  Encoded straight into wout, under the lock. */
 static int io_output(void *ctx, const char *text, size_t len) {
   br_t *br = ctx;
+  uv_mutex_lock(&br->mtx);
+  if (br->wk_job_ext) {
+    int rc = 0;
+    if (br->wk_quit)
+      rc = UV_ECANCELED;
+    else if (br->xout_over || br->xout.len + len > BR_XOUT_MAX)
+      br->xout_over = 1, rc = UV_ENOBUFS;
+    else if (buf_append(&br->xout, text, len))
+      rc = UV_ENOMEM;
+    uv_mutex_unlock(&br->mtx);
+    return rc;
+  }
+  uv_mutex_unlock(&br->mtx);
   while (len) {
     size_t take = len > (BR_BODY_MAX - 1) / 2 ? (BR_BODY_MAX - 1) / 2 : len;
     size_t need = 1 + 2 * take;
@@ -876,9 +994,25 @@ static void worker_main(void *arg) {
       uv_mutex_lock(&br->mtx);
       continue;
     }
+    br_job_fn fn = br->wk_job_fn;
+    void *fn_arg = br->wk_job_fn_arg;
     uv_mutex_unlock(&br->mtx);
     br->wk_replied = 0;
-    svc_handle(br->svc, br->job, len);
+    if (fn) {
+      char *text = NULL;
+      size_t tlen = 0;
+      int rc = fn(br->svc, fn_arg, &text, &tlen);
+      if (text) {
+        uv_mutex_lock(&br->mtx);
+        if (buf_append(&br->xout, text, tlen))
+          rc = -1;
+        uv_mutex_unlock(&br->mtx);
+        free(text);
+      }
+      io_reply(br, rc ? "E01" : "OK", rc ? 3 : 2);
+    } else {
+      svc_handle(br->svc, br->job, len);
+    }
     if (!br->wk_replied)
       io_reply(br, "E.rspbridge: the service gave no reply", 38);
     uv_mutex_lock(&br->mtx);
@@ -1051,6 +1185,8 @@ static void target_closed(uv_handle_t *h) {
     } else if (!br->closing && br->c.up) {
       target_connect(br); /* a client came while the last one's was released */
     }
+    if (!br->closing && br->xcount)
+      uv_async_send(&br->async); /* a job waits for the connection */
   }
   br__maybe_finish_close(br);
 }
@@ -1099,6 +1235,8 @@ static void target_up(br_t *br) {
     replay_session(br);
   }
   timer_kick(br, 1);
+  if (br->xcount)
+    uv_async_send(&br->async); /* a job waits for the connection */
   br__flush_all(br);
 }
 
@@ -1180,6 +1318,7 @@ static void target_lost(br_t *br, const char *why) {
     return;
   br__log(br, 0, "target connection lost (%s)", why);
   br->t_lost = 1;
+  br->t_losses++;
   fail_fifo(br, msg_lost);
   wtx_fail(br, UV_ECONNRESET);
   br->intr_sent = 0;
@@ -1374,7 +1513,17 @@ static int pend_push(br_t *br, const char *b, size_t len, int action) {
 }
 
 static void drain_pending(br_t *br) {
-  while (br->pend_count && !br->wk_busy && !br->closing) {
+  while (!br->wk_busy && !br->closing) {
+    /* A job for someone else that came before the next client request
+     * goes first. */
+    if (br->xcount && !br->x_running && !br->shutting &&
+        (!br->pend_count || br->xq[br->xhead].seq <= br->req_seq - br->pend_count)) {
+      if (xjob_try(br))
+        continue;
+      break;
+    }
+    if (!br->pend_count)
+      break;
     uint32_t n;
     int32_t a;
     char *e = br->pend.p + br->pend_off;
@@ -1421,6 +1570,7 @@ static void abandon_job(br_t *br) {
 }
 
 static void client_request(br_t *br, const char *b, size_t len) {
+  br->req_seq++;
   if (br->wk_busy && br->wk_job_rcmd && !br->wk_abandoned)
     abandon_job(br);
   if (br->pend_count || br->wk_busy) {
@@ -2136,7 +2286,9 @@ int br_start(br_t *br) {
   br->fin_timer.data = br;
   uv_check_init(br->loop, &br->accept_check);
   br->accept_check.data = br;
-  br->open_handles += 7;
+  uv_timer_init(br->loop, &br->xlinger);
+  br->xlinger.data = br;
+  br->open_handles += 8;
   br->listener.handle.data = br;
   br->reject.handle.data = br;
 
@@ -2227,6 +2379,7 @@ static void br__maybe_finish_close(br_t *br) {
   buf_free(&br->wout);
   buf_free(&br->rx);
   buf_free(&br->wreply);
+  buf_free(&br->xout);
   free(br->rxe);
   br->rxe = NULL;
   if (br->cfg.trace)
@@ -2241,6 +2394,7 @@ void br_close(br_t *br, br_close_cb cb) {
   if (br->closing || br->shutting)
     return;
   br->close_cb = cb;
+  xjob_cancel(br, UV_ECANCELED, 0);
   if (!br->thread_started || (!br->wk_busy && br->tstate != BR__T_UP)) {
     close_now(br);
     return;
@@ -2322,7 +2476,9 @@ static void close_now(br_t *br) {
     close_handle(br, (uv_handle_t *)&br->spin, handle_closed);
     close_handle(br, (uv_handle_t *)&br->fin_timer, handle_closed);
     close_handle(br, (uv_handle_t *)&br->accept_check, handle_closed);
+    close_handle(br, (uv_handle_t *)&br->xlinger, handle_closed);
   }
+  xjob_cancel(br, UV_ECANCELED, 1);
   if (br->listening)
     close_handle(br, &br->listener.handle, handle_closed);
   br->listening = 0;
@@ -2337,4 +2493,67 @@ static void close_now(br_t *br) {
     close_handle(br, &br->t.h.handle, target_closed);
   }
   br__maybe_finish_close(br);
+}
+
+/* ------------------------------------------------------------------------
+ * Jobs for others than the client.
+ */
+
+static int xjob_push(br_t *br, const char *body, size_t len, br_job_fn fn, void *fn_arg,
+                     br_job_cb cb, void *arg) {
+  if (!br->started || br->closing || br->shutting)
+    return UV_ECANCELED;
+  if (len > BR_BODY_MAX)
+    return UV_E2BIG;
+  if (br->xcount == BR_XJOB_MAX)
+    return UV_EBUSY;
+  char *copy = NULL;
+  if (len) {
+    copy = malloc(len);
+    if (!copy)
+      return UV_ENOMEM;
+    memcpy(copy, body, len);
+  }
+  struct br__xjob *j = &br->xq[(br->xhead + br->xcount) % BR_XJOB_MAX];
+  j->cb = cb;
+  j->arg = arg;
+  j->fn = fn;
+  j->fn_arg = fn_arg;
+  j->body = copy;
+  j->len = len;
+  j->seq = br->req_seq;
+  br->xcount++;
+  /* Never from inside this call: the loop runs it (async_cb). */
+  uv_async_send(&br->async);
+  return 0;
+}
+
+int br_job_submit(br_t *br, const char *body, size_t len, br_job_cb cb, void *arg) {
+  if (!len)
+    return UV_EINVAL;
+  return xjob_push(br, body, len, NULL, NULL, cb, arg);
+}
+
+int br_job_call(br_t *br, br_job_fn fn, void *fn_arg, br_job_cb cb, void *arg) {
+  return xjob_push(br, NULL, 0, fn, fn_arg, cb, arg);
+}
+
+static void xlinger_cb(uv_timer_t *t) {
+  br_t *br = t->data;
+  if (br->closing || br->shutting || br->c.up || br->wk_busy || br->xcount ||
+      br->tstate != BR__T_UP || br->fcount)
+    return;
+  br__log(br, 1, "no client and no HTTP request: releasing the target connection");
+  target_release(br);
+}
+
+void br_get_state(const br_t *br, br_state *st) {
+  st->connected = br->tstate == BR__T_UP;
+  st->running = client_running(br);
+  st->lost = br->t_lost;
+  st->sessions = br->c.up ? 1 : 0;
+}
+
+uv_loop_t *br_loop(br_t *br) {
+  return br->loop;
 }
