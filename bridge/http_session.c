@@ -126,7 +126,7 @@ static const http_backend_ops ops = {op_command, op_request, op_regs, op_state};
 
 static void log_cb(void *ctx, int level, const char *msg) {
   br_http *h = ctx;
-  br__log(h->br, level, "http: %s", msg);
+  br__log(h->br, level, "%s", msg);
 }
 
 int br_http_start(br_t *br, const char *addr, int port, int read_only, br_http **out) {
