@@ -1237,6 +1237,8 @@ static void target_up(br_t *br) {
   timer_kick(br, 1);
   if (br->xcount)
     uv_async_send(&br->async); /* a job waits for the connection */
+  else if (!br->c.up && !br->shutting)
+    uv_timer_start(&br->xlinger, xlinger_cb, BR_XLINGER_MS, 0); /* re-made for no one */
   br__flush_all(br);
 }
 
