@@ -307,7 +307,26 @@ def main(t):
     tg = b.target()
     t.check(tg.get("run_state") == "stopped", "after ^C: %s" % tg)
     same_now(t, b, want_vtop, "after the run")
-    t.log("http: endpoints equal GDB's monitor; %s; 409 while running" % ("writes refused" if ro else "writes work"))
+
+    # HTTP alone: GDB detaches (the guest runs on); a request connects the target itself.
+    t.gdb("detach")
+    deadline = time.monotonic() + 20  # hang guard: the bridge sees GDB's connection close
+    while b.target().get("sessions") != 0:
+        t.require(time.monotonic() < deadline, "GDB detached but the bridge still counts a session")
+        time.sleep(0.05)
+    r = {"n": 0, "running": 0, "seen": {}}
+    for va_s in sorted(want_vtop):
+        try:
+            key = "%s 200 %s" % (va_s, b.vtop(int(va_s, 16))["pa"])
+        except rspbridge.Error as e:
+            key = "%s %d" % (va_s, e.status)
+        r["n"] += 1
+        r["seen"][key] = r["seen"].get(key, 0) + 1
+    t.check(check_answers(t, r, "HTTP without GDB") == 0, "HTTP without GDB: 409 with no client: %s" % r["seen"])
+    tg = b.target()
+    t.check(tg.get("sessions") == 0 and tg.get("run_state") == "stopped", "HTTP without GDB: target %s" % tg)
+    t.log("http: endpoints equal GDB's monitor; %s; 409 while running; works without GDB"
+          % ("writes refused" if ro else "writes work"))
     b.close()
 
 
