@@ -1486,6 +1486,13 @@ static int dispatch(br_t *br, const char *b, size_t len, int *action) {
   if (len && b[0] == 'D')
     svc_event(br->svc, SVC_EV_DETACH);
   side_send(&br->t, b, len, 0);
+  if (br->intr_deferred) {
+    br->intr_deferred = 0;
+    if ((flags & BR__REQ_RESUME) && side_raw(&br->t, "\003", 1) == 0) {
+      br__trace(br, "b>t", "^C", NULL, 0);
+      br->intr_sent = 1;
+    }
+  }
   /* "k" has no reply in the manual (the stub may just exit), but QEMU sends
    * W00 first and LLDB waits for it: it goes to the client if nothing else
    * was asked meanwhile (kill_pending), like a reply. */
@@ -1629,6 +1636,12 @@ static int c_on_interrupt(rsp_parser *p) {
   br__side *c = p->data;
   br_t *br = c->br;
   br__trace(br, "c>b", "^C", NULL, 0);
+  if (br->wk_busy && br->wk_job_ext && br->pend_count) {
+    /* The job is not the client's: the ^C is for the client's resume
+     * waiting behind it, sent up right after it. */
+    br->intr_deferred = 1;
+    return 0;
+  }
   if (br->wk_busy) {
     uv_mutex_lock(&br->mtx);
     br->wk_intr = 1;
@@ -2081,6 +2094,7 @@ static void client_drop(br_t *br, const char *why) {
   br->sess_xml = 0;
   br->need_replay = 0;
   br->intr_sent = 0;
+  br->intr_deferred = 0;
   svc_event(br->svc, SVC_EV_DETACH);
   /* A service command still running may need the target to undo a mode
    * it set (QEMU's physical-memory mode outlives connections): the

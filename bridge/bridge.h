@@ -282,6 +282,7 @@ struct br {
   uv_idle_t spin;          /* active while busy-polling (cfg.busy_poll_us) */
   uint64_t last_io;        /* uv_hrtime() of the last bytes read */
   int intr_sent;           /* a ^C went up while a resume was pending */
+  int intr_deferred;       /* the client's ^C came during another's job: for its resume */
   int t_lost;              /* the target connection was lost and not yet re-made */
   int release_after_job;   /* the client left during a service command */
   uv_shutdown_t shutdown_req;

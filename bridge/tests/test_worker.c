@@ -699,6 +699,33 @@ static void t_job_cancelled_on_close(void **state) {
   jr_free(&b);
 }
 
+/* The client's ^C during another's job is for the client's resume that
+ * waits behind it: it follows that resume up, the job is left alone. */
+static void t_job_client_interrupt(void **state) {
+  (void)state;
+  fx f;
+  fx_up(&f, NULL);
+  fx_handshake(&f);
+  jobrec r;
+  jr_init(&r);
+  submit(&f, "pipe 1", &r);
+  expect_pkt(f.t, "m0,1");
+  peer_send(f.c, "c");
+  expect_ev(f.c, EV_ACK);
+  peer_raw(f.c, "\003", 1);
+  expect_quiet(f.t, 50);
+  peer_send(f.t, "00");
+  assert_true(jr_wait(&r));
+  assert_int_equal(r.status, 0);
+  assert_string_equal(r.out, "rc=0 replies=1 console=0 order=ok\n");
+  expect_pkt(f.t, "c");
+  expect_ev(f.t, EV_INTR);
+  peer_send(f.t, "T02");
+  expect_pkt(f.c, "T02");
+  jr_free(&r);
+  fx_down(&f);
+}
+
 /* No client: a job connects the target, which is released (svc_finish
  * first) once no job came for BR_XLINGER_MS. */
 static void t_job_without_client(void **state) {
@@ -745,6 +772,7 @@ int main(void) {
       cmocka_unit_test(t_job_target_running),
       cmocka_unit_test(t_job_target_lost),
       cmocka_unit_test(t_job_cancelled_on_close),
+      cmocka_unit_test(t_job_client_interrupt),
       cmocka_unit_test(t_job_without_client),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
