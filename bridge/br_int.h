@@ -66,6 +66,17 @@ typedef struct {
 /* A worker transaction, shared between the worker and the loop. */
 typedef struct br__wtx br__wtx;
 
+/* A job for someone other than the RSP client (jobs.c). */
+struct br__xjob {
+  br_job_cb cb;
+  void *arg;
+  br_job_fn fn;
+  void *fn_arg;
+  char *body; /* malloc'd */
+  size_t len;
+  uint64_t seq; /* client requests taken before it */
+};
+
 /* The bridge.  Fields are grouped by the thread that may touch them; a
  * field is moved between groups only with the code that uses it. */
 struct br {
@@ -131,10 +142,11 @@ struct br {
   char sess_qsupported[512];
   size_t sess_qsupported_len;
   int sess_xml;
-  int target_mp;    /* the target's qSupported reply had multiprocess+ */
-  int kill_pending; /* a forwarded k waits for the target's W/X (or its close) */
-  int intr_sent;    /* a ^C went up while a resume was pending */
-  int t_lost;       /* the target connection was lost and not yet re-made */
+  int target_mp;     /* the target's qSupported reply had multiprocess+ */
+  int kill_pending;  /* a forwarded k waits for the target's W/X (or its close) */
+  int intr_sent;     /* a ^C went up while a resume was pending */
+  int intr_deferred; /* the client's ^C came during another's job: for its resume */
+  int t_lost;        /* the target connection was lost and not yet re-made */
   /* The ack for the target's last reply, held back to ride with the next
    * request (one write fewer per round trip); ack_timer sends it alone if
    * no request follows soon. */
@@ -160,6 +172,15 @@ struct br {
   br_buf pend;
   size_t pend_off; /* the first waiting request is at pend.p + pend_off */
   unsigned pend_count;
+  uint64_t req_seq; /* client requests taken so far */
+
+  /* Jobs for others (jobs.c): a ring, its head runs when x_running. */
+  struct br__xjob xq[BR_XJOB_MAX];
+  unsigned xhead, xcount;
+  int x_running;
+  unsigned t_losses;  /* target losses so far */
+  unsigned x_losses;  /* t_losses when the running job started */
+  uv_timer_t xlinger; /* no client: releases the target the jobs connected */
 
   /* ==== Under mtx: either thread, holding br->mtx. ==== */
   int wk_quit;
@@ -185,6 +206,11 @@ struct br {
   char job[BR_BODY_MAX];
   size_t job_len;
   char fast[BR_BODY_MAX]; /* a reply served on the loop thread (serve_cached) */
+  int wk_job_ext;         /* the job is xq's head: output to xout */
+  br_job_fn wk_job_fn;    /* run in place of svc_handle() */
+  void *wk_job_fn_arg;
+  br_buf xout;
+  int xout_over;
 
   /* ==== Worker thread only (but wk_intr: set by the loop, read by the
    * worker without the lock, a flag polled by interrupted()). ==== */
@@ -313,5 +339,12 @@ void br__client_up(br_t *br);
 void br__client_drop(br_t *br, const char *why);
 void br__connection_cb(uv_stream_t *server, int status);
 extern const rsp_parser_settings br__c_settings;
+
+/* Defined in jobs.c. */
+int br__client_running(const br_t *br);
+int br__xjob_try(br_t *br);
+void br__xjob_complete(br_t *br);
+void br__xjob_cancel(br_t *br, int status, int all);
+void br__xlinger_cb(uv_timer_t *t);
 
 #endif /* BR_INT_H */

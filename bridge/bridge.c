@@ -436,6 +436,8 @@ void br__job_start(br_t *br, const char *body, size_t len) {
   br->wk_abandoned = 0;
   br->wk_client_ok = 1;
   br->wk_intr = 0;
+  br->wk_job_ext = 0;
+  br->wk_job_fn = NULL;
   uv_cond_broadcast(&br->cond);
   uv_mutex_unlock(&br->mtx);
 }
@@ -456,6 +458,8 @@ void br__job_start_finish(br_t *br) {
   br->wk_client_ok = 0;
   br->wk_intr = 0;
   br->wk_cut = 0;
+  br->wk_job_ext = 0;
+  br->wk_job_fn = NULL;
   uv_cond_broadcast(&br->cond);
   uv_mutex_unlock(&br->mtx);
 }
@@ -463,7 +467,7 @@ void br__job_start_finish(br_t *br) {
 /* Whether the running job's output and reply still go to the client: the
  * client that asked is attached and has not given up on it (under mtx). */
 static int job_for_client(const br_t *br) {
-  return br->c.up && br->wk_job_gen == br->client_gen && !br->wk_abandoned;
+  return br->c.up && br->wk_job_gen == br->client_gen && !br->wk_abandoned && !br->wk_job_ext;
 }
 
 /* Moves the worker's console output to the client, respecting the
@@ -496,6 +500,8 @@ static void async_cb(uv_async_t *a) {
   if (br->closing)
     return;
   worker_poll(br);
+  if (br->xcount && !br->wk_busy)
+    br__drain_pending(br); /* a job submitted, or the connection changed */
   br__flush_all(br);
 }
 
@@ -521,6 +527,7 @@ static void worker_poll(br_t *br) {
   br__wtx_topup(br);
   br__pump_worker_output(br);
   uv_mutex_lock(&br->mtx);
+  int ext = br->wk_job_ext;
   int fin_done = br->wk_fin_done;
   if (fin_done) {
     br->wk_fin_done = 0;
@@ -541,6 +548,8 @@ static void worker_poll(br_t *br) {
     }
   }
   uv_mutex_unlock(&br->mtx);
+  if (finished && ext)
+    br__xjob_complete(br);
   if (fin_done) {
     int then = br->fin_then;
     br->fin_then = BR__FIN_NONE;
@@ -610,6 +619,19 @@ static int io_transact(void *ctx, const svc_req *reqs, size_t n, svc_reply_cb on
  * packets).  Encoded straight into wout, under the lock. */
 static int io_output(void *ctx, const char *text, size_t len) {
   br_t *br = ctx;
+  uv_mutex_lock(&br->mtx);
+  if (br->wk_job_ext) { /* a job for someone else: collected in xout */
+    int rc = 0;
+    if (br->wk_quit)
+      rc = UV_ECANCELED;
+    else if (br->xout_over || br->xout.len + len > BR_XOUT_MAX)
+      br->xout_over = 1, rc = UV_ENOBUFS;
+    else if (buf_append(&br->xout, text, len))
+      rc = UV_ENOMEM;
+    uv_mutex_unlock(&br->mtx);
+    return rc;
+  }
+  uv_mutex_unlock(&br->mtx);
   while (len) {
     size_t take = len > (BR_BODY_MAX - 1) / 2 ? (BR_BODY_MAX - 1) / 2 : len;
     size_t need = 1 + 2 * take;
@@ -703,9 +725,25 @@ static void worker_main(void *arg) {
       uv_mutex_lock(&br->mtx);
       continue;
     }
+    br_job_fn fn = br->wk_job_fn;
+    void *fn_arg = br->wk_job_fn_arg;
     uv_mutex_unlock(&br->mtx);
     br->wk_replied = 0;
-    svc_handle(br->svc, br->job, len);
+    if (fn) {
+      char *text = NULL;
+      size_t tlen = 0;
+      int rc = fn(br->svc, fn_arg, &text, &tlen);
+      if (text) {
+        uv_mutex_lock(&br->mtx);
+        if (buf_append(&br->xout, text, tlen))
+          rc = -1;
+        uv_mutex_unlock(&br->mtx);
+        free(text);
+      }
+      io_reply(br, rc ? "E01" : "OK", rc ? 3 : 2);
+    } else {
+      svc_handle(br->svc, br->job, len);
+    }
     if (!br->wk_replied)
       io_reply(br, "E.rspbridge: the service gave no reply", 38);
     uv_mutex_lock(&br->mtx);
@@ -869,7 +907,9 @@ int br_start(br_t *br) {
   br->fin_timer.data = br;
   uv_check_init(br->loop, &br->accept_check);
   br->accept_check.data = br;
-  br->open_handles += 7;
+  uv_timer_init(br->loop, &br->xlinger);
+  br->xlinger.data = br;
+  br->open_handles += 8;
   br->listener.handle.data = br;
   br->reject.handle.data = br;
 
@@ -980,6 +1020,7 @@ void br__maybe_finish_close(br_t *br) {
   buf_free(&br->wout);
   buf_free(&br->rx);
   buf_free(&br->wreply);
+  buf_free(&br->xout);
   free(br->rxe);
   br->rxe = NULL;
   if (br->cfg.trace)
@@ -994,6 +1035,7 @@ void br_close(br_t *br, br_close_cb cb) {
   if (br->closing || br->shutting)
     return;
   br->close_cb = cb;
+  br__xjob_cancel(br, UV_ECANCELED, 0);
   if (!br->thread_started || (!br->wk_busy && br->tstate != BR__T_UP)) {
     br__close_now(br);
     return;
@@ -1075,7 +1117,9 @@ void br__close_now(br_t *br) {
     br__close_handle(br, (uv_handle_t *)&br->spin, handle_closed);
     br__close_handle(br, (uv_handle_t *)&br->fin_timer, handle_closed);
     br__close_handle(br, (uv_handle_t *)&br->accept_check, handle_closed);
+    br__close_handle(br, (uv_handle_t *)&br->xlinger, handle_closed);
   }
+  br__xjob_cancel(br, UV_ECANCELED, 1);
   if (br->listening)
     br__close_handle(br, &br->listener.handle, handle_closed);
   br->listening = 0;

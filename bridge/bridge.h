@@ -164,6 +164,45 @@ int br_listen_port(const br_t *br);
 /* Whether the target connection was ever made. */
 int br_ever_connected(const br_t *br);
 
+/* Jobs run for someone other than the RSP client (br_job_submit). */
+#define BR_XJOB_MAX   64                /* queued at once; more is UV_EBUSY */
+#define BR_XOUT_MAX   (8 * 1024 * 1024) /* a job's output text beyond this fails it */
+#define BR_XLINGER_MS 1000 /* no client: the target is released this long after the last job */
+enum { BR_EJOB_RUNNING = -100001, BR_EJOB_LOST = -100002 };
+typedef void (*br_job_cb)(void *arg, int status, const char *out, size_t out_len, const char *reply,
+                          size_t reply_len);
+/* Worker thread, in place of svc_handle(): *text (malloc'd, freed by the
+ * core) is the job's output; returns 0 (reply "OK") or not (reply "E01"). */
+typedef int (*br_job_fn)(svc *s, void *fn_arg, char **text, size_t *len);
+
+/* Loop thread.  Runs one service request on the worker as a job of its
+ * own, not the RSP client's: body is a packet body as a client sends it
+ * ("qRcmd,<hex>", "m...", "M...").  It runs when the worker is free, in
+ * the order it came among the client's requests.  Output text is
+ * collected (not sent as O packets) and, with the final reply, given to cb
+ * on the loop thread, once, never from inside this call; out/reply valid
+ * during cb only.  status: 0; BR_EJOB_RUNNING when the client's resume is
+ * outstanding (the target is not paused for this); BR_EJOB_LOST when the
+ * target is not connected or was lost during the job; UV_ECANCELED when
+ * the bridge closes.  With no client attached the job connects the target
+ * and the connection is released (svc_finish() first) BR_XLINGER_MS after
+ * the last job.  Returns 0 (cb follows) or a negative error: UV_EBUSY
+ * (BR_XJOB_MAX queued), UV_E2BIG, UV_ECANCELED (closing); cb is then not
+ * called. */
+int br_job_submit(br_t *br, const char *body, size_t len, br_job_cb cb, void *arg);
+/* The same with fn(svc, fn_arg, ...) run on the worker in place of
+ * svc_handle(); its text goes to cb as out, the reply is "OK" or "E01". */
+int br_job_call(br_t *br, br_job_fn fn, void *fn_arg, br_job_cb cb, void *arg);
+/* Loop thread, cheap. */
+typedef struct {
+  int connected; /* the target connection is up */
+  int running;   /* a client resume is outstanding */
+  int lost;      /* the connection was lost and not re-made */
+  int sessions;  /* RSP clients attached */
+} br_state;
+void br_get_state(const br_t *br, br_state *st);
+uv_loop_t *br_loop(br_t *br);
+
 /* Logging to cfg.log (stderr): level 0 info, 1 -v, 2 -vv.  Any thread. */
 void br__log(br_t *br, int level, const char *fmt, ...)
 #if defined(__GNUC__)

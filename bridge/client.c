@@ -257,6 +257,13 @@ int br__dispatch(br_t *br, const char *b, size_t len, int *action) {
   if (len && b[0] == 'D')
     svc_event(br->svc, SVC_EV_DETACH);
   br__side_send(&br->t, b, len, 0);
+  if (br->intr_deferred) {
+    br->intr_deferred = 0;
+    if ((flags & BR__REQ_RESUME) && br__side_raw(&br->t, "\003", 1) == 0) {
+      br__trace(br, "b>t", "^C", NULL, 0);
+      br->intr_sent = 1;
+    }
+  }
   /* "k" has no reply in the manual (the stub may just exit), but QEMU sends
    * W00 first and LLDB waits for it: it goes to the client if nothing else
    * was asked meanwhile (kill_pending), like a reply. */
@@ -268,6 +275,7 @@ int br__dispatch(br_t *br, const char *b, size_t len, int *action) {
 }
 
 static void client_request(br_t *br, const char *b, size_t len) {
+  br->req_seq++;
   if (br->wk_busy && br->wk_job_rcmd && !br->wk_abandoned)
     br__abandon_job(br);
   if (br->pend_count || br->wk_busy) {
@@ -320,6 +328,12 @@ static int c_on_interrupt(rsp_parser *p) {
   br__side *c = p->data;
   br_t *br = c->br;
   br__trace(br, "c>b", "^C", NULL, 0);
+  if (br->wk_busy && br->wk_job_ext && br->pend_count) {
+    /* The job is not the client's: the ^C is for the client's resume
+     * waiting behind it, sent up right after it. */
+    br->intr_deferred = 1;
+    return 0;
+  }
   if (br->wk_busy) {
     uv_mutex_lock(&br->mtx);
     br->wk_intr = 1;
@@ -432,6 +446,7 @@ void br__client_drop(br_t *br, const char *why) {
   br->sess_xml = 0;
   br->need_replay = 0;
   br->intr_sent = 0;
+  br->intr_deferred = 0;
   svc_event(br->svc, SVC_EV_DETACH);
   /* A service command still running may need the target to undo a mode
    * it set (QEMU's physical-memory mode outlives connections): the

@@ -2,6 +2,9 @@
 #define _POSIX_C_SOURCE 200809L
 #define _DEFAULT_SOURCE
 #include "bridge.h"
+#ifdef RSP_HAVE_HTTP
+#include "http_session.h"
+#endif
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -53,6 +56,7 @@ typedef struct {
   char sock_path[SOCK_PATH_MAX + 16];
   int exit_code;
   int closing;
+  void *http; /* br_http, --http */
 } app_t;
 
 static void usage(FILE *f) {
@@ -107,6 +111,9 @@ static void usage(FILE *f) {
           "  --phys BACKEND     physical access: auto, qemu, offset:OFF, none\n"
           "  --root PA          page-table root to use instead of the CPU's\n"
           "  --qemu-pid PID     read guest RAM from QEMU's process (as with --exec)\n"
+          "  --http ADDR        serve the HTTP/JSON API and the page at GET / on\n"
+          "                     HOST:PORT, :PORT or PORT (127.0.0.1 unless a host is\n"
+          "                     named; port 0 picks one); --read-only applies\n"
           "  -h, --help         this text\n"
           "  -V, --version      the version\n"
           "\n"
@@ -195,6 +202,11 @@ static void app_shutdown(app_t *app, int code) {
     return;
   app->closing = 1;
   app->exit_code = code;
+#ifdef RSP_HAVE_HTTP
+  if (app->http)
+    br_http_close(app->http, NULL, NULL);
+  app->http = NULL;
+#endif
   br_close(app->br, on_bridge_closed);
   for (size_t i = 0; i < N_END_SIGNALS; i++)
     uv_close((uv_handle_t *)&app->sig[i], on_handle_closed);
@@ -403,7 +415,8 @@ int main(int argc, char **argv) {
     O_SPIN,
     O_MONITOR,
     O_ONKILL,
-    O_QEMU_PID
+    O_QEMU_PID,
+    O_HTTP
   };
   static const struct option opts[] = {
       {"listen", required_argument, NULL, O_LISTEN},
@@ -421,6 +434,7 @@ int main(int argc, char **argv) {
       {"monitor", required_argument, NULL, O_MONITOR},
       {"on-kill", required_argument, NULL, O_ONKILL},
       {"qemu-pid", required_argument, NULL, O_QEMU_PID},
+      {"http", required_argument, NULL, O_HTTP},
       {"verbose", no_argument, NULL, 'v'},
       {"help", no_argument, NULL, 'h'},
       {"version", no_argument, NULL, 'V'},
@@ -431,6 +445,8 @@ int main(int argc, char **argv) {
   cfg.svc.cache_bytes = 4u << 20;
   const char *listen_arg = NULL, *trace_arg = NULL, *why = NULL;
   int stdio_client = 0, exec_qemu = 0, qemu_pid = 0;
+  char http_host[64] = "";
+  int http_port = -1;
   unsigned long long u;
   int c;
 
@@ -534,6 +550,22 @@ int main(int argc, char **argv) {
       }
       qemu_pid = (int)u;
       break;
+    case O_HTTP: { /* HOST:PORT, :PORT or PORT; [V6]:PORT */
+      const char *colon = strrchr(optarg, ':');
+      const char *port = colon ? colon + 1 : optarg;
+      size_t hl = colon ? (size_t)(colon - optarg) : 0;
+      const char *host = optarg;
+      if (hl >= 2 && host[0] == '[' && host[hl - 1] == ']')
+        host++, hl -= 2;
+      if (parse_uint(port, 65535, &u) || hl >= sizeof(http_host)) {
+        log_err("--http: expected HOST:PORT, :PORT or PORT, not '%.64s'%s", optarg, "");
+        return EXIT_USAGE;
+      }
+      memcpy(http_host, host, hl);
+      http_host[hl] = 0;
+      http_port = (int)u;
+      break;
+    }
     case 'v':
       cfg.verbose++;
       break;
@@ -630,6 +662,27 @@ int main(int argc, char **argv) {
     br_addr_format(&cfg.target, t, sizeof(t));
     fprintf(stderr, "rspbridge: listening on %s, target %s\n", a, t);
     fflush(stderr);
+  }
+  if (http_port >= 0) {
+#ifdef RSP_HAVE_HTTP
+    br_http *h = NULL;
+    rc = br_http_start(br, http_host[0] ? http_host : NULL, http_port, cfg.read_only, &h);
+    if (rc < 0) {
+      fprintf(stderr, "rspbridge: --http: cannot listen on %s:%d: %s\n",
+              http_host[0] ? http_host : "127.0.0.1", http_port, uv_strerror(rc));
+      code = EXIT_SETUP;
+      goto fail;
+    }
+    app.http = h;
+    fprintf(stderr, "rspbridge: HTTP on http://%s%s%s:%d/\n", strchr(http_host, ':') ? "[" : "",
+            http_host[0] ? http_host : "127.0.0.1", strchr(http_host, ':') ? "]" : "",
+            br_http_port(h));
+    fflush(stderr);
+#else
+    fprintf(stderr, "rspbridge: --http: this build has no HTTP endpoint (needs http-parser)\n");
+    code = EXIT_SETUP;
+    goto fail;
+#endif
   }
   if (br_service(br) && (qemu_pid || exec_qemu))
     svc_set_qemu_pid(br_service(br), qemu_pid ? qemu_pid : (int)app.pid);

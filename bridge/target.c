@@ -92,6 +92,8 @@ void br__target_closed(uv_handle_t *h) {
     } else if (!br->closing && br->c.up) {
       br__target_connect(br); /* a client came while the last one's was released */
     }
+    if (!br->closing && br->xcount)
+      uv_async_send(&br->async); /* a job waits for the connection */
   }
   br__maybe_finish_close(br);
 }
@@ -140,6 +142,10 @@ static void target_up(br_t *br) {
     replay_session(br);
   }
   br__timer_kick(br, 1);
+  if (br->xcount)
+    uv_async_send(&br->async); /* a job waits for the connection */
+  else if (!br->c.up && !br->shutting)
+    uv_timer_start(&br->xlinger, br__xlinger_cb, BR_XLINGER_MS, 0); /* made for no one */
   br__flush_all(br);
 }
 
@@ -221,6 +227,7 @@ void br__target_lost(br_t *br, const char *why) {
     return;
   br__log(br, 0, "target connection lost (%s)", why);
   br->t_lost = 1;
+  br->t_losses++;
   /* Nothing learned from this target may be served any more: not while
    * the connection is down, not once it is re-made (issue 12). */
   svc_event(br->svc, SVC_EV_LOST);

@@ -177,7 +177,17 @@ int br__pend_push(br_t *br, const char *b, size_t len, int action) {
 }
 
 void br__drain_pending(br_t *br) {
-  while (br->pend_count && !br->wk_busy && !br->closing) {
+  while (!br->wk_busy && !br->closing) {
+    /* A job for someone else (jobs.c) that came before the next client
+     * request goes first. */
+    if (br->xcount && !br->x_running && !br->shutting &&
+        (!br->pend_count || br->xq[br->xhead].seq <= br->req_seq - br->pend_count)) {
+      if (br__xjob_try(br))
+        continue;
+      break;
+    }
+    if (!br->pend_count)
+      break;
     uint32_t n;
     int32_t a;
     char *e = br->pend.p + br->pend_off;

@@ -265,6 +265,35 @@ static void stop_cb(uv_async_t *a) {
   harness *h = a->data;
   br_close(h->br, closed_cb);
   uv_close((uv_handle_t *)a, NULL);
+  uv_close((uv_handle_t *)&h->call, NULL);
+}
+
+static void call_cb(uv_async_t *a) {
+  harness *h = a->data;
+  uv_mutex_lock(&h->call_mtx);
+  void (*fn)(void *) = h->call_fn;
+  void *arg = h->call_arg;
+  h->call_fn = NULL;
+  uv_mutex_unlock(&h->call_mtx);
+  if (fn)
+    fn(arg);
+  uv_mutex_lock(&h->call_mtx);
+  h->call_done = 1;
+  uv_cond_broadcast(&h->call_cond);
+  uv_mutex_unlock(&h->call_mtx);
+}
+
+void harness_call(harness *h, void (*fn)(void *arg), void *arg) {
+  uv_mutex_lock(&h->call_mtx);
+  h->call_fn = fn;
+  h->call_arg = arg;
+  h->call_done = 0;
+  uv_mutex_unlock(&h->call_mtx);
+  uv_async_send(&h->call);
+  uv_mutex_lock(&h->call_mtx);
+  while (!h->call_done)
+    uv_cond_wait(&h->call_cond, &h->call_mtx);
+  uv_mutex_unlock(&h->call_mtx);
 }
 
 void harness_start(harness *h, const br_config *cfg) {
@@ -287,6 +316,10 @@ void harness_start(harness *h, const br_config *cfg) {
   assert_true(h->port > 0 || cfg->listen.kind != BR_ADDR_TCP);
   assert_int_equal(uv_async_init(&h->loop, &h->stop, stop_cb), 0);
   h->stop.data = h;
+  assert_int_equal(uv_mutex_init(&h->call_mtx), 0);
+  assert_int_equal(uv_cond_init(&h->call_cond), 0);
+  assert_int_equal(uv_async_init(&h->loop, &h->call, call_cb), 0);
+  h->call.data = h;
   assert_int_equal(uv_thread_create(&h->th, loop_thread, h), 0);
 }
 
@@ -301,6 +334,8 @@ void harness_stop(harness *h) {
   uv_thread_join(&h->th);
   /* A leaked handle fails here. */
   assert_int_equal(uv_loop_close(&h->loop), 0);
+  uv_cond_destroy(&h->call_cond);
+  uv_mutex_destroy(&h->call_mtx);
   free(h->br);
   h->br = NULL;
   fclose(h->log);

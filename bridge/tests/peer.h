@@ -63,6 +63,13 @@ typedef struct {
   size_t loglen;
   FILE *log;
   int stop_sent;
+  /* harness_call(): fn(arg) on the loop thread. */
+  uv_async_t call;
+  uv_mutex_t call_mtx;
+  uv_cond_t call_cond;
+  void (*call_fn)(void *arg);
+  void *call_arg;
+  int call_done;
 } harness;
 
 /* Bridge listening on 127.0.0.1:0 forwarding to 127.0.0.1:target_port. */
@@ -74,6 +81,9 @@ void harness_stop_begin(harness *h);
 /* Closes the bridge, joins the loop thread and asserts the loop closes
  * with no live handles. */
 void harness_stop(harness *h);
+/* Runs fn(arg) on the bridge's loop thread and waits for it to return
+ * (not after harness_stop_begin). */
+void harness_call(harness *h, void (*fn)(void *arg), void *arg);
 /* Whether the bridge's log contains s (after harness_stop). */
 int harness_log_has(harness *h, const char *s);
 void harness_free(harness *h);

@@ -161,7 +161,7 @@ void svc_handle(svc *s, const char *body, size_t len) {
   }
 }
 
-static int last_finishes;
+static atomic_int last_finishes; /* the worker writes it, the tests read it */
 
 int svc_finish(svc *s) {
   last_finishes++;
@@ -452,6 +452,285 @@ static void t_finish_bounded(void **state) {
   harness_free(&f.h);
 }
 
+/* ------------------------------------------------------------------------
+ * Jobs for someone other than the client (br_job_submit, br_job_call).
+ */
+
+typedef struct {
+  uv_mutex_t m;
+  uv_cond_t c;
+  int done, status, order;
+  char out[256], reply[64];
+} jobrec;
+
+static int job_order; /* loop thread */
+
+static void jr_init(jobrec *r) {
+  memset(r, 0, sizeof(*r));
+  uv_mutex_init(&r->m);
+  uv_cond_init(&r->c);
+}
+
+static void jr_free(jobrec *r) {
+  uv_cond_destroy(&r->c);
+  uv_mutex_destroy(&r->m);
+}
+
+static void job_cb(void *arg, int status, const char *out, size_t olen, const char *reply,
+                   size_t rlen) {
+  jobrec *r = arg;
+  uv_mutex_lock(&r->m);
+  assert_int_equal(r->done, 0); /* once */
+  r->status = status;
+  snprintf(r->out, sizeof(r->out), "%.*s", (int)olen, out);
+  snprintf(r->reply, sizeof(r->reply), "%.*s", (int)rlen, reply);
+  r->order = ++job_order;
+  r->done = 1;
+  uv_cond_broadcast(&r->c);
+  uv_mutex_unlock(&r->m);
+}
+
+/* Waits for the job's cb (WAIT ms at most); whether it came. */
+static int jr_wait(jobrec *r) {
+  uv_mutex_lock(&r->m);
+  for (int i = 0; i < WAIT / 10 && !r->done; i++)
+    uv_cond_timedwait(&r->c, &r->m, 10 * 1000000ull);
+  int d = r->done;
+  uv_mutex_unlock(&r->m);
+  return d;
+}
+
+static int job_fn(svc *s, void *fn_arg, char **text, size_t *len) {
+  (void)s;
+  *text = strdup((const char *)fn_arg);
+  *len = strlen(*text);
+  return 0;
+}
+
+struct submit {
+  br_t *br;
+  const char *cmd; /* NULL: br_job_call(job_fn, "from fn") */
+  jobrec *r;
+  int rc;
+};
+
+static void do_submit(void *arg) {
+  struct submit *sb = arg;
+  if (!sb->cmd) {
+    sb->rc = br_job_call(sb->br, job_fn, "from fn", job_cb, sb->r);
+    return;
+  }
+  char body[600];
+  int n = rsp_format_qrcmd(body, sizeof(body), sb->cmd, strlen(sb->cmd));
+  assert_true(n > 0);
+  sb->rc = br_job_submit(sb->br, body, (size_t)n, job_cb, sb->r);
+  assert_int_equal(sb->r->done, 0); /* never from inside the call */
+}
+
+static void submit(fx *f, const char *cmd, jobrec *r) {
+  struct submit sb = {f->h.br, cmd, r, -1};
+  harness_call(&f->h, do_submit, &sb);
+  assert_int_equal(sb.rc, 0);
+}
+
+static void t_job_for_another(void **state) {
+  (void)state;
+  fx f;
+  fx_up(&f, NULL);
+  fx_handshake(&f);
+  jobrec r, k;
+  jr_init(&r);
+  jr_init(&k);
+  submit(&f, "pipe 2", &r);
+  expect_pkt(f.t, "m0,1");
+  expect_pkt(f.t, "m1,1");
+  peer_send(f.t, "O6869"); /* console output from the target is the job's too */
+  peer_send(f.t, "00");
+  peer_send(f.t, "01");
+  assert_true(jr_wait(&r));
+  assert_int_equal(r.status, 0);
+  assert_string_equal(r.out, "rc=0 replies=2 console=1 order=ok\n");
+  assert_string_equal(r.reply, "OK");
+  expect_quiet(f.c, 50); /* nothing of it reaches the client */
+  submit(&f, NULL, &k);
+  assert_true(jr_wait(&k));
+  assert_int_equal(k.status, 0);
+  assert_string_equal(k.out, "from fn");
+  assert_string_equal(k.reply, "OK");
+  /* The client's own commands are as before. */
+  send_rcmd(f.c, "pipe 1");
+  expect_pkt(f.t, "m0,1");
+  peer_send(f.t, "00");
+  assert_string_equal(decode_O(peer_packet(f.c, WAIT)), "rc=0 replies=1 console=0 order=ok\n");
+  expect_pkt(f.c, "OK");
+  jr_free(&r);
+  jr_free(&k);
+  fx_down(&f);
+}
+
+/* Jobs and the client's requests run in the order they came. */
+static void t_job_fifo_with_client(void **state) {
+  (void)state;
+  fx f;
+  fx_up(&f, NULL);
+  fx_handshake(&f);
+  jobrec a, b;
+  jr_init(&a);
+  jr_init(&b);
+  submit(&f, "pipe 1", &a);
+  expect_pkt(f.t, "m0,1");
+  peer_send(f.c, "g"); /* waits: the worker is busy */
+  expect_ev(f.c, EV_ACK);
+  submit(&f, "pipe 1", &b); /* after the client's g */
+  expect_quiet(f.t, 50);
+  peer_send(f.t, "00");
+  assert_true(jr_wait(&a));
+  expect_pkt(f.t, "g");
+  expect_quiet(f.t, 50); /* b waits for the answer to g */
+  peer_send(f.t, "1234");
+  expect_pkt(f.c, "1234");
+  expect_pkt(f.t, "m0,1");
+  peer_send(f.t, "00");
+  assert_true(jr_wait(&b));
+  assert_int_equal(a.status, 0);
+  assert_int_equal(b.status, 0);
+  assert_true(a.order < b.order);
+  jr_free(&a);
+  jr_free(&b);
+  fx_down(&f);
+}
+
+/* The client's target runs: the job is refused, the target not paused. */
+static void t_job_target_running(void **state) {
+  (void)state;
+  fx f;
+  fx_up(&f, NULL);
+  fx_handshake(&f);
+  jobrec r, r2;
+  jr_init(&r);
+  jr_init(&r2);
+  peer_send(f.c, "c");
+  expect_pkt(f.t, "c");
+  submit(&f, "pipe 1", &r);
+  assert_true(jr_wait(&r));
+  assert_int_equal(r.status, BR_EJOB_RUNNING);
+  expect_quiet(f.t, 50); /* no ^C, no request */
+  peer_send(f.t, "S05");
+  expect_pkt(f.c, "S05");
+  submit(&f, "pipe 1", &r2);
+  expect_pkt(f.t, "m0,1");
+  peer_send(f.t, "00");
+  assert_true(jr_wait(&r2));
+  assert_int_equal(r2.status, 0);
+  jr_free(&r);
+  jr_free(&r2);
+  fx_down(&f);
+}
+
+static void t_job_target_lost(void **state) {
+  (void)state;
+  fx f;
+  fx_up(&f, NULL);
+  fx_handshake(&f);
+  jobrec r, r2;
+  jr_init(&r);
+  jr_init(&r2);
+  close(f.lfd); /* no reconnection */
+  f.lfd = -1;
+  submit(&f, "pipe 1", &r);
+  expect_pkt(f.t, "m0,1");
+  peer_free(f.t); /* lost during the job */
+  f.t = NULL;
+  assert_true(jr_wait(&r));
+  assert_int_equal(r.status, BR_EJOB_LOST);
+  submit(&f, "pipe 1", &r2); /* and after it */
+  assert_true(jr_wait(&r2));
+  assert_int_equal(r2.status, BR_EJOB_LOST);
+  jr_free(&r);
+  jr_free(&r2);
+  fx_down(&f);
+}
+
+/* br_close: the queued jobs are cancelled, the running one too once it
+ * ends. */
+static void t_job_cancelled_on_close(void **state) {
+  (void)state;
+  fx f;
+  fx_up(&f, NULL);
+  fx_handshake(&f);
+  jobrec a, b;
+  jr_init(&a);
+  jr_init(&b);
+  submit(&f, "pipe 1", &a);
+  submit(&f, "pipe 1", &b);
+  expect_pkt(f.t, "m0,1");
+  harness_stop_begin(&f.h);
+  assert_true(jr_wait(&b));
+  assert_int_equal(b.status, UV_ECANCELED);
+  peer_send(f.t, "00");
+  assert_true(jr_wait(&a));
+  assert_int_equal(a.status, UV_ECANCELED);
+  assert_int_equal(peer_next_noack(f.t, WAIT, NULL, NULL), EV_EOF);
+  fx_stop(&f);
+  harness_free(&f.h);
+  jr_free(&a);
+  jr_free(&b);
+}
+
+/* The client's ^C during another's job is for the client's resume that
+ * waits behind it: it follows that resume up, the job is left alone. */
+static void t_job_client_interrupt(void **state) {
+  (void)state;
+  fx f;
+  fx_up(&f, NULL);
+  fx_handshake(&f);
+  jobrec r;
+  jr_init(&r);
+  submit(&f, "pipe 1", &r);
+  expect_pkt(f.t, "m0,1");
+  peer_send(f.c, "c");
+  expect_ev(f.c, EV_ACK);
+  peer_raw(f.c, "\003", 1);
+  expect_quiet(f.t, 50);
+  peer_send(f.t, "00");
+  assert_true(jr_wait(&r));
+  assert_int_equal(r.status, 0);
+  assert_string_equal(r.out, "rc=0 replies=1 console=0 order=ok\n");
+  expect_pkt(f.t, "c");
+  expect_ev(f.t, EV_INTR);
+  peer_send(f.t, "T02");
+  expect_pkt(f.c, "T02");
+  jr_free(&r);
+  fx_down(&f);
+}
+
+/* No client: a job connects the target, which is released (svc_finish
+ * first) once no job came for BR_XLINGER_MS. */
+static void t_job_without_client(void **state) {
+  (void)state;
+  fx f;
+  fx_up(&f, NULL);
+  fx_handshake(&f);
+  peer_free(f.c);
+  f.c = NULL;
+  int before = last_finishes;
+  assert_int_equal(peer_next_noack(f.t, WAIT, NULL, NULL), EV_EOF);
+  peer_free(f.t);
+  jobrec r;
+  jr_init(&r);
+  submit(&f, "pipe 1", &r);
+  f.t = peer_new(tcp_accept_timeout(f.lfd, WAIT));
+  expect_pkt(f.t, "m0,1");
+  peer_send(f.t, "00");
+  assert_true(jr_wait(&r));
+  assert_int_equal(r.status, 0);
+  assert_string_equal(r.reply, "OK");
+  assert_int_equal(peer_next_noack(f.t, BR_XLINGER_MS + WAIT, NULL, NULL), EV_EOF);
+  assert_true(last_finishes > before);
+  jr_free(&r);
+  fx_down(&f);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(t_transact_pipelined_in_order),
@@ -466,6 +745,13 @@ int main(void) {
       cmocka_unit_test(t_close_during_command),
       cmocka_unit_test(t_finish_before_close),
       cmocka_unit_test(t_finish_bounded),
+      cmocka_unit_test(t_job_for_another),
+      cmocka_unit_test(t_job_fifo_with_client),
+      cmocka_unit_test(t_job_target_running),
+      cmocka_unit_test(t_job_target_lost),
+      cmocka_unit_test(t_job_cancelled_on_close),
+      cmocka_unit_test(t_job_client_interrupt),
+      cmocka_unit_test(t_job_without_client),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

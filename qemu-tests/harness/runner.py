@@ -68,12 +68,19 @@ def session(lay, kernel, bridge=None, serial=None, bridge_args=(), qemu_extra=()
         started.append(q)
         s.port = s.qport
         if bridge:
-            b, s.port = procs.start_listener(
-                lambda p: [bridge, "--listen", "127.0.0.1:%d" % p]
-                + [a.replace("@QEMU_PID@", str(q.pid)) for a in bridge_args]  # --qemu-pid
-                + ["tcp:127.0.0.1:%d" % s.qport],
-                "rspbridge",
-            )
+            def bridge_argv(p):
+                # @HTTP_PORT@ (--http): a free port of its own, chosen per attempt.
+                s.http_port = procs.free_port() if any("@HTTP_PORT@" in a for a in bridge_args) else None
+                return (
+                    [bridge, "--listen", "127.0.0.1:%d" % p]
+                    + [
+                        a.replace("@QEMU_PID@", str(q.pid)).replace("@HTTP_PORT@", str(s.http_port))
+                        for a in bridge_args
+                    ]  # --qemu-pid, --http
+                    + ["tcp:127.0.0.1:%d" % s.qport]
+                )
+
+            b, s.port = procs.start_listener(bridge_argv, "rspbridge")
             started.append(b)
             s.bridge_pid = b.pid
         yield s
@@ -133,6 +140,8 @@ def main():
             )
             if args.bridge:
                 env.update(RSPT_BRIDGE_PATH=os.path.abspath(args.bridge), RSPT_BRIDGE_PID=str(s.bridge_pid))
+                if getattr(s, "http_port", None):
+                    env["RSPT_HTTP_PORT"] = str(s.http_port)
             if qmp_dir:
                 env["RSPT_QMP"] = qmp_path
             if args.seed is not None:

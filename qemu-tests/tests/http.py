@@ -1,0 +1,333 @@
+"""rspbridge --http end to end (runs inside GDB; runner.py --bridge ...
+--bridge-arg=--http --bridge-arg=127.0.0.1:@HTTP_PORT@ [--bridge-arg=--read-only]).
+
+Through the repo's Python client (python/rspbridge): every endpoint answers what the
+monitor command answers through GDB (`monitor vtop VA --json` and the others), physical
+and virtual reads equal the layout's byte patterns and GDB's reads, writes are refused
+under --read-only (and go through otherwise, then are put back), bad input gets 400/404.
+Then HTTP clients in another process while GDB steps (answers stay right, GDB's
+transcript has nothing of theirs) and while GDB continues (409, the guest is not paused
+for them; the client stops the guest with ^C through GDB once it saw the 409)."""
+
+import http.client
+import json
+import os
+import re
+import select
+import socket
+import subprocess
+import sys
+import time
+
+import gdbside
+import procs
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+sys.path.insert(0, os.path.join(ROOT, "python"))
+import rspbridge  # noqa: E402 - from the tree
+
+# Runs in a plain python3 (not GDB's): HTTP requests in a loop while GDB works.
+# argv: port, mode ("step": until stdin closes; "run": until a 409, then SIGINT to GDB),
+# gdb pid, the VAs to translate (JSON list).
+CLIENT = r"""
+import json, os, signal, sys, threading, time
+sys.path.insert(0, %(py)r)
+import rspbridge
+port, mode, gdb_pid, want = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), json.loads(sys.argv[4])
+stop = threading.Event()
+if mode == "step":
+    threading.Thread(target=lambda: (sys.stdin.read(), stop.set()), daemon=True).start()
+b = rspbridge.Bridge("http://127.0.0.1:%%d" %% port, timeout=30)
+# Answers by kind: "VA 200 PA", "VA 404", "VA 409"; the guest may switch address spaces
+# while GDB steps, so GDB's side checks each against the layout's roots.
+res = {"n": 0, "running": 0, "seen": {}}
+deadline = time.monotonic() + 60  # a hang guard, not a measure
+while not stop.is_set() and time.monotonic() < deadline:
+    for va in want:
+        try:
+            key = "%%s 200 %%s" %% (va, b.vtop(int(va, 16))["pa"])
+        except rspbridge.Error as e:
+            key = "%%s %%d" %% (va, e.status)
+            res["running"] += e.status == 409
+        res["n"] += 1
+        res["seen"][key] = res["seen"].get(key, 0) + 1
+    print("round", flush=True)  # one more round of answers (the stepping side counts them)
+    if mode == "run" and res["running"]:
+        break
+if mode == "run":
+    os.kill(gdb_pid, signal.SIGINT)  # the guest runs until GDB's ^C
+print(json.dumps(res))
+"""
+
+
+def raw(port, method, path, body=None, headers=None):
+    """(status, parsed JSON or bytes) of one request on its own connection."""
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        c.request(method, path, body=body, headers=headers or {})
+        r = c.getresponse()
+        data = r.read()
+        try:
+            return r.status, json.loads(data)
+        except ValueError:
+            return r.status, data
+    finally:
+        c.close()
+
+
+def raw_bytes(port, data):
+    """The status of the answer to bytes sent as they are (the server then closes)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+        s.sendall(data)
+        got = b""
+        while b"\r\n" not in got:
+            d = s.recv(4096)
+            if not d:
+                break
+            got += d
+    parts = got.split(b" ", 2)
+    return int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else None
+
+
+def spawn_client(t, port, mode, want):
+    script = CLIENT % {"py": os.path.join(ROOT, "python")}
+    return subprocess.Popen(
+        ["python3", "-c",
+         script, str(port), mode, str(os.getpid()), json.dumps(sorted(want))],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )
+
+
+class Lines:
+    """The helper's stdout, read without blocking GDB longer than asked."""
+
+    def __init__(self, p):
+        self.fd, self.buf, self.rounds = p.stdout.fileno(), b"", 0
+
+    def poll(self, timeout):
+        r, _, _ = select.select([self.fd], [], [], timeout)
+        if r:
+            d = os.read(self.fd, 4096)
+            self.buf += d
+            self.rounds = self.buf.count(b"round\n")
+            return bool(d)
+        return True
+
+
+def client_result(t, p, what, lines=None):
+    try:
+        out, _ = p.communicate(input="", timeout=120)  # "step" ends when its stdin closes
+        if lines:
+            out = lines.buf.decode() + out
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.communicate()
+        raise gdbside.Fail("%s: the HTTP client process did not end" % what)
+    t.require(p.returncode == 0, "%s: the HTTP client process failed (%s)" % (what, p.returncode))
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def capture(t, cmds):
+    """GDB's output of cmds, all of it."""
+    return "".join(t.gdb(c) for c in cmds)
+
+
+def same_now(t, b, vas, what):
+    """The target stopped: HTTP and GDB give the same vtop documents."""
+    for va_s in sorted(vas):
+        j, _ok = t.monitor_json("vtop %s" % va_s)
+        try:
+            h = b.vtop(int(va_s, 16))
+        except rspbridge.Error as e:
+            h = e.doc
+        t.check(h == j, "vtop %s %s: HTTP %s, GDB %s" % (va_s, what, str(h)[:200], str(j)[:200]))
+
+
+def check_answers(t, r, what):
+    """Each kind of answer the helper saw is one the layout allows under some root (the
+    guest may switch while it runs or steps), or 409; returns the number of 409s."""
+    L = t.layout
+    bad = []
+    for key in r["seen"]:
+        va_s, status, *pa = key.split()
+        va = int(va_s, 16)
+        pas = {L.translate(va, root) for root in L.roots}
+        if status == "409":
+            continue
+        if status == "200" and int(pa[0], 16) in pas:
+            continue
+        if status == "404" and None in pas:
+            continue
+        bad.append(key)
+    t.check(r["n"] > 0 and not bad, "%s: answers the layout does not allow: %s" % (what, bad[:6]))
+    return r["running"]
+
+
+def main(t):
+    port = int(os.environ.get("RSPT_HTTP_PORT") or 0)
+    t.require(port, "no RSPT_HTTP_PORT: register this test with --http 127.0.0.1:@HTTP_PORT@")
+    ro = "--read-only" in os.environ.get("RSPT_BRIDGE_ARGS", "").split()
+    pid = int(os.environ.get("RSPT_BRIDGE_PID") or 0)
+    deadline = time.monotonic() + 20  # hang guard: the bridge starts HTTP right after GDB's port
+    while not procs.listening(port, pid or None):
+        t.require(time.monotonic() < deadline, "rspbridge does not listen on HTTP port %d" % port)
+        time.sleep(0.05)
+    b = rspbridge.Bridge("http://127.0.0.1:%d" % port, timeout=60)
+    L = t.layout
+    t.connect()
+    t.to_stop()
+
+    tg = b.target()
+    t.check(tg.get("run_state") == "stopped" and tg.get("sessions") == 1, "target: %s" % tg)
+
+    # Translations: the same documents as through GDB.
+    user = next(m for m in L.maps if m.root == L.roots[0] and m.name == "user")
+    hole = next((va for r, va, _ in L.holes if r == L.roots[0]), None)
+    vas = [user.va + 0x100, L.counter] + [m.va + m.size // 2 for m in L.maps if m.root == L.roots[0]][:6]
+    want_vtop = {}
+    for va in vas:
+        for cmd, fn in (("vtop", b.vtop), ("pte", b.pte)):
+            j, ok = t.monitor_json("%s %#x" % (cmd, va))
+            try:
+                h = fn(va)
+            except rspbridge.Error as e:
+                h = e.doc
+                t.check(not ok, "%s %#x: HTTP %d %s, GDB %s" % (cmd, va, e.status, h, j))
+            t.check(h == j, "%s %#x: HTTP %s != GDB %s" % (cmd, va, h, j))
+            if cmd == "vtop" and ok:
+                want_vtop["%#x" % va] = j
+    t.require(want_vtop, "no VA translated")
+    j, ok = t.monitor_json("ptov %#x" % user.pa)
+    t.check(ok and b.ptov(user.pa) == j, "ptov %#x: HTTP != GDB %s" % (user.pa, j))
+    j, ok = t.monitor_json("maps")
+    t.check(ok and b.maps() == j, "maps: HTTP != GDB")
+    lo, hi = user.va, user.va + user.size
+    j, ok = t.monitor_json("maps %#x %#x" % (lo, hi))
+    t.check(ok and b.maps(lo, hi) == j, "maps %#x %#x: HTTP != GDB %s" % (lo, hi, j))
+    c = b.cache()
+    t.check(isinstance(c, dict) and "error" not in c, "cache: %s" % c)
+    out = b.monitor("vtop %#x --json" % user.va)
+    t.check(json.loads(out) == t.monitor_json("vtop %#x" % user.va)[0], "POST /v1/monitor: %r" % out)
+    regs = b.regs().get("regs", {})
+    # /v1/regs names the registers the service reads (the paging ones): each as GDB reads it.
+    t.check(len(regs) >= 2, "regs: %s" % regs)
+    for name, val in sorted(regs.items()):
+        t.check(int(val, 16) == t.reg(name), "regs: %s %s != GDB's %#x" % (name, val, t.reg(name)))
+
+    # Memory: the layout's patterns, GDB's reads.
+    base, _size = L.patterns[0]
+    want = b"".join(L.pattern_word(base + i).to_bytes(8, "little") for i in range(0, 0x80, 8))
+    got = b.read_phys(base, 0x80)
+    t.check(got == want, "phys %#x: %s, want the pattern" % (base, got[:16].hex()))
+    t.check(got[:64] == b"".join(w.to_bytes(8, "little") for w in t.xp(base, 8, 8)), "phys %#x != GDB's xp" % base)
+    va = user.va + 0x100
+    got = b.read_virt(va, 0x40)
+    t.check(got == t.read_virt(va, 0x40), "virt %#x != GDB's read" % va)
+    pw = L.pattern_word(user.pa + 0x100)
+    if pw is not None:
+        t.check(got[:8] == pw.to_bytes(8, "little"), "virt %#x: %s, want the pattern" % (va, got[:8].hex()))
+
+    # Writes.
+    pa = user.pa + 0x100
+    before = b.read_phys(pa, 8)
+    new = bytes(x ^ 0x5A for x in before)
+    if ro:
+        try:
+            b.write_phys(pa, new)
+            t.check(False, "PUT /v1/phys went through a read-only bridge")
+        except rspbridge.Error as e:
+            t.check(e.status == 403, "PUT /v1/phys read-only: %d %s" % (e.status, e.doc))
+        try:
+            b.write_virt(va, new)
+            t.check(False, "PUT /v1/virt went through a read-only bridge")
+        except rspbridge.Error as e:
+            t.check(e.status == 403, "PUT /v1/virt read-only: %d %s" % (e.status, e.doc))
+        t.check(b.read_phys(pa, 8) == before and t.xp(pa, 1, 8)[0] == int.from_bytes(before, "little"),
+                "memory at %#x changed under a read-only bridge" % pa)
+    else:
+        b.write_phys(pa, new)
+        t.gdb("maintenance flush dcache")
+        t.check(t.xp(pa, 1, 8)[0] == int.from_bytes(new, "little"), "PUT /v1/phys %#x: GDB reads no change" % pa)
+        b.write_virt(va, before)
+        t.check(t.xp(pa, 1, 8)[0] == int.from_bytes(before, "little"), "PUT /v1/virt %#x: not put back" % va)
+
+    # Bad input.
+    bad = [
+        ("GET", "/v1/vtop", 400), ("GET", "/v1/vtop?va=zz", 400), ("GET", "/v1/vtop?va=0x1&bogus=1", 400),
+        ("GET", "/v1/phys?pa=0x0&len=0", 400), ("GET", "/v1/maps?lo=0x2000", 400), ("GET", "/v1/nope", 404),
+        ("POST", "/v1/monitor", 400),
+    ]
+    if hole is not None:
+        bad.append(("GET", "/v1/vtop?va=%#x" % hole, 404))
+        bad.append(("GET", "/v1/virt?va=%#x&len=0x10" % hole, 404))
+    for method, path, status in bad:
+        st, doc = raw(port, method, path, body=b"" if method == "POST" else None)
+        t.check(st == status and isinstance(doc, dict) and "error" in doc, "%s %s: %d %r, want %d" % (method, path, st, doc, status))
+    st, _ = raw(port, "GET", "/v1/target", headers={"X-Big": "a" * 20000})
+    t.check(st == 431, "huge header: %d, want 431" % st)
+    st = raw_bytes(port, b"GET /v1/target HTTP/1.1\r\nno colon here\r\n\r\n")
+    t.check(st == 400, "malformed request: %s, want 400" % st)
+
+    # HTTP while GDB steps: answers right, nothing of theirs in GDB's transcript.
+    p = spawn_client(t, port, "step", want_vtop)
+    lines = Lines(p)
+    steps = ""
+    try:
+        deadline = time.monotonic() + 60  # hang guard
+        while lines.rounds == 0 and time.monotonic() < deadline:
+            t.require(lines.poll(1.0), "the HTTP client process ended before its first answer")
+        t.require(lines.rounds, "the HTTP client process got no answer in 60 s")
+        first, n = lines.rounds, 0
+        # Step until the client answered 3 more rounds meanwhile (at least 40 steps).
+        while (n < 40 or lines.rounds < first + 3) and n < 5000:
+            steps += capture(t, ["stepi"])
+            n += 1
+            lines.poll(0)
+        steps += capture(t, ["p/x $pc"])
+        t.check(lines.rounds >= first + 3, "only %d HTTP rounds during %d steps" % (lines.rounds - first, n))
+    except BaseException:
+        p.kill()
+        raise
+    r = client_result(t, p, "stepping", lines)
+    check_answers(t, r, "HTTP while stepping")
+    strange = [ln for ln in steps.splitlines() if ln.strip() and not (
+        ln.startswith("0x") or ln.startswith("$") or ln[:1].isdigit() or "in " in ln)]
+    t.check(not strange and re.search(r"^\$\d+ = 0x", steps, re.M), "GDB's stepping transcript: %r" % (strange[:5] or steps[-200:]))
+    t.log("stepping: %d HTTP answers, %d of them 409 (a step is a resume)" % (r["n"], r["running"]))
+    same_now(t, b, want_vtop, "after stepping")
+
+    # HTTP while the guest runs under GDB's continue: 409, not paused; its ^C stops it.
+    p = spawn_client(t, port, "run", want_vtop)
+    try:
+        t.gdb("continue")
+    except gdbside.gdb.error as e:
+        t.check(False, "continue: %s" % e)
+    r = client_result(t, p, "running")
+    t.check(check_answers(t, r, "HTTP while running") > 0, "HTTP while running: no 409 (%s)" % r["seen"])
+    tg = b.target()
+    t.check(tg.get("run_state") == "stopped", "after ^C: %s" % tg)
+    same_now(t, b, want_vtop, "after the run")
+
+    # HTTP alone: GDB detaches (the guest runs on); a request connects the target itself.
+    t.gdb("detach")
+    deadline = time.monotonic() + 20  # hang guard: the bridge sees GDB's connection close
+    while b.target().get("sessions") != 0:
+        t.require(time.monotonic() < deadline, "GDB detached but the bridge still counts a session")
+        time.sleep(0.05)
+    r = {"n": 0, "running": 0, "seen": {}}
+    for va_s in sorted(want_vtop):
+        try:
+            key = "%s 200 %s" % (va_s, b.vtop(int(va_s, 16))["pa"])
+        except rspbridge.Error as e:
+            key = "%s %d" % (va_s, e.status)
+        r["n"] += 1
+        r["seen"][key] = r["seen"].get(key, 0) + 1
+    t.check(check_answers(t, r, "HTTP without GDB") == 0, "HTTP without GDB: 409 with no client: %s" % r["seen"])
+    tg = b.target()
+    t.check(tg.get("sessions") == 0 and tg.get("run_state") == "stopped", "HTTP without GDB: target %s" % tg)
+    t.log("http: endpoints equal GDB's monitor; %s; 409 while running; works without GDB"
+          % ("writes refused" if ro else "writes work"))
+    b.close()
+
+
+gdbside.run(main)
