@@ -224,6 +224,8 @@ static int status_of_failure(const char *out, size_t len) {
     return 503;
   if (has(out, len, "read-only"))
     return 403;
+  if (has(out, len, "no process attached"))
+    return 409; /* the client detached: the guest runs, nothing may stop it */
   if (has(out, len, "\"mapped\":false") || has(out, len, "not present") ||
       has(out, len, "no physical page") || has(out, len, "I/O region") ||
       has(out, len, "not canonical") || has(out, len, "non-canonical"))
