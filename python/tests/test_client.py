@@ -9,10 +9,18 @@ import sys
 import threading
 import unittest
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+# The package from the tree (PYTHONPATH=python), unless test_install.py
+# installed it elsewhere and asks for that one (RSPBRIDGE_INSTALLED=DIR).
+INSTALLED = os.environ.get("RSPBRIDGE_INSTALLED")
+if not INSTALLED:
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import rspbridge  # noqa: E402
 from rspbridge import Bridge, Error  # noqa: E402
+
+if INSTALLED and not os.path.abspath(rspbridge.__file__).startswith(os.path.abspath(INSTALLED) + os.sep):
+    sys.exit(f"rspbridge imported from {rspbridge.__file__}, not from {INSTALLED}")
 from simserver import SimServer  # noqa: E402
 
 SERVER = None
