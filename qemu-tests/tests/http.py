@@ -264,7 +264,8 @@ def main(t):
     regs = rdoc.get("regs", {})
     # /v1/regs: the general registers (g) and the paging ones, each as GDB reads it.
     fam = L.mode.family
-    must = {"x86": ["rip", "rsp", "rax", "r15", "eflags", "cs", "cr0", "cr3", "cr4", "efer"],
+    must = {"x86": ["rip", "rsp", "rax", "r15", "eflags", "cs", "cr0", "cr3", "cr4", "efer"] if L.mode.word == 8
+            else ["eip", "esp", "eax", "edi", "eflags", "cs", "cr0", "cr3", "cr4"],
             "arm64": ["pc", "sp", "x0", "x30", "cpsr", "TTBR0_EL1", "TTBR1_EL1", "TCR_EL1"],
             "riscv": ["pc", "sp", "ra", "t6", "satp"]}[fam]
     t.check(all(n in regs for n in must) and len(regs) >= 17,
@@ -274,7 +275,8 @@ def main(t):
     for name, val in sorted(regs.items()):
         g = t.reg(name)
         t.check(int(val, 16) == g, "regs: %s %s != GDB's %#x" % (name, val, g))
-    t.check(int(regs.get("pc", regs.get("rip", "0x0")), 16) == t.reg("pc"), "regs: pc")
+    pcname = must[0]  # rip, eip or pc
+    t.check(pcname in regs and int(regs[pcname], 16) == t.reg("pc"), "regs: %s is not GDB's pc" % pcname)
 
     # Memory: the layout's patterns, GDB's reads.
     base, _size = L.patterns[0]
