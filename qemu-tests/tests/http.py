@@ -99,7 +99,15 @@ def raw_bytes(port, data):
         except socket.timeout:
             pass
     parts = got.split(b" ", 2)
-    return (int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else None), closed
+    status = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else None
+    try:
+        doc = json.loads(got.split(b"\r\n\r\n", 1)[1])
+    except (IndexError, ValueError):
+        doc = None
+    # Every error is a JSON document: a malformed request's too.
+    if not (isinstance(doc, dict) and "error" in doc):
+        status = ("no JSON error", status, got[:200])
+    return status, closed
 
 
 def concurrent(t, port, want, nclients=8, rounds=10):
@@ -291,6 +299,30 @@ def main(t):
     if pw is not None:
         t.check(got[:8] == pw.to_bytes(8, "little"), "virt %#x: %s, want the pattern" % (va, got[:8].hex()))
 
+    # Another address space by its root (&root=): the monitor's --root documents, its bytes.
+    other = None
+    if len(L.roots) > 1:
+        rb = L.roots[1]
+        rpa = L.root_pa[rb]
+        for m in [m for m in L.maps if m.root == rb][:4]:
+            v = m.va + min(0x80, m.size // 2)
+            j, ok = t.monitor_json("vtop %#x --root %#x" % (v, rpa))
+            try:
+                h = b.vtop(v, root=rpa)
+            except rspbridge.Error as e:
+                h = e.doc
+            t.check(h == j, "vtop %#x root %#x: HTTP %s != GDB %s" % (v, rpa, h, j))
+            tpa = L.translate(v, rb)
+            if ok and tpa is not None and L.pattern_word(tpa) is not None:
+                got = b.read_virt(v, 0x20, root=rpa)
+                t.check(got == b.read_phys(tpa, 0x20) and got[:8] == L.pattern_word(tpa).to_bytes(8, "little"),
+                        "virt %#x root %#x: %s, want the pattern at %#x" % (v, rpa, got[:8].hex(), tpa))
+                other = other or (v, rpa, tpa)
+        t.check(other is not None, "no VA of root %s read through &root=" % rb)
+    # The cache document: the monitor's keys (its counters move with every request).
+    j, ok = t.monitor_json("cache stats")
+    t.check(ok and sorted(c) == sorted(j), "cache: keys %s != monitor's %s" % (sorted(c), sorted(j)))
+
     # Writes.
     pa = user.pa + 0x100
     before = b.read_phys(pa, 8)
@@ -306,6 +338,17 @@ def main(t):
             t.check(False, "PUT /v1/virt went through a read-only bridge")
         except rspbridge.Error as e:
             t.check(e.status == 403, "PUT /v1/virt read-only: %d %s" % (e.status, e.doc))
+        try:
+            b.monitor("phys write %#x %s" % (pa, new.hex()))
+            t.check(False, "POST /v1/monitor phys write went through a read-only bridge")
+        except rspbridge.Error as e:
+            t.check("read-only" in str(e.doc), "monitor phys write read-only: %d %s" % (e.status, e.doc))
+        if other:
+            try:
+                b.write_virt(other[0], new, root=other[1])
+                t.check(False, "PUT /v1/virt&root went through a read-only bridge")
+            except rspbridge.Error as e:
+                t.check(e.status == 403, "PUT /v1/virt&root read-only: %d %s" % (e.status, e.doc))
         t.check(b.read_phys(pa, 8) == before and t.xp(pa, 1, 8)[0] == int.from_bytes(before, "little"),
                 "memory at %#x changed under a read-only bridge" % pa)
     else:
@@ -314,6 +357,14 @@ def main(t):
         t.check(t.xp(pa, 1, 8)[0] == int.from_bytes(new, "little"), "PUT /v1/phys %#x: GDB reads no change" % pa)
         b.write_virt(va, before)
         t.check(t.xp(pa, 1, 8)[0] == int.from_bytes(before, "little"), "PUT /v1/virt %#x: not put back" % va)
+        if other:
+            v, rpa, tpa = other
+            old_b = b.read_phys(tpa, 8)
+            b.write_virt(v, bytes(x ^ 0xA5 for x in old_b), root=rpa)
+            t.check(t.xp(tpa, 1, 8)[0] == int.from_bytes(bytes(x ^ 0xA5 for x in old_b), "little"),
+                    "PUT /v1/virt %#x root %#x: GDB reads no change at %#x" % (v, rpa, tpa))
+            b.write_virt(v, old_b, root=rpa)
+            t.check(t.xp(tpa, 1, 8)[0] == int.from_bytes(old_b, "little"), "PUT /v1/virt&root: not put back")
 
     # Bad input: JSON errors with a fitting status.
     bad = [
