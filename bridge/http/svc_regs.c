@@ -81,8 +81,10 @@ static int from_g(svc *s, svc_reg **sorted, int n, regs_out *ro) {
     return 0;
   }
   for (int i = 0; i < n; i++) {
+    if (sorted[i]->bits <= 0 || sorted[i]->bits > 4096)
+      break; /* a layout that cannot be followed (the description is the target's word) */
     size_t bytes = (size_t)(sorted[i]->bits + 7) / 8;
-    if (!bytes || off + 2 * bytes > len)
+    if (off + 2 * bytes > len)
       break;
     uint64_t v;
     if (sorted[i]->bits <= 64 && le_value(g + off, bytes, &v) == 0) {
@@ -155,12 +157,12 @@ int http_svc_regs_json(svc *s, svc_sb *o) {
                                                             : sys_x86;
     for (; *sys; sys++) {
       const svc_reg *r = svc__tdesc_find(&s->td, *sys);
-      if (r && r->bits <= 64 && !done[r - s->td.regs])
+      if (r && r->bits > 0 && r->bits <= 64 && !done[r - s->td.regs])
         want[nw++] = r;
     }
   } else {
     for (int i = 0; i < n && nw < MAX_P_ALL; i++)
-      if (sorted[i]->bits <= 64)
+      if (sorted[i]->bits > 0 && sorted[i]->bits <= 64)
         want[nw++] = sorted[i];
   }
   from_p(s, want, nw, &ro);
