@@ -115,11 +115,20 @@ static void op_state(void *ctx, http_target_state *st) {
   br_http *h = ctx;
   br_state s;
   br_get_state(h->br, &s);
-  st->run_state = s.running     ? "running"
-                  : s.connected ? "stopped"
-                  : s.lost      ? "lost"
-                                : NULL; /* released: QEMU runs the guest or not */
+  /* Detached: the client detached (D: QEMU resumed the guest, nothing is
+   * attached until it attaches again), or the bridge released the target
+   * (no client, no HTTP request for a second); it runs as the last
+   * debugger left it. */
+  svc *sv = br_service(h->br);
+  int detached = s.connected && sv && atomic_load(&sv->detached);
+  st->run_state = s.running                  ? "running"
+                  : s.connected && !detached ? "stopped"
+                  : s.lost                   ? "lost"
+                                             : "detached";
   st->sessions = s.sessions;
+  /* Asking then neither connects the target nor pauses it, nor keeps a
+   * connection made for HTTP alive longer. */
+  st->live = s.connected && !detached && !s.running && s.sessions > 0;
 }
 
 static const http_backend_ops ops = {op_command, op_request, op_regs, op_state};

@@ -7,6 +7,7 @@ PKGS="build-essential cmake pkg-config git python3 clang lld libclang-rt-14-dev 
       libuv1-dev libexpat1-dev libcmocka-dev
       qemu-system-x86 qemu-system-arm qemu-system-misc gdb gdb-multiarch lldb
       libhttp-parser-dev chromium chromium-driver python3-selenium
+      python3-pip
       file"
 SUDO=
 if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi

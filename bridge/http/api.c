@@ -224,6 +224,8 @@ static int status_of_failure(const char *out, size_t len) {
     return 503;
   if (has(out, len, "read-only"))
     return 403;
+  if (has(out, len, "no process attached"))
+    return 409; /* the client detached: the guest runs, nothing may stop it */
   if (has(out, len, "\"mapped\":false") || has(out, len, "not present") ||
       has(out, len, "no physical page") || has(out, len, "I/O region") ||
       has(out, len, "not canonical") || has(out, len, "non-canonical"))
@@ -395,11 +397,20 @@ static void add_field(svc_sb *b, const char *name, const char *doc, size_t len, 
   }
 }
 
-static void target_fields(http_req *r, svc_sb *b, const char *out, size_t len) {
-  http_target_state st = {NULL, -1};
+/* The target's state from the backend (unknown without a state op). */
+static http_target_state target_state(http_req *r) {
+  http_target_state st = {NULL, -1, 1};
   const http_config *cfg = http__cfg(r->srv);
   if (cfg->ops->state)
     cfg->ops->state(cfg->ctx, &st);
+  return st;
+}
+
+/* The members of /v1/target, without the closing brace: the state, then
+ * the fields of an `arch --json` document (null when there is none). */
+static void target_fields(http_req *r, svc_sb *b, const char *out, size_t len, int live) {
+  http_target_state st = target_state(r);
+  const http_config *cfg = http__cfg(r->srv);
   svc__sb_puts(b, "{\"run_state\":");
   if (st.run_state)
     svc__sb_json_str(b, st.run_state, strlen(st.run_state));
@@ -409,32 +420,65 @@ static void target_fields(http_req *r, svc_sb *b, const char *out, size_t len) {
     svc__sb_printf(b, ",\"sessions\":%d", st.sessions);
   else
     svc__sb_puts(b, ",\"sessions\":null");
-  svc__sb_printf(b, ",\"read_only\":%s", cfg->read_only ? "true" : "false");
+  svc__sb_printf(b, ",\"read_only\":%s,\"live\":%s", cfg->read_only ? "true" : "false",
+                 live ? "true" : "false");
   add_field(b, "arch", out, len, "target");
   add_field(b, "paging", out, len, "mode");
   add_field(b, "context", out, len, "context");
   add_field(b, "privilege", out, len, "privilege");
 }
 
-static void step_target(http_req *r, int status, const char *out, size_t len) {
-  if (backend_trouble(r, status))
-    return;
-  if (status == HTTP_BK_FAILED) {
-    failure(r, out, len);
-    return;
-  }
+static void respond_target(http_req *r, const char *doc, size_t len, int live) {
   svc_sb b;
   svc__sb_init(&b);
-  target_fields(r, &b, out, len);
+  target_fields(r, &b, doc, len, live);
   svc__sb_puts(&b, "}\n");
   respond_json_sb(r, &b);
   svc__sb_free(&b);
 }
 
+/* Keeps an `arch --json` document for the answers that cannot ask. */
+static void remember_arch(http_req *r, int status, const char *out, size_t len) {
+  if (status == HTTP_BK_OK && len && out[0] == '{' && !doc_is_error(out, len))
+    http__arch_remember(r->srv, out, len);
+}
+
+static void step_target(http_req *r, int status, const char *out, size_t len) {
+  size_t n;
+  const char *last;
+  switch (status) {
+  case HTTP_BK_OK:
+    remember_arch(r, status, out, len);
+    respond_target(r, out, len, 1);
+    return;
+  case HTTP_BK_RUNNING:
+  case HTTP_BK_LOST:
+    /* The state changed while the request waited: what is known. */
+    last = http__arch_doc(r->srv, &n);
+    respond_target(r, last, n, 0);
+    return;
+  default:
+    if (!backend_trouble(r, status))
+      failure(r, out, len);
+  }
+}
+
+/* GET /v1/target has no side effect: it asks the target (`arch --json`)
+ * only when it is connected, stopped and held by a debugger, so asking
+ * neither connects it (QEMU would stop the guest) nor pauses it; otherwise
+ * the answer carries the last description seen and "live":false. */
 static void get_target(http_req *r) {
   static const char *const names[] = {NULL};
-  if (!params_allowed(r, names))
+  if (params_allowed(r, names))
+    return;
+  http_target_state st = target_state(r);
+  if (st.live) {
     command(r, "arch --json", step_target);
+    return;
+  }
+  size_t n;
+  const char *last = http__arch_doc(r->srv, &n);
+  respond_target(r, last, n, 0);
 }
 
 static void step_regs_named(http_req *r, int status, const char *out, size_t len) {
@@ -448,7 +492,7 @@ static void step_regs_named(http_req *r, int status, const char *out, size_t len
   }
   svc_sb b;
   svc__sb_init(&b);
-  target_fields(r, &b, r->acc.p ? r->acc.p : "", r->acc.len);
+  target_fields(r, &b, r->acc.p ? r->acc.p : "", r->acc.len, 1);
   svc__sb_puts(&b, ",\"regs\":");
   svc__sb_add(&b, out, len);
   svc__sb_puts(&b, "}\n");
@@ -471,7 +515,7 @@ static void step_regs_g(http_req *r, int status, const char *out, size_t len) {
   /* r->acc holds the arch document of the first step. */
   svc_sb b;
   svc__sb_init(&b);
-  target_fields(r, &b, r->acc.p ? r->acc.p : "", r->acc.len);
+  target_fields(r, &b, r->acc.p ? r->acc.p : "", r->acc.len, 1);
   svc__sb_puts(&b, ",\"g\":");
   svc__sb_json_str(&b, out, len);
   svc__sb_puts(&b, "}\n");
@@ -482,6 +526,7 @@ static void step_regs_g(http_req *r, int status, const char *out, size_t len) {
 static void step_regs_arch(http_req *r, int status, const char *out, size_t len) {
   if (backend_trouble(r, status))
     return;
+  remember_arch(r, status, out, len);
   svc__sb_add(&r->acc, out, len);
   if (http__cfg(r->srv)->ops->regs)
     http__op(r, HTTP_OP_REGS, "", 0, step_regs_named);

@@ -44,10 +44,17 @@ enum http_bk_status {
  * during the call. */
 typedef void (*http_done_cb)(void *arg, int status, const char *out, size_t len);
 
-/* What the backend knows of the target's state, for GET /v1/target. */
+/* What the backend knows of the target's state, for GET /v1/target.  That
+ * request never connects or pauses the target: it asks the backend for a
+ * fresh description (a command) only when live says it can without either;
+ * otherwise it answers with the description it last saw. */
 typedef struct {
-  const char *run_state; /* "stopped", "running", "lost" or NULL (unknown) */
+  const char *run_state; /* "stopped", "running", "lost", "detached" (no
+                            connection held; the target runs as the last
+                            debugger left it) or NULL (unknown) */
   int sessions;          /* debugger sessions on the target; -1 unknown */
+  int live;              /* 1: connected, stopped and held by a debugger:
+                            a command reads it and changes nothing */
 } http_target_state;
 
 typedef struct http_backend_ops {
@@ -61,7 +68,8 @@ typedef struct http_backend_ops {
    * strings ({"rip":"0xffff...",...}), given to done as out.  NULL:
    * /v1/regs gives the raw reply to g instead. */
   int (*regs)(void *ctx, http_done_cb done, void *arg);
-  /* Cheap and synchronous; may be NULL (state unknown). */
+  /* Cheap and synchronous; may be NULL (state unknown: /v1/target then
+   * runs its command, as if live). */
   void (*state)(void *ctx, http_target_state *st);
 } http_backend_ops;
 

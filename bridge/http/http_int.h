@@ -65,6 +65,10 @@ void http__error(http_req *r, int status, const char *fmt, ...);
  * answering the request 503 (queue full: only for a request's first op). */
 int http__op(http_req *r, int kind, const char *line, size_t len, http_step_fn step);
 const http_config *http__cfg(const http_server *s);
+/* The last `arch --json` document (GET /v1/target answers with it when
+ * the target cannot be asked without a side effect); len 0: none. */
+void http__arch_remember(http_server *s, const char *doc, size_t len);
+const char *http__arch_doc(const http_server *s, size_t *len);
 
 /* api.c: route a complete request. */
 void http__dispatch(http_req *r);

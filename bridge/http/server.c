@@ -69,6 +69,10 @@ struct http_server {
   void (*close_cb)(void *);
   void *close_arg;
   http_stats st;
+  /* The last `arch --json` document seen (GET /v1/target when the target
+   * cannot be asked); arch_len 0: none yet. */
+  char arch_doc[1024];
+  size_t arch_len;
 };
 
 typedef struct {
@@ -87,6 +91,18 @@ static void maybe_finish_close(http_server *s);
 
 const http_config *http__cfg(const http_server *s) {
   return &s->cfg;
+}
+
+void http__arch_remember(http_server *s, const char *doc, size_t len) {
+  if (len && len < sizeof(s->arch_doc)) {
+    memcpy(s->arch_doc, doc, len);
+    s->arch_len = len;
+  }
+}
+
+const char *http__arch_doc(const http_server *s, size_t *len) {
+  *len = s->arch_len;
+  return s->arch_doc;
 }
 
 static void logf_(http_server *s, int level, const char *fmt, ...) {

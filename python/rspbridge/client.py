@@ -39,6 +39,7 @@ class Bridge:
         self.timeout = timeout
         self.chunk = chunk
         self._conn = None
+        self.connections = 0  # TCP connections opened (1 while keep-alive holds)
 
     # -- transport ---------------------------------------------------------
     def close(self):
@@ -60,6 +61,7 @@ class Bridge:
         for attempt in (0, 1):
             if self._conn is None:
                 self._conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+                self.connections += 1
             try:
                 self._conn.request(method, path, body=body, headers=headers)
                 resp = self._conn.getresponse()
@@ -110,11 +112,15 @@ class Bridge:
         return self._request("GET", "/v1/maps", {"lo": lo, "hi": hi, "root": root})
 
     def regs(self):
-        """The registers ({"regs": {name: "0x..."}}) with the paging description."""
+        """The registers ({"regs": {name: "0x..."}}: the general ones of the
+        target's g packet and the paging/trap system registers) with the
+        fields of target()."""
         return self._request("GET", "/v1/regs")
 
     def target(self):
-        """Architecture, paging mode, run state, sessions, read-only."""
+        """Architecture, paging mode, run state, sessions, read-only.  Never
+        connects or pauses the target: with "live" false the description is
+        the last one the endpoint saw."""
         return self._request("GET", "/v1/target")
 
     def cache(self):

@@ -9,10 +9,18 @@ import sys
 import threading
 import unittest
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+# The package from the tree (PYTHONPATH=python), unless test_install.py
+# installed it elsewhere and asks for that one (RSPBRIDGE_INSTALLED=DIR).
+INSTALLED = os.environ.get("RSPBRIDGE_INSTALLED")
+if not INSTALLED:
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import rspbridge  # noqa: E402
 from rspbridge import Bridge, Error  # noqa: E402
+
+if INSTALLED and not os.path.abspath(rspbridge.__file__).startswith(os.path.abspath(INSTALLED) + os.sep):
+    sys.exit(f"rspbridge imported from {rspbridge.__file__}, not from {INSTALLED}")
 from simserver import SimServer  # noqa: E402
 
 SERVER = None
@@ -98,9 +106,20 @@ class ClientTest(unittest.TestCase):
     def test_regs_target_cache(self):
         r = self.b.regs()
         self.assertEqual(Bridge.num(r["regs"]["cr3"]), 0x1000)
+        # The simulator answers no g: every described register, by p.
+        self.assertTrue({"rax", "rsp", "rip", "eflags", "cr0", "cr4", "efer"} <= set(r["regs"]), r)
         t = self.b.target()
         self.assertEqual((t["arch"], t["paging"], t["run_state"]), ("i386:x86-64", "x86-64", "stopped"))
         self.assertIn("hits", self.b.cache())
+
+    def test_keepalive(self):
+        # One connection for many requests, errors included.
+        with Bridge(self.srv.url) as b:
+            for i in range(40):
+                self.assertEqual(Bridge.num(b.vtop(KVA + 0x1000 + i)["pa"]), KPA + 0x1000 + i)
+                with self.assertRaises(Error):
+                    b.vtop(0x7f0000000000)
+            self.assertEqual(b.connections, 1)
 
     def test_monitor(self):
         self.assertIn("vtop", self.b.monitor("help"))

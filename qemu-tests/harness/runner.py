@@ -66,6 +66,7 @@ def session(lay, kernel, bridge=None, serial=None, bridge_args=(), qemu_extra=()
             lambda p: qemu_argv(qemu, lay, kernel, p, serial) + list(qemu_extra), "QEMU"
         )
         started.append(q)
+        s.qemu_pid = q.pid
         s.port = s.qport
         if bridge:
             def bridge_argv(p):
@@ -138,6 +139,7 @@ def main():
                 RSPT_BRIDGE_BIN=os.path.abspath(args.bridge) if args.bridge else "",
                 RSPT_KERNEL=os.path.abspath(args.kernel),
             )
+            env["RSPT_QEMU_PID"] = str(s.qemu_pid)  # for a test that ends QEMU itself (a lost target)
             if args.bridge:
                 env.update(RSPT_BRIDGE_PATH=os.path.abspath(args.bridge), RSPT_BRIDGE_PID=str(s.bridge_pid))
                 if getattr(s, "http_port", None):

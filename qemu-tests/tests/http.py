@@ -14,6 +14,7 @@ import json
 import os
 import re
 import select
+import signal
 import socket
 import subprocess
 import sys
@@ -49,6 +50,8 @@ while not stop.is_set() and time.monotonic() < deadline:
         except rspbridge.Error as e:
             key = "%%s %%d" %% (va, e.status)
             res["running"] += e.status == 409
+            if e.status == 409 and mode == "run" and "target" not in res:
+                res["target"] = b.target()  # while it runs: answered, not paused
         res["n"] += 1
         res["seen"][key] = res["seen"].get(key, 0) + 1
     print("round", flush=True)  # one more round of answers (the stepping side counts them)
@@ -76,17 +79,68 @@ def raw(port, method, path, body=None, headers=None):
 
 
 def raw_bytes(port, data):
-    """The status of the answer to bytes sent as they are (the server then closes)."""
+    """(status, closed): the answer to bytes sent as they are, and whether the server then
+    closed the connection (EOF; the 30 s socket timeout is a hang guard)."""
     with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
-        s.sendall(data)
-        got = b""
-        while b"\r\n" not in got:
-            d = s.recv(4096)
-            if not d:
-                break
-            got += d
+        try:
+            s.sendall(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the server may answer and close before all of it was sent
+        got, closed = b"", False
+        try:
+            while True:
+                d = s.recv(65536)
+                if not d:
+                    closed = True
+                    break
+                got += d
+        except ConnectionResetError:
+            closed = True  # closed with unread bytes of ours: a reset
+        except socket.timeout:
+            pass
     parts = got.split(b" ", 2)
-    return int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else None
+    status = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else None
+    try:
+        doc = json.loads(got.split(b"\r\n\r\n", 1)[1])
+    except (IndexError, ValueError):
+        doc = None
+    # Every error is a JSON document: a malformed request's too.
+    if not (isinstance(doc, dict) and "error" in doc):
+        status = ("no JSON error", status, got[:200])
+    return status, closed
+
+
+def concurrent(t, port, want, nclients=8, rounds=10):
+    """nclients threads, each with its own keep-alive Bridge, translate the VAs of want
+    (va -> the monitor's document) rounds times; returns the problems seen."""
+    import threading
+
+    bad, conns = [], []
+
+    def worker(i):
+        b = rspbridge.Bridge("http://127.0.0.1:%d" % port, timeout=60)
+        try:
+            for _ in range(rounds):
+                for va_s, doc in sorted(want.items()):
+                    got = b.vtop(int(va_s, 16))
+                    if got != doc:
+                        bad.append("client %d: vtop %s %s != %s" % (i, va_s, got, doc))
+            conns.append(b.connections)
+        except Exception as e:  # noqa: BLE001 - reported as a failure
+            bad.append("client %d: %s" % (i, e))
+        finally:
+            b.close()
+
+    ths = [threading.Thread(target=worker, args=(i,)) for i in range(nclients)]
+    for th in ths:
+        th.start()
+    for th in ths:
+        th.join(120)  # hang guard
+    if any(th.is_alive() for th in ths):
+        bad.append("a client thread did not end")
+    if conns != [1] * nclients:
+        bad.append("keep-alive: TCP connections per client %s, want 1 each" % conns)
+    return bad
 
 
 def spawn_client(t, port, mode, want):
@@ -177,8 +231,14 @@ def main(t):
     t.connect()
     t.to_stop()
 
+    arch, ok = t.monitor_json("arch")
+    t.require(ok, "monitor arch --json: %s" % arch)
     tg = b.target()
-    t.check(tg.get("run_state") == "stopped" and tg.get("sessions") == 1, "target: %s" % tg)
+    t.check(tg.get("run_state") == "stopped" and tg.get("sessions") == 1 and tg.get("live") is True
+            and tg.get("read_only") == ro, "target: %s" % tg)
+    t.check((tg.get("arch"), tg.get("paging"), tg.get("context"), tg.get("privilege"))
+            == (arch.get("target"), arch.get("mode"), arch.get("context"), arch.get("privilege")),
+            "target %s != monitor arch %s" % (tg, arch))
 
     # Translations: the same documents as through GDB.
     user = next(m for m in L.maps if m.root == L.roots[0] and m.name == "user")
@@ -208,11 +268,23 @@ def main(t):
     t.check(isinstance(c, dict) and "error" not in c, "cache: %s" % c)
     out = b.monitor("vtop %#x --json" % user.va)
     t.check(json.loads(out) == t.monitor_json("vtop %#x" % user.va)[0], "POST /v1/monitor: %r" % out)
-    regs = b.regs().get("regs", {})
-    # /v1/regs names the registers the service reads (the paging ones): each as GDB reads it.
-    t.check(len(regs) >= 2, "regs: %s" % regs)
+    rdoc = b.regs()
+    regs = rdoc.get("regs", {})
+    # /v1/regs: the general registers (g) and the paging ones, each as GDB reads it.
+    fam = L.mode.family
+    must = {"x86": ["rip", "rsp", "rax", "r15", "eflags", "cs", "cr0", "cr3", "cr4", "efer"] if L.mode.word == 8
+            else ["eip", "esp", "eax", "edi", "eflags", "cs", "cr0", "cr3", "cr4"],
+            "arm64": ["pc", "sp", "x0", "x30", "cpsr", "TTBR0_EL1", "TTBR1_EL1", "TCR_EL1"],
+            "riscv": ["pc", "sp", "ra", "t6", "satp"]}[fam]
+    t.check(all(n in regs for n in must) and len(regs) >= 17,
+            "regs: want %s among %d: %s" % (must, len(regs), sorted(regs)))
+    t.check(rdoc.get("arch") == arch.get("target") and rdoc.get("paging") == arch.get("mode"),
+            "regs: target fields %s" % {k: v for k, v in rdoc.items() if k != "regs"})
     for name, val in sorted(regs.items()):
-        t.check(int(val, 16) == t.reg(name), "regs: %s %s != GDB's %#x" % (name, val, t.reg(name)))
+        g = t.reg(name)
+        t.check(int(val, 16) == g, "regs: %s %s != GDB's %#x" % (name, val, g))
+    pcname = must[0]  # rip, eip or pc
+    t.check(pcname in regs and int(regs[pcname], 16) == t.reg("pc"), "regs: %s is not GDB's pc" % pcname)
 
     # Memory: the layout's patterns, GDB's reads.
     base, _size = L.patterns[0]
@@ -226,6 +298,30 @@ def main(t):
     pw = L.pattern_word(user.pa + 0x100)
     if pw is not None:
         t.check(got[:8] == pw.to_bytes(8, "little"), "virt %#x: %s, want the pattern" % (va, got[:8].hex()))
+
+    # Another address space by its root (&root=): the monitor's --root documents, its bytes.
+    other = None
+    if len(L.roots) > 1:
+        rb = L.roots[1]
+        rpa = L.root_pa[rb]
+        for m in [m for m in L.maps if m.root == rb][:4]:
+            v = m.va + min(0x80, m.size // 2)
+            j, ok = t.monitor_json("vtop %#x --root %#x" % (v, rpa))
+            try:
+                h = b.vtop(v, root=rpa)
+            except rspbridge.Error as e:
+                h = e.doc
+            t.check(h == j, "vtop %#x root %#x: HTTP %s != GDB %s" % (v, rpa, h, j))
+            tpa = L.translate(v, rb)
+            if ok and tpa is not None and L.pattern_word(tpa) is not None:
+                got = b.read_virt(v, 0x20, root=rpa)
+                t.check(got == b.read_phys(tpa, 0x20) and got[:8] == L.pattern_word(tpa).to_bytes(8, "little"),
+                        "virt %#x root %#x: %s, want the pattern at %#x" % (v, rpa, got[:8].hex(), tpa))
+                other = other or (v, rpa, tpa)
+        t.check(other is not None, "no VA of root %s read through &root=" % rb)
+    # The cache document: the monitor's keys (its counters move with every request).
+    j, ok = t.monitor_json("cache stats")
+    t.check(ok and sorted(c) == sorted(j), "cache: keys %s != monitor's %s" % (sorted(c), sorted(j)))
 
     # Writes.
     pa = user.pa + 0x100
@@ -242,6 +338,17 @@ def main(t):
             t.check(False, "PUT /v1/virt went through a read-only bridge")
         except rspbridge.Error as e:
             t.check(e.status == 403, "PUT /v1/virt read-only: %d %s" % (e.status, e.doc))
+        try:
+            b.monitor("phys write %#x %s" % (pa, new.hex()))
+            t.check(False, "POST /v1/monitor phys write went through a read-only bridge")
+        except rspbridge.Error as e:
+            t.check("read-only" in str(e.doc), "monitor phys write read-only: %d %s" % (e.status, e.doc))
+        if other:
+            try:
+                b.write_virt(other[0], new, root=other[1])
+                t.check(False, "PUT /v1/virt&root went through a read-only bridge")
+            except rspbridge.Error as e:
+                t.check(e.status == 403, "PUT /v1/virt&root read-only: %d %s" % (e.status, e.doc))
         t.check(b.read_phys(pa, 8) == before and t.xp(pa, 1, 8)[0] == int.from_bytes(before, "little"),
                 "memory at %#x changed under a read-only bridge" % pa)
     else:
@@ -250,23 +357,59 @@ def main(t):
         t.check(t.xp(pa, 1, 8)[0] == int.from_bytes(new, "little"), "PUT /v1/phys %#x: GDB reads no change" % pa)
         b.write_virt(va, before)
         t.check(t.xp(pa, 1, 8)[0] == int.from_bytes(before, "little"), "PUT /v1/virt %#x: not put back" % va)
+        if other:
+            v, rpa, tpa = other
+            old_b = b.read_phys(tpa, 8)
+            b.write_virt(v, bytes(x ^ 0xA5 for x in old_b), root=rpa)
+            t.check(t.xp(tpa, 1, 8)[0] == int.from_bytes(bytes(x ^ 0xA5 for x in old_b), "little"),
+                    "PUT /v1/virt %#x root %#x: GDB reads no change at %#x" % (v, rpa, tpa))
+            b.write_virt(v, old_b, root=rpa)
+            t.check(t.xp(tpa, 1, 8)[0] == int.from_bytes(old_b, "little"), "PUT /v1/virt&root: not put back")
 
-    # Bad input.
+    # Bad input: JSON errors with a fitting status.
     bad = [
         ("GET", "/v1/vtop", 400), ("GET", "/v1/vtop?va=zz", 400), ("GET", "/v1/vtop?va=0x1&bogus=1", 400),
-        ("GET", "/v1/phys?pa=0x0&len=0", 400), ("GET", "/v1/maps?lo=0x2000", 400), ("GET", "/v1/nope", 404),
+        ("GET", "/v1/vtop?va=0x12345678901234567", 400), ("GET", "/v1/vtop?va=0x1000&root=%zz", 400),
+        ("GET", "/v1/pte", 400), ("GET", "/v1/ptov?va=0x1000", 400), ("GET", "/v1/phys?pa=0x1000", 400),
+        ("GET", "/v1/phys?pa=0x0&len=0", 400), ("GET", "/v1/phys?pa=0x0&len=0x100001", 400),
+        ("GET", "/v1/virt?va=0x1000&len=-1", 400), ("GET", "/v1/phys?pa=0xffffffffffffffff&len=2", 400),
+        ("GET", "/v1/maps?lo=0x2000", 400), ("GET", "/v1/maps?lo=0x2000&hi=0x1000", 400),
+        ("GET", "/v1/regs?x=1", 400), ("GET", "/v1/target?x=1", 400),
+        ("GET", "/v1/nope", 404), ("DELETE", "/v1/vtop?va=0x1000", 405), ("PUT", "/v1/vtop?va=0x1000", 405),
         ("POST", "/v1/monitor", 400),
     ]
     if hole is not None:
         bad.append(("GET", "/v1/vtop?va=%#x" % hole, 404))
         bad.append(("GET", "/v1/virt?va=%#x&len=0x10" % hole, 404))
+        bad.append(("GET", "/v1/virt?va=%#x&len=0x10&root=%#x" % (hole, L.root_pa[L.roots[0]]), 404))
     for method, path, status in bad:
-        st, doc = raw(port, method, path, body=b"" if method == "POST" else None)
+        st, doc = raw(port, method, path, body=b"" if method in ("POST", "PUT") else None)
         t.check(st == status and isinstance(doc, dict) and "error" in doc, "%s %s: %d %r, want %d" % (method, path, st, doc, status))
+    if hole is not None:
+        j, ok = t.monitor_json("vtop %#x" % hole)
+        st, doc = raw(port, "GET", "/v1/vtop?va=%#x" % hole)
+        t.check(not ok and doc == j, "vtop %#x (a hole): HTTP %d %s != GDB %s" % (hole, st, doc, j))
+        # pte shows the walk that found nothing: 200, the monitor's document.
+        j, ok = t.monitor_json("pte %#x" % hole)
+        st, doc = raw(port, "GET", "/v1/pte?va=%#x" % hole)
+        t.check(st == 200 and doc == j and doc.get("mapped") is False, "pte %#x (a hole): HTTP %d %s != GDB %s" % (hole, st, doc, j))
     st, _ = raw(port, "GET", "/v1/target", headers={"X-Big": "a" * 20000})
     t.check(st == 431, "huge header: %d, want 431" % st)
-    st = raw_bytes(port, b"GET /v1/target HTTP/1.1\r\nno colon here\r\n\r\n")
-    t.check(st == 400, "malformed request: %s, want 400" % st)
+    # Malformed or too large at the HTTP level: an answer, then the connection closes.
+    for what, data, status in (
+        ("malformed header", b"GET /v1/target HTTP/1.1\r\nno colon here\r\n\r\n", 400),
+        ("not HTTP", b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + b"\0" * 64, 400),
+        ("bad version", b"GET /v1/target HTTP/9.Z\r\n\r\n", 400),
+        ("huge URL", b"GET /v1/vtop?va=" + b"1" * 9000 + b" HTTP/1.1\r\n\r\n", 414),
+        ("huge headers", b"GET /v1/target HTTP/1.1\r\n" + b"X-A: b\r\n" * 3000 + b"\r\n", 431),
+        ("huge body", b"PUT /v1/phys?pa=0x1000 HTTP/1.1\r\nContent-Length: 16777216\r\n\r\n", 413),
+    ):
+        st, closed = raw_bytes(port, data)
+        t.check(st == status and closed, "%s: %s (closed %s), want %d and a close" % (what, st, closed, status))
+    # Keep-alive: one connection for all of the above (b), and many clients at once.
+    t.check(b.connections == 1, "keep-alive: the client opened %d connections" % b.connections)
+    problems = concurrent(t, port, want_vtop)
+    t.check(not problems, "concurrent clients: %s" % problems[:4])
 
     # HTTP while GDB steps: answers right, nothing of theirs in GDB's transcript.
     p = spawn_client(t, port, "step", want_vtop)
@@ -304,6 +447,9 @@ def main(t):
         t.check(False, "continue: %s" % e)
     r = client_result(t, p, "running")
     t.check(check_answers(t, r, "HTTP while running") > 0, "HTTP while running: no 409 (%s)" % r["seen"])
+    rt = r.get("target") or {}
+    t.check(rt.get("run_state") == "running" and rt.get("live") is False and rt.get("arch") == arch.get("target"),
+            "/v1/target while running: %s" % rt)
     tg = b.target()
     t.check(tg.get("run_state") == "stopped", "after ^C: %s" % tg)
     same_now(t, b, want_vtop, "after the run")
@@ -314,6 +460,11 @@ def main(t):
     while b.target().get("sessions") != 0:
         t.require(time.monotonic() < deadline, "GDB detached but the bridge still counts a session")
         time.sleep(0.05)
+    # /v1/target does not connect the target (QEMU would stop the guest): it stays detached.
+    for _ in range(3):
+        tg = b.target()
+        t.check(tg.get("run_state") == "detached" and tg.get("live") is False and tg.get("arch") == arch.get("target")
+                and tg.get("paging") == arch.get("mode"), "target with no debugger: %s" % tg)
     r = {"n": 0, "running": 0, "seen": {}}
     for va_s in sorted(want_vtop):
         try:
@@ -323,8 +474,40 @@ def main(t):
         r["n"] += 1
         r["seen"][key] = r["seen"].get(key, 0) + 1
     t.check(check_answers(t, r, "HTTP without GDB") == 0, "HTTP without GDB: 409 with no client: %s" % r["seen"])
+    regs = b.regs().get("regs", {})
+    t.check(all(n in regs for n in must), "regs without GDB: %s" % sorted(regs))
     tg = b.target()
-    t.check(tg.get("sessions") == 0 and tg.get("run_state") == "stopped", "HTTP without GDB: target %s" % tg)
+    # The connection the requests made is released a second after the last one.
+    t.check(tg.get("sessions") == 0 and tg.get("run_state") in ("stopped", "detached"),
+            "HTTP without GDB: target %s" % tg)
+
+    # The target lost (QEMU ends): 503, and /v1/target says so without waiting.
+    qpid = int(os.environ.get("RSPT_QEMU_PID") or 0)
+    t.require(qpid, "no RSPT_QEMU_PID from the runner")
+    os.kill(qpid, signal.SIGTERM)
+    va0 = int(sorted(want_vtop)[0], 16)
+    statuses = []
+    deadline = time.monotonic() + 30  # hang guard: the bridge sees the connection go
+    while time.monotonic() < deadline:
+        try:
+            b.vtop(va0)
+            statuses.append(200)
+        except rspbridge.Error as e:
+            statuses.append(e.status)
+            if e.status == 503:
+                break
+        time.sleep(0.1)
+    t.check(statuses and statuses[-1] == 503 and set(statuses) <= {200, 503},
+            "vtop with QEMU gone: %s, want 503" % statuses[-8:])
+    for fn in (b.regs, lambda: b.read_phys(base, 8), lambda: b.maps()):
+        try:
+            fn()
+            t.check(False, "a request with QEMU gone answered 200")
+        except rspbridge.Error as e:
+            t.check(e.status == 503 and "error" in e.doc, "with QEMU gone: %d %s, want 503" % (e.status, e.doc))
+    tg = b.target()
+    t.check(tg.get("run_state") in ("lost", "detached") and tg.get("live") is False and tg.get("arch") == arch.get("target"),
+            "target with QEMU gone: %s" % tg)
     t.log("http: endpoints equal GDB's monitor; %s; 409 while running; works without GDB"
           % ("writes refused" if ro else "writes work"))
     b.close()

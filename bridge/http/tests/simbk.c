@@ -129,8 +129,9 @@ static int op_regs(void *ctx, http_done_cb done, void *arg) {
 
 static void op_state(void *ctx, http_target_state *st) {
   simbk *b = ctx;
-  st->run_state = b->lost ? "lost" : b->running ? "running" : "stopped";
-  st->sessions = 1;
+  st->run_state = b->lost ? "lost" : b->running ? "running" : b->detached ? "detached" : "stopped";
+  st->sessions = b->detached ? 0 : 1;
+  st->live = !b->lost && !b->running && !b->detached;
 }
 
 const http_backend_ops simbk_ops = {op_command, op_request, op_regs, op_state};

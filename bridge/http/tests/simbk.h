@@ -22,12 +22,15 @@ typedef struct simbk {
   /* Fault knobs: every op answers HTTP_BK_RUNNING / HTTP_BK_LOST.  Atomic:
    * a test's client thread sets them between its requests. */
   atomic_int running, lost;
+  /* The state op says "detached" (no debugger, no connection): not live. */
+  atomic_int detached;
   /* Refuse ops with -1 (the backend could not start them). */
   atomic_int refuse;
   /* Hold each op (held = 1) until simbk_release(). */
   int hold, held;
   /* Observations. */
-  unsigned long ops, max_concurrent;
+  atomic_ulong ops; /* read by a test's client thread between its requests */
+  unsigned long max_concurrent;
   int active;
   /* Private. */
   uv_work_t work;

@@ -372,7 +372,7 @@ static void setup_read_only(fx *f) {
 
 static void after_read_only(fx *f) {
   assert_int_not_equal(memcmp(f->bk.t->ram + 0x300000, "abcd", 4), 0);
-  assert_int_equal(f->bk.ops, 1); /* only /v1/target's arch */
+  assert_int_equal(atomic_load(&f->bk.ops), 1); /* only /v1/target's arch */
 }
 
 static void test_read_only(void **state) {
@@ -452,7 +452,7 @@ static void c_bad_params(fx *f) {
 
 static void after_bad_params(fx *f) {
   /* None of them reached the target. */
-  assert_int_equal(f->bk.ops, 0);
+  assert_int_equal(atomic_load(&f->bk.ops), 0);
 }
 
 static void test_bad_params(void **state) {
@@ -785,7 +785,7 @@ static void setup_small_queue(fx *f) {
 }
 
 static void after_queue_full(fx *f) {
-  assert_int_equal(f->st.queue_full + f->bk.ops, NCLIENTS);
+  assert_int_equal(f->st.queue_full + atomic_load(&f->bk.ops), NCLIENTS);
 }
 
 static void test_queue_full(void **state) {
@@ -825,6 +825,44 @@ static void test_conn_limit(void **state) {
 
 static void c_target_states(fx *f) {
   cl_resp r;
+  /* /v1/target before the target was ever described, with no debugger:
+   * no op (it would connect the target), the fields unknown. */
+  f->bk.detached = 1;
+  CHECK(f, cl_get(f->port, "GET", "/v1/target", NULL, 0, &r) == 200, "%s", r.body);
+  CHECK(f,
+        has(r.body, "\"run_state\":\"detached\"") && has(r.body, "\"sessions\":0") &&
+            has(r.body, "\"live\":false") && has(r.body, "\"arch\":null") &&
+            atomic_load(&f->bk.ops) == 0,
+        "%s (ops %lu)", r.body, atomic_load(&f->bk.ops));
+  cl_resp_free(&r);
+  f->bk.detached = 0;
+  /* Stopped under a debugger: asked (one op), and remembered. */
+  CHECK(f, cl_get(f->port, "GET", "/v1/target", NULL, 0, &r) == 200, "%s", r.body);
+  CHECK(f,
+        has(r.body, "\"run_state\":\"stopped\"") && has(r.body, "\"live\":true") &&
+            has(r.body, "\"arch\":\"i386:x86-64\"") && atomic_load(&f->bk.ops) == 1,
+        "%s (ops %lu)", r.body, atomic_load(&f->bk.ops));
+  cl_resp_free(&r);
+  /* Running, lost, detached: the description remembered, no op. */
+  static const struct {
+    int running, lost, detached;
+    const char *state;
+  } states[] = {{1, 0, 0, "\"run_state\":\"running\""},
+                {0, 1, 0, "\"run_state\":\"lost\""},
+                {0, 0, 1, "\"run_state\":\"detached\""}};
+  for (size_t i = 0; i < sizeof(states) / sizeof(states[0]); i++) {
+    f->bk.running = states[i].running;
+    f->bk.lost = states[i].lost;
+    f->bk.detached = states[i].detached;
+    CHECK(f, cl_get(f->port, "GET", "/v1/target", NULL, 0, &r) == 200, "%s", r.body);
+    CHECK(f,
+          has(r.body, states[i].state) && has(r.body, "\"live\":false") &&
+              has(r.body, "\"arch\":\"i386:x86-64\"") && has(r.body, "\"paging\":\"x86-64\"") &&
+              atomic_load(&f->bk.ops) == 1,
+          "%s (ops %lu)", r.body, atomic_load(&f->bk.ops));
+    cl_resp_free(&r);
+  }
+  f->bk.running = f->bk.lost = f->bk.detached = 0;
   /* The knobs are read by the loop thread when an op starts; the client
    * sets them only between its own requests, when no op runs. */
   f->bk.running = 1;
@@ -947,7 +985,7 @@ static void test_close_inflight(void **state) {
   closed_cb_ran = 0;
   uv_run(&f->loop, UV_RUN_DEFAULT);
   assert_int_equal(closed_cb_ran, 1);
-  assert_int_equal(f->bk.ops, 1);
+  assert_int_equal(atomic_load(&f->bk.ops), 1);
   assert_int_equal(uv_loop_close(&f->loop), 0);
   /* The client saw its connection closed without an answer. */
   assert_true(cl_closed(&c));
