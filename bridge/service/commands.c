@@ -1471,6 +1471,8 @@ static void cmd_arch(cmd *c) {
 /* Options a command takes besides --json ("root width u max"). */
 static int takes(const char *opts, const char *o) {
   size_t n = strlen(o);
+  if (!n) /* a bare "--": strstr would find "" at every place, forever */
+    return 0;
   for (const char *p = opts; (p = strstr(p, o)); p += n)
     if ((p == opts || p[-1] == ' ') && (p[n] == 0 || p[n] == ' '))
       return 1;
