@@ -269,10 +269,9 @@ static void cmd_help(cmd *c) {
               c->s->cfg.read_only ? "--read-only" : "--monitor read-only");
   else
     svc__outf(c->s, ".\n");
-  svc__outf(c->s,
-            "GDB helper: `source PREFIX/share/rspbridge/rspbridge.py` (gdb/ in the source tree)\n"
-            "adds vtop EXPR, pte EXPR, ptov EXPR, phys read EXPR LEN taking GDB expressions\n"
-            "(`vtop $rsp`), and the functions $vtop(va) and $ptov(pa).\n");
+  svc__outf(c->s, "GDB helper script: source PREFIX/share/rspbridge/rspbridge.py (gdb/ in the\n"
+                  "source tree) for vtop EXPR, pte EXPR, ptov EXPR, phys read EXPR LEN with GDB\n"
+                  "expressions (`vtop $rsp`) and the functions $vtop(va) and $ptov(pa).\n");
 }
 
 /* ------------------------------------------------------------------------
