@@ -4,7 +4,9 @@ area of 65,536 aliases and thousands of ordinary mappings: qemu-tests guest x86_
 from stock GDB: `monitor maps` through rspbridge, cold (cache flushed) and warm, its --all
 and --json forms, against QEMU's own `monitor info tlb` on an identical guest with GDB
 connected to QEMU directly, in interleaved rounds of the same run.  Also the first output
-on a new connection against the next one.  Prints times and ratios; never asserts timings.
+on a new connection against the next one, and the same maps commands with a client that
+only collects the output (the bridge's own time: GDB's cost per character of output is
+most of the time above).  Prints times and ratios; never asserts timings.
 
     bench_maps.py --bridge RSPBRIDGE --build-dir BUILD [--rounds N] [--short]
 
@@ -81,10 +83,13 @@ class RawClient:
 
 
 def first_output(port, rounds):
-    """The first large monitor output on a new connection against the next on the same one."""
+    """The first large monitor output on a new connection against the next on the same one,
+    both cold (the cache flushed in between: a warm re-read is not what is compared).  The
+    bridge's very first connection (target discovery, first buffers) is shown on its own."""
     cmd = "phys read 0x100000 0x20000"
     res = {"new": [], "again": []}
-    for _ in range(rounds):
+    first_ever = None
+    for r in range(rounds + 1):
         for attempt in range(100):  # the bridge takes one client: until it saw the last one go
             try:
                 c = RawClient(port)
@@ -92,9 +97,17 @@ def first_output(port, rounds):
             except OSError:
                 if attempt == 99:
                     raise
-        res["new"].append(c.monitor(cmd))
-        res["again"].append(c.monitor(cmd))
+        new = c.monitor(cmd)
+        c.monitor("cache flush")
+        again = c.monitor(cmd)
         c.close()
+        if r == 0:
+            first_ever = (new, again)
+            continue
+        res["new"].append(new)
+        res["again"].append(again)
+    print("bench_maps: the bridge's first connection: first output %.1f ms, whole %.1f ms; the same again %.1f ms"
+          % (first_ever[0][0] * 1e3, first_ever[0][1] * 1e3, first_ever[1][1] * 1e3))
     for k in ("new", "again"):
         firsts = sorted(r[0] for r in res[k])
         totals = sorted(r[1] for r in res[k])
@@ -103,6 +116,37 @@ def first_output(port, rounds):
     new = sorted(r[1] for r in res["new"])[rounds // 2]
     again = sorted(r[1] for r in res["again"])[rounds // 2]
     print("bench_maps: ratio new connection / same connection: %.2f" % (new / again))
+
+
+def bridge_alone(port, elf, stop, rounds):
+    """maps and its --all/--json forms with a client that only collects the hex: the bridge's
+    own time, against the times from GDB (which decodes and prints every character)."""
+    try:
+        out = subprocess.run(["nm", elf], capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        print("bench_maps: no nm: the bridge-alone times are left out")
+        return
+    addrs = [int(f[0], 16) for f in (l.split() for l in out.splitlines()) if len(f) == 3 and f[2] == stop]
+    if not addrs:
+        print("bench_maps: no symbol %s: the bridge-alone times are left out" % stop)
+        return
+    c = RawClient(port)
+    try:
+        c.request(b"Z1,%x,1" % addrs[0])
+        c.send(b"c")
+        c.packet()  # the stop reply
+        c.request(b"z1,%x,1" % addrs[0])
+        med = {}
+        for cmd in ("maps", "maps --json", "maps --all", "maps --all --json"):
+            runs = sorted(c.monitor(cmd) for _ in range(rounds))
+            med[cmd] = runs[len(runs) // 2]
+            print("bench_maps: bridge alone (warm, raw client): %-17s %6.1f ms, %8d bytes of text"
+                  % (cmd, med[cmd][1] * 1e3, med[cmd][2]))
+        for a, b in (("maps --json", "maps"), ("maps --all --json", "maps --all")):
+            print("bench_maps: bridge alone: %s / %s: time %.2f, bytes %.2f"
+                  % (a, b, med[a][1] / med[b][1], med[a][2] / med[b][2]))
+    finally:
+        c.close()
 
 
 def main():
@@ -123,6 +167,7 @@ def main():
         argv = runner.gdb_argv(lay, os.path.join(HERE, "maps_gdb.py"))
         with runner.session(lay, kernel) as direct, runner.session(lay, kernel, args.bridge, bridge_args=args.bridge_arg) as via:
             first_output(via.port, 3 if args.short else 9)
+            bridge_alone(via.port, elf, lay.stop, 3 if args.short else 7)
             env = dict(os.environ)
             env.update(
                 RSPT_PORT=str(via.port),

@@ -269,6 +269,9 @@ static void cmd_help(cmd *c) {
               c->s->cfg.read_only ? "--read-only" : "--monitor read-only");
   else
     svc__outf(c->s, ".\n");
+  svc__outf(c->s, "GDB helper script: source PREFIX/share/rspbridge/rspbridge.py (gdb/ in the\n"
+                  "source tree) for vtop EXPR, pte EXPR, ptov EXPR, phys read EXPR LEN with GDB\n"
+                  "expressions (`vtop $rsp`) and the functions $vtop(va) and $ptov(pa).\n");
 }
 
 /* ------------------------------------------------------------------------
@@ -754,35 +757,70 @@ static const char *cut(const char *tok, char *buf, size_t cap) {
   return buf;
 }
 
-/* One line of a dump, formatted straight into the output (64 MiB are four
- * million lines: a printf per byte was most of a local read's time). */
+/* "00".."ff": two digits per byte with one load. */
+#define HX16(c) \
+  c "0" c "1" c "2" c "3" c "4" c "5" c "6" c "7" c "8" c "9" c "a" c "b" c "c" c "d" c "e" c "f"
+static const char hx2[513] = HX16("0") HX16("1") HX16("2") HX16("3") HX16("4") HX16("5") HX16("6")
+    HX16("7") HX16("8") HX16("9") HX16("a") HX16("b") HX16("c") HX16("d") HX16("e") HX16("f");
+#undef HX16
+
+/* Bulk output (a dump, --json data) is flushed in chunks this large: one
+ * O packet each (the core sends up to 64 KiB of text per packet), instead
+ * of one hand-over to the loop thread per SVC_OUT_CHUNK. */
+#define PHYS_OUT_CHUNK 0xf000u
+
+static char *hex_bytes(char *o, const uint8_t *p, size_t n) {
+  for (size_t i = 0; i < n; i++, o += 2)
+    memcpy(o, hx2 + 2 * p[i], 2);
+  return o;
+}
+
+/* One line of a dump, formatted straight into the output buffer without
+ * printf (64 MiB are four million lines):
+ *   <PA, 16 digits>  00 11 22 33 44 55 66 77  88 ... ff  <16 characters>
+ * with --width 2/4/8 the words little endian, most significant byte
+ * first; the bytes of a last word past the end of the range show as ??
+ * ("??434241"), missing words as blanks. */
 static void dump_line(svc *s, uint64_t a, const uint8_t *p, size_t n, int width) {
-  static const char hx[] = "0123456789abcdef";
-  char line[160];
-  size_t k = 0;
-  for (int d = 60; d >= 0; d -= 4)
-    line[k++] = hx[(a >> d) & 15];
-  line[k++] = ' ';
-  for (size_t i = 0; i < 16; i += (size_t)width) {
-    line[k++] = ' ';
-    for (int b = width - 1; b >= 0; b--) {
-      /* Little endian, most significant byte first; the bytes of a last
-       * word past the end of the range show as ?? ("??434241"), missing
-       * words as blanks. */
-      size_t at = i + (size_t)b;
-      line[k++] = i >= n ? ' ' : at < n ? hx[p[at] >> 4] : '?';
-      line[k++] = i >= n ? ' ' : at < n ? hx[p[at] & 15] : '?';
+  char *line = svc__sb_room(&s->out, 96);
+  if (!line)
+    return;
+  char *o = line;
+  for (int d = 56; d >= 0; d -= 8, o += 2)
+    memcpy(o, hx2 + 2 * ((a >> d) & 0xff), 2);
+  *o++ = ' ';
+  if (width == 1 && n == 16) { /* the common line */
+    for (size_t i = 0; i < 16; i++) {
+      o[0] = ' ';
+      memcpy(o + 1, hx2 + 2 * p[i], 2);
+      o += 3;
+      if (i == 7)
+        *o++ = ' ';
     }
-    if (width == 1 && i == 7)
-      line[k++] = ' ';
+  } else {
+    for (size_t i = 0; i < 16; i += (size_t)width) {
+      *o++ = ' ';
+      for (int b = width - 1; b >= 0; b--, o += 2) {
+        size_t at = i + (size_t)b;
+        if (i >= n)
+          memcpy(o, "  ", 2);
+        else if (at < n)
+          memcpy(o, hx2 + 2 * p[at], 2);
+        else
+          memcpy(o, "??", 2);
+      }
+      if (width == 1 && i == 7)
+        *o++ = ' ';
+    }
   }
-  line[k++] = ' ';
-  line[k++] = ' ';
-  for (size_t i = 0; i < n && k + 2 < sizeof(line); i++)
-    line[k++] = p[i] >= 0x20 && p[i] < 0x7f ? (char)p[i] : '.';
-  line[k++] = '\n';
-  svc__sb_add(&s->out, line, k);
-  if (s->out.len >= SVC_OUT_CHUNK)
+  *o++ = ' ';
+  *o++ = ' ';
+  for (size_t i = 0; i < n; i++)
+    *o++ = (unsigned)(p[i] - 0x20) < 0x5f ? (char)p[i] : '.';
+  *o++ = '\n';
+  s->out.len += (size_t)(o - line);
+  s->out.p[s->out.len] = 0;
+  if (s->out.len >= PHYS_OUT_CHUNK)
     svc__out_flush(s);
 }
 
@@ -821,13 +859,17 @@ static void phys_read(cmd *c) {
     size_t got = 0;
     rc = svc__phys_read_cached(s, pa + done, buf, n, &got);
     if (c->json) {
-      char hex[1025];
-      for (size_t i = 0; i < got; i += 512) {
-        size_t m = got - i > 512 ? 512 : got - i;
-        rsp_hex_encode(hex, sizeof(hex), buf + i, m);
-        svc__sb_add(&s->out, hex, 2 * m);
-        if (s->out.len >= SVC_OUT_CHUNK)
+      /* The hex digits straight into the output, a chunk at a time. */
+      for (size_t i = 0; i < got;) {
+        size_t m = got - i > PHYS_OUT_CHUNK / 2 ? PHYS_OUT_CHUNK / 2 : got - i;
+        char *o = svc__sb_room(&s->out, 2 * m);
+        if (!o)
+          break;
+        s->out.len = (size_t)(hex_bytes(o, buf + i, m) - s->out.p);
+        s->out.p[s->out.len] = 0;
+        if (s->out.len >= PHYS_OUT_CHUNK)
           svc__out_flush(s);
+        i += m;
       }
     } else {
       for (size_t i = 0; i < got; i += 16)
@@ -1471,6 +1513,8 @@ static void cmd_arch(cmd *c) {
 /* Options a command takes besides --json ("root width u max"). */
 static int takes(const char *opts, const char *o) {
   size_t n = strlen(o);
+  if (!n) /* a bare "--": strstr would find "" at every place, forever */
+    return 0;
   for (const char *p = opts; (p = strstr(p, o)); p += n)
     if ((p == opts || p[-1] == ' ') && (p[n] == 0 || p[n] == ' '))
       return 1;

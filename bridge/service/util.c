@@ -46,13 +46,23 @@ void svc__sb_puts(svc_sb *b, const char *s) {
 }
 
 void svc__sb_vprintf(svc_sb *b, const char *fmt, va_list ap) {
+  /* Formatted once into the room there is; a second time only when it
+   * did not fit. */
   va_list ap2;
   va_copy(ap2, ap);
-  int n = vsnprintf(NULL, 0, fmt, ap2);
+  size_t room = b->cap > b->len ? b->cap - b->len : 0;
+  int n = vsnprintf(room ? b->p + b->len : NULL, room, fmt, ap2);
   va_end(ap2);
-  if (n < 0 || !svc__sb_room(b, (size_t)n))
+  if (n < 0 || b->oom) {
+    if (room)
+      b->p[b->len] = 0;
     return;
-  vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
+  }
+  if ((size_t)n >= room) {
+    if (!svc__sb_room(b, (size_t)n))
+      return;
+    vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
+  }
   b->len += (size_t)n;
 }
 
@@ -64,17 +74,28 @@ void svc__sb_printf(svc_sb *b, const char *fmt, ...) {
 }
 
 void svc__sb_json_str(svc_sb *b, const char *s, size_t n) {
+  /* Runs of characters that need no escape are copied whole. */
+  static const char hexd[] = "0123456789abcdef";
   svc__sb_add(b, "\"", 1);
-  for (size_t i = 0; i < n; i++) {
-    unsigned char c = (unsigned char)s[i];
+  size_t i = 0;
+  while (i < n) {
+    size_t j = i;
+    while (j < n && (unsigned char)s[j] >= 0x20 && (unsigned char)s[j] < 0x7f && s[j] != '"' &&
+           s[j] != '\\')
+      j++;
+    if (j > i)
+      svc__sb_add(b, s + i, j - i);
+    if (j == n)
+      break;
+    unsigned char c = (unsigned char)s[j];
     if (c == '"' || c == '\\') {
       char e[2] = {'\\', (char)c};
       svc__sb_add(b, e, 2);
-    } else if (c < 0x20 || c >= 0x7f) {
-      svc__sb_printf(b, "\\u%04x", c);
     } else {
-      svc__sb_add(b, (const char *)&c, 1);
+      char e[6] = {'\\', 'u', '0', '0', hexd[c >> 4], hexd[c & 15]};
+      svc__sb_add(b, e, 6);
     }
+    i = j + 1;
   }
   svc__sb_add(b, "\"", 1);
 }

@@ -1,12 +1,14 @@
 /* test_cmds.c - every monitor command and its error paths, against the
  * simulated QEMU-like target (tests/sim.c). */
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -558,6 +560,33 @@ static void test_no_backend(void **state) {
   }
 }
 
+/* A bare "--" is an unknown option like any other, for every command
+ * (found by fuzz_service: `pte 1000 --` spun forever looking the empty
+ * option name up).  The alarm is only a hang guard. */
+static void hang_guard(int sig) {
+  (void)sig;
+  static const char m[] = "test_dashes: a command did not finish within 60 s (hang)\n";
+  if (write(2, m, sizeof(m) - 1) < 0)
+    _exit(2);
+  _exit(1);
+}
+
+static void test_dashes(void **state) {
+  fx *f = *state;
+  signal(SIGALRM, hang_guard);
+  alarm(60);
+  assert_string_equal(run(f, "pte 1000 --", "E01"),
+                      "pte: unknown option '--' (see `monitor help pte`)\n");
+  static const char *const cmds[] = {"vtop 1 --",   "maps --",    "ptov 0 --", "phys read 0 10 --",
+                                     "context --",  "cache --",   "arch --",   "help --",
+                                     "uncached --", "phys -- 0 1"};
+  for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+    fx_has(run(f, cmds[i], "E01"), "unknown option '--'");
+  fx_has(run(f, "pte 1000 -- --json", "OK"), "{\"error\":\"unknown option '--'");
+  alarm(0);
+  signal(SIGALRM, SIG_DFL);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_vtop, fx_setup, fx_teardown),
@@ -583,6 +612,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_target_gone, fx_setup, fx_teardown),
       cmocka_unit_test_setup_teardown(test_no_backend, setup_nophys, fx_teardown),
       cmocka_unit_test_setup_teardown(test_compat_cr3, fx_setup, fx_teardown),
+      cmocka_unit_test_setup_teardown(test_dashes, fx_setup, fx_teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -296,6 +296,7 @@ static void test_numbers(void **state) {
   fx_has(fx_cmd(f, "context default x", "E01"), "unexpected argument 'x'");
   fx_has(fx_cmd(f, "vtop 0x400000 --width 2", "E01"), "unknown option '--width'");
   fx_has(fx_cmd(f, "help", "OK"), "Numbers are hex, 0x optional");
+  fx_has(fx_cmd(f, "help", "OK"), "share/rspbridge/rspbridge.py");
 }
 
 int main(void) {

@@ -174,11 +174,34 @@ static void test_mtree(void **state) {
   assert_int_equal(svc__ram_parse("", 0, &r, &n), -1);
 }
 
+/* The text buffer: printf past the room there is, escapes in JSON strings. */
+static void test_sb(void **state) {
+  (void)state;
+  svc_sb b;
+  svc__sb_init(&b);
+  svc__sb_printf(&b, "%s", "");
+  assert_int_equal(b.len, 0);
+  for (int i = 0; i < 100; i++) /* grows across many sizes */
+    svc__sb_printf(&b, "%d:%s,", i, i % 7 ? "x" : "a longer piece of text");
+  assert_int_equal(b.len, strlen(b.p));
+  assert_memory_equal(b.p, "0:a longer piece of text,1:x,", 29);
+  assert_non_null(strstr(b.p, ",99:x,"));
+  b.len = 0;
+  static const char in[] = "plain \"q\" back\\slash \x01\x1f\x7f\xff end";
+  svc__sb_json_str(&b, in, sizeof(in) - 1);
+  assert_string_equal(b.p, "\"plain \\\"q\\\" back\\\\slash \\u0001\\u001f\\u007f\\u00ff end\"");
+  b.len = 0;
+  svc__sb_json_str(&b, "", 0);
+  svc__sb_json_str(&b, "\"", 1);
+  assert_string_equal(b.p, "\"\"\"\\\"\"");
+  svc__sb_free(&b);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_numbers),   cmocka_unit_test(test_split),
       cmocka_unit_test(test_cache_lru), cmocka_unit_test(test_tdesc),
-      cmocka_unit_test(test_mtree),
+      cmocka_unit_test(test_mtree),     cmocka_unit_test(test_sb),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
