@@ -120,6 +120,10 @@ typedef struct {
    * A debugger session is a chain of round trips; a sleeping bridge pays
    * two wake-ups per forwarded request, a polling one none. */
   unsigned busy_poll_us;
+  /* The clock of the log rate limiter and of the deadline console output
+   * extends (BR_CONSOLE_TIMEOUTS), in ms; NULL: the loop's (uv_now).
+   * Tests set a virtual one. */
+  uint64_t (*clock_ms)(void);
   svc_config svc;
   br_stop_cb on_stop;
   void *data; /* for the owner */

@@ -26,18 +26,22 @@ void br__log(br_t *br, int level, const char *fmt, ...) {
  * checksums, refused clients): the first line of each kind is printed, the
  * next ones within a second are only counted, and the count is printed
  * with the next line of that kind after the second (or at close).  Loop
- * thread only; the clock is the loop's. */
+ * thread only; the clock is the loop's (or cfg.clock_ms). */
+static uint64_t now_ms(br_t *br) {
+  return br->cfg.clock_ms ? br->cfg.clock_ms() : uv_now(br->loop);
+}
+
 static void logrl_flush(br_t *br, br__logrl *l) {
   if (l->key && l->n)
     br__log(br, l->level, "(%u more in %llu ms like: %s)", l->n,
-            (unsigned long long)(uv_now(br->loop) - l->since), l->text);
+            (unsigned long long)(now_ms(br) - l->since), l->text);
   l->n = 0;
 }
 
 void br__log_rl(br_t *br, int level, const char *fmt, ...) {
   if (level > br->cfg.verbose)
     return;
-  uint64_t now = uv_now(br->loop);
+  uint64_t now = now_ms(br);
   br__logrl *l = NULL, *old = &br->logrl[0];
   for (int i = 0; i < BR_LOG_SLOTS && !l; i++) {
     if (br->logrl[i].key == fmt)

@@ -114,7 +114,7 @@ void br__timer_kick(br_t *br, int progress) {
     uv_timer_stop(&br->req_timer);
     return;
   }
-  uint64_t now = uv_now(br->loop), t = br->cfg.timeout_ms;
+  uint64_t now = br->cfg.clock_ms ? br->cfg.clock_ms() : uv_now(br->loop), t = br->cfg.timeout_ms;
   if (progress == 2 && uv_is_active((uv_handle_t *)&br->req_timer)) {
     uint64_t end = br->progress_at + (uint64_t)BR_CONSOLE_TIMEOUTS * t;
     if (now >= end)

@@ -100,8 +100,9 @@ def gdb(target_cmd):
         r = subprocess.run(["gdb", "-nx", "-batch", "-ex", target_cmd, "-x", script],
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                            timeout=60, text=True)
+        # The next GDB connects at once: the bridge takes the old connection's close first,
+        # and QEMU accepts the next client once it has seen the old one go.
         out += r.stdout + "--- next session ---\n"
-        time.sleep(0.2)
     return out
 
 
@@ -239,7 +240,11 @@ def exec_lifecycle(bridge):
         if not sock.startswith(tmp + "/rspbridge."):
             raise RuntimeError("gdb socket %s not in $TMPDIR %s" % (sock, tmp))
         qmp = harness.QMP(qmp_path)
-        time.sleep(0.5)
+        # The bridge has not attached to QEMU's gdbstub (which would stop the guest): the
+        # gdb chardev has no client, and the guest runs.
+        gdbdev = [c["filename"] for c in qmp.cmd("query-chardev") if c["label"] == "gdb"]
+        if len(gdbdev) != 1 or not gdbdev[0].startswith("disconnected:"):
+            raise RuntimeError("QEMU's gdbstub before any client attached: %r" % gdbdev)
         st = qmp.status()
         if st != "running":
             raise RuntimeError("guest without -S is %r before any client attached" % st)

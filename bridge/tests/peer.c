@@ -1,10 +1,10 @@
 /* peer.c - see peer.h. */
-#define _POSIX_C_SOURCE 200809L
-#define _DEFAULT_SOURCE
+#define _GNU_SOURCE /* fopencookie */
 #include "peer.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <setjmp.h>
@@ -107,11 +107,11 @@ void peer_close(peer *p) {
 int peer_next(peer *p, int timeout_ms, const char **body, size_t *len) {
   uint64_t deadline = uv_hrtime() + (uint64_t)timeout_ms * 1000000u;
   while (p->qn == 0 && !p->eof && p->fd >= 0) {
+    /* Always one look, even with timeout_ms 0: what has arrived is read. */
     uint64_t now = uv_hrtime();
-    if (now >= deadline)
-      break;
+    int ms = now >= deadline ? 0 : (int)((deadline - now) / 1000000u) + 1;
     struct pollfd pf = {.fd = p->fd, .events = POLLIN};
-    int r = poll(&pf, 1, (int)((deadline - now) / 1000000u) + 1);
+    int r = poll(&pf, 1, ms);
     if (r < 0 && errno == EINTR)
       continue;
     if (r <= 0)
@@ -240,6 +240,17 @@ static void h_on_stop(br_t *br, int status, const char *why) {
   h->stop_status = status;
 }
 
+/* The virtual clock of the log rate limiter. */
+static _Atomic uint64_t vclock_ms = 1000000;
+
+uint64_t harness_clock_ms(void) {
+  return vclock_ms;
+}
+
+void harness_clock_add(uint64_t ms) {
+  vclock_ms += ms;
+}
+
 void harness_config(br_config *cfg, int target_port) {
   br_config_default(cfg);
   const char *why;
@@ -248,24 +259,119 @@ void harness_config(br_config *cfg, int target_port) {
   snprintf(t, sizeof(t), "tcp:127.0.0.1:%d", target_port);
   assert_int_equal(br_addr_parse(&cfg->target, t, 1, &why), 0);
   cfg->retry_ms = 50;
-  cfg->timeout_ms = 2000;
+  cfg->timeout_ms = BR_TEST_TIMEOUT;
+  cfg->clock_ms = harness_clock_ms;
   cfg->verbose = 2;
 }
+
+/* ------------------------------------------------------------------------
+ * The log: a stdio stream whose lines land in a buffer under log_mtx.
+ */
+
+static ssize_t log_write(void *cookie, const char *d, size_t n) {
+  harness *h = cookie;
+  uv_mutex_lock(&h->log_mtx);
+  if (h->loglen + n + 1 > h->logcap) {
+    size_t cap = h->logcap ? h->logcap : 4096;
+    while (cap < h->loglen + n + 1)
+      cap *= 2;
+    char *nb = realloc(h->logbuf, cap);
+    if (!nb) {
+      uv_mutex_unlock(&h->log_mtx);
+      return -1;
+    }
+    h->logbuf = nb;
+    h->logcap = cap;
+  }
+  memcpy(h->logbuf + h->loglen, d, n);
+  h->loglen += n;
+  h->logbuf[h->loglen] = 0;
+  uv_cond_broadcast(&h->log_cond);
+  uv_mutex_unlock(&h->log_mtx);
+  char one = 1;
+  if (write(h->logpipe[1], &one, 1) < 0) {
+    /* full: it is readable already */
+  }
+  return (ssize_t)n;
+}
+
+int harness_log_fd(harness *h) {
+  return h->logpipe[0];
+}
+
+void harness_log_fd_drain(harness *h) {
+  char b[256];
+  while (read(h->logpipe[0], b, sizeof(b)) > 0)
+    ;
+}
+
+static FILE *log_open(harness *h) {
+  assert_int_equal(pipe2(h->logpipe, O_NONBLOCK | O_CLOEXEC), 0);
+  assert_int_equal(uv_mutex_init(&h->log_mtx), 0);
+  assert_int_equal(uv_cond_init(&h->log_cond), 0);
+  cookie_io_functions_t io = {.write = log_write};
+  FILE *f = fopencookie(h, "w", io);
+  assert_non_null(f);
+  setvbuf(f, NULL, _IOLBF, 0); /* each line as it is printed */
+  return f;
+}
+
+int harness_log_has(harness *h, const char *s) {
+  uv_mutex_lock(&h->log_mtx);
+  int r = h->logbuf && strstr(h->logbuf, s) != NULL;
+  uv_mutex_unlock(&h->log_mtx);
+  return r;
+}
+
+int harness_log_wait(harness *h, const char *s, int timeout_ms) {
+  uint64_t deadline = uv_hrtime() + (uint64_t)timeout_ms * 1000000u;
+  uv_mutex_lock(&h->log_mtx);
+  int r;
+  while (!(r = h->logbuf && strstr(h->logbuf, s) != NULL)) {
+    uint64_t now = uv_hrtime();
+    if (now >= deadline)
+      break;
+    uv_cond_timedwait(&h->log_cond, &h->log_mtx, deadline - now);
+  }
+  uv_mutex_unlock(&h->log_mtx);
+  return r;
+}
+
+char *harness_log_copy(harness *h) {
+  uv_mutex_lock(&h->log_mtx);
+  char *c = strdup(h->logbuf ? h->logbuf : "");
+  uv_mutex_unlock(&h->log_mtx);
+  assert_non_null(c);
+  return c;
+}
+
+/* ------------------------------------------------------------------------
+ * The loop thread.
+ */
 
 static void loop_thread(void *arg) {
   harness *h = arg;
   uv_run(&h->loop, UV_RUN_DEFAULT);
 }
 
+/* The bridge has closed: harness_call() and harness_wait() return at once
+ * from now on, and the loop ends. */
 static void closed_cb(br_t *br) {
-  (void)br;
+  harness *h = br_data(br);
+  uv_mutex_lock(&h->call_mtx);
+  h->closed = 1;
+  uv_cond_broadcast(&h->call_cond);
+  uv_mutex_unlock(&h->call_mtx);
+  uv_close((uv_handle_t *)&h->call, NULL);
+  uv_close((uv_handle_t *)&h->kick, NULL);
+  uv_close((uv_handle_t *)&h->look, NULL);
 }
 
+/* br_close(); harness_call() still works while the bridge finishes. */
 static void stop_cb(uv_async_t *a) {
   harness *h = a->data;
   br_close(h->br, closed_cb);
   uv_close((uv_handle_t *)a, NULL);
-  uv_close((uv_handle_t *)&h->call, NULL);
 }
 
 static void call_cb(uv_async_t *a) {
@@ -283,17 +389,145 @@ static void call_cb(uv_async_t *a) {
   uv_mutex_unlock(&h->call_mtx);
 }
 
-void harness_call(harness *h, void (*fn)(void *arg), void *arg) {
+int harness_call(harness *h, void (*fn)(void *arg), void *arg) {
   uv_mutex_lock(&h->call_mtx);
+  if (h->closed) {
+    uv_mutex_unlock(&h->call_mtx);
+    return -1;
+  }
   h->call_fn = fn;
   h->call_arg = arg;
   h->call_done = 0;
-  uv_mutex_unlock(&h->call_mtx);
   uv_async_send(&h->call);
-  uv_mutex_lock(&h->call_mtx);
-  while (!h->call_done)
+  while (!h->call_done && !h->closed)
     uv_cond_wait(&h->call_cond, &h->call_mtx);
+  int r = h->call_done ? 0 : -1;
+  h->call_fn = NULL;
   uv_mutex_unlock(&h->call_mtx);
+  return r;
+}
+
+static void nothing(void *arg) {
+  (void)arg;
+}
+
+void harness_sync(harness *h) {
+  /* The first call may run before the I/O callbacks of its own iteration;
+   * the second runs after them. */
+  harness_call(h, nothing, NULL);
+  harness_call(h, nothing, NULL);
+}
+
+static void look_cb(uv_prepare_t *c) {
+  harness *h = c->data;
+  uv_mutex_lock(&h->call_mtx);
+  if (h->wait_pred && !h->wait_result) {
+    h->wait_result = h->wait_pred(h->br, h->wait_arg);
+    if (h->wait_result)
+      uv_cond_broadcast(&h->call_cond);
+  }
+  uv_mutex_unlock(&h->call_mtx);
+}
+
+static void kick_cb(uv_async_t *a) {
+  (void)a; /* the prepare phase of the next iteration has a look */
+}
+
+int harness_wait(harness *h, int (*pred)(br_t *br, void *arg), void *arg, int timeout_ms) {
+  uint64_t deadline = uv_hrtime() + (uint64_t)timeout_ms * 1000000u;
+  uv_mutex_lock(&h->call_mtx);
+  h->wait_pred = pred;
+  h->wait_arg = arg;
+  h->wait_result = 0;
+  if (!h->closed)
+    uv_async_send(&h->kick);
+  while (!h->wait_result && !h->closed) {
+    uint64_t now = uv_hrtime();
+    if (now >= deadline)
+      break;
+    uv_cond_timedwait(&h->call_cond, &h->call_mtx, deadline - now);
+  }
+  int r = h->wait_result;
+  h->wait_pred = NULL;
+  h->wait_arg = NULL;
+  uv_mutex_unlock(&h->call_mtx);
+  return r;
+}
+
+struct state_call {
+  harness *h;
+  br_state *st;
+};
+
+static void get_state(void *arg) {
+  struct state_call *sc = arg;
+  br_get_state(sc->h->br, sc->st);
+}
+
+void harness_state(harness *h, br_state *st) {
+  struct state_call sc = {h, st};
+  harness_call(h, get_state, &sc);
+}
+
+static int stopped(br_t *br, void *arg) {
+  (void)arg;
+  harness *h = br_data(br);
+  return h->stop_status >= 0;
+}
+
+int harness_wait_stop(harness *h, int timeout_ms) {
+  harness_wait(h, stopped, NULL, timeout_ms);
+  return h->stop_status;
+}
+
+static void count_idle(uv_handle_t *hd, void *arg) {
+  if (hd->type == UV_IDLE && uv_is_active(hd))
+    ++*(int *)arg;
+}
+
+struct polling_call {
+  harness *h;
+  int n;
+};
+
+static void polling(void *arg) {
+  struct polling_call *pc = arg;
+  uv_walk(&pc->h->loop, count_idle, &pc->n);
+}
+
+int harness_polling(harness *h) {
+  struct polling_call pc = {h, 0};
+  harness_call(h, polling, &pc);
+  return pc.n > 0;
+}
+
+struct advance_call {
+  harness *h;
+  unsigned ms, fired;
+};
+
+static void fire_due(uv_handle_t *hd, void *arg) {
+  struct advance_call *ac = arg;
+  if (hd->type != UV_TIMER || !uv_is_active(hd))
+    return;
+  uv_timer_t *t = (uv_timer_t *)hd;
+  if (uv_timer_get_due_in(t) > ac->ms)
+    return;
+  uv_timer_start(t, t->timer_cb, 0, uv_timer_get_repeat(t));
+  ac->fired++;
+}
+
+static void advance(void *arg) {
+  struct advance_call *ac = arg;
+  uv_walk(&ac->h->loop, fire_due, ac);
+}
+
+unsigned harness_advance(harness *h, unsigned ms) {
+  struct advance_call ac = {h, ms, 0};
+  harness_call(h, advance, &ac);
+  /* They run at the start of the next iteration, before its I/O. */
+  harness_sync(h);
+  return ac.fired;
 }
 
 void harness_start(harness *h, const br_config *cfg) {
@@ -301,8 +535,7 @@ void harness_start(harness *h, const br_config *cfg) {
   signal(SIGPIPE, SIG_IGN);
   memset(h, 0, sizeof(*h));
   h->stop_status = -1;
-  h->log = open_memstream(&h->logbuf, &h->loglen);
-  assert_non_null(h->log);
+  h->log = log_open(h);
   assert_int_equal(uv_loop_init(&h->loop), 0);
   h->br = calloc(1, br_size());
   assert_non_null(h->br);
@@ -320,6 +553,10 @@ void harness_start(harness *h, const br_config *cfg) {
   assert_int_equal(uv_cond_init(&h->call_cond), 0);
   assert_int_equal(uv_async_init(&h->loop, &h->call, call_cb), 0);
   h->call.data = h;
+  assert_int_equal(uv_async_init(&h->loop, &h->kick, kick_cb), 0);
+  assert_int_equal(uv_prepare_init(&h->loop, &h->look), 0);
+  h->look.data = h;
+  assert_int_equal(uv_prepare_start(&h->look, look_cb), 0);
   assert_int_equal(uv_thread_create(&h->th, loop_thread, h), 0);
 }
 
@@ -342,12 +579,11 @@ void harness_stop(harness *h) {
   h->log = NULL;
 }
 
-int harness_log_has(harness *h, const char *s) {
-  assert_null(h->log); /* only after harness_stop: the loop thread writes it */
-  return h->logbuf && strstr(h->logbuf, s) != NULL;
-}
-
 void harness_free(harness *h) {
+  close(h->logpipe[0]);
+  close(h->logpipe[1]);
+  uv_cond_destroy(&h->log_cond);
+  uv_mutex_destroy(&h->log_mtx);
   free(h->logbuf);
   h->logbuf = NULL;
 }

@@ -59,10 +59,15 @@ typedef struct {
   uv_async_t stop;
   int port;
   atomic_int stop_status; /* from on_stop, -1 if none */
-  char *logbuf;
-  size_t loglen;
-  FILE *log;
   int stop_sent;
+  /* The log: written by the loop and the worker, read by the test at any
+   * time under log_mtx (log_cond: a line came). */
+  FILE *log;
+  uv_mutex_t log_mtx;
+  uv_cond_t log_cond;
+  char *logbuf; /* NUL terminated */
+  size_t loglen, logcap;
+  int logpipe[2]; /* a byte per write */
   /* harness_call(): fn(arg) on the loop thread. */
   uv_async_t call;
   uv_mutex_t call_mtx;
@@ -70,9 +75,21 @@ typedef struct {
   void (*call_fn)(void *arg);
   void *call_arg;
   int call_done;
+  int closed; /* under call_mtx: br_close() has completed */
+  /* harness_wait(): pred checked in every loop iteration, before the loop
+   * may sleep (under call_mtx); kick wakes the loop for a first look. */
+  uv_prepare_t look;
+  uv_async_t kick;
+  int (*wait_pred)(br_t *br, void *arg);
+  void *wait_arg;
+  int wait_result;
 } harness;
 
-/* Bridge listening on 127.0.0.1:0 forwarding to 127.0.0.1:target_port. */
+#define BR_TEST_TIMEOUT 600000u /* ms: fires only through harness_advance() */
+
+/* Bridge listening on 127.0.0.1:0 forwarding to 127.0.0.1:target_port,
+ * request timeout BR_TEST_TIMEOUT, reconnection every 50 ms, virtual log
+ * clock. */
 void harness_config(br_config *cfg, int target_port);
 void harness_start(harness *h, const br_config *cfg);
 /* Asks the bridge to close (br_close on its loop thread) and returns at
@@ -81,11 +98,46 @@ void harness_stop_begin(harness *h);
 /* Closes the bridge, joins the loop thread and asserts the loop closes
  * with no live handles. */
 void harness_stop(harness *h);
-/* Runs fn(arg) on the bridge's loop thread and waits for it to return
- * (not after harness_stop_begin). */
-void harness_call(harness *h, void (*fn)(void *arg), void *arg);
-/* Whether the bridge's log contains s (after harness_stop). */
+/* Runs fn(arg) on the bridge's loop thread and waits for it to return: 0,
+ * or -1 (fn not run) once the bridge has closed (after harness_stop_begin
+ * it works until then). */
+int harness_call(harness *h, void (*fn)(void *arg), void *arg);
+/* A barrier: the loop has handled every event that was ready when it was
+ * called (two loop iterations; bytes still in flight on loopback excepted). */
+void harness_sync(harness *h);
+/* Waits until pred(br, arg), run on the loop thread in each loop
+ * iteration before the loop may sleep (the prepare phase: every change of
+ * the bridge's state is followed by one), returns non-zero; timeout_ms is a hang guard.  Returns
+ * pred's value, 0 on timeout. */
+int harness_wait(harness *h, int (*pred)(br_t *br, void *arg), void *arg, int timeout_ms);
+/* The bridge's br_get_state(), read on its loop thread. */
+void harness_state(harness *h, br_state *st);
+/* Waits for on_stop (timeout_ms: a hang guard); its status, -1 if none. */
+int harness_wait_stop(harness *h, int timeout_ms);
+/* Whether the loop busy-polls now (an idle handle is active). */
+int harness_polling(harness *h);
+
+/* Virtual time.  Tests configure timeouts far longer than any test runs
+ * (harness_config: BR_TEST_TIMEOUT) and make time pass by hand:
+ * harness_advance() fires at once every timer of the bridge due within ms
+ * from now (not cumulative: time jumps ms ahead and back), and returns once
+ * they have run; the number fired.  The log rate limiter
+ * reads harness_clock_ms() (cfg.clock_ms), which only harness_clock_add()
+ * moves. */
+unsigned harness_advance(harness *h, unsigned ms);
+uint64_t harness_clock_ms(void);
+void harness_clock_add(uint64_t ms);
+
+/* The log, at any time (the worker may still be writing to it). */
 int harness_log_has(harness *h, const char *s);
+/* Waits until the log has s (timeout_ms: a hang guard); whether it has. */
+int harness_log_wait(harness *h, const char *s, int timeout_ms);
+/* A descriptor that becomes readable when a line comes (for poll()), and
+ * its drain. */
+int harness_log_fd(harness *h);
+void harness_log_fd_drain(harness *h);
+/* A copy of the log (free() it). */
+char *harness_log_copy(harness *h);
 void harness_free(harness *h);
 
 #endif

@@ -5,10 +5,15 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdlib.h>
 
-static void fast_timeout(br_config *c) {
-  c->timeout_ms = 300;
+/* A state of the bridge to wait for (harness_wait). */
+static int target_lost(br_t *br, void *arg) {
+  (void)arg;
+  br_state st;
+  br_get_state(br, &st);
+  return st.lost && !st.connected;
 }
 
 /* After a loss the bridge reconnects and replays the session's setup. */
@@ -17,8 +22,7 @@ static void t_target_gone_mid_packet(void **state) {
   fx f;
   fx_ready(&f, NULL);
   pass_pkt(f.c, f.t, "m0,8");
-  peer_raw(f.t, "$00112233", 9); /* half a reply, then gone */
-  usleep(20000);
+  peer_raw(f.t, "$00112233", 9); /* half a reply, then gone (TCP keeps the order) */
   peer_free(f.t);
   f.t = NULL;
   const char *r = peer_packet(f.c, WAIT);
@@ -51,54 +55,45 @@ static void t_target_gone_mid_request(void **state) {
   fx_down(&f);
 }
 
-static void slow_timeout(br_config *c) {
-  c->timeout_ms = 10000;
-}
-
+/* The target is down: a request is answered at once, not after the
+ * timeout (which is virtual here: it never passes unless the test says). */
 static void t_target_down_answers_at_once(void **state) {
   (void)state;
   fx f;
-  fx_ready(&f, slow_timeout);
+  fx_ready(&f, NULL);
   close(f.lfd); /* nothing to reconnect to */
   f.lfd = -1;
   peer_free(f.t);
   f.t = NULL;
-  usleep(100000);
-  uint64_t t0 = uv_hrtime();
+  assert_true(harness_wait(&f.h, target_lost, NULL, WAIT));
   peer_send(f.c, "g");
-  const char *r = peer_packet(f.c, WAIT);
-  assert_non_null(r);
-  assert_true(r[0] == 'E');
-  assert_true(uv_hrtime() - t0 < 2500000000u); /* not the 10 s timeout */
-  f.lfd = tcp_listen_any(&f.tport);            /* for fx_down */
+  expect_pkt(f.c, "E.rspbridge: target not connected");
+  assert_false(harness_log_has(&f.h, "did not answer within"));
+  f.lfd = tcp_listen_any(&f.tport); /* for fx_down */
   fx_down(&f);
 }
 
-static void fast_retry_slow_timeout(br_config *c) {
-  c->timeout_ms = 10000;
+static void fast_retry(br_config *c) {
   c->retry_ms = 1;
 }
 
 /* The target is gone and the bridge retries every millisecond: a request
  * that arrives while an attempt is under way gets its error when the
- * attempt fails, not after the 10 s timeout. */
+ * attempt fails, not after the timeout. */
 static void t_target_down_while_reconnecting(void **state) {
   (void)state;
   fx f;
-  fx_ready(&f, fast_retry_slow_timeout);
+  fx_ready(&f, fast_retry);
   close(f.lfd);
   f.lfd = -1;
   peer_free(f.t);
   f.t = NULL;
-  usleep(20000);
+  assert_true(harness_wait(&f.h, target_lost, NULL, WAIT));
   for (int i = 0; i < 300; i++) {
-    uint64_t t0 = uv_hrtime();
     peer_send(f.c, "g");
-    const char *r = peer_packet(f.c, WAIT);
-    assert_non_null(r);
-    assert_true(r[0] == 'E');
-    assert_true(uv_hrtime() - t0 < 2500000000u);
+    expect_pkt(f.c, "E.rspbridge: target not connected");
   }
+  assert_false(harness_log_has(&f.h, "did not answer within"));
   f.lfd = tcp_listen_any(&f.tport); /* for fx_down */
   fx_down(&f);
 }
@@ -116,7 +111,9 @@ static void t_target_late_first_connect(void **state) {
   harness_start(&h, &cfg);
   peer *c = peer_new(tcp_connect_port(h.port));
   peer_send(c, "qSupported:multiprocess+");
-  usleep(300000);
+  /* An attempt failed and the request still waits. */
+  assert_true(harness_log_wait(&h, "cannot connect to target", WAIT));
+  assert_int_equal(peer_next_noack(c, 0, NULL, NULL), EV_TIMEOUT);
   lfd = tcp_listen_on(&tport);
   peer *t = peer_new(tcp_accept_timeout(lfd, WAIT));
   expect_pkt(t, "qSupported:multiprocess+");
@@ -141,10 +138,11 @@ static void t_reconnect_never_stops(void **state) {
   peer_free(f.t);
   f.t = NULL;
   expect_pkt(f.c, "E.rspbridge: target connection lost");
-  for (int i = 0; i < 100 && f.h.stop_status < 0; i++)
-    usleep(10000);
-  assert_int_equal(f.h.stop_status, 1);
-  assert_true(tcp_accept_timeout(f.lfd, 300) < 0); /* no reconnection */
+  assert_int_equal(harness_wait_stop(&f.h, WAIT), 1);
+  /* No reconnection, however long one waits. */
+  harness_advance(&f.h, BR_TEST_TIMEOUT);
+  assert_true(tcp_accept_timeout(f.lfd, 0) < 0);
+  assert_false(harness_log_has(&f.h, "next attempt"));
   fx_down(&f);
 }
 
@@ -169,9 +167,7 @@ static void t_reconnect_never_unreachable(void **state) {
   r = peer_packet(c, WAIT);
   assert_non_null(r);
   assert_string_equal(r, "E05");
-  for (int i = 0; i < 100 && h.stop_status < 0; i++)
-    usleep(10000);
-  assert_int_equal(h.stop_status, 1);
+  assert_int_equal(harness_wait_stop(&h, WAIT), 1);
   peer_free(c);
   harness_stop(&h);
   assert_true(harness_log_has(&h, "not reconnecting (--reconnect never)"));
@@ -245,13 +241,15 @@ static void t_second_client_refused(void **state) {
 static void t_stalled_target(void **state) {
   (void)state;
   fx f;
-  fx_ready(&f, fast_timeout);
-  /* A request the target never answers: an error after the timeout. */
-  uint64_t t0 = uv_hrtime();
+  fx_ready(&f, NULL);
+  /* A request the target never answers: an error once the timeout has
+   * passed (virtual time), not before. */
   pass_pkt(f.c, f.t, "m0,4");
+  harness_advance(&f.h, BR_TEST_TIMEOUT - 1000);
+  expect_none(&f.h, f.c);
+  harness_advance(&f.h, BR_TEST_TIMEOUT);
   expect_pkt(f.c, "E05");
-  uint64_t ms = (uv_hrtime() - t0) / 1000000u;
-  assert_true(ms >= 250 && ms < 5000);
+  assert_true(harness_log_has(&f.h, "target did not answer within 600000 ms"));
   /* Its late reply is dropped; the next request gets its own reply. */
   peer_send(f.t, "11111111");
   pass_pkt(f.c, f.t, "m4,4");
@@ -259,17 +257,20 @@ static void t_stalled_target(void **state) {
   /* A running target that ignores ^C: the ^C still reaches it, and the
    * client gets an error instead of waiting forever. */
   pass_pkt(f.c, f.t, "c");
-  expect_quiet(f.c, 500); /* running is not a timeout */
+  harness_advance(&f.h, 10 * BR_TEST_TIMEOUT);
+  pass_pkt(f.t, f.c, "O6869"); /* running is not a timeout: no error came first */
   peer_raw(f.c, "\003", 1);
   assert_int_equal(peer_next_noack(f.t, WAIT, NULL, NULL), EV_INTR);
+  harness_advance(&f.h, BR_TEST_TIMEOUT);
   expect_pkt(f.c, "E.rspbridge: target timeout");
   /* A request sent meanwhile waits: the late stop reply may still come
    * and must not be taken for its answer. */
   peer_send(f.c, "g");
-  expect_quiet(f.t, 100);
+  expect_none(&f.h, f.t);
   /* It never comes: the bridge re-makes the connection to get the pipe
    * back in step, and the waiting request is answered (an error: the
    * target was lost under it), never by the wrong reply. */
+  harness_advance(&f.h, BR_TEST_TIMEOUT);
   assert_int_equal(peer_next_noack(f.t, WAIT, NULL, NULL), EV_EOF);
   expect_prefix(f.c, "E.rspbridge: target");
   peer_free(f.t);
@@ -284,7 +285,7 @@ static void t_stalled_target(void **state) {
 static void t_random_noise(void **state) {
   (void)state;
   fx f;
-  fx_ready(&f, fast_timeout);
+  fx_ready(&f, NULL);
   uint32_t x = 12345;
   static const char alphabet[] = "$#}*+-\003%0123456789abcdefmgMXqT:;,";
   char buf[512];
@@ -300,41 +301,49 @@ static void t_random_noise(void **state) {
       peer_send(f.c, "m0,4");
       peer_send(f.t, "01020304");
     }
-    while (peer_next(f.c, 0, NULL, NULL) != EV_TIMEOUT)
-      ;
-    while (peer_next(f.t, 0, NULL, NULL) != EV_TIMEOUT)
-      ;
-  }
-  /* Let the timeouts and any resynchronisation run out. */
-  for (int i = 0; i < 20; i++) {
-    while (peer_next(f.c, 50, NULL, NULL) != EV_TIMEOUT)
-      ;
-    if (peer_next(f.t, 50, NULL, NULL) == EV_EOF) {
-      peer_free(f.t);
-      f.t = peer_new(tcp_accept_timeout(f.lfd, WAIT));
+    /* What has arrived, without waiting; a target connection the bridge
+     * closed is replaced by its next one. */
+    int k;
+    while ((k = peer_next(f.c, 0, NULL, NULL)) != EV_TIMEOUT)
+      assert_int_not_equal(k, EV_EOF);
+    while ((k = peer_next(f.t, 0, NULL, NULL)) != EV_TIMEOUT) {
+      if (k == EV_EOF) {
+        peer_free(f.t);
+        f.t = peer_new(tcp_accept_timeout(f.lfd, WAIT));
+      }
     }
   }
   /* Whatever state the session is in, the bridge answers: the client's
-   * request reaches the target or gets an error reply. */
+   * request reaches the target or gets an error reply.  The fake target
+   * answers every request; when nothing moves, the timeouts pass (virtual
+   * time) and the bridge resynchronises. */
   peer_send(f.c, "qC");
-  int seen = 0;
+  int got = 0, idle = 0;
   const char *b;
-  for (int i = 0; i < 100 && !seen; i++) {
-    int k = peer_next_noack(f.t, 20, &b, NULL);
-    if (k == EV_PACKET) {
-      peer_send(f.t, "QC1");
-      if (!strcmp(b, "qC"))
-        seen = 1;
+  uint64_t guard = uv_hrtime() + 60000000000u; /* a hang guard: 60 s */
+  while (!got && idle < 20 && uv_hrtime() < guard) {
+    harness_sync(&f.h);
+    int k, moved = 0;
+    while ((k = peer_next_noack(f.t, 0, &b, NULL)) != EV_TIMEOUT) {
+      moved = 1;
+      if (k == EV_PACKET) {
+        peer_send(f.t, "QC1");
+      } else if (k == EV_EOF) {
+        peer_free(f.t);
+        f.t = peer_new(tcp_accept_timeout(f.lfd, WAIT));
+      }
     }
-    if (k == EV_EOF) {
-      peer_free(f.t);
-      f.t = peer_new(tcp_accept_timeout(f.lfd, WAIT));
+    while (!got && (k = peer_next_noack(f.c, 0, &b, NULL)) != EV_TIMEOUT) {
+      assert_int_not_equal(k, EV_EOF);
+      moved = 1;
+      if (k == EV_PACKET && (!strcmp(b, "QC1") || b[0] == 'E'))
+        got = 1;
+    }
+    if (!moved) {
+      idle++;
+      harness_advance(&f.h, BR_TEST_TIMEOUT);
     }
   }
-  int got = 0;
-  for (int i = 0; i < 100 && !got; i++)
-    if (peer_next_noack(f.c, 20, &b, NULL) == EV_PACKET && (!strcmp(b, "QC1") || b[0] == 'E'))
-      got = 1;
   assert_true(got);
   fx_down(&f);
 }
@@ -429,21 +438,28 @@ static void t_client_never_reads(void **state) {
     memcpy(chunk + i, req, rl);
   int fd = f.c->fd, fl = fcntl(fd, F_GETFL);
   assert_int_equal(fcntl(fd, F_SETFL, fl | O_NONBLOCK), 0);
+  /* Writes until they block after the bridge said it stopped reading (the
+   * socket buffers are full then, and nothing will empty them). */
   size_t sent = 0;
-  int idle_ms = 0;
-  while (sent < limit && idle_ms < 300) {
+  while (sent < limit) {
     size_t off = sent % sizeof(chunk);
     ssize_t n = write(fd, chunk + off, sizeof(chunk) - off);
     if (n > 0) {
       sent += (size_t)n;
-      idle_ms = 0;
-    } else {
-      assert_true(n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK));
-      usleep(10000);
-      idle_ms += 10;
+      continue;
     }
+    assert_true(n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK));
+    if (harness_log_has(&f.h, "pausing client"))
+      break;
+    /* Blocked, but the bridge may still read: until there is room again
+     * or it says it stopped (a line in the log). */
+    struct pollfd pf[2] = {{.fd = fd, .events = POLLOUT},
+                           {.fd = harness_log_fd(&f.h), .events = POLLIN}};
+    assert_true(poll(pf, 2, WAIT) > 0); /* a hang guard */
+    harness_log_fd_drain(&f.h);
   }
   assert_int_equal(fcntl(fd, F_SETFL, fl), 0);
+  assert_true(harness_log_has(&f.h, "pausing client (output not drained)"));
   print_message("client wrote %zu bytes before the bridge stopped reading\n", sent);
   if (sent >= limit)
     fail_msg("the bridge read %zu bytes from a client that reads nothing", sent);
@@ -460,30 +476,37 @@ static void t_client_never_reads(void **state) {
 }
 
 /* A target that streams console output without end: the request still
- * fails (console output extends its deadline BR_CONSOLE_TIMEOUTS times
- * at most), a ^C still reaches the target, and the session goes on. */
+ * fails, BR_CONSOLE_TIMEOUTS timeouts after its start (console output
+ * extends its deadline, up to there), a ^C still reaches the target, and
+ * the session goes on.  Virtual time: half a timeout passes between two
+ * console packets. */
 static void t_console_forever(void **state) {
   (void)state;
   fx f;
-  fx_ready(&f, fast_timeout);
+  fx_ready(&f, NULL);
+  const unsigned half = BR_TEST_TIMEOUT / 2;
   pass_pkt(f.c, f.t, "qC");
-  const char *b = NULL;
-  int failed = 0;
-  for (int i = 0; i < 2000 && !failed; i++) { /* a hang guard: about 40 s */
-    peer_send(f.t, "O6869");
-    int k;
-    while ((k = peer_next_noack(f.c, 20, &b, NULL)) == EV_PACKET && b[0] == 'O')
-      ;
-    if (k == EV_PACKET)
-      failed = 1;
+  unsigned sent = 0;
+  while (!harness_log_has(&f.h, "did not answer within") && sent < 10 * BR_CONSOLE_TIMEOUTS) {
+    harness_clock_add(half);
+    pass_pkt(f.t, f.c, "O6869"); /* the deadline moved, or stayed */
+    sent++;
+    harness_advance(&f.h, half);
   }
-  assert_true(failed);
-  assert_string_equal(b, "E.rspbridge: target timeout");
+  expect_pkt(f.c, "E.rspbridge: target timeout");
+  print_message("%u console packets before the timeout\n", sent);
+  /* The last one came at 9.5 timeouts: the deadline, 10, followed. */
+  assert_int_equal(sent, 2 * BR_CONSOLE_TIMEOUTS - 1);
   peer_raw(f.c, "\003", 1);
-  int k;
-  while ((k = peer_next_noack(f.t, WAIT, NULL, NULL)) == EV_PACKET)
-    ;
-  assert_int_equal(k, EV_INTR);
+  assert_int_equal(peer_next_noack(f.t, WAIT, NULL, NULL), EV_INTR);
+  /* The request stays unanswered: one timeout later the bridge re-makes
+   * the connection to get the pipe back in step. */
+  harness_advance(&f.h, BR_TEST_TIMEOUT);
+  assert_int_equal(peer_next_noack(f.t, WAIT, NULL, NULL), EV_EOF);
+  peer_free(f.t);
+  f.t = fx_reaccept(&f);
+  pass_pkt(f.c, f.t, "?");
+  pass_pkt(f.t, f.c, "S05");
   fx_down(&f);
 }
 
@@ -586,15 +609,24 @@ static void t_log_bounded(void **state) {
     ;
   if (k != EV_PACKET || strcmp(b, "S05"))
     fail_msg("event %d '%s', want S05", k, b ? b : "");
+  /* The log's clock is virtual and stood still: one line of each kind so
+   * far.  A second later, the next one is printed, after the count of
+   * those held back. */
+  harness_clock_add(1000);
+  peer_raw(f.c, "$m0#00", 6);
+  expect_ev(f.c, EV_NAK);
+  assert_true(
+      harness_log_wait(&f.h, "(799 more in 1000 ms like: client: bad checksum, NAK)", WAIT));
   fx_stop(&f);
+  /* The rest is summarised at close. */
   unsigned lines, n = log_events(&f.h, "client: malformed packet", &lines);
   print_message("%u malformed packets in %u log lines\n", n, lines);
   assert_int_equal(n, sizeof(flood));
-  assert_true(lines < 40);
+  assert_int_equal(lines, 2);
   n = log_events(&f.h, "client: bad checksum", &lines);
   print_message("%u bad checksums in %u log lines\n", n, lines);
-  assert_int_equal(n, 800);
-  assert_true(lines < 40);
+  assert_int_equal(n, 801);
+  assert_int_equal(lines, 3);
   harness_free(&f.h);
 }
 

@@ -22,17 +22,64 @@ struct svc {
 /* The events seen by the last service, saved when it is freed (on the
  * loop thread, before the test joins it). */
 static int last_events[8];
+static svc *cur_svc; /* loop thread: the live service */
+
+/* Marks: the commands say where they are, the tests wait for it (and the
+ * other way round), instead of sleeping. */
+enum { MK_SPIN = 1, MK_MODE_ON = 2, MK_CLEANUP = 4, MK_GO = 8 };
+static uv_mutex_t mk_mtx;
+static uv_cond_t mk_cond;
+static unsigned mk_bits;
+
+static void mark(unsigned m) {
+  uv_mutex_lock(&mk_mtx);
+  mk_bits |= m;
+  uv_cond_broadcast(&mk_cond);
+  uv_mutex_unlock(&mk_mtx);
+}
+
+/* Whether m was marked within timeout_ms (a hang guard). */
+static int mark_wait(unsigned m, int timeout_ms) {
+  uint64_t deadline = uv_hrtime() + (uint64_t)timeout_ms * 1000000u;
+  uv_mutex_lock(&mk_mtx);
+  while (!(mk_bits & m)) {
+    uint64_t now = uv_hrtime();
+    if (now >= deadline)
+      break;
+    uv_cond_timedwait(&mk_cond, &mk_mtx, deadline - now);
+  }
+  int r = (mk_bits & m) != 0;
+  uv_mutex_unlock(&mk_mtx);
+  return r;
+}
+
+/* A long operation polls interrupted() (the service API has no wait for
+ * it): until ^C, or the hang guard; whether ^C came. */
+static int until_interrupted(svc *s) {
+  uint64_t deadline = uv_hrtime() + 10ull * WAIT * 1000000u;
+  while (!s->io->interrupted(s->ctx)) {
+    if (uv_hrtime() >= deadline)
+      return 0;
+    usleep(1000); /* the service's own pace, not the test's */
+  }
+  return 1;
+}
 
 svc *svc_new(const svc_io *io, void *ctx, const svc_config *cfg) {
   (void)cfg;
   svc *s = calloc(1, sizeof(*s));
   s->io = io;
   s->ctx = ctx;
+  uv_mutex_lock(&mk_mtx);
+  mk_bits = 0;
+  uv_mutex_unlock(&mk_mtx);
+  cur_svc = s;
   return s;
 }
 
 void svc_free(svc *s) {
   memcpy(last_events, s->events, sizeof(last_events));
+  cur_svc = NULL;
   free(s);
 }
 
@@ -117,13 +164,14 @@ void svc_handle(svc *s, const char *body, size_t len) {
     free(bodies);
   } else if (strcmp(cmd, "spin") == 0) {
     /* A long operation that polls for ^C. */
-    int i;
-    for (i = 0; i < 500 && !s->io->interrupted(s->ctx); i++)
-      usleep(10000);
-    s->io->reply(s->ctx, i < 500 ? "OK" : "E03", 2 + (i >= 500));
+    mark(MK_SPIN);
+    int ok = until_interrupted(s);
+    s->io->reply(s->ctx, ok ? "OK" : "E03", ok ? 2 : 3);
   } else if (strcmp(cmd, "cleanup") == 0) {
-    /* Undoes a mode on the target after the client may have gone. */
-    usleep(300000);
+    /* Undoes a mode on the target once the test says the client has
+     * gone. */
+    mark(MK_CLEANUP);
+    mark_wait(MK_GO, 10 * WAIT);
     svc_req r = {"Qcleanup", 8};
     pipe_acc a = {0, 0, 0, 1};
     int rc = s->io->transact(s->ctx, &r, 1, on_pipe, &a);
@@ -136,9 +184,10 @@ void svc_handle(svc *s, const char *body, size_t len) {
     int rc = s->io->transact(s->ctx, &on, 1, on_pipe, &a);
     if (rc == 0)
       s->mode = 1;
+    if (rc == 0)
+      mark(MK_MODE_ON);
     if (rc == 0 && cmd[0] == 'm') {
-      for (int i = 0; i < 1000 && !s->io->interrupted(s->ctx); i++)
-        usleep(10000);
+      until_interrupted(s);
       if (s->io->transact(s->ctx, &off, 1, on_pipe, &a) == 0)
         s->mode = 0;
     }
@@ -179,6 +228,19 @@ int svc_finish(svc *s) {
  * Tests.
  */
 
+static int no_session(br_t *br, void *arg) {
+  (void)arg;
+  br_state st;
+  br_get_state(br, &st);
+  return st.sessions == 0;
+}
+
+static int detached(br_t *br, void *arg) {
+  (void)br;
+  (void)arg;
+  return cur_svc && cur_svc->events[SVC_EV_DETACH] > 0;
+}
+
 static void send_rcmd(peer *c, const char *cmd) {
   char body[600];
   int n = rsp_format_qrcmd(body, sizeof(body), cmd, strlen(cmd));
@@ -200,18 +262,16 @@ static void t_transact_pipelined_in_order(void **state) {
   fx f;
   fx_ready(&f, NULL);
   send_rcmd(f.c, "pipe 40");
-  /* Several requests arrive before any reply: pipelined, bounded by the
-   * window. */
+  /* A window of requests arrives before any reply: pipelined, and
+   * bounded (nothing more until a reply comes). */
   unsigned got = 0;
   const char *b;
-  while (peer_next_noack(f.t, 200, &b, NULL) == EV_PACKET) {
+  for (; got < BR_WORKER_WINDOW; got++) {
     char want[32];
     snprintf(want, sizeof(want), "m%x,1", got);
-    assert_string_equal(b, want);
-    got++;
+    expect_pkt(f.t, want);
   }
-  assert_true(got > 1);
-  assert_true(got <= BR_WORKER_WINDOW);
+  expect_none(&f.h, f.t);
   /* Answer in order, with some console output in the middle; the rest of
    * the requests follow as replies come in. */
   unsigned answered = 0;
@@ -243,10 +303,12 @@ static void t_interrupt_goes_to_the_service(void **state) {
   fx f;
   fx_ready(&f, NULL);
   send_rcmd(f.c, "spin");
-  usleep(50000);
+  assert_true(mark_wait(MK_SPIN, WAIT));
   peer_raw(f.c, "\003", 1);
   expect_pkt(f.c, "OK");
-  expect_quiet(f.t, 100); /* the ^C was for the monitor command */
+  /* The ^C was for the monitor command: the target's next event is the
+   * next request. */
+  pass_pkt(f.c, f.t, "?");
   fx_down(&f);
 }
 
@@ -258,10 +320,11 @@ static void t_request_abandons_command(void **state) {
   fx f;
   fx_ready(&f, NULL);
   send_rcmd(f.c, "spin");
-  usleep(50000);
+  assert_true(mark_wait(MK_SPIN, WAIT));
   pass_pkt(f.c, f.t, "?");
   pass_pkt(f.t, f.c, "S05"); /* not the command's "OK" */
-  expect_quiet(f.c, 100);
+  pass_pkt(f.c, f.t, "g");   /* nor after it */
+  pass_pkt(f.t, f.c, "00");
   fx_stop(&f);
   assert_true(harness_log_has(&f.h, "during a monitor command: stopping"));
   harness_free(&f.h);
@@ -276,8 +339,8 @@ static void t_output_chunks_and_ordering(void **state) {
   peer_send(f.c, "m0,1");
   send_rcmd(f.c, "big");
   expect_pkt(f.t, "m0,1");
-  expect_quiet(f.c, 100);
-  pass_pkt(f.t, f.c, "aa");
+  expect_none(&f.h, f.c);
+  pass_pkt(f.t, f.c, "aa"); /* the next packet: no output came first */
   size_t total = 0;
   const char *b;
   while ((b = peer_packet(f.c, WAIT)) && b[0] == 'O' && b[1] != 'K')
@@ -311,9 +374,11 @@ static void t_client_gone_during_command(void **state) {
   fx f;
   fx_ready(&f, NULL);
   send_rcmd(f.c, "cleanup");
-  usleep(50000);
+  assert_true(mark_wait(MK_CLEANUP, WAIT));
   peer_free(f.c);
   f.c = NULL;
+  assert_true(harness_wait(&f.h, no_session, NULL, WAIT));
+  mark(MK_GO);
   /* The command still reaches the target before its connection goes. */
   expect_pkt(f.t, "Qcleanup");
   peer_send(f.t, "OK");
@@ -333,7 +398,7 @@ static void t_events(void **state) {
   pass_pkt(f.t, f.c, "OK");
   peer_free(f.c);
   f.c = NULL;
-  usleep(100000);
+  assert_true(harness_wait(&f.h, detached, NULL, WAIT));
   fx_down(&f);
   assert_int_equal(last_events[SVC_EV_CONNECT], 1);
   assert_int_equal(last_events[SVC_EV_RESUME], 1);
@@ -393,7 +458,8 @@ static void t_close_during_command(void **state) {
   send_rcmd(f.c, "mode");
   expect_pkt(f.t, "Qmode:1");
   peer_send(f.t, "OK");
-  expect_quiet(f.t, 50);
+  assert_true(mark_wait(MK_MODE_ON, WAIT)); /* it waits for ^C */
+  expect_none(&f.h, f.t);
   harness_stop_begin(&f.h);
   expect_pkt(f.t, "Qmode:0");
   peer_send(f.t, "OK");
@@ -445,8 +511,11 @@ static void t_finish_bounded(void **state) {
   pass_pkt(f.t, f.c, "OK");
   harness_stop_begin(&f.h);
   expect_pkt(f.t, "Qmode:0");
-  /* No answer: the connection closes all the same. */
-  assert_int_equal(peer_next_noack(f.t, 4 * WAIT, NULL, NULL), EV_EOF);
+  /* No answer: the connection stays until the timeout has passed (virtual
+   * time), then closes all the same. */
+  expect_none(&f.h, f.t);
+  harness_advance(&f.h, 2 * BR_TEST_TIMEOUT);
+  assert_int_equal(peer_next_noack(f.t, WAIT, NULL, NULL), EV_EOF);
   fx_stop(&f);
   assert_true(harness_log_has(&f.h, "the target may be left changed"));
   harness_free(&f.h);
@@ -551,7 +620,7 @@ static void t_job_for_another(void **state) {
   assert_int_equal(r.status, 0);
   assert_string_equal(r.out, "rc=0 replies=2 console=1 order=ok\n");
   assert_string_equal(r.reply, "OK");
-  expect_quiet(f.c, 50); /* nothing of it reaches the client */
+  expect_none(&f.h, f.c); /* nothing of it reaches the client */
   submit(&f, NULL, &k);
   assert_true(jr_wait(&k));
   assert_int_equal(k.status, 0);
@@ -582,11 +651,11 @@ static void t_job_fifo_with_client(void **state) {
   peer_send(f.c, "g"); /* waits: the worker is busy */
   expect_ev(f.c, EV_ACK);
   submit(&f, "pipe 1", &b); /* after the client's g */
-  expect_quiet(f.t, 50);
+  expect_none(&f.h, f.t);
   peer_send(f.t, "00");
   assert_true(jr_wait(&a));
   expect_pkt(f.t, "g");
-  expect_quiet(f.t, 50); /* b waits for the answer to g */
+  expect_none(&f.h, f.t); /* b waits for the answer to g */
   peer_send(f.t, "1234");
   expect_pkt(f.c, "1234");
   expect_pkt(f.t, "m0,1");
@@ -614,7 +683,7 @@ static void t_job_target_running(void **state) {
   submit(&f, "pipe 1", &r);
   assert_true(jr_wait(&r));
   assert_int_equal(r.status, BR_EJOB_RUNNING);
-  expect_quiet(f.t, 50); /* no ^C, no request */
+  expect_none(&f.h, f.t); /* no ^C, no request */
   peer_send(f.t, "S05");
   expect_pkt(f.c, "S05");
   submit(&f, "pipe 1", &r2);
@@ -652,7 +721,9 @@ static void t_job_target_lost(void **state) {
 }
 
 /* br_close: the queued jobs are cancelled, the running one too once it
- * ends. */
+ * ends.  (The queued one waits for the running one to end: br_close()
+ * cancels the jobs behind the head only when the head is not running.
+ * This test passed before only because a 2 s timeout ended the head.) */
 static void t_job_cancelled_on_close(void **state) {
   (void)state;
   fx f;
@@ -665,11 +736,11 @@ static void t_job_cancelled_on_close(void **state) {
   submit(&f, "pipe 1", &b);
   expect_pkt(f.t, "m0,1");
   harness_stop_begin(&f.h);
-  assert_true(jr_wait(&b));
-  assert_int_equal(b.status, UV_ECANCELED);
   peer_send(f.t, "00");
   assert_true(jr_wait(&a));
   assert_int_equal(a.status, UV_ECANCELED);
+  assert_true(jr_wait(&b));
+  assert_int_equal(b.status, UV_ECANCELED);
   assert_int_equal(peer_next_noack(f.t, WAIT, NULL, NULL), EV_EOF);
   fx_stop(&f);
   harness_free(&f.h);
@@ -691,7 +762,7 @@ static void t_job_client_interrupt(void **state) {
   peer_send(f.c, "c");
   expect_ev(f.c, EV_ACK);
   peer_raw(f.c, "\003", 1);
-  expect_quiet(f.t, 50);
+  expect_none(&f.h, f.t);
   peer_send(f.t, "00");
   assert_true(jr_wait(&r));
   assert_int_equal(r.status, 0);
@@ -725,13 +796,17 @@ static void t_job_without_client(void **state) {
   assert_true(jr_wait(&r));
   assert_int_equal(r.status, 0);
   assert_string_equal(r.reply, "OK");
-  assert_int_equal(peer_next_noack(f.t, BR_XLINGER_MS + WAIT, NULL, NULL), EV_EOF);
+  /* BR_XLINGER_MS later (a real timer; made to pass at once here). */
+  harness_advance(&f.h, BR_XLINGER_MS);
+  assert_int_equal(peer_next_noack(f.t, WAIT, NULL, NULL), EV_EOF);
   assert_true(last_finishes > before);
   jr_free(&r);
   fx_down(&f);
 }
 
 int main(void) {
+  uv_mutex_init(&mk_mtx);
+  uv_cond_init(&mk_cond);
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(t_transact_pipelined_in_order),
       cmocka_unit_test(t_interrupt_goes_to_the_service),

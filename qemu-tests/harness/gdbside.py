@@ -118,6 +118,16 @@ class Ctx:
         with open(self._log) as f:
             return f.read().replace("\r", ""), ok
 
+    def monitor_log(self):
+        """The file monitor_full() captures output in (set up on first use); a test that runs
+        `set logging enabled on` itself sees the output there as GDB gets it."""
+        if not hasattr(self, "_log"):
+            fd, self._log = tempfile.mkstemp(prefix="rspt-", suffix=".log")
+            os.close(fd)
+            for c in ("file " + self._log, "overwrite on", "redirect on", "debugredirect on"):
+                gdb.execute("set logging " + c)
+        return self._log
+
     def monitor_json(self, cmd):
         """The parsed --json answer of a bridge command and whether the command succeeded."""
         out, ok = self.monitor_full(cmd + " --json")

@@ -80,6 +80,11 @@ class Rig:
     def alive(self):
         return self.q.poll() is None and self.qmp.status() is not None
 
+    def qmp_stopped_process(self):
+        """QEMU's process is stopped (SIGSTOP): state T in /proc."""
+        with open("/proc/%d/stat" % self.q.pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "T"
+
 
 class Rsp:
     """A raw RSP client (ack mode), enough for qRcmd, m, ? and QEMU's mode query."""
@@ -333,13 +338,16 @@ def way_out(t, how):
                     c = Rsp(rig.port)
                 t.check(r == "OK", "gone: the next client's command: %r" % r)
             elif how == "stall":
+                # QEMU stalls until the bridge has given up on it: the command's final reply
+                # comes while QEMU cannot answer anything (after --timeout, no sleep here).
                 os.kill(rig.q.pid, signal.SIGSTOP)
                 try:
-                    time.sleep(3 * timeout_ms / 1000.0)  # the stall under test: longer than --timeout
+                    _, r = c.finish()
+                    stopped = rig.qmp_stopped_process()
                 finally:
                     os.kill(rig.q.pid, signal.SIGCONT)
-                _, r = c.finish()
                 t.check(r is not None, "stall: no final reply")
+                t.check(stopped, "stall: QEMU was not stopped while the command ended")
         # Virtual reads are right afterwards (cache off): QEMU's own physical bytes.
         want = xp_bytes(rig, user.pa, 16)
         deadline = time.monotonic() + DEADLINE
