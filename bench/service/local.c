@@ -29,10 +29,6 @@ static void die(const char *msg) {
   bc_die("bench_local", msg);
 }
 
-/* Runs a monitor command; returns seconds, *bytes of output text (hex
- * chars / 2) and a hash of it (of the last O packet only when last: the
- * summary of a search, after progress lines that depend on timing); dies
- * unless the final reply is OK. */
 /* CPU seconds (user + system) used so far by process pid, all threads. */
 static double cpu_of(pid_t pid) {
   char path[64], buf[1024];
@@ -59,6 +55,10 @@ static double cpu_self(void) {
          (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
 }
 
+/* Runs a monitor command; returns seconds, *bytes of output text (hex
+ * chars / 2) and a hash of it (of the last O packet only when last: the
+ * summary of a search, after progress lines that depend on timing); dies
+ * unless the final reply is OK. */
 static double timed(bc_client *c, const char *cmd, int last, size_t *bytes, uint64_t *hash) {
   char q[512];
   int n = rsp_format_qrcmd(q, sizeof(q) - 1, cmd, strlen(cmd));
