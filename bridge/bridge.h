@@ -120,6 +120,10 @@ typedef struct {
    * A debugger session is a chain of round trips; a sleeping bridge pays
    * two wake-ups per forwarded request, a polling one none. */
   unsigned busy_poll_us;
+  /* RSP clients at once (--sessions).  0 or 1: one, a second is refused.
+   * More: the first with no controller in place controls run state, the
+   * others are observers (bridge/README.md, "Sessions"). */
+  unsigned max_sessions;
   svc_config svc;
   br_stop_cb on_stop;
   void *data; /* for the owner */
