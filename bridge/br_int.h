@@ -68,6 +68,7 @@ typedef struct br__sess {
   int busy;      /* the head request is forwarded or a job */
   uint64_t q_t0; /* uv_hrtime() when the head request came */
   int q_paused;  /* the head request paused the guest */
+  int own_state; /* it chose a memory mode or context: its reads are jobs */
 } br__sess;
 
 /* A repeated log line (loop thread): printed once a second at most, the
@@ -249,6 +250,7 @@ struct br {
   int wk_job_ext;         /* the job is xq's head: output to xout */
   br_job_fn wk_job_fn;    /* run in place of svc_handle() */
   void *wk_job_fn_arg;
+  unsigned wk_job_sess; /* the job is an observer's (its session id), or 0 */
   br_buf xout;
   int xout_over;
 

@@ -452,6 +452,7 @@ void br__job_start(br_t *br, const char *body, size_t len) {
   br->wk_intr = 0;
   br->wk_job_ext = 0;
   br->wk_job_fn = NULL;
+  br->wk_job_sess = 0;
   uv_cond_broadcast(&br->cond);
   uv_mutex_unlock(&br->mtx);
 }
@@ -474,6 +475,7 @@ void br__job_start_finish(br_t *br) {
   br->wk_cut = 0;
   br->wk_job_ext = 0;
   br->wk_job_fn = NULL;
+  br->wk_job_sess = 0;
   uv_cond_broadcast(&br->cond);
   uv_mutex_unlock(&br->mtx);
 }
@@ -699,7 +701,9 @@ static void io_reply(void *ctx, const char *body, size_t len) {
   br->wreply.len = 0;
   if (buf_append(&br->wreply, body, len))
     buf_append(&br->wreply, "E0c", 3);
-  br->wk_reply_ready = 1;
+  /* An observer's job: published once the service is back in the
+   * controller's session (worker_main). */
+  br->wk_reply_ready = !br->wk_job_sess;
   uv_mutex_unlock(&br->mtx);
   uv_async_send(&br->async);
 }
@@ -741,6 +745,7 @@ static void worker_main(void *arg) {
     }
     br_job_fn fn = br->wk_job_fn;
     void *fn_arg = br->wk_job_fn_arg;
+    unsigned sess = br->wk_job_sess;
     uv_mutex_unlock(&br->mtx);
     br->wk_replied = 0;
     if (fn) {
@@ -756,10 +761,19 @@ static void worker_main(void *arg) {
       }
       io_reply(br, rc ? "E01" : "OK", rc ? 3 : 2);
     } else {
+      if (sess)
+        svc_session(br->svc, sess); /* an observer's memory mode and context */
       svc_handle(br->svc, br->job, len);
     }
     if (!br->wk_replied)
       io_reply(br, "E.rspbridge: the service gave no reply", 38);
+    if (sess) {
+      svc_session(br->svc, 0); /* the controller's, before the loop classifies again */
+      uv_mutex_lock(&br->mtx);
+      br->wk_reply_ready = 1;
+      uv_mutex_unlock(&br->mtx);
+      uv_async_send(&br->async);
+    }
     uv_mutex_lock(&br->mtx);
   }
   uv_mutex_unlock(&br->mtx);

@@ -85,6 +85,7 @@ int br__xjob_try(br_t *br) {
   br->wk_job_ext = 1;
   br->wk_job_fn = j->fn;
   br->wk_job_fn_arg = j->fn_arg;
+  br->wk_job_sess = j->sess;
   br->xout.len = 0;
   br->xout_over = 0;
   uv_cond_broadcast(&br->cond);

@@ -15,6 +15,14 @@
 
 #include "br_int.h"
 
+/* The service's per-session state (its memory mode and context): a
+ * service without it keeps one for everyone; bridge/service/ has its own
+ * (service.c), which takes precedence over this one at link time. */
+__attribute__((weak)) void svc_session(svc *s, unsigned id) {
+  (void)s;
+  (void)id;
+}
+
 br__sess *br__sess_new(br_t *br) {
   br__sess *o = calloc(1, sizeof(*o));
   if (!o)
@@ -258,7 +266,12 @@ static int obs_local(br_t *br, br__sess *o, const char *b, size_t len) {
       return 1;
     char line[512], name[64];
     int n = rsp_parse_qrcmd(b, len, line, sizeof(line) - 1);
-    if (n >= 0 && !rcmd_allowed(line, (size_t)n, name, sizeof(name))) {
+    if (n < 0)
+      return 0;
+    int ok = rcmd_allowed(line, (size_t)n, name, sizeof(name));
+    if (!strcmp(name, "context"))
+      o->own_state = 1; /* its own context (svc_session) */
+    if (!ok) {
       who_controls(br, o, why, sizeof(why));
       char msg[400];
       int m = snprintf(msg, sizeof(msg), "`%s` refused: %s\n", name, why);
@@ -266,6 +279,10 @@ static int obs_local(br_t *br, br__sess *o, const char *b, size_t len) {
       obs_send(o, "E01", 3);
       return 1;
     }
+    return 0;
+  }
+  if (rsp_has_prefix(b, len, "Qqemu.PhyMemMode:")) {
+    o->own_state = 1; /* its own memory mode (svc_session) */
     return 0;
   }
   if ((fl & RSP_REQF_CHANGES) || cls == RSP_REQ_SET || cls == RSP_REQ_KILL ||
@@ -342,8 +359,10 @@ static int obs_start(br_t *br, br__sess *o) {
   }
   if (!obs_target_ready(br))
     return 0;
+  /* The service is in the controller's session: its classification holds
+   * for an observer with no memory mode or context of its own. */
   int action = (int)svc_classify(br->svc, b, len);
-  if (action == SVC_HANDLE) {
+  if (action == SVC_HANDLE || (o->own_state && br__is_mem_read(b, len))) {
     br_t **arg = malloc(2 * sizeof(*arg));
     if (!arg) {
       br__obs_fail(br, o->id, 0, "out of memory");

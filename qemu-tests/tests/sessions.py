@@ -104,6 +104,12 @@ def observer_commands(t, L):
         "monitor phys write 0 00",
         "echo @@set\\n",
         "set var *(char *)%#x = 1" % c,
+        "echo @@phys\\n",
+        "maintenance packet Qqemu.PhyMemMode:1",
+        "x/2xg %#x" % L.translate(c),
+        "echo @@ctx\\n",
+        "monitor context 0x1000",
+        "monitor context",
         "echo @@end\\n",
         "disconnect",
     ]
@@ -226,6 +232,9 @@ def check_observer(t, L, o, ctl_vtop, when):
     t.check("refused: session 2 is an observer; session 1 (127.0.0.1:" in o.get("write", "")
             or "refused: session 3 is an observer; session 1 (127.0.0.1:" in o.get("write", ""),
             "%s: the observer's phys write: %r" % (when, o.get("write")))
+    t.check(re.search(r'received: "OK"', o.get("phys", "")) and re.search(r"%#x:\s+0x[0-9a-f]+" % L.translate(L.counter), o.get("phys", "")),
+            "%s: the observer's own physical mode: %r" % (when, o.get("phys")))
+    t.check("0x1000" in o.get("ctx", ""), "%s: the observer's own context: %r" % (when, o.get("ctx")))
     t.check("Cannot access memory" in o.get("set", "") or "E." in o.get("set", "") or "rror" in o.get("set", ""),
             "%s: the observer's memory write was not refused: %r" % (when, o.get("set")))
 
@@ -250,7 +259,7 @@ def main(t):
 
         print("".join(difflib.unified_diff(want.splitlines(True), got.splitlines(True), "alone", "with observer")))
     for k in ("a", "b"):
-        if k not in seen or len(t.failures):
+        if k not in seen or len(t.failures) or os.environ.get("RSPT_VERBOSE"):
             print("observer %s output:\n%s" % (k, seen.get(k, {}).get("all", "(none)")))
     check_observer(t, L, seen.get("a"), seen["ctl_vtop"], "while stepping")
     check_observer(t, L, seen.get("b"), seen["ctl_vtop"], "while running")
