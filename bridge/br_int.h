@@ -401,6 +401,7 @@ void br__obs_fail(br_t *br, unsigned id, int mem, const char *why);
 int br__obs_pump(br_t *br);
 int br__pause_stop(br_t *br, const char *b, size_t len);
 void br__pause_ctl_gone(br_t *br);
+void br__pause_lost(br_t *br);
 int br__session_rcmd(br_t *br, br__sess *who, const char *b, size_t len);
 void br__ctl_resume_note(br_t *br, const char *b, size_t len, uint8_t flags);
 extern const rsp_parser_settings br__o_settings;

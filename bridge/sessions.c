@@ -517,6 +517,14 @@ void br__pause_ctl_gone(br_t *br) {
   br->pz_state = BR__PZ_NONE;
 }
 
+/* The target connection is lost during a pause: the controller's resume,
+ * held, fails like every request in flight. */
+void br__pause_lost(br_t *br) {
+  if (br->pz_state == BR__PZ_HELD && br->ctl)
+    br__client_fail(br, 0, br__why_lost);
+  br->pz_state = BR__PZ_NONE;
+}
+
 /* Starts what the observers' queues allow; begins or ends a pause.
  * Returns 1 if it ended one (the controller's requests may go on). */
 int br__obs_pump(br_t *br) {

@@ -142,6 +142,7 @@ static void target_up(br_t *br) {
     replay_session(br);
   }
   br__timer_kick(br, 1);
+  br__obs_pump(br); /* observers' requests wait for the connection */
   if (br->xcount)
     uv_async_send(&br->async); /* a job waits for the connection */
   else if (!br__sess_count(br, 0) && !br->shutting)
@@ -232,6 +233,7 @@ void br__target_lost(br_t *br, const char *why) {
    * the connection is down, not once it is re-made (issue 12). */
   svc_event(br->svc, SVC_EV_LOST);
   fail_fifo(br, br__why_lost);
+  br__pause_lost(br);
   br__wtx_fail(br, UV_ECONNRESET);
   br->intr_sent = 0;
   if (br->c->up && (br->sess_qsupported_len || br->sess_xml))

@@ -303,6 +303,91 @@ static void t_real_stop_during_pause(void **state) {
   fx_down(&f);
 }
 
+/* The observer leaves during the pause it caused: the controller's c goes
+ * again all the same. */
+static void t_observer_leaves_during_pause(void **state) {
+  (void)state;
+  fx f;
+  fx_ready(&f, four_sessions);
+  peer *o = observer(&f);
+  pass_pkt(o, f.t, "m0,1");
+  pass_pkt(f.t, o, "00");
+  pass_pkt(f.c, f.t, "c");
+  peer_send(o, "m1000,4");
+  assert_int_equal(peer_next_noack(f.t, WAIT, NULL, NULL), EV_INTR);
+  peer_free(o);
+  peer_send(f.t, "T02thread:p01.01;");
+  /* Its read may have gone up before its leaving was seen: answered
+   * (and dropped), then the resume. */
+  const char *b = peer_packet(f.t, WAIT);
+  assert_non_null(b);
+  if (!strcmp(b, "m1000,4")) {
+    peer_send(f.t, "01020304");
+    b = peer_packet(f.t, WAIT);
+    assert_non_null(b);
+  }
+  assert_string_equal(b, "c");
+  pass_pkt(f.t, f.c, "T05thread:p01.01;");
+  fx_down(&f);
+}
+
+/* The controller leaves during a pause: its c goes again and the target
+ * connection is released as without observers (the guest runs on); an
+ * observer's next request connects again. */
+static void t_controller_leaves_during_pause(void **state) {
+  (void)state;
+  fx f;
+  fx_ready(&f, four_sessions);
+  peer *o = observer(&f);
+  pass_pkt(o, f.t, "m0,1");
+  pass_pkt(f.t, o, "00");
+  pass_pkt(f.c, f.t, "c");
+  peer_send(o, "g");
+  assert_int_equal(peer_next_noack(f.t, WAIT, NULL, NULL), EV_INTR);
+  peer_send(f.t, "T02thread:p01.01;");
+  expect_pkt(f.t, "g");
+  controller_leaves(&f);
+  expect_pkt(f.t, "c"); /* left running, as it left it */
+  int k;
+  while ((k = peer_next_noack(f.t, WAIT, NULL, NULL)) == EV_PACKET)
+    ;
+  assert_int_equal(k, EV_EOF);
+  const char *r = peer_packet(o, WAIT);
+  assert_non_null(r);
+  assert_non_null(strstr(r, "target connection released"));
+  peer_free(f.t);
+  f.t = peer_new(tcp_accept_timeout(f.lfd, WAIT)); /* made again for the observer */
+  pass_pkt(o, f.t, "m1000,4");
+  pass_pkt(f.t, o, "0a0b0c0d");
+  peer_free(o);
+  fx_down(&f);
+}
+
+/* The target is lost while the guest is held for observers: the
+ * controller's resume fails like any request in flight. */
+static void t_target_lost_during_pause(void **state) {
+  (void)state;
+  fx f;
+  fx_ready(&f, four_sessions);
+  peer *o = observer(&f);
+  pass_pkt(o, f.t, "m0,1");
+  pass_pkt(f.t, o, "00");
+  pass_pkt(f.c, f.t, "c");
+  peer_send(o, "m1000,4");
+  assert_int_equal(peer_next_noack(f.t, WAIT, NULL, NULL), EV_INTR);
+  peer_send(f.t, "T02thread:p01.01;");
+  expect_pkt(f.t, "m1000,4");
+  peer_free(f.t);
+  f.t = NULL;
+  expect_pkt(o, "E05");
+  expect_prefix(f.c, "E.rspbridge: target connection lost");
+  f.t = fx_reaccept(&f); /* the session's setup replayed */
+  pass_pkt(f.c, f.t, "?");
+  pass_pkt(f.t, f.c, "S05");
+  peer_free(o);
+  fx_down(&f);
+}
+
 /* One client at a time unless --sessions says more. */
 static void t_sessions_limit(void **state) {
   (void)state;
@@ -332,6 +417,9 @@ int main(void) {
       cmocka_unit_test(t_next_connection_controls),
       cmocka_unit_test(t_observer_pauses_running_guest),
       cmocka_unit_test(t_real_stop_during_pause),
+      cmocka_unit_test(t_observer_leaves_during_pause),
+      cmocka_unit_test(t_controller_leaves_during_pause),
+      cmocka_unit_test(t_target_lost_during_pause),
       cmocka_unit_test(t_sessions_limit),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
