@@ -294,7 +294,9 @@ static int obs_local(br_t *br, br__sess *o, const char *b, size_t len) {
     return 1;
   }
   if (rsp_has_prefix(b, len, "qSupported")) {
-    o->mp = strstr(b, "multiprocess+") != NULL && len < 1024;
+    o->mp = 0;
+    for (size_t i = 0; i + 13 <= len && !o->mp; i++)
+      o->mp = !memcmp(b + i, "multiprocess+", 13);
     if (br->qsup_reply_len) {
       obs_send(o, br->qsup_reply, br->qsup_reply_len);
       return 1;
