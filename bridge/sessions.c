@@ -383,8 +383,10 @@ static int obs_start(br_t *br, br__sess *o) {
   }
   /* Forwarded: in the pipe among the controller's requests, when nothing
    * else may have changed the target's mode (a command on the worker). */
-  if (br->wk_busy || br->pend_count || br->forphan || br->fcount == BR_FIFO_CAP)
+  if (br->wk_busy || br->forphan || br->fcount == BR_FIFO_CAP)
     return 0;
+  if (br->pend_count && br->pz_state == BR__PZ_NONE)
+    return 0; /* the controller's requests first (during a pause they wait) */
   if (br->target_psize && RSP_FRAME_MAX(len) - 4 >= br->target_psize) {
     br__obs_fail(br, o->id, 0, "packet longer than the target's PacketSize");
     return 1;

@@ -189,8 +189,11 @@ void br__drain_pending(br_t *br) {
   while (!br->wk_busy && !br->closing) {
     /* A job for someone else (jobs.c) that came before the next client
      * request goes first. */
+    /* During a pause for observers the client's requests wait for its
+     * resume: jobs go first. */
     if (br->xcount && !br->x_running && !br->shutting &&
-        (!br->pend_count || br->xq[br->xhead].seq <= br->req_seq - br->pend_count)) {
+        (!br->pend_count || br->xq[br->xhead].seq <= br->req_seq - br->pend_count ||
+         br->pz_state != BR__PZ_NONE)) {
       if (br__xjob_try(br))
         continue;
       break;

@@ -303,6 +303,31 @@ static void t_real_stop_during_pause(void **state) {
   fx_down(&f);
 }
 
+/* A controller that sends a request while the guest is paused for an
+ * observer (GDB does not, a raw client may): it waits for the pause to
+ * end, which does not wait for it. */
+static void t_controller_request_during_pause(void **state) {
+  (void)state;
+  fx f;
+  fx_ready(&f, four_sessions);
+  peer *o = observer(&f);
+  pass_pkt(o, f.t, "m0,1");
+  pass_pkt(f.t, o, "00");
+  pass_pkt(f.c, f.t, "c");
+  peer_send(o, "m1000,4");
+  assert_int_equal(peer_next_noack(f.t, WAIT, NULL, NULL), EV_INTR);
+  peer_send(f.c, "qC");
+  expect_ev(f.c, EV_ACK); /* c's */
+  expect_ev(f.c, EV_ACK); /* qC's: the bridge has it */
+  peer_send(f.t, "T02thread:p01.01;");
+  expect_pkt(f.t, "m1000,4");
+  pass_pkt(f.t, o, "01020304");
+  expect_pkt(f.t, "c");
+  expect_pkt(f.t, "qC");
+  peer_free(o);
+  fx_down(&f);
+}
+
 /* The observer leaves during the pause it caused: the controller's c goes
  * again all the same. */
 static void t_observer_leaves_during_pause(void **state) {
@@ -417,6 +442,7 @@ int main(void) {
       cmocka_unit_test(t_next_connection_controls),
       cmocka_unit_test(t_observer_pauses_running_guest),
       cmocka_unit_test(t_real_stop_during_pause),
+      cmocka_unit_test(t_controller_request_during_pause),
       cmocka_unit_test(t_observer_leaves_during_pause),
       cmocka_unit_test(t_controller_leaves_during_pause),
       cmocka_unit_test(t_target_lost_during_pause),
