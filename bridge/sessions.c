@@ -264,10 +264,13 @@ static int obs_local(br_t *br, br__sess *o, const char *b, size_t len) {
   if (cls == RSP_REQ_MONITOR) {
     if (br__session_rcmd(br, o, b, len))
       return 1;
-    char line[512], name[64];
-    int n = rsp_parse_qrcmd(b, len, line, sizeof(line) - 1);
+    /* The first words decide (the rest may be longer than any buffer
+     * here: the service answers for its length). */
+    char line[256], name[64];
+    size_t k = len - 6 > 2 * (sizeof(line) - 1) ? 2 * (sizeof(line) - 1) : (len - 6) & ~(size_t)1;
+    int n = rsp_hex_decode(line, sizeof(line) - 1, b + 6, k);
     if (n < 0)
-      return 0;
+      return 0; /* not hex: the service says so */
     int ok = rcmd_allowed(line, (size_t)n, name, sizeof(name));
     if (!strcmp(name, "context"))
       o->own_state = 1; /* its own context (svc_session) */
@@ -474,10 +477,9 @@ int br__pause_stop(br_t *br, const char *b, size_t len) {
   if (br->pz_state != BR__PZ_INTR)
     return 0;
   br->pz_state = BR__PZ_NONE;
-  unsigned sig = 0;
   int ours = !br->intr_sent && len >= 3 && len <= sizeof(br->pz_stop) &&
              (b[0] == 'T' || b[0] == 'S') && rsp_classify_reply(b, len, NULL) == RSP_REPLY_STOP &&
-             sscanf(b + 1, "%2x", &sig) == 1 && sig == 2;
+             rsp_hex_digit((unsigned char)b[1]) == 0 && rsp_hex_digit((unsigned char)b[2]) == 2;
   if (!ours) {
     br__log(br, 1, "a stop during a pause for observers was a real event: given to the controller");
     return 0;

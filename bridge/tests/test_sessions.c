@@ -31,7 +31,7 @@ static void controller_leaves(fx *f) {
 }
 
 static void send_rcmd(peer *p, const char *cmd) {
-  char body[512] = "qRcmd,";
+  static char body[8192] = "qRcmd,";
   for (size_t i = 0; cmd[i]; i++)
     snprintf(body + 6 + 2 * i, 3, "%02x", (unsigned char)cmd[i]);
   peer_send(p, body);
@@ -132,6 +132,13 @@ static void t_observer_writes_refused(void **state) {
   /* A monitor command that writes: refused with the same reason. */
   char out[1024];
   send_rcmd(o, "phys write 1000 00");
+  assert_string_equal(rcmd_reply(o, out, sizeof(out)), "E01");
+  assert_non_null(strstr(out, "`phys write` refused: session 2 is an observer"));
+  /* However long the line: its first words decide. */
+  static char longw[2048] = "phys write 1000";
+  for (size_t i = strlen(longw); i + 3 < sizeof(longw) - 1; i += 3)
+    memcpy(longw + i, " 00", 3);
+  send_rcmd(o, longw);
   assert_string_equal(rcmd_reply(o, out, sizeof(out)), "E01");
   assert_non_null(strstr(out, "`phys write` refused: session 2 is an observer"));
   send_rcmd(o, "system_reset");
