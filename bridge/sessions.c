@@ -605,6 +605,29 @@ int br__session_rcmd(br_t *br, br__sess *who, const char *b, size_t len) {
     br__side_send(s, "OK", 2, 0);
     return 1;
   }
+  if (nw == 2 && !strcmp(w2, "--json")) {
+    /* One document, as the service's commands give with --json. */
+    sess_text(s, "{\"sessions\":[", 13);
+    const char *sep = "";
+    for (br__sess *o = br->sessions; o; o = o->next) {
+      if (!o->s.up)
+        continue;
+      m = snprintf(msg, sizeof(msg),
+                   "%s{\"id\":%u,\"role\":\"%s\",\"ack\":%s,\"peer\":\"%s\",\"this\":%s}", sep,
+                   o->id, o == br->ctl ? "controller" : "observer", o->s.noack ? "false" : "true",
+                   o->peer, o == who ? "true" : "false");
+      sess_text(s, msg, (size_t)m);
+      sep = ",";
+    }
+    m = snprintf(msg, sizeof(msg),
+                 "],\"pauses\":{\"count\":%llu,\"mean_ms\":%.3f,\"max_ms\":%.3f}}\n",
+                 (unsigned long long)br->pz_count,
+                 br->pz_count ? (double)br->pz_ns_total / (double)br->pz_count / 1e6 : 0.0,
+                 (double)br->pz_ns_max / 1e6);
+    sess_text(s, msg, (size_t)m);
+    br__side_send(s, "OK", 2, 0);
+    return 1;
+  }
   if (nw == 2 && !strcmp(w2, "take")) {
     if (br->ctl == who) {
       m = snprintf(msg, sizeof(msg), "session %u controls run state already\n", who->id);
@@ -623,7 +646,7 @@ int br__session_rcmd(br_t *br, br__sess *who, const char *b, size_t len) {
     br__side_send(s, "OK", 2, 0);
     return 1;
   }
-  m = snprintf(msg, sizeof(msg), "usage: session [take]\n");
+  m = snprintf(msg, sizeof(msg), "usage: session [take | --json]\n");
   sess_text(s, msg, (size_t)m);
   br__side_send(s, "E01", 3, 0);
   return 1;

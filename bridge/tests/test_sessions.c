@@ -166,6 +166,15 @@ static void t_controller_leaves_take(void **state) {
   assert_non_null(strstr(out, "1   controller  ack     127.0.0.1:"));
   assert_non_null(strstr(out, "2   observer    ack     127.0.0.1:"));
   assert_non_null(strstr(out, "(this session)"));
+  send_rcmd(o, "session --json");
+  assert_string_equal(rcmd_reply(o, out, sizeof(out)), "OK");
+  assert_non_null(strstr(out, "{\"sessions\":[{\"id\":1,\"role\":\"controller\",\"ack\":true,"));
+  assert_non_null(
+      strstr(out, "{\"id\":2,\"role\":\"observer\",\"ack\":true,\"peer\":\"127.0.0.1:"));
+  assert_non_null(strstr(out, "\"this\":true}],\"pauses\":{\"count\":0,"));
+  send_rcmd(o, "session bogus");
+  assert_string_equal(rcmd_reply(o, out, sizeof(out)), "E01");
+  assert_non_null(strstr(out, "usage: session"));
   /* Taking control while the controller is there is refused. */
   send_rcmd(o, "session take");
   assert_string_equal(rcmd_reply(o, out, sizeof(out)), "E01");
