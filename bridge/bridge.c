@@ -318,7 +318,7 @@ static void write_cb(uv_write_t *req, int status) {
   }
   br__side_flush(s);
   side_resume_check(s);
-  if (s == s->br->c)
+  if (s->client) /* the worker's output may wait for this side */
     worker_poll(s->br);
   br__flush_all(s->br);
 }
@@ -486,20 +486,31 @@ static int job_for_client(const br_t *br) {
   return br->c->up && br->wk_job_gen == br->client_gen && !br->wk_abandoned && !br->wk_job_ext;
 }
 
-/* Moves the worker's console output to the client, respecting the
- * client's back-pressure. */
+/* Where the running job's console output goes (under mtx): the client,
+ * the observer whose job it is (sessions.c), or nowhere. */
+static br__side *job_output_side(br_t *br) {
+  if (br->wk_job_ext && br->wk_job_sess && br->wk_client_ok) {
+    br__sess *o = br__sess_find(br, br->wk_job_sess);
+    return o && o->s.up ? &o->s : NULL;
+  }
+  return job_for_client(br) ? br->c : NULL;
+}
+
+/* Moves the worker's console output to the client (or the observer),
+ * respecting its back-pressure. */
 static void br__pump_worker_output(br_t *br) {
   uv_mutex_lock(&br->mtx);
   if (br->wout.len) {
-    if (!job_for_client(br)) {
+    br__side *dst = job_output_side(br);
+    if (!dst) {
       br->wout.len = 0;
       uv_cond_broadcast(&br->cond);
-    } else if (side_out(br->c) < BR_HIGH_WATER) {
+    } else if (side_out(dst) < BR_HIGH_WATER) {
       size_t off = 0;
       while (off + 4 <= br->wout.len) {
         uint32_t n;
         memcpy(&n, br->wout.p + off, 4);
-        br__side_send(br->c, br->wout.p + off + 4, n, 0);
+        br__side_send(dst, br->wout.p + off + 4, n, 0);
         off += 4 + n;
       }
       br->wout.len = 0;
@@ -636,7 +647,7 @@ static int io_transact(void *ctx, const svc_req *reqs, size_t n, svc_reply_cb on
 static int io_output(void *ctx, const char *text, size_t len) {
   br_t *br = ctx;
   uv_mutex_lock(&br->mtx);
-  if (br->wk_job_ext) { /* a job for someone else: collected in xout */
+  if (br->wk_job_ext && !br->wk_job_sess) { /* a job for someone else: collected in xout */
     int rc = 0;
     if (br->wk_quit)
       rc = UV_ECANCELED;

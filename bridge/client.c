@@ -463,9 +463,11 @@ void br__client_drop(br_t *br, const char *why) {
   br__fifo_disown(br, NULL, 0);
   br__pend_drop(br, NULL);
   uv_mutex_lock(&br->mtx);
-  br->wk_client_ok = 0;
-  br->wout.len = 0;
-  uv_cond_broadcast(&br->cond);
+  if (!br->wk_job_sess) { /* (an observer's job keeps its output) */
+    br->wk_client_ok = 0;
+    br->wout.len = 0;
+    uv_cond_broadcast(&br->cond);
+  }
   uv_mutex_unlock(&br->mtx);
   br->sess_qsupported_len = 0;
   br->sess_xml = 0;

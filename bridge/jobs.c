@@ -80,7 +80,7 @@ int br__xjob_try(br_t *br) {
   br->wk_job_gen = br->client_gen;
   br->wk_job_qsup = br->wk_job_rcmd = br->wk_job_finish = 0;
   br->wk_abandoned = 0;
-  br->wk_client_ok = 0;
+  br->wk_client_ok = j->sess != 0; /* an observer's output goes to it as it comes */
   br->wk_intr = 0;
   br->wk_job_ext = 1;
   br->wk_job_fn = j->fn;

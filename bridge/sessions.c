@@ -670,6 +670,13 @@ void br__obs_drop(br__sess *o, const char *why) {
   o->q.len = o->q_off = 0;
   o->q_count = 0;
   o->busy = 0;
+  uv_mutex_lock(&br->mtx);
+  if (br->wk_busy && br->wk_job_sess == o->id) { /* its job's output goes nowhere */
+    br->wk_client_ok = 0;
+    br->wout.len = 0;
+    uv_cond_broadcast(&br->cond);
+  }
+  uv_mutex_unlock(&br->mtx);
   br__close_handle(br, &o->s.h.handle, br__sess_closed);
   if (!br__sess_count(br, 0) && !br->wk_busy)
     br__target_release(br);
