@@ -69,6 +69,7 @@ typedef struct br__sess {
   uint64_t q_t0; /* uv_hrtime() when the head request came */
   int q_paused;  /* the head request paused the guest */
   int own_state; /* it chose a memory mode or context: its reads are jobs */
+  int abandon;   /* its running command was given up: its reply is dropped */
 } br__sess;
 
 /* A repeated log line (loop thread): printed once a second at most, the

@@ -322,6 +322,11 @@ static void obs_job_cb(void *arg, int status, const char *out, size_t olen, cons
   br__sess *o = br__sess_find(br, id);
   if (!o || !o->s.up || status == UV_ECANCELED)
     return;
+  if (o->abandon) { /* it moved on: nothing of it may pass for the next reply */
+    o->abandon = 0;
+    obs_done(br, o);
+    return;
+  }
   if (status < 0) {
     const char *b;
     size_t len;
@@ -409,7 +414,36 @@ static int obs_start(br_t *br, br__sess *o) {
 }
 
 /* An observer's request came. */
+/* Whether o's own command runs on the worker now. */
+static int obs_job_running(br_t *br, br__sess *o) {
+  return br->wk_busy && br->wk_job_ext && br->wk_job_sess == o->id;
+}
+
+/* Stops o's running command (^C, or a request during a monitor command:
+ * GDB's Ctrl-C prints Quit and moves on); abandon: its output and reply
+ * are dropped. */
+static void obs_stop_job(br_t *br, br__sess *o, int abandon) {
+  uv_mutex_lock(&br->mtx);
+  br->wk_intr = 1;
+  if (abandon) {
+    br->wk_client_ok = 0;
+    br->wout.len = 0;
+    uv_cond_broadcast(&br->cond);
+  }
+  uv_mutex_unlock(&br->mtx);
+  svc_interrupt(br->svc);
+  o->abandon |= abandon;
+}
+
 static void obs_request(br_t *br, br__sess *o, const char *b, size_t len) {
+  const char *h;
+  size_t hl;
+  if (o->busy && !o->abandon && obs_job_running(br, o) && obs_head(o, &h, &hl) &&
+      rsp_has_prefix(h, hl, "qRcmd,")) {
+    br__log(br, 0, "session %u sent a request during its monitor command: stopping the command",
+            o->id);
+    obs_stop_job(br, o, 1);
+  }
   if (br__buf_reserve(&o->q, len + 4)) {
     obs_error(br, o, 0, "out of memory");
     return;
@@ -721,6 +755,11 @@ static int o_on_nak(rsp_parser *p) {
 
 static int o_on_interrupt(rsp_parser *p) {
   br__side *s = p->data;
+  br__sess *o = (br__sess *)s;
+  if (obs_job_running(s->br, o)) {
+    obs_stop_job(s->br, o, 0); /* its own command stops early */
+    return 0;
+  }
   br__log_rl(s->br, 1, "observer sent ^C: ignored (observers do not control run state)");
   return 0;
 }

@@ -83,11 +83,17 @@ void svc_handle(svc *s, const char *body, size_t len) {
   int m = snprintf(msg, sizeof(msg), "in session %u\n", atomic_load(&g_sess));
   s->io->output(s->ctx, msg, (size_t)m);
   if (!strcmp(cmd, "maps")) {
-    /* Output now, the reply once the test saw it. */
+    /* Output now, the reply once the test released it or the command was
+     * interrupted (polled, as the real service polls it). */
+    int intr = 0;
     uv_mutex_lock(&g_mtx);
-    while (!atomic_load(&g_release))
-      uv_cond_wait(&g_cond, &g_mtx);
+    while (!atomic_load(&g_release) && !(intr = s->io->interrupted(s->ctx)))
+      uv_cond_timedwait(&g_cond, &g_mtx, 10 * 1000 * 1000);
     uv_mutex_unlock(&g_mtx);
+    if (intr) {
+      s->io->reply(s->ctx, "E02", 3);
+      return;
+    }
   }
   s->io->reply(s->ctx, "OK", 2);
 }
@@ -153,6 +159,21 @@ static void t_observer_job_in_its_session(void **state) {
   send_rcmd(f.c, "vtop 1000");
   assert_string_equal(next_output(f.c), "in session 0\n");
   expect_pkt(f.c, "OK");
+  /* Its ^C stops its own command (and nothing else). */
+  atomic_store(&g_release, 0);
+  send_rcmd(o, "maps");
+  assert_string_equal(next_output(o), "in session 2\n");
+  peer_raw(o, "\003", 1);
+  expect_pkt(o, "E02");
+  /* A request during its command (GDB's Quit): the command stops, its
+   * reply is dropped, the request gets its own. */
+  send_rcmd(o, "maps");
+  assert_string_equal(next_output(o), "in session 2\n");
+  send_rcmd(o, "vtop 2000");
+  assert_string_equal(next_output(o), "in session 2\n");
+  expect_pkt(o, "OK");
+  pass_pkt(o, f.t, "m1000,4");
+  pass_pkt(f.t, o, "01020304");
   assert_int_equal(atomic_load(&g_bad), 0);
   peer_free(o);
   fx_down(&f);
