@@ -217,7 +217,10 @@ static const char *const ro_words[] = {"info",    "gva2gpa", "x",    "xp",      
                                        "?",       "vtop",    "pte",  "maps",     "ptov",
                                        "context", "cache",   "arch", "uncached", "phys"};
 
-/* Whether an observer may run this monitor command line: no writes. */
+/* Whether an observer may run this monitor command line: nothing that
+ * writes the target or changes what the controller sees (the bridge's
+ * shared settings: cache on/off/flush, uncached add/del, a forced arch);
+ * its own context is its own (svc_session).  name gets what is refused. */
 static int rcmd_allowed(const char *line, size_t n, char *name, size_t cap) {
   size_t i = 0, k = 0;
   while (i < n && line[i] == ' ')
@@ -225,18 +228,20 @@ static int rcmd_allowed(const char *line, size_t n, char *name, size_t cap) {
   while (i < n && line[i] != ' ' && line[i] != '/' && k + 1 < cap)
     name[k++] = line[i++];
   name[k] = 0;
-  if (!strcmp(name, "phys")) {
-    while (i < n && line[i] == ' ')
-      i++;
-    size_t w = i;
-    while (w < n && line[w] != ' ')
-      w++;
-    if ((w - i == 5 && !memcmp(line + i, "write", 5)) ||
-        (w - i == 4 && !memcmp(line + i, "fill", 4))) {
-      snprintf(name, cap, "phys %.*s", (int)(w - i), line + i);
-      return 0;
-    }
-    return 1;
+  while (i < n && line[i] == ' ')
+    i++;
+  size_t w = i; /* the second word: line[i, w) */
+  while (w < n && line[w] != ' ')
+    w++;
+#define W2(s) (w - i == sizeof(s) - 1 && !memcmp(line + i, s, sizeof(s) - 1))
+  int refused = (!strcmp(name, "phys") && (W2("write") || W2("fill"))) ||
+                (!strcmp(name, "cache") && (W2("on") || W2("off") || W2("flush"))) ||
+                (!strcmp(name, "uncached") && (W2("add") || W2("del"))) ||
+                (!strcmp(name, "arch") && w > i && !W2("--json"));
+#undef W2
+  if (refused) {
+    snprintf(name + strlen(name), cap - strlen(name), " %.*s", (int)(w - i), line + i);
+    return 0;
   }
   for (size_t j = 0; j < sizeof(ro_words) / sizeof(ro_words[0]); j++)
     if (!strcmp(name, ro_words[j]))

@@ -134,6 +134,16 @@ static void t_observer_writes_refused(void **state) {
   send_rcmd(o, "phys write 1000 00");
   assert_string_equal(rcmd_reply(o, out, sizeof(out)), "E01");
   assert_non_null(strstr(out, "`phys write` refused: session 2 is an observer"));
+  /* Settings the controller would see change are refused too. */
+  static const char *const shared[][2] = {{"cache off", "`cache off`"},
+                                          {"uncached add 0 1000", "`uncached add`"},
+                                          {"arch x86-32", "`arch x86-32`"}};
+  for (size_t i = 0; i < 3; i++) {
+    send_rcmd(o, shared[i][0]);
+    assert_string_equal(rcmd_reply(o, out, sizeof(out)), "E01");
+    if (!strstr(out, shared[i][1]) || !strstr(out, "refused: session 2 is an observer"))
+      fail_msg("%s: '%s'", shared[i][0], out);
+  }
   /* However long the line: its first words decide. */
   static char longw[2048] = "phys write 1000";
   for (size_t i = strlen(longw); i + 3 < sizeof(longw) - 1; i += 3)
