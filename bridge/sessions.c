@@ -481,14 +481,41 @@ static int is_step(const char *b, size_t len) {
   return 0;
 }
 
+/* The resume that carries on from a pause what b started, in out: the
+ * same actions, but a signal is not delivered twice nor an address jumped
+ * to again (c ADDR, C sig and the client's File-I/O answer F... carry on
+ * as c; vCont's C sig actions as c).  Returns its length, 0 if b cannot
+ * be carried on (vRun, vAttach, or too long). */
+static size_t carry_on(const char *b, size_t len, char *out, size_t cap) {
+  if (!len || len > cap || rsp_has_prefix(b, len, "vRun") || rsp_has_prefix(b, len, "vAttach"))
+    return 0;
+  if (b[0] == 'c' || b[0] == 'C' || b[0] == 'F') {
+    out[0] = 'c';
+    return 1;
+  }
+  if (!rsp_has_prefix(b, len, "vCont;")) {
+    memcpy(out, b, len); /* s, S, i, I: waited for, never sent again */
+    return len;
+  }
+  size_t o = 0;
+  for (size_t i = 0; i < len;) {
+    if (b[i] == ';' && i + 1 < len && b[i + 1] == 'C') {
+      out[o++] = ';';
+      out[o++] = 'c';
+      i += 2;
+      while (i < len && b[i] != ':' && b[i] != ';')
+        i++; /* the signal */
+      continue;
+    }
+    out[o++] = b[i++];
+  }
+  return o;
+}
+
 /* The controller's resume (flags of its upstream entry), kept to be sent
  * again after a pause. */
 void br__ctl_resume_note(br_t *br, const char *b, size_t len, uint8_t flags) {
-  int replayable = len <= sizeof(br->ctl_resume) && !rsp_has_prefix(b, len, "vRun") &&
-                   !rsp_has_prefix(b, len, "vAttach");
-  br->ctl_resume_len = replayable ? len : 0;
-  if (replayable)
-    memcpy(br->ctl_resume, b, len);
+  br->ctl_resume_len = carry_on(b, len, br->ctl_resume, sizeof(br->ctl_resume));
   br->ctl_resume_step = is_step(b, len);
   br->ctl_resume_flags = flags;
 }

@@ -276,6 +276,33 @@ static void t_observer_pauses_running_guest(void **state) {
   fx_down(&f);
 }
 
+/* A resume with a signal or an address carries on without them: the
+ * signal is not delivered twice. */
+static void t_pause_carries_on_without_signal(void **state) {
+  (void)state;
+  fx f;
+  fx_ready(&f, four_sessions);
+  peer *o = observer(&f);
+  pass_pkt(o, f.t, "m0,1");
+  pass_pkt(f.t, o, "00");
+  static const char *const cases[][2] = {{"C0b", "c"},
+                                         {"c1000", "c"},
+                                         {"vCont;C0b:p1.1;c", "vCont;c:p1.1;c"},
+                                         {"vCont;c:p1.-1", "vCont;c:p1.-1"}};
+  for (size_t i = 0; i < 4; i++) {
+    pass_pkt(f.c, f.t, cases[i][0]);
+    peer_send(o, "m1000,4");
+    assert_int_equal(peer_next_noack(f.t, WAIT, NULL, NULL), EV_INTR);
+    peer_send(f.t, "T02thread:p01.01;");
+    expect_pkt(f.t, "m1000,4");
+    pass_pkt(f.t, o, "01020304");
+    expect_pkt(f.t, cases[i][1]);
+    pass_pkt(f.t, f.c, "T05thread:p01.01;");
+  }
+  peer_free(o);
+  fx_down(&f);
+}
+
 /* A real event during the pause (a breakpoint hit before our ^C took
  * effect) goes to the controller and the target is not resumed; a step is
  * waited for, not interrupted. */
@@ -468,6 +495,7 @@ int main(void) {
       cmocka_unit_test(t_next_connection_controls),
       cmocka_unit_test(t_observer_pauses_running_guest),
       cmocka_unit_test(t_real_stop_during_pause),
+      cmocka_unit_test(t_pause_carries_on_without_signal),
       cmocka_unit_test(t_controller_request_during_pause),
       cmocka_unit_test(t_observer_leaves_during_pause),
       cmocka_unit_test(t_controller_leaves_during_pause),
