@@ -220,8 +220,9 @@ static int k_packet(rsp_parser *p, const char *b, size_t len) {
 
 static int k_notify(rsp_parser *p, const char *b, size_t len) {
   conn *k = p->data;
-  CHECK(k == &k->f->c, "the bridge sent a notification to the target or an observer");
-  scan_tags(k->f, b, len, 0);
+  /* To the controller only, but either connection may be it (take). */
+  CHECK(k->is_client, "the bridge sent the target a notification");
+  scan_tags(k->f, b, len, k == &k->f->o);
   return 0;
 }
 
