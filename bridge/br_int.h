@@ -37,6 +37,7 @@ typedef struct br__side {
   uv_stream_t *rd, *wr;
   int up;      /* connected and reading */
   int handles; /* handles open or closing */
+  int client;  /* an RSP client's side (the controller's or an observer's) */
   int noack;   /* this side is in no-ack mode */
   int paused;  /* reading stopped for back-pressure */
   int writing; /* a uv_write of fly is in flight */
@@ -51,6 +52,25 @@ typedef struct br__side {
   char body[BR_BODY_MAX];
   char rbuf[BR_READ_SIZE];
 } br__side;
+
+/* An RSP client session (sessions.c): its side (own parser, ack and no-ack
+ * state), and as an observer its requests, served one at a time. */
+typedef struct br__sess {
+  br__side s; /* first: a client side is its session */
+  struct br__sess *next;
+  unsigned id;   /* 1, 2, ... in the order they came */
+  char peer[64]; /* "127.0.0.1:50123", "unix", "stdio" */
+  int mp;        /* its qSupported offered multiprocess+ */
+  /* Observer requests waiting: [u32 len][body]...; the head runs when busy. */
+  br_buf q;
+  size_t q_off;
+  unsigned q_count;
+  int busy;      /* the head request is forwarded or a job */
+  uint64_t q_t0; /* uv_hrtime() when the head request came */
+  int q_paused;  /* the head request paused the guest */
+  int own_state; /* it chose a memory mode or context: its reads are jobs */
+  int abandon;   /* its running command was given up: its reply is dropped */
+} br__sess;
 
 /* A repeated log line (loop thread): printed once a second at most, the
  * rest counted and summarised (see br__log_rl in log.c). */
@@ -74,7 +94,8 @@ struct br__xjob {
   void *fn_arg;
   char *body; /* malloc'd */
   size_t len;
-  uint64_t seq; /* client requests taken before it */
+  uint64_t seq;  /* client requests taken before it */
+  unsigned sess; /* an observer's request (its session id), or 0 */
 };
 
 /* The bridge.  Fields are grouped by the thread that may touch them; a
@@ -122,11 +143,32 @@ struct br {
   int reject_busy;
   int listen_port;         /* after br_start, for TCP */
   uv_check_t accept_check; /* a second connection is decided after this iteration's I/O */
-  br__side c;              /* client */
+  br__side *c;             /* the controller's side, or &c_none */
+  br__side c_none;         /* no controller: never up */
   unsigned client_gen;
   int client_stdio;
   int client_mp;              /* the client's qSupported offered multiprocess+ */
   char scratch[BR_FRAME_MAX]; /* merged qSupported, local replies */
+
+  /* Sessions (sessions.c): every RSP client; br->c is the controller's. */
+  br__sess *sessions;
+  br__sess *ctl;         /* the controller, or NULL */
+  unsigned sess_next;    /* the last session id given */
+  char qsup_reply[1024]; /* the last merged qSupported reply, for observers */
+  size_t qsup_reply_len;
+  /* The controller's last resume, replayed after an observer's pause. */
+  char ctl_resume[256];
+  size_t ctl_resume_len; /* 0: too long or not replayable (vRun, vAttach) */
+  int ctl_resume_step;   /* a step: observers wait for it, no pause */
+  uint8_t ctl_resume_flags;
+  int pz_state;      /* BR__PZ_*: a pause for observers */
+  int pz_ctl_intr;   /* the controller sent ^C during the pause */
+  char pz_stop[256]; /* the stop reply our ^C caused */
+  size_t pz_stop_len;
+  uint64_t pz_t0;                            /* uv_hrtime() when our ^C went */
+  uint64_t pz_count, pz_ns_total, pz_ns_max; /* pauses so far */
+  unsigned fobs;                             /* upstream entries owned by observers */
+  int obs_pumping;                           /* br__obs_pump() runs */
 
   /* Target connection and state (target.c). */
   br__side t; /* target */
@@ -209,6 +251,7 @@ struct br {
   int wk_job_ext;         /* the job is xq's head: output to xout */
   br_job_fn wk_job_fn;    /* run in place of svc_handle() */
   void *wk_job_fn_arg;
+  unsigned wk_job_sess; /* the job is an observer's (its session id), or 0 */
   br_buf xout;
   int xout_over;
 
@@ -218,7 +261,11 @@ struct br {
   volatile int wk_intr; /* ^C during the current job */
 };
 
-enum { BR__OWN_CLIENT = 0, BR__OWN_WORKER, BR__OWN_INTERNAL, BR__OWN_ORPHAN };
+/* BR__OWN_OBS: an observer's forwarded request, idx its session id. */
+enum { BR__OWN_CLIENT = 0, BR__OWN_WORKER, BR__OWN_INTERNAL, BR__OWN_ORPHAN, BR__OWN_OBS };
+
+/* A pause for observers (sessions.c). */
+enum { BR__PZ_NONE = 0, BR__PZ_INTR, BR__PZ_HELD };
 
 enum {
   BR__REQ_RESUME = 1, /* the reply is a stop reply, it may take forever */
@@ -233,7 +280,8 @@ enum {
   BR__DISOWN_ALL = 1, /* the worker's and the bridge's requests too */
   /* A vKill gets OK: a target that exits on vKill may close before it
    * answers; the process is gone, which is what the client asked for. */
-  BR__DISOWN_VKILL_OK = 2
+  BR__DISOWN_VKILL_OK = 2,
+  BR__DISOWN_OBS = 4 /* the observers' requests too */
 };
 
 /* What br__dispatch() did with a client request. */
@@ -334,15 +382,35 @@ void br__job_start(br_t *br, const char *body, size_t len);
 void br__abandon_job(br_t *br);
 
 /* Defined in client.c (client split). */
-void br__client_closed(uv_handle_t *h);
-void br__client_up(br_t *br);
+void br__try_accept(br_t *br);
+void br__client_up(br_t *br, br__sess *o);
 void br__client_drop(br_t *br, const char *why);
 void br__connection_cb(uv_stream_t *server, int status);
 extern const rsp_parser_settings br__c_settings;
 
+/* Defined in sessions.c. */
+br__sess *br__sess_new(br_t *br);
+br__sess *br__sess_find(br_t *br, unsigned id);
+void br__sess_free(br_t *br, br__sess *o);
+void br__sess_closed(uv_handle_t *h);
+unsigned br__sess_count(const br_t *br, int open);
+void br__sess_close_all(br_t *br);
+void br__sess_free_all(br_t *br);
+void br__obs_drop(br__sess *o, const char *why);
+void br__obs_reply(br_t *br, unsigned id, const char *b, size_t len, int final, int qsup);
+void br__obs_fail(br_t *br, unsigned id, int mem, const char *why);
+int br__obs_pump(br_t *br);
+int br__pause_stop(br_t *br, const char *b, size_t len);
+void br__pause_ctl_gone(br_t *br);
+void br__pause_lost(br_t *br);
+int br__session_rcmd(br_t *br, br__sess *who, const char *b, size_t len);
+void br__ctl_resume_note(br_t *br, const char *b, size_t len, uint8_t flags);
+extern const rsp_parser_settings br__o_settings;
+
 /* Defined in jobs.c. */
 int br__client_running(const br_t *br);
 int br__xjob_try(br_t *br);
+int br__xjob_push(br_t *br, const char *body, size_t len, unsigned sess, br_job_cb cb, void *arg);
 void br__xjob_complete(br_t *br);
 void br__xjob_cancel(br_t *br, int status, int all);
 void br__xlinger_cb(uv_timer_t *t);

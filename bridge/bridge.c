@@ -106,7 +106,7 @@ static int side_writable(br__side *s) {
   br_t *br = s->br;
   if (br->closing)
     return 0;
-  if (s == &br->c)
+  if (s->client)
     return s->up;
   /* Requests may queue while the first connection is being made; a lost
    * connection fails them (br__target_lost) and new ones are refused. */
@@ -135,24 +135,37 @@ static void side_reading(br__side *s, int pause, int resume) {
  * (replies the bridge makes: acks, cached reads, refusals), so a client
  * that never reads is not read either, and memory stays bounded. */
 void br__flow_check(br_t *br) {
-  size_t c = side_out(&br->c), t = side_out(&br->t);
+  size_t c = side_out(br->c), t = side_out(&br->t);
   const size_t hi = BR_HIGH_WATER, lo = BR_HIGH_WATER / 2;
   /* Requests queued behind a busy pipe count too. */
   size_t pb = br->pend.len - br->pend_off;
   int pend_hi = br->pend_count > BR_PEND_MAX || pb > BR_PEND_BYTES;
   int pend_lo = br->pend_count <= BR_PEND_MAX / 2 && pb <= BR_PEND_BYTES / 2;
-  side_reading(&br->c, c > hi || t > hi || pend_hi, c <= lo && t <= lo && pend_lo);
+  side_reading(br->c, c > hi || t > hi || pend_hi, c <= lo && t <= lo && pend_lo);
   side_reading(&br->t, c > hi, c <= lo);
 }
 
+/* An observer's output holds back only its own reading. */
+static int is_observer(br__side *s) {
+  return s->client && s != s->br->c;
+}
+
 static void side_pause_check(br__side *s) {
-  if (side_out(s) > BR_HIGH_WATER)
-    br__flow_check(s->br);
+  if (side_out(s) > BR_HIGH_WATER) {
+    if (is_observer(s))
+      side_reading(s, 1, 0);
+    else
+      br__flow_check(s->br);
+  }
 }
 
 static void side_resume_check(br__side *s) {
-  if (side_out(s) <= BR_HIGH_WATER / 2)
-    br__flow_check(s->br);
+  if (side_out(s) <= BR_HIGH_WATER / 2) {
+    if (is_observer(s))
+      side_reading(s, 0, ((br__sess *)s)->q_count <= BR_PEND_MAX / 2);
+    else
+      br__flow_check(s->br);
+  }
 }
 
 int br__side_raw(br__side *s, const char *d, size_t n) {
@@ -165,7 +178,7 @@ int br__side_raw(br__side *s, const char *d, size_t n) {
 }
 
 static const char *dir_out(br__side *s) {
-  return s == &s->br->c ? "b>c" : "b>t";
+  return s == &s->br->t ? "b>t" : s == s->br->c ? "b>c" : "b>o";
 }
 
 /* The same frame rsp_encode() builds without RLE, on the hot path
@@ -305,14 +318,15 @@ static void write_cb(uv_write_t *req, int status) {
   }
   br__side_flush(s);
   side_resume_check(s);
-  if (s == &s->br->c)
+  if (s->client) /* the worker's output may wait for this side */
     worker_poll(s->br);
   br__flush_all(s->br);
 }
 
 void br__flush_all(br_t *br) {
   br__side_flush(&br->t);
-  br__side_flush(&br->c);
+  for (br__sess *o = br->sessions; o; o = o->next)
+    br__side_flush(&o->s);
   if (br->cfg.trace)
     fflush(br->cfg.trace);
 }
@@ -438,6 +452,7 @@ void br__job_start(br_t *br, const char *body, size_t len) {
   br->wk_intr = 0;
   br->wk_job_ext = 0;
   br->wk_job_fn = NULL;
+  br->wk_job_sess = 0;
   uv_cond_broadcast(&br->cond);
   uv_mutex_unlock(&br->mtx);
 }
@@ -460,6 +475,7 @@ void br__job_start_finish(br_t *br) {
   br->wk_cut = 0;
   br->wk_job_ext = 0;
   br->wk_job_fn = NULL;
+  br->wk_job_sess = 0;
   uv_cond_broadcast(&br->cond);
   uv_mutex_unlock(&br->mtx);
 }
@@ -467,23 +483,34 @@ void br__job_start_finish(br_t *br) {
 /* Whether the running job's output and reply still go to the client: the
  * client that asked is attached and has not given up on it (under mtx). */
 static int job_for_client(const br_t *br) {
-  return br->c.up && br->wk_job_gen == br->client_gen && !br->wk_abandoned && !br->wk_job_ext;
+  return br->c->up && br->wk_job_gen == br->client_gen && !br->wk_abandoned && !br->wk_job_ext;
 }
 
-/* Moves the worker's console output to the client, respecting the
- * client's back-pressure. */
+/* Where the running job's console output goes (under mtx): the client,
+ * the observer whose job it is (sessions.c), or nowhere. */
+static br__side *job_output_side(br_t *br) {
+  if (br->wk_job_ext && br->wk_job_sess && br->wk_client_ok) {
+    br__sess *o = br__sess_find(br, br->wk_job_sess);
+    return o && o->s.up ? &o->s : NULL;
+  }
+  return job_for_client(br) ? br->c : NULL;
+}
+
+/* Moves the worker's console output to the client (or the observer),
+ * respecting its back-pressure. */
 static void br__pump_worker_output(br_t *br) {
   uv_mutex_lock(&br->mtx);
   if (br->wout.len) {
-    if (!job_for_client(br)) {
+    br__side *dst = job_output_side(br);
+    if (!dst) {
       br->wout.len = 0;
       uv_cond_broadcast(&br->cond);
-    } else if (side_out(&br->c) < BR_HIGH_WATER) {
+    } else if (side_out(dst) < BR_HIGH_WATER) {
       size_t off = 0;
       while (off + 4 <= br->wout.len) {
         uint32_t n;
         memcpy(&n, br->wout.p + off, 4);
-        br__side_send(&br->c, br->wout.p + off + 4, n, 0);
+        br__side_send(dst, br->wout.p + off + 4, n, 0);
         off += 4 + n;
       }
       br->wout.len = 0;
@@ -563,7 +590,7 @@ static void worker_poll(br_t *br) {
   }
   if (finished && br->release_after_job) {
     br->release_after_job = 0;
-    if (!br->c.up)
+    if (!br->c->up)
       br__target_release(br);
   }
   if (finished)
@@ -620,7 +647,7 @@ static int io_transact(void *ctx, const svc_req *reqs, size_t n, svc_reply_cb on
 static int io_output(void *ctx, const char *text, size_t len) {
   br_t *br = ctx;
   uv_mutex_lock(&br->mtx);
-  if (br->wk_job_ext) { /* a job for someone else: collected in xout */
+  if (br->wk_job_ext && !br->wk_job_sess) { /* a job for someone else: collected in xout */
     int rc = 0;
     if (br->wk_quit)
       rc = UV_ECANCELED;
@@ -685,7 +712,9 @@ static void io_reply(void *ctx, const char *body, size_t len) {
   br->wreply.len = 0;
   if (buf_append(&br->wreply, body, len))
     buf_append(&br->wreply, "E0c", 3);
-  br->wk_reply_ready = 1;
+  /* An observer's job: published once the service is back in the
+   * controller's session (worker_main). */
+  br->wk_reply_ready = !br->wk_job_sess;
   uv_mutex_unlock(&br->mtx);
   uv_async_send(&br->async);
 }
@@ -727,6 +756,7 @@ static void worker_main(void *arg) {
     }
     br_job_fn fn = br->wk_job_fn;
     void *fn_arg = br->wk_job_fn_arg;
+    unsigned sess = br->wk_job_sess;
     uv_mutex_unlock(&br->mtx);
     br->wk_replied = 0;
     if (fn) {
@@ -742,10 +772,19 @@ static void worker_main(void *arg) {
       }
       io_reply(br, rc ? "E01" : "OK", rc ? 3 : 2);
     } else {
+      if (sess)
+        svc_session(br->svc, sess); /* an observer's memory mode and context */
       svc_handle(br->svc, br->job, len);
     }
     if (!br->wk_replied)
       io_reply(br, "E.rspbridge: the service gave no reply", 38);
+    if (sess) {
+      svc_session(br->svc, 0); /* the controller's, before the loop classifies again */
+      uv_mutex_lock(&br->mtx);
+      br->wk_reply_ready = 1;
+      uv_mutex_unlock(&br->mtx);
+      uv_async_send(&br->async);
+    }
     uv_mutex_lock(&br->mtx);
   }
   uv_mutex_unlock(&br->mtx);
@@ -812,8 +851,10 @@ void br__read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
     return;
   }
   if (nread > 0) {
-    rsp_parser_execute(&s->parser, s == &br->c ? &br__c_settings : &br__t_settings, s->rbuf,
-                       (size_t)nread);
+    const rsp_parser_settings *set = s == &br->t  ? &br__t_settings
+                                     : s == br->c ? &br__c_settings
+                                                  : &br__o_settings;
+    rsp_parser_execute(&s->parser, set, s->rbuf, (size_t)nread);
   }
   br__flush_all(br);
 }
@@ -821,10 +862,12 @@ void br__read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf) {
 static void side_fail(br__side *s, int err) {
   br_t *br = s->br;
   const char *why = err == UV_EOF ? "closed" : uv_strerror(err);
-  if (s == &br->c)
+  if (s == &br->t)
+    br__target_lost(br, why);
+  else if (s == br->c)
     br__client_drop(br, why);
   else
-    br__target_lost(br, why);
+    br__obs_drop((br__sess *)s, why);
 }
 
 /* ------------------------------------------------------------------------
@@ -846,12 +889,14 @@ int br_init(uv_loop_t *loop, br_t *br, const br_config *cfg) {
   memset(br, 0, sizeof(*br));
   br->loop = loop;
   br->cfg = *cfg;
-  br->c.br = br;
-  br->c.name = "client";
+  br->c = &br->c_none;
+  br->c->br = br;
+  br->c->name = "client";
+  br->c->client = 1;
   br->t.br = br;
   br->t.name = "target";
-  rsp_parser_init(&br->c.parser, br->c.body, sizeof(br->c.body));
-  br->c.parser.data = &br->c;
+  rsp_parser_init(&br->c->parser, br->c->body, sizeof(br->c->body));
+  br->c->parser.data = br->c;
   rsp_parser_init(&br->t.parser, br->t.body, sizeof(br->t.body));
   br->t.parser.data = &br->t;
   if (br->cfg.timeout_ms == 0)
@@ -916,7 +961,11 @@ int br_start(br_t *br) {
   const br_addr *l = &br->cfg.listen;
   if (l->kind == BR_ADDR_STDIO) {
     br->client_stdio = 1;
-    br__side *c = &br->c;
+    br__sess *o = br__sess_new(br);
+    if (!o)
+      return UV_ENOMEM;
+    snprintf(o->peer, sizeof(o->peer), "stdio");
+    br__side *c = &o->s;
     c->h.handle.data = c;
     c->w.handle.data = c;
     if ((rc = open_stdio_side(br, 0, &c->h.handle)) < 0)
@@ -927,7 +976,7 @@ int br_start(br_t *br) {
     c->handles = 2;
     c->rd = &c->h.stream;
     c->wr = &c->w.stream;
-    br__client_up(br);
+    br__client_up(br, o);
   } else if (l->kind == BR_ADDR_TCP) {
     if ((rc = uv_tcp_init(br->loop, &br->listener.tcp)) < 0)
       return rc;
@@ -1012,8 +1061,7 @@ void br__maybe_finish_close(br_t *br) {
     uv_cond_destroy(&br->cond);
     uv_mutex_destroy(&br->mtx);
   }
-  buf_free(&br->c.acc);
-  buf_free(&br->c.fly);
+  br__sess_free_all(br);
   buf_free(&br->t.acc);
   buf_free(&br->t.fly);
   buf_free(&br->pend);
@@ -1046,7 +1094,7 @@ void br_close(br_t *br, br_close_cb cb) {
   br->listening = 0;
   br->accept_pending = 0;
   uv_timer_stop(&br->retry_timer);
-  br__side *c = &br->c;
+  br__side *c = br->c;
   if (c->up) {
     c->up = 0;
     br->client_gen++;
@@ -1060,10 +1108,8 @@ void br_close(br_t *br, br_close_cb cb) {
     br->fclient = 0;
     br->pend.len = br->pend_off = 0;
     br->pend_count = 0;
-    br__close_handle(br, &c->h.handle, br__client_closed);
-    if (br->client_stdio && c->w.handle.type != UV_UNKNOWN_HANDLE)
-      br__close_handle(br, &c->w.handle, br__client_closed);
   }
+  br__sess_close_all(br);
   if (br->wk_busy && !br->wk_job_finish) {
     br__log(br, 0, "stopping the running command before exiting");
     uv_mutex_lock(&br->mtx);
@@ -1123,12 +1169,7 @@ void br__close_now(br_t *br) {
   if (br->listening)
     br__close_handle(br, &br->listener.handle, handle_closed);
   br->listening = 0;
-  if (br->c.handles) {
-    br->c.up = 0;
-    br__close_handle(br, &br->c.h.handle, br__client_closed);
-    if (br->c.handles > 1)
-      br__close_handle(br, &br->c.w.handle, br__client_closed);
-  }
+  br__sess_close_all(br);
   if (br->t.handles) {
     br->t.up = 0;
     br__close_handle(br, &br->t.h.handle, br__target_closed);

@@ -124,6 +124,10 @@ typedef struct {
    * extends (BR_CONSOLE_TIMEOUTS), in ms; NULL: the loop's (uv_now).
    * Tests set a virtual one. */
   uint64_t (*clock_ms)(void);
+  /* RSP clients at once (--sessions).  0 or 1: one, a second is refused.
+   * More: the first with no controller in place controls run state, the
+   * others are observers (bridge/README.md, "Sessions"). */
+  unsigned max_sessions;
   svc_config svc;
   br_stop_cb on_stop;
   void *data; /* for the owner */

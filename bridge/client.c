@@ -24,12 +24,11 @@ static int c_on_bad_checksum(rsp_parser *p);
 static int c_on_error(rsp_parser *p);
 static void reject_closed(uv_handle_t *h);
 static int init_like_listener(br_t *br, uv_handle_t *h);
-static void try_accept(br_t *br);
 static int client_at_eof(br_t *br);
 static void accept_check_cb(uv_check_t *h);
 
 void br__client_reply(br_t *br, const char *body, size_t len) {
-  br__side_send(&br->c, body, len, 0);
+  br__side_send(br->c, body, len, 0);
 }
 
 int br__is_mem_read(const char *b, size_t len) {
@@ -150,6 +149,10 @@ static int serve_cached(br_t *br, const char *b, size_t len) {
 }
 
 int br__dispatch(br_t *br, const char *b, size_t len, int *action) {
+  /* The guest is paused for observers: the controller's requests (it
+   * believes the target runs) wait for its resume to go again. */
+  if (br->pz_state != BR__PZ_NONE)
+    return DISPATCH_WAIT;
   int noack = br__eq(b, len, "QStartNoAckMode");
   const char *refused = noack ? NULL : local_refusal(br, b, len);
   if (noack || refused) {
@@ -161,15 +164,24 @@ int br__dispatch(br_t *br, const char *b, size_t len, int *action) {
     } else {
       br__client_reply(br, "OK", 2);
       /* "Packet Acknowledgment": the mode starts once our OK is sent. */
-      br->c.noack = 1;
-      br->c.parser.flags |= RSP_PARSER_NOVERIFY;
+      br->c->noack = 1;
+      br->c->parser.flags |= RSP_PARSER_NOVERIFY;
       br__log(br, 1, "client: no-ack mode");
     }
     return DISPATCH_DONE;
   }
+  if (br->ctl && rsp_has_prefix(b, len, "qRcmd,")) {
+    if (br->fclient)
+      return DISPATCH_WAIT;
+    if (br__session_rcmd(br, br->ctl, b, len))
+      return DISPATCH_DONE; /* monitor session: the bridge's own */
+  }
   br->kill_pending = 0; /* another request: a late W/X is not its reply */
-  if (rsp_has_prefix(b, len, "qSupported"))
+  if (rsp_has_prefix(b, len, "qSupported")) {
     br->client_mp = has_feature(b, len, "multiprocess+");
+    if (br->ctl)
+      br->ctl->mp = br->client_mp;
+  }
   int kill = br__eq(b, len, "k") || rsp_has_prefix(b, len, "vKill;");
   if (kill && br->cfg.on_kill == BR_KILL_DETACH) {
     if (br->fclient)
@@ -257,6 +269,8 @@ int br__dispatch(br_t *br, const char *b, size_t len, int *action) {
   if (len && b[0] == 'D')
     svc_event(br->svc, SVC_EV_DETACH);
   br__side_send(&br->t, b, len, 0);
+  if (flags & BR__REQ_RESUME)
+    br__ctl_resume_note(br, b, len, flags);
   if (br->intr_deferred) {
     br->intr_deferred = 0;
     if ((flags & BR__REQ_RESUME) && br__side_raw(&br->t, "\003", 1) == 0) {
@@ -328,6 +342,12 @@ static int c_on_interrupt(rsp_parser *p) {
   br__side *c = p->data;
   br_t *br = c->br;
   br__trace(br, "c>b", "^C", NULL, 0);
+  if (br->pz_state == BR__PZ_HELD) {
+    /* Stopped for observers already: the controller gets the stop reply
+     * once they are served, in place of the resume going again. */
+    br->pz_ctl_intr = 1;
+    return 0;
+  }
   if (br->wk_busy && br->wk_job_ext && br->pend_count) {
     /* The job is not the client's: the ^C is for the client's resume
      * waiting behind it, sent up right after it. */
@@ -395,22 +415,10 @@ const rsp_parser_settings br__c_settings = {
     .on_error = c_on_error,
 };
 
-void br__client_closed(uv_handle_t *h) {
-  br__side *c = h->data;
-  br_t *br = c->br;
-  br->open_handles--;
-  c->handles--;
-  if (c->handles == 0) {
-    c->acc.len = c->fly.len = 0;
-    c->writing = 0;
-    if (br->accept_pending && !br->closing)
-      try_accept(br);
-  }
-  br__maybe_finish_close(br);
-}
-
-void br__client_up(br_t *br) {
-  br__side *c = &br->c;
+void br__client_up(br_t *br, br__sess *o) {
+  br->ctl = o;
+  br->c = &o->s;
+  br__side *c = br->c;
   c->up = 1;
   c->noack = 0;
   c->naks = c->bad = 0;
@@ -418,18 +426,35 @@ void br__client_up(br_t *br) {
   c->last_len = 0;
   c->acc.len = 0;
   br->client_gen++;
+  br->client_mp = 0;
   rsp_parser_reset(&c->parser);
   c->parser.flags = 0;
   uv_read_start(c->rd, br__alloc_cb, br__read_cb);
-  br__log(br, 0, "client connected");
+  if (br->cfg.max_sessions > 1)
+    br__log(br, 0, "client connected (session %u, %s, controls run state)", o->id, o->peer);
+  else
+    br__log(br, 0, "client connected");
+  if (br->tstate == BR__T_IDLE && !uv_is_active((uv_handle_t *)&br->retry_timer))
+    br__target_connect(br);
+}
+
+/* A client that came while another controls run state. */
+static void observer_up(br_t *br, br__sess *o) {
+  br__side *c = &o->s;
+  c->up = 1;
+  uv_read_start(c->rd, br__alloc_cb, br__read_cb);
+  br__log(br, 0, "client connected (session %u, %s, observer: session %u controls run state)",
+          o->id, o->peer, br->ctl->id);
   if (br->tstate == BR__T_IDLE && !uv_is_active((uv_handle_t *)&br->retry_timer))
     br__target_connect(br);
 }
 
 void br__client_drop(br_t *br, const char *why) {
-  br__side *c = &br->c;
+  br__side *c = br->c;
   if (!c->up)
     return;
+  int running = br__client_running(br) || br->pz_state != BR__PZ_NONE;
+  br__pause_ctl_gone(br);
   c->up = 0;
   br__log(br, 0, "client disconnected (%s)", why);
   br->client_gen++;
@@ -438,9 +463,11 @@ void br__client_drop(br_t *br, const char *why) {
   br__fifo_disown(br, NULL, 0);
   br__pend_drop(br, NULL);
   uv_mutex_lock(&br->mtx);
-  br->wk_client_ok = 0;
-  br->wout.len = 0;
-  uv_cond_broadcast(&br->cond);
+  if (!br->wk_job_sess) { /* (an observer's job keeps its output) */
+    br->wk_client_ok = 0;
+    br->wout.len = 0;
+    uv_cond_broadcast(&br->cond);
+  }
   uv_mutex_unlock(&br->mtx);
   br->sess_qsupported_len = 0;
   br->sess_xml = 0;
@@ -448,16 +475,26 @@ void br__client_drop(br_t *br, const char *why) {
   br->intr_sent = 0;
   br->intr_deferred = 0;
   svc_event(br->svc, SVC_EV_DETACH);
-  /* A service command still running may need the target to undo a mode
-   * it set (QEMU's physical-memory mode outlives connections): the
-   * connection goes when it is done. */
-  if (br->wk_busy)
-    br->release_after_job = 1;
-  else
-    br__target_release(br);
-  br__close_handle(br, &c->h.handle, br__client_closed);
+  br->ctl = NULL;
+  br->c = &br->c_none;
+  /* Observers keep a stopped target; one the controller left running is
+   * released as without them (the next session connects again). */
+  int others = br__sess_count(br, 0) > 0;
+  if (!others || running) {
+    if (others)
+      br__fifo_disown(br, "target connection released: the controller left it running",
+                      BR__DISOWN_OBS);
+    /* A service command still running may need the target to undo a mode
+     * it set (QEMU's physical-memory mode outlives connections): the
+     * connection goes when it is done. */
+    if (br->wk_busy)
+      br->release_after_job = 1;
+    else
+      br__target_release(br);
+  }
+  br__close_handle(br, &c->h.handle, br__sess_closed);
   if (br->client_stdio && c->w.handle.type != UV_UNKNOWN_HANDLE)
-    br__close_handle(br, &c->w.handle, br__client_closed);
+    br__close_handle(br, &c->w.handle, br__sess_closed);
   br__timer_kick(br, 0);
   if (br->client_stdio)
     br__stop(br, 0, "client closed the connection");
@@ -468,7 +505,7 @@ static void reject_closed(uv_handle_t *h) {
   br->open_handles--;
   br->reject_busy = 0;
   if (br->accept_pending && !br->closing)
-    try_accept(br);
+    br__try_accept(br);
   br__maybe_finish_close(br);
 }
 
@@ -480,32 +517,34 @@ static int init_like_listener(br_t *br, uv_handle_t *h) {
   return rc;
 }
 
-static void try_accept(br_t *br) {
-  br__side *c = &br->c;
+static void peer_name(br_t *br, br__sess *o) {
+  struct sockaddr_storage ss;
+  int n = sizeof(ss);
+  char ip[64] = "?";
+  if (br->cfg.listen.kind != BR_ADDR_TCP ||
+      uv_tcp_getpeername(&o->s.h.tcp, (struct sockaddr *)&ss, &n) < 0) {
+    snprintf(o->peer, sizeof(o->peer), "%s", br->cfg.listen.kind == BR_ADDR_TCP ? "?" : "unix");
+    return;
+  }
+  int port = 0;
+  if (ss.ss_family == AF_INET) {
+    uv_ip4_name((struct sockaddr_in *)&ss, ip, sizeof(ip));
+    port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+  } else if (ss.ss_family == AF_INET6) {
+    uv_ip6_name((struct sockaddr_in6 *)&ss, ip, sizeof(ip));
+    port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+  }
+  snprintf(o->peer, sizeof(o->peer), "%s:%d", ip, port);
+}
+
+/* A new connection: the controller when none is in place, else an
+ * observer (--sessions), else refused. */
+void br__try_accept(br_t *br) {
   br->accept_pending = 0;
   if (br->shutting)
     return;
-  if (c->handles == 0) {
-    if (init_like_listener(br, &c->h.handle))
-      return;
-    c->h.handle.data = c;
-    c->handles = 1;
-    if (uv_accept(&br->listener.stream, &c->h.stream) < 0) {
-      br__close_handle(br, &c->h.handle, br__client_closed);
-      return;
-    }
-    if (br->cfg.listen.kind == BR_ADDR_TCP)
-      uv_tcp_nodelay(&c->h.tcp, 1);
-    c->rd = c->wr = &c->h.stream;
-    br__client_up(br);
-    return;
-  }
-  if (!c->up) {
-    /* The last client's handle is still closing: take this one then. */
-    br->accept_pending = 1;
-    return;
-  }
-  if (!br->accept_deferred) {
+  unsigned max = br->cfg.max_sessions > 1 ? br->cfg.max_sessions : 1;
+  if (br->ctl && br->c->up && !br->accept_deferred) {
     /* A client that closes and connects again at once: its close may be
      * in this same loop iteration's I/O, after this callback.  Decided
      * once that I/O is processed (accept_check_cb). */
@@ -514,13 +553,48 @@ static void try_accept(br_t *br) {
     uv_check_start(&br->accept_check, accept_check_cb);
     return;
   }
+  unsigned open = br__sess_count(br, 1);
+  if (open < max) {
+    br__sess *o = br__sess_new(br);
+    if (!o)
+      return;
+    br__side *c = &o->s;
+    if (init_like_listener(br, &c->h.handle)) {
+      br__sess_free(br, o);
+      return;
+    }
+    c->h.handle.data = c;
+    c->handles = 1;
+    if (uv_accept(&br->listener.stream, &c->h.stream) < 0) {
+      br__close_handle(br, &c->h.handle, br__sess_closed);
+      return;
+    }
+    if (br->cfg.listen.kind == BR_ADDR_TCP)
+      uv_tcp_nodelay(&c->h.tcp, 1);
+    c->rd = c->wr = &c->h.stream;
+    peer_name(br, o);
+    if (br->ctl)
+      observer_up(br, o);
+    else
+      br__client_up(br, o);
+    return;
+  }
+  if (br__sess_count(br, 0) < open) {
+    /* A client's handle is still closing: take this one then. */
+    br->accept_pending = 1;
+    return;
+  }
   if (!br->reject_busy) {
     if (init_like_listener(br, &br->reject.handle))
       return;
     br->reject.handle.data = br;
     br->reject_busy = 1;
-    if (uv_accept(&br->listener.stream, (uv_stream_t *)&br->reject.handle) == 0)
-      br__log_rl(br, 0, "refused a second client (one client at a time)");
+    if (uv_accept(&br->listener.stream, (uv_stream_t *)&br->reject.handle) == 0) {
+      if (max == 1)
+        br__log_rl(br, 0, "refused a second client (one client at a time)");
+      else
+        br__log_rl(br, 0, "refused a client: %u sessions at most (--sessions)", max);
+    }
     br__close_handle(br, &br->reject.handle, reject_closed);
     return;
   }
@@ -532,7 +606,7 @@ static void try_accept(br_t *br) {
  * only seen at the next poll): 1 at EOF, 0 with bytes waiting, -1 else. */
 static int client_at_eof(br_t *br) {
   uv_os_fd_t fd;
-  if (br->client_stdio || uv_fileno(&br->c.h.handle, &fd) < 0)
+  if (br->client_stdio || uv_fileno(&br->c->h.handle, &fd) < 0)
     return -1;
   char ch;
   ssize_t n = recv(fd, &ch, 1, MSG_PEEK | MSG_DONTWAIT);
@@ -545,7 +619,7 @@ static void accept_check_cb(uv_check_t *h) {
     uv_check_stop(h);
     return;
   }
-  if (br->c.up && br->accept_pending) {
+  if (br->c->up && br->accept_pending) {
     int eof = client_at_eof(br);
     if (eof == 1) {
       br__client_drop(br, "closed"); /* the new client is taken once it is */
@@ -555,7 +629,7 @@ static void accept_check_cb(uv_check_t *h) {
   }
   uv_check_stop(h);
   if (br->accept_pending)
-    try_accept(br); /* accept_deferred: now taken or refused */
+    br__try_accept(br); /* accept_deferred: now taken or refused */
   br->accept_deferred = 0;
   br__flush_all(br);
 }
@@ -568,6 +642,6 @@ void br__connection_cb(uv_stream_t *server, int status) {
     br__log(br, 0, "accept: %s", uv_strerror(status));
     return;
   }
-  try_accept(br);
+  br__try_accept(br);
   br__flush_all(br);
 }

@@ -21,7 +21,8 @@ static void xjob_end(br_t *br, int status, const char *out, size_t olen, const c
   br->xcount--;
   br->x_running = 0;
   free(j.body);
-  if (!br->xcount && !br->c.up && !br->closing && !br->shutting && !br->close_cb && br->started)
+  if (!br->xcount && !br__sess_count(br, 0) && !br->closing && !br->shutting && !br->close_cb &&
+      br->started)
     uv_timer_start(&br->xlinger, br__xlinger_cb, BR_XLINGER_MS, 0);
   j.cb(j.arg, status, out ? out : "", olen, reply ? reply : "", rlen);
 }
@@ -45,7 +46,9 @@ int br__client_running(const br_t *br) {
 /* The head job, the worker idle: 1 if it was started or ended, 0 if it
  * waits (for the client's requests in flight, or the connection). */
 int br__xjob_try(br_t *br) {
-  if (br__client_running(br)) {
+  if (br__client_running(br) || br->pz_state == BR__PZ_INTR) {
+    if (br->xq[br->xhead].sess)
+      return 0; /* an observer's: the guest is paused for it (sessions.c) */
     xjob_end(br, BR_EJOB_RUNNING, NULL, 0, NULL, 0);
     return 1;
   }
@@ -61,7 +64,7 @@ int br__xjob_try(br_t *br) {
       br__target_connect(br); /* no client: the job makes the connection */
     return 0;
   }
-  if (br->fclient || br->forphan)
+  if (br->fclient || br->forphan || br->fobs)
     return 0;
   uv_timer_stop(&br->xlinger);
   struct br__xjob *j = &br->xq[br->xhead];
@@ -77,11 +80,12 @@ int br__xjob_try(br_t *br) {
   br->wk_job_gen = br->client_gen;
   br->wk_job_qsup = br->wk_job_rcmd = br->wk_job_finish = 0;
   br->wk_abandoned = 0;
-  br->wk_client_ok = 0;
+  br->wk_client_ok = j->sess != 0; /* an observer's output goes to it as it comes */
   br->wk_intr = 0;
   br->wk_job_ext = 1;
   br->wk_job_fn = j->fn;
   br->wk_job_fn_arg = j->fn_arg;
+  br->wk_job_sess = j->sess;
   br->xout.len = 0;
   br->xout_over = 0;
   uv_cond_broadcast(&br->cond);
@@ -101,7 +105,7 @@ void br__xjob_complete(br_t *br) {
 }
 
 static int xjob_push(br_t *br, const char *body, size_t len, br_job_fn fn, void *fn_arg,
-                     br_job_cb cb, void *arg) {
+                     unsigned sess, br_job_cb cb, void *arg) {
   if (!br->started || br->closing || br->shutting)
     return UV_ECANCELED;
   if (len > BR_BODY_MAX)
@@ -123,6 +127,7 @@ static int xjob_push(br_t *br, const char *body, size_t len, br_job_fn fn, void 
   j->body = copy;
   j->len = len;
   j->seq = br->req_seq;
+  j->sess = sess;
   br->xcount++;
   /* Never from inside this call: the loop runs it (async_cb). */
   uv_async_send(&br->async);
@@ -132,16 +137,21 @@ static int xjob_push(br_t *br, const char *body, size_t len, br_job_fn fn, void 
 int br_job_submit(br_t *br, const char *body, size_t len, br_job_cb cb, void *arg) {
   if (!len)
     return UV_EINVAL;
-  return xjob_push(br, body, len, NULL, NULL, cb, arg);
+  return xjob_push(br, body, len, NULL, NULL, 0, cb, arg);
+}
+
+/* An observer's request (sessions.c), as a job of its session. */
+int br__xjob_push(br_t *br, const char *body, size_t len, unsigned sess, br_job_cb cb, void *arg) {
+  return xjob_push(br, body, len, NULL, NULL, sess, cb, arg);
 }
 
 int br_job_call(br_t *br, br_job_fn fn, void *fn_arg, br_job_cb cb, void *arg) {
-  return xjob_push(br, NULL, 0, fn, fn_arg, cb, arg);
+  return xjob_push(br, NULL, 0, fn, fn_arg, 0, cb, arg);
 }
 
 void br__xlinger_cb(uv_timer_t *t) {
   br_t *br = t->data;
-  if (br->closing || br->shutting || br->c.up || br->wk_busy || br->xcount ||
+  if (br->closing || br->shutting || br__sess_count(br, 0) || br->wk_busy || br->xcount ||
       br->tstate != BR__T_UP || br->fcount)
     return;
   br__log(br, 1, "no client and no HTTP request: releasing the target connection");
@@ -152,7 +162,7 @@ void br_get_state(const br_t *br, br_state *st) {
   st->connected = br->tstate == BR__T_UP;
   st->running = br__client_running(br);
   st->lost = br->t_lost;
-  st->sessions = br->c.up ? 1 : 0;
+  st->sessions = (int)br__sess_count(br, 0);
 }
 
 uv_loop_t *br_loop(br_t *br) {

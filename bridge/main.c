@@ -104,6 +104,10 @@ static void usage(FILE *f) {
           "  --timeout MS       a request unanswered this long fails (default 5000);\n"
           "                     console output from the target extends it, up to\n"
           "                     10 times in all\n"
+          "  --sessions N       RSP clients at once (default 1: a second is refused);\n"
+          "                     the first controls run state, the others observe:\n"
+          "                     they read memory and registers and run monitor\n"
+          "                     queries (`monitor session` lists them)\n"
           "  --busy-poll US     after traffic, poll this long instead of sleeping:\n"
           "                     lower latency for a CPU core while GDB is busy\n"
           "                     (default %d, 0 disables)\n"
@@ -416,7 +420,8 @@ int main(int argc, char **argv) {
     O_MONITOR,
     O_ONKILL,
     O_QEMU_PID,
-    O_HTTP
+    O_HTTP,
+    O_SESSIONS
   };
   static const struct option opts[] = {
       {"listen", required_argument, NULL, O_LISTEN},
@@ -435,6 +440,7 @@ int main(int argc, char **argv) {
       {"on-kill", required_argument, NULL, O_ONKILL},
       {"qemu-pid", required_argument, NULL, O_QEMU_PID},
       {"http", required_argument, NULL, O_HTTP},
+      {"sessions", required_argument, NULL, O_SESSIONS},
       {"verbose", no_argument, NULL, 'v'},
       {"help", no_argument, NULL, 'h'},
       {"version", no_argument, NULL, 'V'},
@@ -493,6 +499,13 @@ int main(int argc, char **argv) {
         cfg.retry_ms = (unsigned)u;
       else
         cfg.timeout_ms = (unsigned)u;
+      break;
+    case O_SESSIONS:
+      if (parse_uint(optarg, 64, &u) || u == 0) {
+        log_err("--sessions: expected a number of clients (1 to 64), not '%s'%s", optarg, "");
+        return EXIT_USAGE;
+      }
+      cfg.max_sessions = (unsigned)u;
       break;
     case O_SPIN:
       if (parse_uint(optarg, 1000000, &u)) {

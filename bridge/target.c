@@ -43,7 +43,7 @@ static void retry_cb(uv_timer_t *t) {
 static void fail_fifo(br_t *br, const char *why) {
   br__fifo_disown(br, why, BR__DISOWN_ALL | BR__DISOWN_VKILL_OK);
   br__fifo_clear(br);
-  if (br->kill_pending && br->c.up) {
+  if (br->kill_pending && br->c->up) {
     /* A forwarded k (no reply in the manual, W or X for LLDB): the target
      * closed without one, the client that waits gets it now. */
     br__client_reply(br, "X09", 3);
@@ -89,7 +89,7 @@ void br__target_closed(uv_handle_t *h) {
       const char *why = br->retry_pending_reason;
       br->retry_pending_reason = NULL;
       target_retry(br, why);
-    } else if (!br->closing && br->c.up) {
+    } else if (!br->closing && br__sess_count(br, 0)) {
       br__target_connect(br); /* a client came while the last one's was released */
     }
     if (!br->closing && br->xcount)
@@ -142,9 +142,10 @@ static void target_up(br_t *br) {
     replay_session(br);
   }
   br__timer_kick(br, 1);
+  br__obs_pump(br); /* observers' requests wait for the connection */
   if (br->xcount)
     uv_async_send(&br->async); /* a job waits for the connection */
-  else if (!br->c.up && !br->shutting)
+  else if (!br__sess_count(br, 0) && !br->shutting)
     uv_timer_start(&br->xlinger, br__xlinger_cb, BR_XLINGER_MS, 0); /* made for no one */
   br__flush_all(br);
 }
@@ -232,9 +233,10 @@ void br__target_lost(br_t *br, const char *why) {
    * the connection is down, not once it is re-made (issue 12). */
   svc_event(br->svc, SVC_EV_LOST);
   fail_fifo(br, br__why_lost);
+  br__pause_lost(br);
   br__wtx_fail(br, UV_ECONNRESET);
   br->intr_sent = 0;
-  if (br->c.up && (br->sess_qsupported_len || br->sess_xml))
+  if (br->c->up && (br->sess_qsupported_len || br->sess_xml))
     br->need_replay = 1;
   br->t.acc.len = 0;
   br__flow_check(br);
@@ -247,6 +249,16 @@ void br__target_lost(br_t *br, const char *why) {
 
 /* The head request got its reply (or an error in its place). */
 static void complete_head(br_t *br, const char *b, size_t len) {
+  const br__req *h = br__fifo_at(br, 0);
+  if (h->owner == BR__OWN_CLIENT && (h->flags & BR__REQ_RESUME) && br__pause_stop(br, b, len)) {
+    /* The stop our ^C caused for observers: the controller never sees
+     * it (sessions.c). */
+    br__fifo_pop(br);
+    br->intr_sent = 0;
+    br__timer_kick(br, 1);
+    br__drain_pending(br);
+    return;
+  }
   br__req r = br__fifo_pop(br);
   if (r.flags & BR__REQ_RESUME)
     br->intr_sent = 0;
@@ -255,6 +267,10 @@ static void complete_head(br_t *br, const char *b, size_t len) {
     if (r.flags & BR__REQ_QSUP) {
       size_t n = br__merge_qsupported(br, b, len, br->scratch, sizeof(br->scratch));
       br__client_reply(br, br->scratch, n);
+      if (n <= sizeof(br->qsup_reply)) { /* for observers */
+        memcpy(br->qsup_reply, br->scratch, n);
+        br->qsup_reply_len = n;
+      }
     } else {
       br__client_reply(br, b, len);
     }
@@ -266,6 +282,9 @@ static void complete_head(br_t *br, const char *b, size_t len) {
       if (rc == RSP_REPLY_STOP || rc == RSP_REPLY_FILE_IO)
         svc_event(br->svc, SVC_EV_STOP);
     }
+    break;
+  case BR__OWN_OBS:
+    br__obs_reply(br, r.idx, b, len, 1, (r.flags & BR__REQ_QSUP) != 0);
     break;
   case BR__OWN_WORKER:
     br__wtx_reply(br, r.idx, b, len, 1);
@@ -333,6 +352,8 @@ static int t_on_packet(rsp_parser *p, const char *b, size_t len) {
       br__wtx_reply(br, head->idx, b, len, 0);
     else if (head->owner == BR__OWN_CLIENT)
       br__client_reply(br, b, len);
+    else if (head->owner == BR__OWN_OBS)
+      br__obs_reply(br, head->idx, b, len, 0, 0);
     br__timer_kick(br, 2);
     return 0;
   }
@@ -344,8 +365,8 @@ static int t_on_notification(rsp_parser *p, const char *b, size_t len) {
   br__side *t = p->data;
   br_t *br = t->br;
   br__trace(br, "t>b", "%", b, len);
-  if (br->c.up)
-    br__side_send(&br->c, b, len, RSP_ENC_NOTIFY);
+  if (br->c->up)
+    br__side_send(br->c, b, len, RSP_ENC_NOTIFY);
   return 0;
 }
 
@@ -373,7 +394,9 @@ static void fail_head(br_t *br, const char *why) {
     return;
   const br__req *head = br__fifo_at(br, 0);
   char buf[256];
-  const char *e = br__err_body(br, head->owner == BR__OWN_CLIENT && (head->flags & BR__REQ_MEM),
+  const char *e = br__err_body(br,
+                               (head->owner == BR__OWN_CLIENT || head->owner == BR__OWN_OBS) &&
+                                   (head->flags & BR__REQ_MEM),
                                why, buf, sizeof(buf));
   complete_head(br, e, strlen(e));
 }
@@ -444,9 +467,11 @@ static void target_release_now(br_t *br) {
   br->retries = 0;
   br->t_lost = 0;
   br__wtx_fail(br, UV_ECONNRESET);
+  br__fifo_disown(br, "target connection released", BR__DISOWN_OBS);
   br__fifo_clear(br);
   br->intr_sent = 0;
   br->kill_pending = 0;
+  br->pz_state = BR__PZ_NONE;
   if (br->tstate != BR__T_UP && br->tstate != BR__T_CONNECTING)
     return;
   br__log(br, 1, "releasing the target connection");

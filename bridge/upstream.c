@@ -27,6 +27,8 @@ int br__fifo_push(br_t *br, uint8_t owner, uint8_t flags, uint32_t idx) {
   br->fcount++;
   if (owner == BR__OWN_CLIENT)
     br->fclient++;
+  if (owner == BR__OWN_OBS)
+    br->fobs++;
   return 0;
 }
 
@@ -36,13 +38,15 @@ br__req br__fifo_pop(br_t *br) {
   br->fcount--;
   if (r.owner == BR__OWN_CLIENT)
     br->fclient--;
+  if (r.owner == BR__OWN_OBS)
+    br->fobs--;
   if (r.owner == BR__OWN_ORPHAN)
     br->forphan--;
   return r;
 }
 
 void br__fifo_clear(br_t *br) {
-  br->fhead = br->fcount = br->fclient = br->forphan = 0;
+  br->fhead = br->fcount = br->fclient = br->forphan = br->fobs = 0;
 }
 
 /* Requests upstream give up their replies, which are dropped when they come
@@ -63,6 +67,11 @@ void br__fifo_disown(br_t *br, const char *why, unsigned how) {
       else if (why)
         br__client_fail(br, r->flags & BR__REQ_MEM, why);
       br->fclient--;
+    } else if (r->owner == BR__OWN_OBS) {
+      if (!(how & (BR__DISOWN_ALL | BR__DISOWN_OBS)))
+        continue;
+      br->fobs--;
+      br__obs_fail(br, r->idx, r->flags & BR__REQ_MEM, why ? why : br__why_lost);
     } else if (!(how & BR__DISOWN_ALL)) {
       continue;
     }
@@ -180,8 +189,11 @@ void br__drain_pending(br_t *br) {
   while (!br->wk_busy && !br->closing) {
     /* A job for someone else (jobs.c) that came before the next client
      * request goes first. */
+    /* During a pause for observers the client's requests wait for its
+     * resume: jobs go first. */
     if (br->xcount && !br->x_running && !br->shutting &&
-        (!br->pend_count || br->xq[br->xhead].seq <= br->req_seq - br->pend_count)) {
+        (!br->pend_count || br->xq[br->xhead].seq <= br->req_seq - br->pend_count ||
+         br->pz_state != BR__PZ_NONE)) {
       if (br__xjob_try(br))
         continue;
       break;
@@ -212,6 +224,8 @@ void br__drain_pending(br_t *br) {
     br->pend.len -= br->pend_off;
     br->pend_off = 0;
   }
-  if (br->c.paused)
+  if (br->c->paused)
     br__flow_check(br);
+  if (br__obs_pump(br) && br->pend_count)
+    br__drain_pending(br); /* the controller's requests held by the pause */
 }

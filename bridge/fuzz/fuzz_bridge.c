@@ -20,6 +20,8 @@
  * - the target never gets bc/bs (QEMU aborts) nor, in read-only mode, a
  *   memory or register write;
  * - the bridge's buffers stay bounded;
+ * - with --sessions (a configuration bit), an observer's packets and
+ *   leaving mix with the controller's: the same checks hold for both;
  * - the loop always becomes quiescent (no livelock, no worker hang), and
  *   br_close() leaves no live handle: uv_loop_close() succeeds.
  *
@@ -109,6 +111,8 @@ struct fz {
   int on_kill;
   int lfd; /* the target's listener, -1 while down */
   conn c, t;
+  conn o;               /* an observer (--sessions) */
+  int sessions;         /* more than one client allowed */
   int stall_c, stall_t; /* that peer does not read: back-pressure */
   int floods;           /* expensive: one big flood per input */
   rsp_parser cout;      /* what the client sends, to count its NAKs */
@@ -116,6 +120,7 @@ struct fz {
   unsigned naks; /* retransmissions the client asked for */
   unsigned seq;
   uint8_t seen[FZ_TAGS / 8];
+  uint8_t seen_o[FZ_TAGS / 8]; /* the observer's: each session gets each reply once */
   char tpath[108], bpath[108];
 };
 
@@ -147,8 +152,9 @@ static int hexval(int c) {
   return rsp_hex_digit(c);
 }
 
-/* Tags "@NNNNNN" in a body the client got. */
-static void scan_tags(fz *f, const char *b, size_t len) {
+/* Tags "@NNNNNN" in a body the client (or the observer, obs) got. */
+static void scan_tags(fz *f, const char *b, size_t len, int obs) {
+  uint8_t *seen = obs ? f->seen_o : f->seen;
   unsigned dups = 0;
   for (size_t i = 0; i + 7 <= len; i++) {
     if (b[i] != '@')
@@ -160,10 +166,12 @@ static void scan_tags(fz *f, const char *b, size_t len) {
     if (k < 7 || v >= FZ_TAGS)
       continue;
     CHECK(v < f->seq, "the client got a tag the target never sent");
-    if (f->seen[v / 8] & (1u << (v % 8)))
+    if (seen[v / 8] & (1u << (v % 8)))
       dups++;
-    f->seen[v / 8] |= (uint8_t)(1u << (v % 8));
+    seen[v / 8] |= (uint8_t)(1u << (v % 8));
   }
+  if (dups && obs)
+    die("a reply reached the observer twice");
   if (dups) {
     CHECK(f->naks > 0, "a reply reached the client twice");
     f->naks--;
@@ -175,12 +183,18 @@ static int k_packet(rsp_parser *p, const char *b, size_t len) {
   fz *f = k->f;
   show(k->is_client ? "b>c" : "b>t", b, len);
   if (k->is_client) {
-    scan_tags(f, b, len);
+    int obs = k == &f->o;
+    /* An observer's qSupported gets the last reply the target gave, kept;
+     * either connection may be the observer (the first one up controls).
+     * The merged qSupported reply ends so. */
+    if (len >= 16 && !memcmp(b + len - 16, "QStartNoAckMode+", 16))
+      return 0;
+    scan_tags(f, b, len, obs);
     if (len >= 3 && b[0] == 'O' && len % 2 == 1) {
       /* Console output: the text is hex. */
       size_t n = (len - 1) / 2;
       if (rsp_hex_decode(g_tmp, sizeof(g_tmp), b + 1, len - 1) == (int)n)
-        scan_tags(f, g_tmp, n);
+        scan_tags(f, g_tmp, n, obs);
     }
     return 0;
   }
@@ -206,8 +220,9 @@ static int k_packet(rsp_parser *p, const char *b, size_t len) {
 
 static int k_notify(rsp_parser *p, const char *b, size_t len) {
   conn *k = p->data;
+  /* To the controller only, but either connection may be it (take). */
   CHECK(k->is_client, "the bridge sent the target a notification");
-  scan_tags(k->f, b, len);
+  scan_tags(k->f, b, len, k == &k->f->o);
   return 0;
 }
 
@@ -331,7 +346,9 @@ static int accept_target(fz *f) {
 
 static void check_bounds(fz *f) {
   br_t *br = f->br;
-  CHECK(br->c.acc.cap <= FZ_BUF_BOUND && br->c.fly.cap <= FZ_BUF_BOUND, "client buffer grew");
+  for (br__sess *o = br->sessions; o; o = o->next)
+    CHECK(o->s.acc.cap <= FZ_BUF_BOUND && o->s.fly.cap <= FZ_BUF_BOUND && o->q.cap <= FZ_BUF_BOUND,
+          "a client's buffer grew");
   CHECK(br->t.acc.cap <= FZ_BUF_BOUND && br->t.fly.cap <= FZ_BUF_BOUND, "target buffer grew");
   CHECK(br->pend.cap <= FZ_BUF_BOUND, "pending requests grew");
   uv_mutex_lock(&br->mtx);
@@ -369,6 +386,7 @@ static void pump(fz *f) {
     if (f->closed)
       return;
     int prog = f->stall_c ? 0 : drain(&f->c);
+    prog |= drain(&f->o);
     prog |= f->stall_t ? 0 : drain(&f->t);
     prog |= accept_target(f);
     check_bounds(f);
@@ -596,10 +614,21 @@ static const char *const monitor_commands[] = {
     "arch ",
     "info registers",
     "",
+    "session",
+    "session take",
 };
 #define N_MONITOR (sizeof(monitor_commands) / sizeof(monitor_commands[0]))
 
-static void op_client_packet(fz *f, rd *r) {
+/* A second client, an observer while the first controls run state. */
+static void ensure_observer(fz *f) {
+  if (f->o.fd >= 0 || f->stopped)
+    return;
+  int fd = connect_bridge(f);
+  if (fd >= 0)
+    conn_open(f, &f->o, fd, 1);
+}
+
+static void op_client_packet(fz *f, rd *r, int observer) {
   unsigned tpl = u8(r), enc = u8(r), alen = u8(r) % 48;
   char body[600], arg[48];
   const char *t = client_templates[tpl % N_CLIENT_TEMPLATES];
@@ -617,6 +646,11 @@ static void op_client_packet(fz *f, rd *r) {
   } else {
     memcpy(body + n, arg, an);
     n += an;
+  }
+  if (observer) {
+    ensure_observer(f);
+    send_frame(f, &f->o, body, n, enc & (ENC_RLE | ENC_SPLIT));
+    return;
   }
   ensure_client(f);
   send_frame(f, &f->c, body, n, enc);
@@ -895,7 +929,7 @@ static void on_closed(br_t *br) {
 
 static void setup(fz *f, unsigned cfgb) {
   memset(f, 0, sizeof(*f));
-  f->lfd = f->c.fd = f->t.fd = -1;
+  f->lfd = f->c.fd = f->t.fd = f->o.fd = -1;
   snprintf(f->tpath, sizeof(f->tpath), "%s/t", g_dir);
   snprintf(f->bpath, sizeof(f->bpath), "%s/b", g_dir);
   rsp_parser_init(&f->cout, f->cout_body, sizeof(f->cout_body));
@@ -911,7 +945,8 @@ static void setup(fz *f, unsigned cfgb) {
   snprintf(cfg.target.path, sizeof(cfg.target.path), "%s", f->tpath);
   cfg.log = g_debug ? stderr : g_null;
   cfg.verbose = g_debug ? 2 : (cfgb >> 6) & 1;
-  cfg.on_kill = f->on_kill = (cfgb >> 7) & 1; /* BR_KILL_DETACH */
+  cfg.max_sessions = f->sessions = (cfgb & 0x40) ? 3 : 1; /* observers */
+  cfg.on_kill = f->on_kill = (cfgb >> 7) & 1;             /* BR_KILL_DETACH */
   cfg.trace = (cfgb & 0x20) ? g_null : NULL;
   cfg.read_only = f->read_only = cfgb & 1;
   static const int policies[] = {-1, 0, 1, 3};
@@ -937,6 +972,7 @@ static void teardown(fz *f) {
   pump(f);
   drain(&f->c);
   drain(&f->t);
+  drain(&f->o);
   /* br_close() first lets a running command end and svc_finish() run,
    * which may wait for the target: the peers keep reading, and when they
    * do not answer the finishing deadline passes (virtual time). */
@@ -948,6 +984,7 @@ static void teardown(fz *f) {
       break;
     int prog = drain(&f->c);
     prog |= drain(&f->t);
+    prog |= drain(&f->o);
     if (!prog && worker_settled(f)) {
       fire(&f->br->fin_timer);
       fire(&f->br->req_timer);
@@ -959,6 +996,7 @@ static void teardown(fz *f) {
   CHECK(uv_loop_close(&f->loop) == 0, "a handle outlived br_close");
   conn_close(&f->c);
   conn_close(&f->t);
+  conn_close(&f->o);
   unlisten_target(f);
   unlink(f->bpath);
 }
@@ -972,7 +1010,8 @@ static void run(fz *f, rd *r) {
     case 0:
     case 1:
     case 2:
-      op_client_packet(f, r);
+      /* With --sessions, one packet in four is the observer's. */
+      op_client_packet(f, r, f->sessions > 1 && (op & 0x30) == 0x30);
       break;
     case 3:
       op_raw(f, r, &f->c);
@@ -997,7 +1036,12 @@ static void run(fz *f, rd *r) {
     case 11:
       op_timer(f, r);
       break;
-    case 12: /* the client goes away */
+    case 12: /* the client (or the observer) goes away */
+      if (f->sessions > 1 && (op & 0x10)) {
+        drain(&f->o);
+        conn_close(&f->o);
+        break;
+      }
       drain(&f->c);
       conn_close(&f->c);
       break;

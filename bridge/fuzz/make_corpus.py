@@ -11,7 +11,7 @@ T = ["?", "g", "G0011", "p10", "P10=0011223344556677", "m1000,", "m", "M1000,4:"
      "qAttached", "vFlashWrite:", "i", "vRun;", "qRcmd,", "", "F", "vKill;1"]
 MON = ["help", "vtop ", "pte ", "phys read ", "phys write ", "phys fill ", "phys search ", "maps",
        "ptov ", "context ", "context default", "cache ", "cache stats --json", "uncached add ",
-       "uncached list", "arch ", "info registers", ""]
+       "uncached list", "arch ", "info registers", "", "session", "session take"]
 
 RLE, BADSUM, NOTIFY, SPLIT, NOSUM = 1, 2, 4, 8, 16
 NOPUMP = 0x80
@@ -19,6 +19,14 @@ NOPUMP = 0x80
 
 def pkt(name, arg=b"", enc=0, mon=None, nopump=0):
     out = bytes([0 | nopump, T.index(name), enc, len(arg)]) + arg
+    if name == "qRcmd,":
+        out += bytes([MON.index(mon)])
+    return out
+
+
+def obs(name, arg=b"", enc=0, mon=None):
+    """A packet from the observer (config bit 6: --sessions 3)."""
+    out = bytes([0x30, T.index(name), enc, len(arg)]) + arg
     if name == "qRcmd,":
         out += bytes([MON.index(mon)])
     return out
@@ -52,6 +60,7 @@ def timer(retry=0):
 
 
 CLIENT_GONE, TARGET_GONE, LISTENER = bytes([12]), bytes([13]), bytes([14])
+OBS_GONE = bytes([12 | 0x10])
 SECOND = bytes([15])
 
 
@@ -153,6 +162,19 @@ seeds = {
     + raw("c", b"$m0#00" * 40) + pkt("?") + answer_all(),
     "close_during_job": bytes([0]) + HANDSHAKE + pkt("qXfer") + answer_all()
     + pkt("qRcmd,", b"0 100000", mon="phys read ") + answer_all() * 3,
+    # Several clients (--sessions): an observer reads, is refused writes and
+    # run control, pauses the guest while the controller's resume is
+    # outstanding (T02 swallowed, a real stop delivered), takes control.
+    "sessions_observer": bytes([0x40]) + HANDSHAKE + obs("qSupported") + obs("m1000,", b"4")
+    + answer_all() + obs("g") + answer_all() + obs("M1000,4:", b"00112233") + obs("c")
+    + obs("Z0,1000,1") + obs("qRcmd,", mon="session") + obs("qRcmd,", b"0 11", mon="phys write ")
+    + obs("QStartNoAckMode") + obs("?") + answer_all() + OBS_GONE,
+    "sessions_pause": bytes([0x40]) + HANDSHAKE + obs("m1000,", b"4") + answer_all() + pkt("vCont;c")
+    + obs("m1000,", b"4") + reply(8, 2) + answer_all() + obs("g") + reply(8, 5) + answer_all()
+    + pkt("c") + obs("qRcmd,", b"1000", mon="vtop ") + reply(8, 2) + answer_all() * 6 + cctl(2)
+    + answer_all(),
+    "sessions_take": bytes([0x40]) + HANDSHAKE + obs("qC") + answer_all() + CLIENT_GONE
+    + obs("qRcmd,", mon="session take") + obs("c") + answer_all() + SECOND + OBS_GONE,
 }
 
 out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "corpus")

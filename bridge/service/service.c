@@ -558,6 +558,41 @@ void svc_handle(svc *s, const char *body, size_t len) {
   }
 }
 
+/* The slot of session id, made (the oldest other one reused) if new: a new
+ * session starts in virtual mode with no context. */
+static int sess_slot(svc *s, unsigned id) {
+  int n = (int)(sizeof(s->sess) / sizeof(s->sess[0])), old = -1;
+  for (int i = 0; i < n; i++) {
+    if (s->sess[i].used && s->sess[i].id == id)
+      return i;
+    int mine = s->sess[i].used && s->sess[i].id == s->sess_id; /* never the current one */
+    if (!mine && (old < 0 || s->sess[i].used < s->sess[old].used))
+      old = i;
+  }
+  s->sess[old].id = id;
+  s->sess[old].cmode = s->sess[old].ctx_on = 0;
+  s->sess[old].ctx_root = 0;
+  s->sess[old].used = ++s->sess_tick;
+  return old;
+}
+
+void svc_session(svc *s, unsigned id) {
+  if (id == s->sess_id)
+    return;
+  svc__sync(s); /* events so far are the current session's */
+  int cur = sess_slot(s, s->sess_id);
+  s->sess[cur].cmode = s->cmode;
+  s->sess[cur].ctx_on = atomic_load(&s->ctx_on);
+  s->sess[cur].ctx_root = s->ctx_root;
+  int nx = sess_slot(s, id);
+  s->sess[nx].used = ++s->sess_tick;
+  s->cmode = s->sess[nx].cmode;
+  s->ctx_root = s->sess[nx].ctx_root;
+  atomic_store(&s->ctx_on, s->sess[nx].ctx_on);
+  s->sess_id = id;
+  svc__mode_publish(s);
+}
+
 int svc_finish(svc *s) {
   /* The session ends: QEMU is left in virtual mode, as a new debugger
    * expects it, whatever the bridge or its client switched. */

@@ -127,6 +127,14 @@ int svc_serve_cached(svc *s, const char *body, size_t len, char *out, size_t cap
  * merging.  Calls io->reply exactly once. */
 void svc_handle(svc *s, const char *body, size_t len);
 
+/* Worker thread, between svc_handle() calls: the calls that follow serve
+ * RSP session id (0: the controller, the one client of everything else
+ * here; n: an observer of the bridge's --sessions).  Each session has its
+ * own memory mode (Qqemu.PhyMemMode) and context (monitor context); the
+ * cache and what was learned of the target are shared.  The core switches
+ * back to 0 before it reads svc_classify() again. */
+void svc_session(svc *s, unsigned id);
+
 /* Worker thread, blocking: the core's last job before it closes the target
  * connection (shutdown, or the bridge giving up on the target).  Puts back
  * whatever a service command or the client may have left changed on the

@@ -269,6 +269,14 @@ struct svc {
   double keepalive_s; /* silence after which svc__keepalive speaks (1 s) */
 
   struct svc_lldb *lldb; /* lldb.c */
+  /* svc_session(): the session served, and the others' own state. */
+  unsigned sess_id;
+  uint64_t sess_tick;
+  struct {
+    unsigned id;
+    int cmode, ctx_on;
+    uint64_t ctx_root, used; /* used: sess_tick when last served, 0: free */
+  } sess[8];
 };
 
 /* Upstream.  A reply copy for callers that want all replies. */
