@@ -27,10 +27,23 @@ static void xjob_end(br_t *br, int status, const char *out, size_t olen, const c
   j.cb(j.arg, status, out ? out : "", olen, reply ? reply : "", rlen);
 }
 
-/* Every queued job (the running one too with all) ends with status. */
+/* Every queued job (the running one too with all) ends with status, in
+ * the order they came.  The running head, when kept, ends on its own. */
 void br__xjob_cancel(br_t *br, int status, int all) {
-  while (br->xcount && (all || !br->x_running))
-    xjob_end(br, status, NULL, 0, NULL, 0);
+  if (all || !br->x_running) {
+    while (br->xcount)
+      xjob_end(br, status, NULL, 0, NULL, 0);
+    return;
+  }
+  struct br__xjob gone[BR_XJOB_MAX];
+  unsigned n = br->xcount - 1;
+  for (unsigned i = 0; i < n; i++)
+    gone[i] = br->xq[(br->xhead + 1 + i) % BR_XJOB_MAX];
+  br->xcount = 1; /* before the callbacks: they may look at the ring */
+  for (unsigned i = 0; i < n; i++) {
+    free(gone[i].body);
+    gone[i].cb(gone[i].arg, status, "", 0, "", 0);
+  }
 }
 
 /* A client resume is outstanding: the target runs, nothing else goes up. */
