@@ -212,6 +212,10 @@ static const help_entry help_tab[] = {
     {"arch", "arch [auto|MODE] [--json]",
      "Show the paging mode, or force one (x86-32 x86-pae x86-64 x86-64-la57 aarch64\n"
      "sv32 sv39 sv48 sv57); `arch auto` detects it from the control registers.\n"},
+    {"session", "session [take] [--json]",
+     "The RSP clients of the bridge (--sessions): id, role (controller or observer),\n"
+     "ack mode, peer, pauses made for observers.  `session take`: an observer becomes\n"
+     "the controller once none is in place.\n"},
     {"help", "help [COMMAND]", "This text.  Unknown commands go to the target's own monitor.\n"},
 };
 
