@@ -883,6 +883,7 @@ void br_config_default(br_config *cfg) {
   cfg->retry_ms = 1000;
   cfg->timeout_ms = 5000;
   cfg->busy_poll_us = BR_DEFAULT_SPIN_US;
+  cfg->max_sessions = BR_DEFAULT_SESSIONS;
 }
 
 int br_init(uv_loop_t *loop, br_t *br, const br_config *cfg) {

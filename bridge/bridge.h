@@ -66,7 +66,9 @@ extern "C" {
 #define BR_DEFAULT_SPIN_US 200
 
 /* Default listen port, stated in --help. */
-#define BR_DEFAULT_PORT 3333
+#define BR_DEFAULT_PORT     3333
+/* RSP clients at once: one controller and up to seven observers. */
+#define BR_DEFAULT_SESSIONS 8
 
 typedef enum {
   BR_ADDR_NONE = 0,
@@ -134,7 +136,8 @@ typedef struct {
 } br_config;
 
 /* Fills cfg with the defaults (listen 127.0.0.1:BR_DEFAULT_PORT, reconnect
- * forever every second, 5 s request timeout, busy-poll BR_DEFAULT_SPIN_US). */
+ * forever every second, 5 s request timeout, busy-poll BR_DEFAULT_SPIN_US,
+ * BR_DEFAULT_SESSIONS clients). */
 void br_config_default(br_config *cfg);
 
 /* A growable byte buffer; grows to its high-water mark and stays there, so

@@ -226,10 +226,15 @@ static void t_unsolicited_stop_reply(void **state) {
   fx_down(&f);
 }
 
+static void one_session(br_config *cfg) {
+  cfg->max_sessions = 1;
+}
+
+/* --sessions 1: a second client is refused (closed at once). */
 static void t_second_client_refused(void **state) {
   (void)state;
   fx f;
-  fx_ready(&f, NULL);
+  fx_ready(&f, one_session);
   peer *c2 = peer_new(tcp_connect_port(f.h.port));
   assert_int_equal(peer_next(c2, WAIT, NULL, NULL), EV_EOF);
   peer_free(c2);
