@@ -602,3 +602,16 @@ int svc_finish(svc *s) {
     return 0;
   return svc__mode_set(s, 0) ? -1 : 0;
 }
+
+const svc_ops svc_walker_ops = {
+    .create = svc_new,
+    .free = svc_free,
+    .set_packet_size = svc_set_packet_size,
+    .classify = svc_classify,
+    .event = svc_event,
+    .interrupt = svc_interrupt,
+    .serve_cached = svc_serve_cached,
+    .handle = svc_handle,
+    .session = svc_session,
+    .finish = svc_finish,
+};

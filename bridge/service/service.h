@@ -144,6 +144,29 @@ void svc_session(svc *s, unsigned id);
  * bounds it with its request timeout. */
 int svc_finish(svc *s);
 
+/* The service as the core sees it: an ops table, chosen at run time
+ * (br_config.service), so that a program or a test picks the service it
+ * runs, real or fake.  Each op is the function of the same name above
+ * (create: svc_new), with its thread rules.  Every op is required except session: NULL when
+ * the service keeps one memory mode and context for every session. */
+typedef struct {
+  svc *(*create)(const svc_io *io, void *ctx, const svc_config *cfg);
+  void (*free)(svc *s);
+  unsigned (*set_packet_size)(svc *s, unsigned target, unsigned ours);
+  enum svc_action (*classify)(svc *s, const char *body, size_t len);
+  void (*event)(svc *s, enum svc_event ev);
+  void (*interrupt)(svc *s);
+  int (*serve_cached)(svc *s, const char *body, size_t len, char *out, size_t cap);
+  void (*handle)(svc *s, const char *body, size_t len);
+  void (*session)(svc *s, unsigned id);
+  int (*finish)(svc *s);
+} svc_ops;
+
+/* This service (bridge/service/, library rsp_service): the functions
+ * above.  svc_set_qemu_pid() and the rest of this header take only an svc
+ * made by its create. */
+extern const svc_ops svc_walker_ops;
+
 #ifdef __cplusplus
 }
 #endif
