@@ -105,7 +105,8 @@ struct br {
   void *data;
   br_config cfg;
   uv_loop_t *loop;
-  svc *svc; /* the pointer; the service has its own rules (service.h) */
+  const svc_ops *ops; /* cfg.service, or br_forward_ops */
+  svc *svc;           /* made by ops->create; the service has its own rules (service.h) */
 
   /* ==== Worker plumbing, set up by br_start() before the worker runs. ==== */
   uv_thread_t thread;

@@ -744,7 +744,7 @@ static void worker_main(void *arg) {
     size_t len = br->job_len;
     if (br->wk_job_finish) {
       uv_mutex_unlock(&br->mtx);
-      int rc = svc_finish(br->svc);
+      int rc = br->ops->finish(br->svc);
       if (rc < 0)
         br__log(br, 0, "the target may be left changed: svc_finish failed (%d)", rc);
       uv_mutex_lock(&br->mtx);
@@ -772,14 +772,15 @@ static void worker_main(void *arg) {
       }
       io_reply(br, rc ? "E01" : "OK", rc ? 3 : 2);
     } else {
-      if (sess)
-        svc_session(br->svc, sess); /* an observer's memory mode and context */
-      svc_handle(br->svc, br->job, len);
+      if (sess && br->ops->session)
+        br->ops->session(br->svc, sess); /* an observer's memory mode and context */
+      br->ops->handle(br->svc, br->job, len);
     }
     if (!br->wk_replied)
       io_reply(br, "E.rspbridge: the service gave no reply", 38);
     if (sess) {
-      svc_session(br->svc, 0); /* the controller's, before the loop classifies again */
+      if (br->ops->session) /* the controller's, before the loop classifies again */
+        br->ops->session(br->svc, 0);
       uv_mutex_lock(&br->mtx);
       br->wk_reply_ready = 1;
       uv_mutex_unlock(&br->mtx);
@@ -808,7 +809,7 @@ void br__abandon_job(br_t *br) {
   br->wout.len = 0;
   uv_cond_broadcast(&br->cond);
   uv_mutex_unlock(&br->mtx);
-  svc_interrupt(br->svc);
+  br->ops->interrupt(br->svc);
 }
 
 /* ------------------------------------------------------------------------
@@ -890,6 +891,11 @@ int br_init(uv_loop_t *loop, br_t *br, const br_config *cfg) {
   memset(br, 0, sizeof(*br));
   br->loop = loop;
   br->cfg = *cfg;
+  br->ops = cfg->service ? cfg->service : &br_forward_ops;
+  const svc_ops *o = br->ops;
+  if (!o->create || !o->free || !o->set_packet_size || !o->classify || !o->event || !o->interrupt ||
+      !o->serve_cached || !o->handle || !o->finish)
+    return UV_EINVAL; /* only session may be missing (service.h) */
   br->c = &br->c_none;
   br->c->br = br;
   br->c->name = "client";
@@ -929,7 +935,7 @@ int br_start(br_t *br) {
   int rc;
   if (br->started || br->closing)
     return UV_EALREADY;
-  br->svc = svc_new(&br__io, br, &br->cfg.svc);
+  br->svc = br->ops->create(&br__io, br, &br->cfg.svc);
   if (!br->svc)
     return UV_ENOMEM;
   if ((rc = uv_mutex_init(&br->mtx)) < 0)
@@ -1056,7 +1062,7 @@ void br__maybe_finish_close(br_t *br) {
   br_close_cb cb = br->close_cb;
   br->close_cb = NULL;
   if (br->svc)
-    svc_free(br->svc);
+    br->ops->free(br->svc);
   br->svc = NULL;
   if (br->started) {
     uv_cond_destroy(&br->cond);
@@ -1120,7 +1126,7 @@ void br_close(br_t *br, br_close_cb cb) {
     br->wout.len = 0;
     uv_cond_broadcast(&br->cond);
     uv_mutex_unlock(&br->mtx);
-    svc_interrupt(br->svc);
+    br->ops->interrupt(br->svc);
     uv_timer_start(&br->fin_timer, br__fin_timer_cb, br->cfg.timeout_ms, 0);
   } else if (!br->wk_busy) {
     shutdown_step(br);

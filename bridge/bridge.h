@@ -100,6 +100,10 @@ void br_addr_format(const br_addr *a, char *out, size_t cap);
  * OK for vKill (the manual's success reply). */
 enum { BR_KILL_FORWARD = 0, BR_KILL_DETACH = 1 };
 
+/* The forward-everything service (svc_default.c): every request is
+ * forwarded, resumes are marked (SVC_FORWARD_RESUME), nothing is cached. */
+extern const svc_ops br_forward_ops;
+
 typedef struct br br_t;
 typedef void (*br_close_cb)(br_t *br);
 /* The bridge wants to end: the stdio client went away (status 0), or the
@@ -130,7 +134,10 @@ typedef struct {
    * More: the first with no controller in place controls run state, the
    * others are observers (bridge/README.md, "Sessions"). */
   unsigned max_sessions;
-  svc_config svc;
+  /* The service (service.h): svc_walker_ops for bridge/service/, or a
+   * test's fake.  NULL: br_forward_ops. */
+  const svc_ops *service;
+  svc_config svc; /* given to service->create */
   br_stop_cb on_stop;
   void *data; /* for the owner */
 } br_config;
@@ -159,6 +166,7 @@ void br_set_data(br_t *br, void *data);
 /* The configuration the bridge runs with (after br_init). */
 const br_config *br_get_config(const br_t *br);
 
+/* 0, or UV_EINVAL when cfg->service lacks an op it must have. */
 int br_init(uv_loop_t *loop, br_t *br, const br_config *cfg);
 /* Listens (or opens stdio) and starts the worker.  UV_EALREADY if it was
  * started (or closed) before. */

@@ -105,7 +105,7 @@ size_t br__merge_qsupported(br_t *br, const char *in, size_t len, char *out, siz
   br->target_psize = psize ? (unsigned)(psize > 0xffffffu ? 0xffffffu : psize) : 0;
   /* What the client may send us: the service splits what the target
    * cannot take. */
-  unsigned ps = svc_set_packet_size(br->svc, br->target_psize, BR_BODY_MAX);
+  unsigned ps = br->ops->set_packet_size(br->svc, br->target_psize, BR_BODY_MAX);
   o += (size_t)snprintf(out + o, cap - o, "%sPacketSize=%x;QStartNoAckMode+", o ? ";" : "", ps);
   return o;
 }
@@ -140,7 +140,7 @@ static int has_feature(const char *b, size_t len, const char *feat) {
 static int serve_cached(br_t *br, const char *b, size_t len) {
   uv_mutex_lock(&br->mtx);
   int idle = br->wk_idle && !br->wk_has_job && br->thread_started;
-  int n = idle ? svc_serve_cached(br->svc, b, len, br->fast, sizeof(br->fast)) : -1;
+  int n = idle ? br->ops->serve_cached(br->svc, b, len, br->fast, sizeof(br->fast)) : -1;
   uv_mutex_unlock(&br->mtx);
   if (n < 0)
     return 0;
@@ -198,14 +198,14 @@ int br__dispatch(br_t *br, const char *b, size_t len, int *action) {
         br__fifo_push(br, BR__OWN_INTERNAL, 0, 0);
         br__timer_kick(br, 0);
       }
-      svc_event(br->svc, SVC_EV_DETACH);
+      br->ops->event(br->svc, SVC_EV_DETACH);
       br__log(br, 0, "client asked to kill the target: detached instead (--on-kill detach)");
     }
     br__client_reply(br, b[0] == 'k' ? "W00" : "OK", 2 + (b[0] == 'k'));
     return DISPATCH_DONE;
   }
   if (*action < 0)
-    *action = (int)svc_classify(br->svc, b, len);
+    *action = (int)br->ops->classify(br->svc, b, len);
   if (*action == SVC_HANDLE) {
     if (br->fclient)
       return DISPATCH_WAIT;
@@ -246,7 +246,7 @@ int br__dispatch(br_t *br, const char *b, size_t len, int *action) {
   uint8_t flags = 0;
   if (*action == SVC_FORWARD_RESUME || br__is_resume(b, len)) {
     flags |= BR__REQ_RESUME;
-    svc_event(br->svc, SVC_EV_RESUME);
+    br->ops->event(br->svc, SVC_EV_RESUME);
     br->intr_sent = 0;
   }
   if (br__eq(b, len, "?"))
@@ -265,9 +265,9 @@ int br__dispatch(br_t *br, const char *b, size_t len, int *action) {
   if (rsp_has_prefix(b, len, "vKill"))
     flags |= BR__REQ_VKILL;
   if (len && (b[0] == 'P' || b[0] == 'G'))
-    svc_event(br->svc, SVC_EV_REG_WRITE);
+    br->ops->event(br->svc, SVC_EV_REG_WRITE);
   if (len && b[0] == 'D')
-    svc_event(br->svc, SVC_EV_DETACH);
+    br->ops->event(br->svc, SVC_EV_DETACH);
   br__side_send(&br->t, b, len, 0);
   if (flags & BR__REQ_RESUME)
     br__ctl_resume_note(br, b, len, flags);
@@ -358,7 +358,7 @@ static int c_on_interrupt(rsp_parser *p) {
     uv_mutex_lock(&br->mtx);
     br->wk_intr = 1;
     uv_mutex_unlock(&br->mtx);
-    svc_interrupt(br->svc);
+    br->ops->interrupt(br->svc);
     return 0;
   }
   if (br->tstate != BR__T_UP && br->tstate != BR__T_CONNECTING)
@@ -474,7 +474,7 @@ void br__client_drop(br_t *br, const char *why) {
   br->need_replay = 0;
   br->intr_sent = 0;
   br->intr_deferred = 0;
-  svc_event(br->svc, SVC_EV_DETACH);
+  br->ops->event(br->svc, SVC_EV_DETACH);
   br->ctl = NULL;
   br->c = &br->c_none;
   /* Observers keep a stopped target; one the controller left running is

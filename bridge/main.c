@@ -449,6 +449,7 @@ int main(int argc, char **argv) {
   };
   br_config cfg;
   br_config_default(&cfg);
+  cfg.service = &svc_walker_ops; /* bridge/service/ */
   cfg.svc.cache_bytes = 4u << 20;
   const char *listen_arg = NULL, *trace_arg = NULL, *why = NULL;
   int stdio_client = 0, exec_qemu = 0, qemu_pid = 0;
@@ -698,7 +699,7 @@ int main(int argc, char **argv) {
     goto fail;
 #endif
   }
-  if (br_service(br) && (qemu_pid || exec_qemu))
+  if (br_service(br) && (qemu_pid || exec_qemu)) /* a walker svc: cfg.service */
     svc_set_qemu_pid(br_service(br), qemu_pid ? qemu_pid : (int)app.pid);
   uv_run(app.loop, UV_RUN_DEFAULT);
   code = app.exit_code;

@@ -15,14 +15,6 @@
 
 #include "br_int.h"
 
-/* The service's per-session state (its memory mode and context): a
- * service without it keeps one for everyone; bridge/service/ has its own
- * (service.c), which takes precedence over this one at link time. */
-__attribute__((weak)) void svc_session(svc *s, unsigned id) {
-  (void)s;
-  (void)id;
-}
-
 br__sess *br__sess_new(br_t *br) {
   br__sess *o = calloc(1, sizeof(*o));
   if (!o)
@@ -376,7 +368,7 @@ static int obs_start(br_t *br, br__sess *o) {
     return 0;
   /* The service is in the controller's session: its classification holds
    * for an observer with no memory mode or context of its own. */
-  int action = (int)svc_classify(br->svc, b, len);
+  int action = (int)br->ops->classify(br->svc, b, len);
   if (action == SVC_HANDLE || (o->own_state && br__is_mem_read(b, len))) {
     br_t **arg = malloc(2 * sizeof(*arg));
     if (!arg) {
@@ -436,7 +428,7 @@ static void obs_stop_job(br_t *br, br__sess *o, int abandon) {
     uv_cond_broadcast(&br->cond);
   }
   uv_mutex_unlock(&br->mtx);
-  svc_interrupt(br->svc);
+  br->ops->interrupt(br->svc);
   o->abandon |= abandon;
 }
 
@@ -553,7 +545,7 @@ int br__pause_stop(br_t *br, const char *b, size_t len) {
   memcpy(br->pz_stop, b, len);
   br->pz_stop_len = len;
   br->pz_state = BR__PZ_HELD;
-  svc_event(br->svc, SVC_EV_STOP);
+  br->ops->event(br->svc, SVC_EV_STOP);
   return 1;
 }
 
@@ -575,7 +567,7 @@ static void pause_end(br_t *br) {
   }
   br__side_send(&br->t, br->ctl_resume, br->ctl_resume_len, 0);
   br__fifo_push(br, BR__OWN_CLIENT, br->ctl_resume_flags, 0);
-  svc_event(br->svc, SVC_EV_RESUME);
+  br->ops->event(br->svc, SVC_EV_RESUME);
   br__timer_kick(br, 0);
 }
 

@@ -1,17 +1,20 @@
-/* svc_default.c - the service used when bridge/service/ is not built:
- * everything is forwarded, resumes are marked so the core drops what it
- * knows about the stopped target.  svc_handle() is never called. */
+/* svc_default.c - br_forward_ops, the service of a bridge configured
+ * with none (br_config.service NULL): everything is forwarded, resumes are
+ * marked so the core drops what it knows about the stopped target.  No
+ * request is classified SVC_HANDLE; what still reaches handle (a job,
+ * br_job_submit) gets an error. */
+#define _POSIX_C_SOURCE 200809L
 #include <stdlib.h>
 
+#include "bridge.h"
 #include "rsp.h"
-#include "service.h"
 
 struct svc {
   const svc_io *io;
   void *ctx;
 };
 
-svc *svc_new(const svc_io *io, void *ctx, const svc_config *cfg) {
+static svc *fwd_new(const svc_io *io, void *ctx, const svc_config *cfg) {
   (void)cfg;
   svc *s = calloc(1, sizeof(*s));
   if (s) {
@@ -21,11 +24,11 @@ svc *svc_new(const svc_io *io, void *ctx, const svc_config *cfg) {
   return s;
 }
 
-void svc_free(svc *s) {
+static void fwd_free(svc *s) {
   free(s);
 }
 
-enum svc_action svc_classify(svc *s, const char *b, size_t len) {
+static enum svc_action fwd_classify(svc *s, const char *b, size_t len) {
   (void)s;
   /* Every resume, the client's File-I/O answer (F) included: the target
    * runs on and what the core knows of it is stale. */
@@ -34,21 +37,21 @@ enum svc_action svc_classify(svc *s, const char *b, size_t len) {
   return SVC_FORWARD;
 }
 
-void svc_event(svc *s, enum svc_event ev) {
+static void fwd_event(svc *s, enum svc_event ev) {
   (void)s;
   (void)ev;
 }
 
-void svc_interrupt(svc *s) {
+static void fwd_interrupt(svc *s) {
   (void)s;
 }
 
-unsigned svc_set_packet_size(svc *s, unsigned target, unsigned ours) {
+static unsigned fwd_set_packet_size(svc *s, unsigned target, unsigned ours) {
   (void)s;
   return target && target < ours ? target : ours; /* nothing is split */
 }
 
-int svc_serve_cached(svc *s, const char *body, size_t len, char *out, size_t cap) {
+static int fwd_serve_cached(svc *s, const char *body, size_t len, char *out, size_t cap) {
   (void)s;
   (void)body;
   (void)len;
@@ -57,14 +60,27 @@ int svc_serve_cached(svc *s, const char *body, size_t len, char *out, size_t cap
   return -1;
 }
 
-void svc_handle(svc *s, const char *body, size_t len) {
+static void fwd_handle(svc *s, const char *body, size_t len) {
   (void)body;
   (void)len;
   static const char e[] = "E.no service";
   s->io->reply(s->ctx, e, sizeof(e) - 1);
 }
 
-int svc_finish(svc *s) {
+static int fwd_finish(svc *s) {
   (void)s;
   return 0; /* this service never changes the target */
 }
+
+const svc_ops br_forward_ops = {
+    .create = fwd_new,
+    .free = fwd_free,
+    .set_packet_size = fwd_set_packet_size,
+    .classify = fwd_classify,
+    .event = fwd_event,
+    .interrupt = fwd_interrupt,
+    .serve_cached = fwd_serve_cached,
+    .handle = fwd_handle,
+    .session = NULL, /* one session state: it has none */
+    .finish = fwd_finish,
+};

@@ -135,7 +135,7 @@ static void target_up(br_t *br) {
           br->t_lost ? "reconnected to" : "connected to", a);
   br->t_lost = 0;
   br->ever_connected = 1;
-  svc_event(br->svc, SVC_EV_CONNECT);
+  br->ops->event(br->svc, SVC_EV_CONNECT);
   uv_read_start(&t->h.stream, br__alloc_cb, br__read_cb);
   if (br->need_replay) {
     br->need_replay = 0;
@@ -231,7 +231,7 @@ void br__target_lost(br_t *br, const char *why) {
   br->t_losses++;
   /* Nothing learned from this target may be served any more: not while
    * the connection is down, not once it is re-made (issue 12). */
-  svc_event(br->svc, SVC_EV_LOST);
+  br->ops->event(br->svc, SVC_EV_LOST);
   fail_fifo(br, br__why_lost);
   br__pause_lost(br);
   br__wtx_fail(br, UV_ECONNRESET);
@@ -280,7 +280,7 @@ static void complete_head(br_t *br, const char *b, size_t len) {
        * writes its memory before it answers. */
       int rc = rsp_classify_reply(b, len, NULL);
       if (rc == RSP_REPLY_STOP || rc == RSP_REPLY_FILE_IO)
-        svc_event(br->svc, SVC_EV_STOP);
+        br->ops->event(br->svc, SVC_EV_STOP);
     }
     break;
   case BR__OWN_OBS:

@@ -954,6 +954,7 @@ static void setup(fz *f, unsigned cfgb) {
   /* Virtual time: nothing expires unless the script says so. */
   cfg.timeout_ms = 60000;
   cfg.retry_ms = 60000;
+  cfg.service = &svc_walker_ops;
   cfg.svc.cache_bytes = (cfgb & 8) ? 0 : 16 * 4096;
   cfg.svc.read_only = cfg.read_only;
   cfg.svc.phys_backend = (cfgb & 0x10) ? "none" : NULL;

@@ -1,6 +1,6 @@
 /* test_cache_lost.c - nothing cached from a target is served once its
- * connection is lost (issue 12).  A fake caching service (linked instead of
- * the real one) keeps the last memory read, valid for one generation; the
+ * connection is lost (issue 12).  A fake caching service (injected through
+ * br_config.service) keeps the last memory read, valid for one generation; the
  * bridge's events (SVC_EV_LOST, SVC_EV_CONNECT, SVC_EV_RESUME) end it. */
 #include "fixture.h"
 
@@ -19,7 +19,7 @@ struct svc {
   int has;
 };
 
-svc *svc_new(const svc_io *io, void *ctx, const svc_config *cfg) {
+static svc *fake_new(const svc_io *io, void *ctx, const svc_config *cfg) {
   (void)cfg;
   svc *s = calloc(1, sizeof(*s));
   s->io = io;
@@ -27,11 +27,11 @@ svc *svc_new(const svc_io *io, void *ctx, const svc_config *cfg) {
   return s;
 }
 
-void svc_free(svc *s) {
+static void fake_free(svc *s) {
   free(s);
 }
 
-enum svc_action svc_classify(svc *s, const char *b, size_t len) {
+static enum svc_action fake_classify(svc *s, const char *b, size_t len) {
   (void)s;
   if (len && b[0] == 'm')
     return SVC_HANDLE;
@@ -40,16 +40,16 @@ enum svc_action svc_classify(svc *s, const char *b, size_t len) {
   return SVC_FORWARD;
 }
 
-void svc_event(svc *s, enum svc_event ev) {
+static void fake_event(svc *s, enum svc_event ev) {
   if (ev == SVC_EV_LOST || ev == SVC_EV_CONNECT || ev == SVC_EV_RESUME)
     atomic_fetch_add(&s->gen, 1);
 }
 
-void svc_interrupt(svc *s) {
+static void fake_interrupt(svc *s) {
   (void)s;
 }
 
-unsigned svc_set_packet_size(svc *s, unsigned target, unsigned ours) {
+static unsigned fake_set_packet_size(svc *s, unsigned target, unsigned ours) {
   (void)s;
   return target && target < ours ? target : ours;
 }
@@ -64,7 +64,7 @@ static int lookup(svc *s, const char *body, size_t len, char *out, size_t cap) {
   return (int)n;
 }
 
-int svc_serve_cached(svc *s, const char *body, size_t len, char *out, size_t cap) {
+static int fake_serve_cached(svc *s, const char *body, size_t len, char *out, size_t cap) {
   return lookup(s, body, len, out, cap);
 }
 
@@ -84,7 +84,7 @@ static int on_reply(void *arg, size_t i, const char *body, size_t len) {
   return 0;
 }
 
-void svc_handle(svc *s, const char *body, size_t len) {
+static void fake_handle(svc *s, const char *body, size_t len) {
   char out[64];
   int n = lookup(s, body, len, out, sizeof(out));
   if (n >= 0) {
@@ -106,15 +106,32 @@ void svc_handle(svc *s, const char *body, size_t len) {
   s->io->reply(s->ctx, a.val, strlen(a.val));
 }
 
-int svc_finish(svc *s) {
+static int fake_finish(svc *s) {
   (void)s;
   return 0;
+}
+
+static const svc_ops fake_ops = {
+    .create = fake_new,
+    .free = fake_free,
+    .set_packet_size = fake_set_packet_size,
+    .classify = fake_classify,
+    .event = fake_event,
+    .interrupt = fake_interrupt,
+    .serve_cached = fake_serve_cached,
+    .handle = fake_handle,
+    .finish = fake_finish,
+};
+
+/* The bridge runs the fake service. */
+static void fake(br_config *cfg) {
+  cfg->service = &fake_ops;
 }
 
 static void t_cache_ends_with_the_target(void **state) {
   (void)state;
   fx f;
-  fx_up(&f, NULL);
+  fx_up(&f, fake);
   fx_handshake(&f);
   peer_send(f.c, "m1000,4");
   expect_pkt(f.t, "m1000,4");

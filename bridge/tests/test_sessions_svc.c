@@ -1,5 +1,5 @@
-/* test_sessions_svc.c - observers and the service: a fake service (linked
- * instead of the real one) records the session svc_session() puts it in.
+/* test_sessions_svc.c - observers and the service: a fake service (injected
+ * through br_config.service) records the session svc_session() puts it in.
  * An observer's command runs in its own session and the service is back
  * in the controller's (0) before the reply reaches anyone; an observer's
  * command output reaches it while the command still runs. */
@@ -20,7 +20,7 @@ static atomic_int g_release; /* "hold" may end */
 static uv_mutex_t g_mtx;
 static uv_cond_t g_cond;
 
-svc *svc_new(const svc_io *io, void *ctx, const svc_config *cfg) {
+static svc *fake_new(const svc_io *io, void *ctx, const svc_config *cfg) {
   (void)cfg;
   svc *s = calloc(1, sizeof(*s));
   s->io = io;
@@ -28,16 +28,16 @@ svc *svc_new(const svc_io *io, void *ctx, const svc_config *cfg) {
   return s;
 }
 
-void svc_free(svc *s) {
+static void fake_free(svc *s) {
   free(s);
 }
 
-void svc_session(svc *s, unsigned id) {
+static void fake_session(svc *s, unsigned id) {
   (void)s;
   atomic_store(&g_sess, id);
 }
 
-enum svc_action svc_classify(svc *s, const char *b, size_t len) {
+static enum svc_action fake_classify(svc *s, const char *b, size_t len) {
   (void)s;
   if (rsp_has_prefix(b, len, "qRcmd,"))
     return SVC_HANDLE;
@@ -46,22 +46,22 @@ enum svc_action svc_classify(svc *s, const char *b, size_t len) {
   return SVC_FORWARD;
 }
 
-void svc_event(svc *s, enum svc_event ev) {
+static void fake_event(svc *s, enum svc_event ev) {
   (void)s;
   (void)ev;
 }
 
-void svc_interrupt(svc *s) {
+static void fake_interrupt(svc *s) {
   (void)s;
 }
 
-unsigned svc_set_packet_size(svc *s, unsigned target, unsigned ours) {
+static unsigned fake_set_packet_size(svc *s, unsigned target, unsigned ours) {
   (void)s;
   return target && target < ours ? target : ours;
 }
 
 /* Loop thread, worker idle: the controller's reads. */
-int svc_serve_cached(svc *s, const char *body, size_t len, char *out, size_t cap) {
+static int fake_serve_cached(svc *s, const char *body, size_t len, char *out, size_t cap) {
   (void)s;
   (void)body;
   (void)len;
@@ -72,7 +72,7 @@ int svc_serve_cached(svc *s, const char *body, size_t len, char *out, size_t cap
   return -1;
 }
 
-void svc_handle(svc *s, const char *body, size_t len) {
+static void fake_handle(svc *s, const char *body, size_t len) {
   char cmd[64], msg[64];
   int n = rsp_parse_qrcmd(body, len, cmd, sizeof(cmd) - 1);
   if (n < 0) {
@@ -98,12 +98,26 @@ void svc_handle(svc *s, const char *body, size_t len) {
   s->io->reply(s->ctx, "OK", 2);
 }
 
-int svc_finish(svc *s) {
+static int fake_finish(svc *s) {
   (void)s;
   return 0;
 }
 
+static const svc_ops fake_ops = {
+    .create = fake_new,
+    .free = fake_free,
+    .set_packet_size = fake_set_packet_size,
+    .classify = fake_classify,
+    .event = fake_event,
+    .interrupt = fake_interrupt,
+    .serve_cached = fake_serve_cached,
+    .handle = fake_handle,
+    .session = fake_session,
+    .finish = fake_finish,
+};
+
 static void four_sessions(br_config *cfg) {
+  cfg->service = &fake_ops;
   cfg->max_sessions = 4;
 }
 

@@ -1,5 +1,5 @@
-/* test_worker.c - the worker path: a fake service (linked instead of the
- * real one) handles qRcmd on the worker thread with transact() (pipelined
+/* test_worker.c - the worker path: a fake service (injected through
+ * br_config.service) handles qRcmd on the worker thread with transact() (pipelined
  * on the same upstream pipe), output() ('O' packets), interrupted() and
  * reply(). */
 #include "fixture.h"
@@ -65,7 +65,7 @@ static int until_interrupted(svc *s) {
   return 1;
 }
 
-svc *svc_new(const svc_io *io, void *ctx, const svc_config *cfg) {
+static svc *fake_new(const svc_io *io, void *ctx, const svc_config *cfg) {
   (void)cfg;
   svc *s = calloc(1, sizeof(*s));
   s->io = io;
@@ -77,13 +77,13 @@ svc *svc_new(const svc_io *io, void *ctx, const svc_config *cfg) {
   return s;
 }
 
-void svc_free(svc *s) {
+static void fake_free(svc *s) {
   memcpy(last_events, s->events, sizeof(last_events));
   cur_svc = NULL;
   free(s);
 }
 
-enum svc_action svc_classify(svc *s, const char *b, size_t len) {
+static enum svc_action fake_classify(svc *s, const char *b, size_t len) {
   (void)s;
   if (rsp_has_prefix(b, len, "qRcmd,"))
     return SVC_HANDLE;
@@ -92,12 +92,12 @@ enum svc_action svc_classify(svc *s, const char *b, size_t len) {
   return SVC_FORWARD;
 }
 
-void svc_event(svc *s, enum svc_event ev) {
+static void fake_event(svc *s, enum svc_event ev) {
   if ((unsigned)ev < 8)
     s->events[ev]++;
 }
 
-void svc_interrupt(svc *s) {
+static void fake_interrupt(svc *s) {
   s->interrupts++;
 }
 
@@ -120,12 +120,12 @@ static int on_pipe(void *arg, size_t i, const char *body, size_t len) {
   return 0;
 }
 
-unsigned svc_set_packet_size(svc *s, unsigned target, unsigned ours) {
+static unsigned fake_set_packet_size(svc *s, unsigned target, unsigned ours) {
   (void)s;
   return target && target < ours ? target : ours; /* nothing is split */
 }
 
-int svc_serve_cached(svc *s, const char *body, size_t len, char *out, size_t cap) {
+static int fake_serve_cached(svc *s, const char *body, size_t len, char *out, size_t cap) {
   (void)s;
   (void)body;
   (void)len;
@@ -134,7 +134,7 @@ int svc_serve_cached(svc *s, const char *body, size_t len, char *out, size_t cap
   return -1;
 }
 
-void svc_handle(svc *s, const char *body, size_t len) {
+static void fake_handle(svc *s, const char *body, size_t len) {
   char cmd[256];
   char msg[256];
   int n = rsp_parse_qrcmd(body, len, cmd, sizeof(cmd) - 1);
@@ -212,7 +212,7 @@ void svc_handle(svc *s, const char *body, size_t len) {
 
 static atomic_int last_finishes; /* the worker writes it, the tests read it */
 
-int svc_finish(svc *s) {
+static int fake_finish(svc *s) {
   last_finishes++;
   if (!s->mode)
     return 0;
@@ -222,6 +222,23 @@ int svc_finish(svc *s) {
   if (rc == 0)
     s->mode = 0;
   return rc;
+}
+
+static const svc_ops fake_ops = {
+    .create = fake_new,
+    .free = fake_free,
+    .set_packet_size = fake_set_packet_size,
+    .classify = fake_classify,
+    .event = fake_event,
+    .interrupt = fake_interrupt,
+    .serve_cached = fake_serve_cached,
+    .handle = fake_handle,
+    .finish = fake_finish,
+};
+
+/* The bridge runs the fake service. */
+static void fake(br_config *cfg) {
+  cfg->service = &fake_ops;
 }
 
 /* ------------------------------------------------------------------------
@@ -260,7 +277,7 @@ static char *decode_O(const char *b) {
 static void t_transact_pipelined_in_order(void **state) {
   (void)state;
   fx f;
-  fx_ready(&f, NULL);
+  fx_ready(&f, fake);
   send_rcmd(f.c, "pipe 40");
   /* A window of requests arrives before any reply: pipelined, and
    * bounded (nothing more until a reply comes). */
@@ -301,7 +318,7 @@ static void t_transact_pipelined_in_order(void **state) {
 static void t_interrupt_goes_to_the_service(void **state) {
   (void)state;
   fx f;
-  fx_ready(&f, NULL);
+  fx_ready(&f, fake);
   send_rcmd(f.c, "spin");
   assert_true(mark_wait(MK_SPIN, WAIT));
   peer_raw(f.c, "\003", 1);
@@ -318,7 +335,7 @@ static void t_interrupt_goes_to_the_service(void **state) {
 static void t_request_abandons_command(void **state) {
   (void)state;
   fx f;
-  fx_ready(&f, NULL);
+  fx_ready(&f, fake);
   send_rcmd(f.c, "spin");
   assert_true(mark_wait(MK_SPIN, WAIT));
   pass_pkt(f.c, f.t, "?");
@@ -333,7 +350,7 @@ static void t_request_abandons_command(void **state) {
 static void t_output_chunks_and_ordering(void **state) {
   (void)state;
   fx f;
-  fx_ready(&f, NULL);
+  fx_ready(&f, fake);
   /* A forwarded request, then one for the worker right behind it: the
    * worker waits for the first reply, replies stay in order. */
   peer_send(f.c, "m0,1");
@@ -354,7 +371,7 @@ static void t_output_chunks_and_ordering(void **state) {
 static void t_target_lost_during_transact(void **state) {
   (void)state;
   fx f;
-  fx_ready(&f, NULL);
+  fx_ready(&f, fake);
   send_rcmd(f.c, "pipe 4");
   expect_pkt(f.t, "m0,1");
   peer_send(f.t, "00");
@@ -372,7 +389,7 @@ static void t_target_lost_during_transact(void **state) {
 static void t_client_gone_during_command(void **state) {
   (void)state;
   fx f;
-  fx_ready(&f, NULL);
+  fx_ready(&f, fake);
   send_rcmd(f.c, "cleanup");
   assert_true(mark_wait(MK_CLEANUP, WAIT));
   peer_free(f.c);
@@ -391,7 +408,7 @@ static void t_client_gone_during_command(void **state) {
 static void t_events(void **state) {
   (void)state;
   fx f;
-  fx_ready(&f, NULL);
+  fx_ready(&f, fake);
   pass_pkt(f.c, f.t, "c");
   pass_pkt(f.t, f.c, "S05");
   pass_pkt(f.c, f.t, "P8=00");
@@ -411,7 +428,7 @@ static void t_events(void **state) {
 static void t_empty_replies(void **state) {
   (void)state;
   fx f;
-  fx_ready(&f, NULL);
+  fx_ready(&f, fake);
   send_rcmd(f.c, "empty");
   expect_pkt(f.t, "qEmpty");
   pass_pkt(f.t, f.c, "");
@@ -423,7 +440,7 @@ static void t_empty_replies(void **state) {
 static void t_console_flood_is_bounded(void **state) {
   (void)state;
   fx f;
-  fx_ready(&f, NULL);
+  fx_ready(&f, fake);
   send_rcmd(f.c, "pipe 1");
   expect_pkt(f.t, "m0,1");
   size_t n = 16001, sent = 0;
@@ -454,7 +471,7 @@ static void t_console_flood_is_bounded(void **state) {
 static void t_close_during_command(void **state) {
   (void)state;
   fx f;
-  fx_ready(&f, NULL);
+  fx_ready(&f, fake);
   send_rcmd(f.c, "mode");
   expect_pkt(f.t, "Qmode:1");
   peer_send(f.t, "OK");
@@ -476,7 +493,7 @@ static void t_finish_before_close(void **state) {
   (void)state;
   for (int closing = 0; closing < 2; closing++) {
     fx f;
-    fx_ready(&f, NULL);
+    fx_ready(&f, fake);
     send_rcmd(f.c, "leave");
     expect_pkt(f.t, "Qmode:1");
     pass_pkt(f.t, f.c, "OK");
@@ -505,7 +522,7 @@ static void t_finish_before_close(void **state) {
 static void t_finish_bounded(void **state) {
   (void)state;
   fx f;
-  fx_ready(&f, NULL);
+  fx_ready(&f, fake);
   send_rcmd(f.c, "leave");
   expect_pkt(f.t, "Qmode:1");
   pass_pkt(f.t, f.c, "OK");
@@ -605,7 +622,7 @@ static void submit(fx *f, const char *cmd, jobrec *r) {
 static void t_job_for_another(void **state) {
   (void)state;
   fx f;
-  fx_up(&f, NULL);
+  fx_up(&f, fake);
   fx_handshake(&f);
   jobrec r, k;
   jr_init(&r);
@@ -641,7 +658,7 @@ static void t_job_for_another(void **state) {
 static void t_job_fifo_with_client(void **state) {
   (void)state;
   fx f;
-  fx_up(&f, NULL);
+  fx_up(&f, fake);
   fx_handshake(&f);
   jobrec a, b;
   jr_init(&a);
@@ -673,7 +690,7 @@ static void t_job_fifo_with_client(void **state) {
 static void t_job_target_running(void **state) {
   (void)state;
   fx f;
-  fx_up(&f, NULL);
+  fx_up(&f, fake);
   fx_handshake(&f);
   jobrec r, r2;
   jr_init(&r);
@@ -699,7 +716,7 @@ static void t_job_target_running(void **state) {
 static void t_job_target_lost(void **state) {
   (void)state;
   fx f;
-  fx_up(&f, NULL);
+  fx_up(&f, fake);
   fx_handshake(&f);
   jobrec r, r2;
   jr_init(&r);
@@ -727,7 +744,7 @@ static void t_job_target_lost(void **state) {
 static void t_job_cancelled_on_close(void **state) {
   (void)state;
   fx f;
-  fx_up(&f, NULL);
+  fx_up(&f, fake);
   fx_handshake(&f);
   jobrec a, b;
   jr_init(&a);
@@ -757,7 +774,7 @@ static void t_job_cancelled_on_close(void **state) {
 static void t_job_client_interrupt(void **state) {
   (void)state;
   fx f;
-  fx_up(&f, NULL);
+  fx_up(&f, fake);
   fx_handshake(&f);
   jobrec r;
   jr_init(&r);
@@ -784,7 +801,7 @@ static void t_job_client_interrupt(void **state) {
 static void t_job_without_client(void **state) {
   (void)state;
   fx f;
-  fx_up(&f, NULL);
+  fx_up(&f, fake);
   fx_handshake(&f);
   peer_free(f.c);
   f.c = NULL;
