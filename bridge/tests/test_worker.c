@@ -825,6 +825,33 @@ static void t_job_without_client(void **state) {
   fx_down(&f);
 }
 
+/* br_init() takes a table without session (this fake's) or none (the
+ * forward service), and refuses one missing a required op. */
+static void t_ops_table_checked(void **state) {
+  (void)state;
+  uv_loop_t loop;
+  assert_int_equal(uv_loop_init(&loop), 0);
+  br_t *br = calloc(1, br_size());
+  assert_non_null(br);
+  br_config cfg;
+  br_config_default(&cfg);
+  assert_int_equal(br_init(&loop, br, &cfg), 0);
+  fake(&cfg);
+  assert_null(fake_ops.session);
+  assert_int_equal(br_init(&loop, br, &cfg), 0);
+  assert_ptr_equal(br_get_config(br)->service, &fake_ops);
+  svc_ops no_handle = fake_ops;
+  no_handle.handle = NULL;
+  cfg.service = &no_handle;
+  assert_int_equal(br_init(&loop, br, &cfg), UV_EINVAL);
+  svc_ops no_finish = fake_ops;
+  no_finish.finish = NULL;
+  cfg.service = &no_finish;
+  assert_int_equal(br_init(&loop, br, &cfg), UV_EINVAL);
+  free(br);
+  assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 int main(void) {
   uv_mutex_init(&mk_mtx);
   uv_cond_init(&mk_cond);
@@ -848,6 +875,7 @@ int main(void) {
       cmocka_unit_test(t_job_cancelled_on_close),
       cmocka_unit_test(t_job_client_interrupt),
       cmocka_unit_test(t_job_without_client),
+      cmocka_unit_test(t_ops_table_checked),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
