@@ -35,11 +35,6 @@ static void die(const char *msg) {
   bc_die("bench_bridge", msg);
 }
 
-static double median(double *v, int n) {
-  qsort(v, (size_t)n, sizeof(double), bc_cmp_double);
-  return v[n / 2];
-}
-
 static void rtt_samples(bc_client *c, int count, double *v) {
   for (int i = 0; i < count; i++) {
     double t0 = bc_now();
@@ -163,8 +158,8 @@ int main(int argc, char **argv) {
     t_d8 += bulk(&d, chunk / 2, 0x800, &da);
     t_b8 += bulk(&b, chunk / 2, 0x800, &ba);
   }
-  double d_rtt = median(dv, per * ROUNDS), b_rtt = median(bv, per * ROUNDS);
-  double r_rtt = median(rv, per * ROUNDS);
+  double d_rtt = bc_median(dv, per * ROUNDS), b_rtt = bc_median(bv, per * ROUNDS);
+  double r_rtt = bc_median(rv, per * ROUNDS);
   double bytes = (double)(chunk * ROUNDS);
   double d_bw = bytes / t_d / 1e6, b_bw = bytes / t_b / 1e6;
   double d_bw8 = bytes / 2 / t_d8 / 1e6, b_bw8 = bytes / 2 / t_b8 / 1e6;

@@ -28,11 +28,6 @@ static void die(const char *msg) {
   bc_die("bench_sessions", msg);
 }
 
-static double median(double *v, int n) {
-  qsort(v, (size_t)n, sizeof(double), bc_cmp_double);
-  return v[n / 2];
-}
-
 /* Sends a packet without waiting for its reply (no-ack mode). */
 static void send_only(bc_client *c, const char *body) {
   char f[64];
@@ -129,7 +124,7 @@ int main(int argc, char **argv) {
   char pzline[160] = "none reported";
   if (pz)
     snprintf(pzline, sizeof(pzline), "%.*s", (int)strcspn(pz, "\n"), pz);
-  double s_med = median(sv, per * ROUNDS), r_med = median(rv, per * ROUNDS);
+  double s_med = bc_median(sv, per * ROUNDS), r_med = bc_median(rv, per * ROUNDS);
   printf("bench_sessions (%s run, %s with no guest, bridge --sessions 2 --cache-size 0; %d\n"
          "interleaved rounds of %d observer `monitor vtop 1000` each)\n",
          shortrun ? "short" : "full", qemu, ROUNDS, per);

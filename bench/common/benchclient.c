@@ -134,6 +134,11 @@ int bc_cmp_double(const void *a, const void *b) {
   return (x > y) - (x < y);
 }
 
+double bc_median(double *v, int n) {
+  qsort(v, (size_t)n, sizeof(double), bc_cmp_double);
+  return v[n / 2];
+}
+
 /* ------------------------------------------------------------------------
  * Sockets. */
 

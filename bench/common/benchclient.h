@@ -33,6 +33,8 @@ int bc_skip_code(void);
 int bc_options(int argc, char **argv, const char *name, const char **bridge, const char **qemu);
 /* qsort comparison of doubles, ascending. */
 int bc_cmp_double(const void *a, const void *b);
+/* The median of v[0..n) (sorts v in place). */
+double bc_median(double *v, int n);
 
 int bc_free_port(void);
 /* Connects to 127.0.0.1:port (TCP_NODELAY); retries for up to 10 s while
