@@ -86,30 +86,8 @@ int main(int argc, char **argv) {
   bc_client_init(&d, fd);
   bc_handshake(&d);
 
-  int bpipe[2];
-  if (pipe(bpipe))
-    die("pipe");
-  pid_t bpid = fork();
-  if (bpid == 0) {
-    dup2(bpipe[1], 2);
-    close(bpipe[0]);
-    char target[64];
-    snprintf(target, sizeof(target), "tcp:127.0.0.1:%d", qport2);
-    execl(bridge, bridge, "--listen", "127.0.0.1:0", "--cache-size", "0", target, (char *)NULL);
-    _exit(127);
-  }
-  bc_track(bpid, 1);
-  close(bpipe[1]);
-  FILE *be = fdopen(bpipe[0], "r");
-  char line[512];
-  int bport = 0;
-  while (!bport && fgets(line, sizeof(line), be)) {
-    char *p = strstr(line, "listening on 127.0.0.1:");
-    if (p)
-      bport = atoi(p + strlen("listening on 127.0.0.1:"));
-  }
-  if (!bport)
-    die("the bridge did not say where it listens");
+  int bport;
+  pid_t bpid = bc_start_bridge(bridge, qport2, NULL, &bport);
   int probe = bc_dial_wait(qport2, q2); /* QEMU 2 is up */
   if (probe < 0)
     die("QEMU 2 did not start");
@@ -197,7 +175,6 @@ int main(int argc, char **argv) {
   printf("  bridge RSS: idle %ld KiB, after %llu MiB of memory read through it %ld KiB "
          "(%.1f s for the rest)\n",
          rss_idle, (unsigned long long)(through >> 20), rss_after, t_through);
-  fclose(be);
   bc_cleanup();
   return 0;
 }

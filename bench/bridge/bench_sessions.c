@@ -64,31 +64,9 @@ int main(int argc, char **argv) {
   close(probe);
   usleep(100000);
 
-  int bpipe[2];
-  if (pipe(bpipe))
-    die("pipe");
-  pid_t bpid = fork();
-  if (bpid == 0) {
-    dup2(bpipe[1], 2);
-    close(bpipe[0]);
-    char target[64];
-    snprintf(target, sizeof(target), "tcp:127.0.0.1:%d", qport);
-    execl(bridge, bridge, "--listen", "127.0.0.1:0", "--cache-size", "0", "--sessions", "2", target,
-          (char *)NULL);
-    _exit(127);
-  }
-  bc_track(bpid, 1);
-  close(bpipe[1]);
-  FILE *be = fdopen(bpipe[0], "r");
-  char line[512];
-  int bport = 0;
-  while (!bport && fgets(line, sizeof(line), be)) {
-    char *p = strstr(line, "listening on 127.0.0.1:");
-    if (p)
-      bport = atoi(p + strlen("listening on 127.0.0.1:"));
-  }
-  if (!bport)
-    die("the bridge did not say where it listens");
+  static const char *const two[] = {"--sessions", "2", NULL};
+  int bport;
+  pid_t bpid = bc_start_bridge(bridge, qport, two, &bport);
   bc_client c, o;
   int fd = bc_dial_wait(bport, bpid);
   if (fd < 0)
@@ -136,7 +114,6 @@ int main(int argc, char **argv) {
   free(rv);
   close(c.fd);
   close(o.fd);
-  fclose(be);
   bc_cleanup();
   return 0;
 }

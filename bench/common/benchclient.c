@@ -129,6 +129,41 @@ int bc_options(int argc, char **argv, const char *name, const char **bridge, con
   return shortrun;
 }
 
+pid_t bc_start_bridge(const char *bridge, int target_port, const char *const *extra, int *port) {
+  int bpipe[2];
+  if (pipe(bpipe))
+    bc_die("bench", "pipe");
+  pid_t pid = fork();
+  if (pid == 0) {
+    dup2(bpipe[1], 2);
+    close(bpipe[0]);
+    char target[64];
+    snprintf(target, sizeof(target), "tcp:127.0.0.1:%d", target_port);
+    const char *argv[32] = {bridge, "--listen", "127.0.0.1:0", "--cache-size", "0"};
+    int n = 5;
+    for (; extra && *extra && n < 30; extra++)
+      argv[n++] = *extra;
+    argv[n++] = target;
+    argv[n] = NULL;
+    execv(bridge, (char *const *)argv);
+    _exit(127);
+  }
+  bc_track(pid, 1);
+  close(bpipe[1]);
+  FILE *be = fdopen(bpipe[0], "r"); /* kept open: the bridge's stderr */
+  char line[512];
+  static const char says[] = "listening on 127.0.0.1:";
+  *port = 0;
+  while (!*port && be && fgets(line, sizeof(line), be)) {
+    char *p = strstr(line, says);
+    if (p)
+      *port = atoi(p + sizeof(says) - 1);
+  }
+  if (!*port)
+    bc_die("bench", "the bridge did not say where it listens");
+  return pid;
+}
+
 int bc_cmp_double(const void *a, const void *b) {
   double x = *(const double *)a, y = *(const double *)b;
   return (x > y) - (x < y);

@@ -43,6 +43,11 @@ int bc_dial_wait(int port, pid_t pid);
 /* An idle QEMU (-S, no devices) with its gdbstub on 127.0.0.1:port. */
 pid_t bc_start_qemu(const char *qemu, int port);
 
+/* `bridge --listen 127.0.0.1:0 --cache-size 0 [extra...] tcp:127.0.0.1:target_port`,
+ * tracked: its pid; *port is the port it says it listens on (read from its
+ * stderr, a pipe kept open until exit).  extra: NULL-terminated, or NULL. */
+pid_t bc_start_bridge(const char *bridge, int target_port, const char *const *extra, int *port);
+
 /* A byte-copying relay (no parsing; it polls without sleeping for 200 us
  * after traffic, like the bridge's default --busy-poll) between
  * one client and 127.0.0.1:target_port, in a child process: the least any
