@@ -27,7 +27,10 @@ typedef struct {
   char pbody[PEER_BODY];
   peer_ev q[PEER_QLEN];
   unsigned qh, qn;
-  unsigned dropped;
+  /* Read and not parsed yet: parsing stops while the queue is full, so
+   * that no event is ever lost, however much a noisy bridge sends. */
+  char raw[8192];
+  size_t raw_off, raw_len;
 } peer;
 
 peer *peer_new(int fd);
