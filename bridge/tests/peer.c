@@ -98,10 +98,15 @@ void peer_close(peer *p) {
 
 int peer_next(peer *p, int timeout_ms, const char **body, size_t *len) {
   uint64_t deadline = uv_hrtime() + (uint64_t)timeout_ms * 1000000u;
-  while (p->qn == 0 && p->raw_off < p->raw_len)
-    p->raw_off +=
-        rsp_parser_execute(&p->p, &settings, p->raw + p->raw_off, p->raw_len - p->raw_off);
-  while (p->qn == 0 && !p->eof && p->fd >= 0) {
+  while (p->qn == 0) {
+    if (p->raw_off < p->raw_len) {
+      /* What was read and not parsed first; parsing stops on a full queue. */
+      p->raw_off +=
+          rsp_parser_execute(&p->p, &settings, p->raw + p->raw_off, p->raw_len - p->raw_off);
+      continue;
+    }
+    if (p->eof || p->fd < 0)
+      break;
     /* Always one look, even with timeout_ms 0: what has arrived is read. */
     uint64_t now = uv_hrtime();
     int ms = now >= deadline ? 0 : (int)((deadline - now) / 1000000u) + 1;
@@ -116,8 +121,8 @@ int peer_next(peer *p, int timeout_ms, const char **body, size_t *len) {
       p->eof = 1;
       break;
     }
+    p->raw_off = 0;
     p->raw_len = (size_t)n;
-    p->raw_off = rsp_parser_execute(&p->p, &settings, p->raw, p->raw_len);
   }
   if (p->qn == 0)
     return p->eof ? EV_EOF : EV_TIMEOUT;
