@@ -116,6 +116,8 @@ static void usage(FILE *f) {
           "  --phys BACKEND     physical access: auto, qemu, offset:OFF, none\n"
           "  --root PA          page-table root to use instead of the CPU's\n"
           "  --qemu-pid PID     read guest RAM from QEMU's process (as with --exec)\n"
+          "  --save-dir DIR     where `monitor phys read PA LEN --file NAME` saves raw\n"
+          "                     bytes (new files only; without it --file is refused)\n"
           "  --http ADDR        serve the HTTP/JSON API and the page at GET / on\n"
           "                     HOST:PORT, :PORT or PORT (127.0.0.1 unless a host is\n"
           "                     named; port 0 picks one); --read-only applies\n"
@@ -422,7 +424,8 @@ int main(int argc, char **argv) {
     O_ONKILL,
     O_QEMU_PID,
     O_HTTP,
-    O_SESSIONS
+    O_SESSIONS,
+    O_SAVE_DIR
   };
   static const struct option opts[] = {
       {"listen", required_argument, NULL, O_LISTEN},
@@ -442,6 +445,7 @@ int main(int argc, char **argv) {
       {"qemu-pid", required_argument, NULL, O_QEMU_PID},
       {"http", required_argument, NULL, O_HTTP},
       {"sessions", required_argument, NULL, O_SESSIONS},
+      {"save-dir", required_argument, NULL, O_SAVE_DIR},
       {"verbose", no_argument, NULL, 'v'},
       {"help", no_argument, NULL, 'h'},
       {"version", no_argument, NULL, 'V'},
@@ -579,6 +583,19 @@ int main(int argc, char **argv) {
       memcpy(http_host, host, hl);
       http_host[hl] = 0;
       http_port = (int)u;
+      break;
+    }
+    case O_SAVE_DIR: { /* absolute: a later chdir cannot move it */
+      static char dir[PATH_MAX];
+      struct stat st;
+      const char *bad = !realpath(optarg, dir) || stat(dir, &st) ? strerror(errno)
+                        : !S_ISDIR(st.st_mode)                   ? "not a directory"
+                                                                 : NULL;
+      if (bad) {
+        log_err("--save-dir %s: %s", optarg, bad);
+        return EXIT_USAGE;
+      }
+      cfg.svc.save_dir = dir;
       break;
     }
     case 'v':

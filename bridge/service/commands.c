@@ -6,10 +6,13 @@
  * optional.  Unknown commands go to the target's own monitor.
  */
 #define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "rsp.h"
 #include "maps.h"
@@ -83,6 +86,7 @@ typedef struct {
   const char *uval;
   uint64_t max; /* --max */
   int has_max;
+  const char *file; /* phys read --file NAME */
   const char *pos[SVC_MAX_TOK];
   int npos;
   int failed;
@@ -180,7 +184,8 @@ static const help_entry help_tab[] = {
      "Every level of the walk for VA, like !pte: name, index, entry PA, raw entry,\n"
      "next-table PA or page PFN, decoded flags.\n"},
     {"phys",
-     "phys read PA LEN [--width 1|2|4|8] | write PA BYTES | write PA --u8|--u16|--u32|--u64 V\n"
+     "phys read PA LEN [--width 1|2|4|8 | --file NAME]\n"
+     "     | write PA BYTES | write PA --u8|--u16|--u32|--u64 V\n"
      "     | fill PA LEN PATTERN | search PA LEN PATTERN [--max N]\n"
      "     | backend [auto|qemu|offset OFF|none]\n"
      "     | map   [--json]",
@@ -192,7 +197,9 @@ static const help_entry help_tab[] = {
      "only RAM when the RAM map is known (qemu backend), hole skipped at once; without\n"
      "it (offset backend) LEN is at most 0x40000000.  search stops after N matches\n"
      "(--max, default 0x100) and names where the next one is.  ^C stops read, fill\n"
-     "and search.\n"},
+     "and search.  read --file NAME saves the raw bytes (LEN up to 64 GiB) in a new\n"
+     "file NAME in the bridge's --save-dir, never overwriting one; a read that stops\n"
+     "leaves no file.\n"},
     {"maps", "maps [VA_LO VA_HI] [--root PA] [--all] [--json]",
      "Coalesced mappings of the address space (ptdump): VA range, size, leaf level,\n"
      "flags and PA.  VA_HI is exclusive.  ^C stops it.  Runs repeating at a fixed\n"
@@ -721,6 +728,8 @@ static void cmd_ptov(cmd *c) {
 
 #define PHYS_CHUNK            0x40000u
 #define PHYS_MAX_READ         (64u << 20)
+/* phys read --file: streamed to the file, bounded only against typos. */
+#define PHYS_MAX_SAVE         (64ull << 30)
 /* phys search without a RAM map (offset backend, qemu without `info mtree`):
  * nothing says where RAM ends, so the length is capped. */
 #define PHYS_MAX_SEARCH_NOMAP 0x40000000ull
@@ -828,12 +837,121 @@ static void dump_line(svc *s, uint64_t a, const uint8_t *p, size_t n, int width)
     svc__out_flush(s);
 }
 
+/* Creates NAME in --save-dir for writing: a plain name (no '/', not . or
+ * ..), never an existing file, never through a symlink.  The fd, or -1 after
+ * the error. */
+static int save_open(cmd *c, const char *name) {
+  const char *dir = c->s->cfg.save_dir;
+  char cb[48];
+  if (!dir) {
+    fail(c, "--file: the bridge saves files only in the directory given with --save-dir DIR "
+            "(not given)");
+    return -1;
+  }
+  size_t n = strlen(name);
+  if (!n || n > 255 || strchr(name, '/') || !strcmp(name, ".") || !strcmp(name, "..")) {
+    fail(c, "--file '%s': a file name in %s expected (no '/')", cut(name, cb, sizeof(cb)), dir);
+    return -1;
+  }
+  int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  int fd =
+      dfd < 0 ? -1 : openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  int err = errno;
+  if (dfd >= 0)
+    close(dfd);
+  if (fd < 0)
+    fail(c, "%s/%s: %s%s", dir, cut(name, cb, sizeof(cb)), strerror(err),
+         err == EEXIST ? " (files are never overwritten)" : "");
+  return fd;
+}
+
+static int write_all(int fd, const uint8_t *p, size_t n) {
+  while (n) {
+    ssize_t k = write(fd, p, n);
+    if (k < 0 && errno == EINTR)
+      continue;
+    if (k <= 0)
+      return -1;
+    p += k;
+    n -= (size_t)k;
+  }
+  return 0;
+}
+
+/* phys read PA LEN --file NAME: the raw bytes into a new file in
+ * --save-dir, with one line of output.  A read or write that stops removes
+ * the file: a file that exists holds all LEN bytes. */
+static void phys_save(cmd *c, uint64_t pa, uint64_t len) {
+  svc *s = c->s;
+  const char *dir = s->cfg.save_dir;
+  int fd = save_open(c, c->file);
+  if (fd < 0)
+    return;
+  uint8_t *buf = malloc(PHYS_CHUNK);
+  uint64_t done = 0;
+  int rc = buf ? 0 : SVC_ENOMEM, werr = 0;
+  s->bulk = len > (uint64_t)s->cache.max * SVC_CPAGE / 4;
+  while (!rc && done < len) {
+    svc__keepalive(s, "phys read: 0x%llx of 0x%llx bytes saved\n", (unsigned long long)done,
+                   (unsigned long long)len);
+    size_t n = len - done > PHYS_CHUNK ? PHYS_CHUNK : (size_t)(len - done), got = 0;
+    rc = svc__phys_read_cached(s, pa + done, buf, n, &got);
+    if (write_all(fd, buf, got)) {
+      werr = errno;
+      break;
+    }
+    done += got;
+    if (!rc && stop_requested(s))
+      rc = SVC_EINTR;
+  }
+  free(buf);
+  if (!werr && close(fd))
+    werr = errno;
+  else if (werr)
+    close(fd);
+  char cb[48];
+  const char *name = cut(c->file, cb, sizeof(cb));
+  if (rc || werr) {
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+      unlinkat(dfd, c->file, 0);
+      close(dfd);
+    }
+    fail(c, "%s/%s not saved (removed): %s at 0x%llx", dir, name,
+         werr ? strerror(werr) : svc__strerror(rc), (unsigned long long)(pa + done));
+    return;
+  }
+  if (c->json) {
+    svc__outf(s, "{\"pa\":\"0x%llx\",\"len\":\"0x%llx\",\"file\":", (unsigned long long)pa,
+              (unsigned long long)len);
+    svc_sb path;
+    svc__sb_init(&path);
+    svc__sb_printf(&path, "%s/%s", dir, c->file);
+    out_json_str(s, path.p ? path.p : "");
+    svc__sb_free(&path);
+    svc__outf(s, "}\n");
+  } else {
+    svc__outf(s, "0x%llx bytes of PA 0x%llx saved in %s/%s\n", (unsigned long long)len,
+              (unsigned long long)pa, dir, name);
+  }
+}
+
 static void phys_read(cmd *c) {
   svc *s = c->s;
   uint64_t pa, len;
   if (num(c, c->npos > 1 ? c->pos[1] : NULL, "PA", &pa) ||
       num(c, c->npos > 2 ? c->pos[2] : NULL, "LEN", &len))
     return;
+  if (c->file) {
+    if (c->width)
+      fail(c, "--width does not apply with --file (the file holds the raw bytes)");
+    else if (!len || len > PHYS_MAX_SAVE || pa + len - 1 < pa)
+      fail(c, "LEN 0x%llx out of range (1..0x%llx, no wrap around)", (unsigned long long)len,
+           (unsigned long long)PHYS_MAX_SAVE);
+    else
+      phys_save(c, pa, len);
+    return;
+  }
   int width = c->width ? c->width : 1;
   if (width != 1 && width != 2 && width != 4 && width != 8) {
     fail(c, "bad --width %d (1, 2, 4 or 8)", width);
@@ -1274,6 +1392,7 @@ static void cmd_phys(cmd *c) {
   }
   /* Options and argument counts of each subcommand: nothing is ignored. */
   const char *bad = c->width && strcmp(sub, "read")       ? "--width"
+                    : c->file && strcmp(sub, "read")      ? "--file"
                     : c->uw && strcmp(sub, "write")       ? "--uN"
                     : c->has_max && strcmp(sub, "search") ? "--max"
                                                           : NULL;
@@ -1566,6 +1685,12 @@ static int parse_opts(cmd *c, svc_args *a, const char *opts) {
       }
       c->has_max = 1;
       i++;
+    } else if (!strcmp(t, "--file")) {
+      if (i + 1 >= a->n) {
+        fail(c, "--file needs a file name");
+        return -1;
+      }
+      c->file = a->tok[++i];
     } else if (uopt) {
       if (i + 1 >= a->n) {
         fail(c, "%s needs a value", t);
@@ -1615,7 +1740,7 @@ typedef struct {
 } cmd_rule;
 
 static const cmd_rule rules[] = {
-    {"vtop", 1, "root", 1},     {"pte", 1, "root", 1},  {"phys", -1, "width u max", 1},
+    {"vtop", 1, "root", 1},     {"pte", 1, "root", 1},  {"phys", -1, "width u max file", 1},
     {"maps", 2, "root all", 1}, {"ptov", 1, "root", 1}, {"context", 1, "", 0},
     {"cache", 1, "", 0},        {"uncached", 3, "", 0}, {"arch", 1, "", 1},
     {"help", 1, "", 0},

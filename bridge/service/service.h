@@ -73,6 +73,9 @@ typedef struct {
    * `help`, `?`); SVC_MON_NONE none.  read_only implies at least
    * SVC_MON_READ_ONLY. */
   int monitor_policy;
+  /* --save-dir: the directory `phys read ... --file NAME` creates NAME in
+   * (never overwriting); NULL: --file is refused. */
+  const char *save_dir;
 } svc_config;
 
 enum { SVC_MON_ALL = 0, SVC_MON_READ_ONLY = 1, SVC_MON_NONE = 2 };

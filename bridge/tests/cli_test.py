@@ -48,7 +48,7 @@ def main():
     check(rc == 0, "--help exits 0")
     for want in ["--listen", "--stdio", "--exec", "127.0.0.1:3333", "--trace", "--read-only",
                  "--reconnect", "--cache-size", "--phys", "--root", "Exit codes", "serial:",
-                 "--busy-poll"]:
+                 "--busy-poll", "--save-dir"]:
         check(want in out, "--help mentions " + want)
     rc, out, _ = run([b, "--version"])
     check(rc == 0 and out.startswith("rspbridge "), "--version")
@@ -63,6 +63,11 @@ def main():
     check(rc == 2 and "option --listen needs an argument" in err, "missing argument named: %r" % err)
     rc, _, err = run([b, "--bogus", "127.0.0.1:1"])
     check(rc == 2 and "unknown option: --bogus" in err, "unknown option named: %r" % err)
+    # --save-dir: an existing directory, or a usage error saying what is wrong.
+    rc, _, err = run([b, "--save-dir", "/nonexistent/dir", "127.0.0.1:1"])
+    check(rc == 2 and "--save-dir /nonexistent/dir: No such file" in err, "--save-dir missing: %r" % err)
+    rc, _, err = run([b, "--save-dir", b, "127.0.0.1:1"])
+    check(rc == 2 and "not a directory" in err, "--save-dir a file: %r" % err)
     # A port already taken: a setup error with a clear message.
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
