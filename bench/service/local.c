@@ -1,9 +1,10 @@
-/* bench_local - `monitor phys read` of 64 MiB (and a `phys search` of the
- * same 64 MiB, whose output is one line) through two bridges in the same
- * run: one reading guest RAM over RSP (QEMU's physical mode), one given
- * --qemu-pid, whose local backend reads QEMU's memory with
- * process_vm_readv.  Two identical idle QEMUs; the outputs must hash the
- * same.  Prints times and ratios; never asserts timings.
+/* bench_local - `monitor phys read` of 64 MiB as a hex dump, as JSON and
+ * saved in a file (--file; and a `phys search` of the same 64 MiB, whose
+ * output is one line) through two bridges in the same run: one reading
+ * guest RAM over RSP (QEMU's physical mode), one given --qemu-pid, whose
+ * local backend reads QEMU's memory with process_vm_readv.  Two identical
+ * idle QEMUs; the outputs (the files) must hash the same (exit 1 if
+ * not).  Prints times and ratios; never asserts timings.
  *
  * Where the time goes: `phys search` is the read alone (its output is one
  * line); for each command, the CPU time the local bridge and this client
@@ -94,6 +95,24 @@ static double timed(bc_client *c, const char *cmd, int last, size_t *bytes, uint
   return dt;
 }
 
+/* FNV-1a of a file's bytes, then removes it; 0 when it cannot be read. */
+static uint64_t hash_file(const char *path) {
+  uint64_t h = 1469598103934665603ull;
+  int fd = open(path, O_RDONLY);
+  if (fd < 0)
+    return 0;
+  static unsigned char buf[1 << 16];
+  ssize_t n;
+  while ((n = read(fd, buf, sizeof(buf))) > 0)
+    for (ssize_t i = 0; i < n; i++)
+      h = (h ^ buf[i]) * 1099511628211ull;
+  close(fd);
+  unlink(path);
+  return h;
+}
+
+static char save_dir[64];
+
 static pid_t start_bridge(const char *bridge, int port, int qport, pid_t qemu_pid) {
   pid_t pid = fork();
   if (pid == 0) {
@@ -105,9 +124,10 @@ static pid_t start_bridge(const char *bridge, int port, int qport, pid_t qemu_pi
     if (devnull >= 0 && !getenv("BENCH_LOCAL_LOG"))
       dup2(devnull, 2);
     if (qemu_pid)
-      execl(bridge, bridge, "--listen", l, "--qemu-pid", p, t, (char *)NULL);
+      execl(bridge, bridge, "--listen", l, "--save-dir", save_dir, "--qemu-pid", p, t,
+            (char *)NULL);
     else
-      execl(bridge, bridge, "--listen", l, t, (char *)NULL);
+      execl(bridge, bridge, "--listen", l, "--save-dir", save_dir, t, (char *)NULL);
     _exit(127);
   }
   bc_track(pid, 1);
@@ -118,6 +138,9 @@ int main(int argc, char **argv) {
   const char *bridge, *qemu;
   int rounds = bc_options(argc, argv, "bench_local", &bridge, &qemu) ? 1 : 3;
   bc_init();
+  snprintf(save_dir, sizeof(save_dir), "%s", "/tmp/bench_local.XXXXXX");
+  if (!mkdtemp(save_dir))
+    die("cannot create a directory in /tmp");
   int qp[2] = {bc_free_port(), bc_free_port()};
   pid_t q[2] = {bc_start_qemu(qemu, qp[0]), bc_start_qemu(qemu, qp[1])};
   bc_client c[2];
@@ -133,25 +156,33 @@ int main(int argc, char **argv) {
   }
   static const char *const cmds[] = {"phys read 0x100000 0x4000000",
                                      "phys read 0x100000 0x4000000 --json",
+                                     "phys read 0x100000 0x4000000 --file bench.bin",
                                      "phys search 0x100000 0x4000000 0123456789abcdef"};
   static const char *const names[] = {"phys read 64 MiB", "phys read 64 MiB --json",
+                                      "phys read 64 MiB --file (raw bytes)",
                                       "phys search 64 MiB (the read alone)"};
+  enum { N_CMDS = sizeof(cmds) / sizeof(cmds[0]), K_FILE = 2, K_SEARCH = 3 };
+  char file[96];
+  snprintf(file, sizeof(file), "%s/bench.bin", save_dir);
   printf("bench_local (%s -m 128 idle, two bridges: RSP (QEMU's physical mode) and "
          "--qemu-pid (local backend); medians of %d)\n",
          qemu, rounds);
-  for (int k = 0; k < 3; k++) {
+  int differ = 0; /* the two backends must agree: a failure, unlike a time */
+  for (int k = 0; k < N_CMDS; k++) {
     double t[2][16], wall = 0, bcpu = 0, ccpu = 0;
     size_t bytes[2] = {0, 0};
     uint64_t hash[2] = {0, 0};
     for (int r = 0; r < rounds; r++)
       for (int side = 0; side < 2; side++) {
         double b0 = cpu_of(bpid[side]), c0 = cpu_self();
-        t[side][r] = timed(&c[side], cmds[k], k == 2, &bytes[side], &hash[side]);
+        t[side][r] = timed(&c[side], cmds[k], k == K_SEARCH, &bytes[side], &hash[side]);
         if (side == 1) { /* totals over the rounds: the bridge's CPU is in clock ticks */
           wall += t[side][r];
           bcpu += cpu_of(bpid[side]) - b0;
           ccpu += cpu_self() - c0;
         }
+        if (k == K_FILE) /* the file's bytes, not the line naming it */
+          hash[side] = hash_file(file);
       }
     double m[2];
     for (int side = 0; side < 2; side++) {
@@ -163,12 +194,12 @@ int main(int argc, char **argv) {
         }
       m[side] = t[side][rounds / 2];
     }
+    int same = hash[0] == hash[1] && hash[0] && (k >= K_FILE || bytes[0] == bytes[1]);
+    differ += !same;
     printf("  %s: RSP %.0f ms, local %.0f ms, ratio %.1fx (goal >= 10x); output %zu / %zu "
            "bytes, %s\n",
            names[k], m[0] * 1e3, m[1] * 1e3, m[0] / m[1], bytes[0], bytes[1],
-           hash[0] != hash[1]               ? "DIFFERENT"
-           : k == 2 || bytes[0] == bytes[1] ? "the same"
-                                            : "DIFFERENT");
+           same ? "the same" : "DIFFERENT");
     printf("    local: CPU of the bridge %.0f%% of the wall time, of this client %.0f%%; "
            "%.0f MB/s of text\n",
            100 * bcpu / wall, 100 * ccpu / wall, (double)bytes[1] / m[1] / 1e6);
@@ -176,5 +207,8 @@ int main(int argc, char **argv) {
   close(c[0].fd);
   close(c[1].fd);
   bc_cleanup();
-  return 0;
+  rmdir(save_dir);
+  if (differ)
+    fprintf(stderr, "bench_local: the backends' outputs differ for %d command(s)\n", differ);
+  return differ ? 1 : 0;
 }
