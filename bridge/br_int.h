@@ -167,6 +167,8 @@ struct br {
   char pz_stop[256]; /* the stop reply our ^C caused */
   size_t pz_stop_len;
   uint64_t pz_t0;                            /* uv_hrtime() when our ^C went */
+  uv_timer_t pz_timer;                       /* --timeout for the stop our ^C asks */
+  int pz_stuck;                              /* it passed: observers' requests fail */
   uint64_t pz_count, pz_ns_total, pz_ns_max; /* pauses so far */
   unsigned fobs;                             /* upstream entries owned by observers */
   int obs_pumping;                           /* br__obs_pump() runs */
@@ -402,6 +404,10 @@ void br__obs_reply(br_t *br, unsigned id, const char *b, size_t len, int final, 
 void br__obs_fail(br_t *br, unsigned id, int mem, const char *why);
 int br__obs_pump(br_t *br);
 int br__pause_stop(br_t *br, const char *b, size_t len);
+/* The target ignored the ^C of a pause for --timeout: observers' requests
+ * that need it stopped fail at once instead of waiting. */
+int br__pause_stuck(const br_t *br);
+extern const char br__why_nopause[];
 void br__pause_ctl_gone(br_t *br);
 void br__pause_lost(br_t *br);
 int br__session_rcmd(br_t *br, br__sess *who, const char *b, size_t len);

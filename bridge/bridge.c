@@ -961,7 +961,9 @@ int br_start(br_t *br) {
   br->accept_check.data = br;
   uv_timer_init(br->loop, &br->xlinger);
   br->xlinger.data = br;
-  br->open_handles += 8;
+  uv_timer_init(br->loop, &br->pz_timer);
+  br->pz_timer.data = br;
+  br->open_handles += 9;
   br->listener.handle.data = br;
   br->reject.handle.data = br;
 
@@ -1171,6 +1173,7 @@ void br__close_now(br_t *br) {
     br__close_handle(br, (uv_handle_t *)&br->fin_timer, handle_closed);
     br__close_handle(br, (uv_handle_t *)&br->accept_check, handle_closed);
     br__close_handle(br, (uv_handle_t *)&br->xlinger, handle_closed);
+    br__close_handle(br, (uv_handle_t *)&br->pz_timer, handle_closed);
   }
   br__xjob_cancel(br, UV_ECANCELED, 1);
   if (br->listening)

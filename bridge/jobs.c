@@ -60,7 +60,7 @@ int br__client_running(const br_t *br) {
  * waits (for the client's requests in flight, or the connection). */
 int br__xjob_try(br_t *br) {
   if (br__client_running(br) || br->pz_state == BR__PZ_INTR) {
-    if (br->xq[br->xhead].sess)
+    if (br->xq[br->xhead].sess && !br__pause_stuck(br))
       return 0; /* an observer's: the guest is paused for it (sessions.c) */
     xjob_end(br, BR_EJOB_RUNNING, NULL, 0, NULL, 0);
     return 1;

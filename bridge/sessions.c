@@ -328,7 +328,10 @@ static void obs_job_cb(void *arg, int status, const char *out, size_t olen, cons
     const char *b;
     size_t len;
     int mem = obs_head(o, &b, &len) && br__is_mem_read(b, len);
-    br__obs_fail(br, id, mem, status == BR_EJOB_LOST ? br__why_lost : "the request failed");
+    br__obs_fail(br, id, mem,
+                 status == BR_EJOB_LOST      ? br__why_lost
+                 : status == BR_EJOB_RUNNING ? br__why_nopause
+                                             : "the request failed");
     return;
   }
   sess_text(&o->s, out, olen);
@@ -337,6 +340,13 @@ static void obs_job_cb(void *arg, int status, const char *out, size_t olen, cons
 
 /* Whether the target is stopped for the observers: no resume of the
  * controller outstanding, no pause being made. */
+int br__pause_stuck(const br_t *br) {
+  return br->pz_state == BR__PZ_INTR && br->pz_stuck;
+}
+
+const char br__why_nopause[] = "the target did not stop for an observer's request (it ignores "
+                               "^C?); the guest runs on";
+
 static int obs_target_ready(br_t *br) {
   return br->tstate == BR__T_UP && !br__client_running(br) && br->pz_state != BR__PZ_INTR &&
          !br->kill_pending;
@@ -363,6 +373,10 @@ static int obs_start(br_t *br, br__sess *o) {
     if (br->tstate == BR__T_IDLE)
       br__target_connect(br);
     return 0;
+  }
+  if (br__pause_stuck(br)) {
+    br__obs_fail(br, o->id, br__is_mem_read(b, len), br__why_nopause);
+    return 1;
   }
   if (!obs_target_ready(br))
     return 0;
@@ -512,6 +526,20 @@ void br__ctl_resume_note(br_t *br, const char *b, size_t len, uint8_t flags) {
   br->ctl_resume_flags = flags;
 }
 
+/* --timeout after the ^C of a pause: the target ignores it (or is wedged).
+ * Observers' requests fail instead of waiting for ever; the pause stays
+ * open, so the stop the ^C causes, if it ever comes, is still ours. */
+static void pause_timeout_cb(uv_timer_t *t) {
+  br_t *br = t->data;
+  if (br->closing || br->pz_state != BR__PZ_INTR)
+    return;
+  br->pz_stuck = 1;
+  br__log(br, 0, "the target did not stop within %u ms of a ^C for observers: their requests fail",
+          br->cfg.timeout_ms);
+  br__drain_pending(br); /* observers' requests and jobs: they fail */
+  br__flush_all(br);
+}
+
 static void pause_begin(br_t *br) {
   if (br->pz_state != BR__PZ_NONE || !br->ctl || !br__client_running(br) || br->intr_sent ||
       !br->ctl_resume_len || br->ctl_resume_step || br->tstate != BR__T_UP)
@@ -522,7 +550,9 @@ static void pause_begin(br_t *br) {
   br__trace(br, "b>t", "^C (pause for observers)", NULL, 0);
   br->pz_state = BR__PZ_INTR;
   br->pz_ctl_intr = 0;
+  br->pz_stuck = 0;
   br->pz_t0 = uv_hrtime();
+  uv_timer_start(&br->pz_timer, pause_timeout_cb, br->cfg.timeout_ms, 0);
   for (br__sess *o = br->sessions; o; o = o->next)
     if (o->q_count)
       o->q_paused = 1;
@@ -534,6 +564,10 @@ static void pause_begin(br_t *br) {
 int br__pause_stop(br_t *br, const char *b, size_t len) {
   if (br->pz_state != BR__PZ_INTR)
     return 0;
+  uv_timer_stop(&br->pz_timer);
+  if (br->pz_stuck)
+    br__log(br, 0, "the target stopped %.3f ms after the ^C for observers",
+            (double)(uv_hrtime() - br->pz_t0) / 1e6);
   br->pz_state = BR__PZ_NONE;
   int ours = !br->intr_sent && len >= 3 && len <= sizeof(br->pz_stop) &&
              (b[0] == 'T' || b[0] == 'S') && rsp_classify_reply(b, len, NULL) == RSP_REPLY_STOP &&

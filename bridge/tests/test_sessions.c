@@ -466,6 +466,37 @@ static void t_target_lost_during_pause(void **state) {
   fx_down(&f);
 }
 
+/* A target that ignores the ^C of a pause: after --timeout the observer's
+ * request fails (no hang) and later ones fail at once, with no second ^C;
+ * when the target stops at last, the stop is the pause's (the controller
+ * never sees it) and the controller's resume goes again. */
+static void t_target_ignores_pause(void **state) {
+  (void)state;
+  fx f;
+  fx_ready(&f, four_sessions);
+  peer *o = observer(&f);
+  pass_pkt(o, f.t, "m0,1");
+  pass_pkt(f.t, o, "00");
+  pass_pkt(f.c, f.t, "c");
+  peer_send(o, "m1000,4");
+  assert_int_equal(peer_next_noack(f.t, WAIT, NULL, NULL), EV_INTR);
+  assert_true(harness_advance(&f.h, BR_TEST_TIMEOUT) >= 1);
+  expect_pkt(o, "E05");
+  assert_true(harness_log_wait(&f.h, "did not stop within", 10000));
+  send_rcmd(o, "vtop 0x1000");
+  expect_prefix(o, "E.rspbridge: the target did not stop for an observer's request");
+  peer_send(o, "g");
+  expect_prefix(o, "E.rspbridge: the target did not stop");
+  peer_send(f.t, "T02thread:p01.01;");
+  expect_pkt(f.t, "c");
+  pass_pkt(f.t, f.c, "T05thread:p01.01;");
+  /* Stopped: the observer is served again. */
+  pass_pkt(o, f.t, "m1000,4");
+  pass_pkt(f.t, o, "01020304");
+  peer_free(o);
+  fx_down(&f);
+}
+
 /* One client at a time unless --sessions says more. */
 static void t_sessions_limit(void **state) {
   (void)state;
@@ -500,6 +531,7 @@ int main(void) {
       cmocka_unit_test(t_observer_leaves_during_pause),
       cmocka_unit_test(t_controller_leaves_during_pause),
       cmocka_unit_test(t_target_lost_during_pause),
+      cmocka_unit_test(t_target_ignores_pause),
       cmocka_unit_test(t_sessions_limit),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
