@@ -8,7 +8,9 @@ bridge's monitor commands take numbers:
     vtop EXPR [--root EXPR]          monitor vtop: virtual -> physical, like `vtop $rsp`
     pte EXPR [--root EXPR]           monitor pte: every level of the walk, like `pte $pc+8`
     ptov EXPR [--root EXPR]          monitor ptov: every VA mapping a physical address
-    phys read EXPR LEN [--width N]   monitor phys read: hex dump of physical memory
+    phys read EXPR LEN [--width N | --file NAME]
+                                     monitor phys read: hex dump of physical memory, or
+                                     the raw bytes saved in NAME in the bridge's --save-dir
 
 and the convenience functions $vtop(va [, root]) (the physical address) and
 $ptov(pa [, root]) (the first virtual address mapping it), for expressions such as
@@ -190,12 +192,12 @@ def _eval(expr, what):
     return _as_address(v, what)
 
 
-_OPT = re.compile(r"(?:^|\s)--(root|width|json)(?:\s+(\S+))?(?=\s|$)")
+_OPT = re.compile(r"(?:^|\s)--(root|width|json|file)(?:\s+(\S+))?(?=\s|$)")
 
 
 def _options(arg, what, allowed):
-    """Splits `--root EXPR`, `--width N` and `--json` off the argument string (the rest is
-    the expression, which may hold spaces); returns (rest, bridge options)."""
+    """Splits `--root EXPR`, `--width N`, `--file NAME` and `--json` off the argument string
+    (the rest is the expression, which may hold spaces); returns (rest, bridge options)."""
     opts = []
 
     def take(m):
@@ -209,6 +211,8 @@ def _options(arg, what, allowed):
             raise gdb.GdbError("%s: --%s needs a value" % (what, name))
         if name == "root":
             opts.append("--root %#x" % _eval(val, what))
+        elif name == "file":
+            opts.append("--file " + val)  # a name in the bridge's --save-dir, as written
         else:
             opts.append("--width %d" % _eval(val, what))
         return " "
@@ -237,7 +241,7 @@ class _Query(gdb.Command):
 
 class _PhysPrefix(gdb.Command):
     """Physical memory through rspbridge.
-Usage: phys read EXPR LEN [--width 1|2|4|8]"""
+Usage: phys read EXPR LEN [--width 1|2|4|8 | --file NAME]"""
 
     def __init__(self, name):
         super().__init__(name, gdb.COMMAND_DATA, gdb.COMPLETE_NONE, True)
@@ -249,19 +253,21 @@ Usage: phys read EXPR LEN [--width 1|2|4|8]"""
 
 class _PhysRead(gdb.Command):
     """Hex and ASCII dump of physical memory (monitor phys read).
-Usage: phys read EXPR LEN [--width 1|2|4|8]
+Usage: phys read EXPR LEN [--width 1|2|4|8 | --file NAME]
 EXPR and LEN are GDB expressions; LEN is the last word, e.g.
   phys read $vtop($sp) 0x40
-  phys read 0x1000 + 8 16"""
+  phys read 0x1000 + 8 16
+--file NAME saves the raw bytes in a new file NAME in the directory the bridge
+was started with (--save-dir), like QEMU's pmemsave."""
 
     def __init__(self, name):
         super().__init__(name, gdb.COMMAND_DATA, gdb.COMPLETE_EXPRESSION)
 
     def invoke(self, arg, from_tty):
-        rest, opts = _options(arg, "phys read", ("width", "json"))
+        rest, opts = _options(arg, "phys read", ("width", "json", "file"))
         parts = rest.rsplit(None, 1)
         if len(parts) != 2:
-            raise gdb.GdbError("phys read: usage: phys read EXPR LEN [--width N]")
+            raise gdb.GdbError("phys read: usage: phys read EXPR LEN [--width N | --file NAME]")
         pa = _eval(parts[0], "phys read")
         n = _eval(parts[1], "phys read")
         _run_text("phys read", " ".join(["%#x" % pa, "%#x" % n] + opts))

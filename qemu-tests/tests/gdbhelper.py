@@ -107,7 +107,9 @@ def main(t):
     after = {k: gdb.parameter("logging " + k) for k in keys}
     t.check(after == logging, "logging settings changed by an error: %s, were %s" % (after, logging))
     for cmd, part in (("vtop no_such_symbol_here", "No symbol"), ("vtop", "missing"),
-                      ("phys read 0x1000", "usage"), ("p $vtop(1, 2, 3)", "optional root")):
+                      ("phys read 0x1000", "usage"), ("p $vtop(1, 2, 3)", "optional root"),
+                      # --file goes to the bridge as written: this one has no --save-dir.
+                      ("phys read $vtop(&%s) 8 --file x.bin" % sym, "--save-dir DIR (not given)")):
         msg = error_of(t, cmd)
         t.check(msg is not None and part in msg and "Python" not in msg,
                 "%s: error %r" % (cmd, msg))
