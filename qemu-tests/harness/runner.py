@@ -15,6 +15,7 @@ name the bridge the runner started, for scripts that signal it or start their ow
 import argparse
 import contextlib
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -47,6 +48,7 @@ class Session:
     port = qport = None
     bridge_rc = None  # the bridge's exit status once reaped (0: ended by our SIGTERM)
     bridge_pid = None
+    save_dir = None  # @SAVE_DIR@ (--save-dir): a private directory, removed afterwards
 
 
 @contextlib.contextmanager
@@ -68,6 +70,8 @@ def session(lay, kernel, bridge=None, serial=None, bridge_args=(), qemu_extra=()
         started.append(q)
         s.qemu_pid = q.pid
         s.port = s.qport
+        if any("@SAVE_DIR@" in a for a in bridge_args):
+            s.save_dir = tempfile.mkdtemp(prefix="rspt-save-")
         if bridge:
             def bridge_argv(p):
                 # @HTTP_PORT@ (--http): a free port of its own, chosen per attempt.
@@ -75,9 +79,11 @@ def session(lay, kernel, bridge=None, serial=None, bridge_args=(), qemu_extra=()
                 return (
                     [bridge, "--listen", "127.0.0.1:%d" % p]
                     + [
-                        a.replace("@QEMU_PID@", str(q.pid)).replace("@HTTP_PORT@", str(s.http_port))
+                        a.replace("@QEMU_PID@", str(q.pid))
+                        .replace("@HTTP_PORT@", str(s.http_port))
+                        .replace("@SAVE_DIR@", str(s.save_dir))
                         for a in bridge_args
-                    ]  # --qemu-pid, --http
+                    ]  # --qemu-pid, --http, --save-dir
                     + ["tcp:127.0.0.1:%d" % s.qport]
                 )
 
@@ -90,6 +96,8 @@ def session(lay, kernel, bridge=None, serial=None, bridge_args=(), qemu_extra=()
             rc = procs.reap(p, grace=10.0 if p is b else 2.0)
             if p is b:
                 s.bridge_rc = rc
+        if s.save_dir:
+            shutil.rmtree(s.save_dir, ignore_errors=True)
 
 
 def gdb_argv(lay, script):
@@ -144,6 +152,8 @@ def main():
                 env.update(RSPT_BRIDGE_PATH=os.path.abspath(args.bridge), RSPT_BRIDGE_PID=str(s.bridge_pid))
                 if getattr(s, "http_port", None):
                     env["RSPT_HTTP_PORT"] = str(s.http_port)
+                if s.save_dir:
+                    env["RSPT_SAVE_DIR"] = s.save_dir
             if qmp_dir:
                 env["RSPT_QMP"] = qmp_path
             if args.seed is not None:

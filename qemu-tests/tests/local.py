@@ -2,7 +2,8 @@
 process.  With --qemu-pid 1 the backend must notice it is not the target's QEMU and stay
 off, everything then going over RSP.  Physical reads of RAM agree with the layout's byte patterns and with QEMU's `xp`
 and ask nothing upstream (the upstream request count stays put), a write is read back,
-MMIO and holes answer as over RSP."""
+MMIO and holes answer as over RSP.  `phys read --file` saves the same bytes in --save-dir,
+never overwriting, and a read into MMIO leaves no file."""
 
 import os
 import random
@@ -68,6 +69,22 @@ def main(t):
     t.check(ok and bytes.fromhex(j["data"]) == new, "after phys write, phys read gave %s" % j)
     t.check(t.xp(at, 1)[0] == int.from_bytes(new, "little"), "after phys write, xp disagrees")
     t.monitor_full("phys write %#x %s" % (at, old.hex()))
+
+    # Saved raw in --save-dir: the layout's patterns, QEMU's xp; no file from a read that stops.
+    sd = os.environ["RSPT_SAVE_DIR"]
+    out, ok = t.monitor_full("phys read %#x %#x --file pat.bin" % (base, size))
+    t.check(ok and "saved in %s/pat.bin" % sd in out, "phys read --file: %r" % out)
+    with open(os.path.join(sd, "pat.bin"), "rb") as f:
+        saved = f.read()
+    t.check(saved == data, "phys read --file saved %d bytes unlike phys read's %d" % (len(saved), len(data)))
+    t.check(int.from_bytes(saved[0x200:0x208], "little") == t.xp(base + 0x200, 1)[0], "saved bytes disagree with xp")
+    out, ok = t.monitor_full("phys read %#x 8 --file pat.bin" % base)
+    t.check(not ok and "never overwritten" in out, "phys read --file over an existing file: %r" % out)
+    dev = L.devices[0][0]
+    out, ok = t.monitor_full("phys read %#x 0x10 --file dev.bin" % dev)
+    t.check(not ok and "I/O region" in out and not os.path.exists(os.path.join(sd, "dev.bin")),
+            "phys read --file of MMIO: %r" % out)
+    t.log("phys read --file: %#x bytes saved, the same as phys read" % len(saved))
 
     # MMIO is never read, holes are not RAM: the same answers as over RSP.
     for pa, why in ((L.devices[0][0], "I/O region"), (0xE0000000, "no physical page")):
