@@ -335,6 +335,20 @@ void br__flush_all(br_t *br) {
  * Handles.
  */
 
+/* The handles the core keeps from br_start() to its close: the timers
+ * first (N_CORE_TIMERS of them), then the async, idle and check. */
+enum { N_CORE_TIMERS = 6, N_CORE_HANDLES = 9 };
+
+static void core_handles(br_t *br, uv_handle_t *hs[N_CORE_HANDLES]) {
+  uv_handle_t *list[N_CORE_HANDLES] = {
+      (uv_handle_t *)&br->retry_timer, (uv_handle_t *)&br->req_timer,
+      (uv_handle_t *)&br->ack_timer,   (uv_handle_t *)&br->fin_timer,
+      (uv_handle_t *)&br->xlinger,     (uv_handle_t *)&br->pz_timer,
+      (uv_handle_t *)&br->async,       (uv_handle_t *)&br->spin,
+      (uv_handle_t *)&br->accept_check};
+  memcpy(hs, list, sizeof(list));
+}
+
 static void handle_closed(uv_handle_t *h) {
   br_t *br = h->data;
   br->open_handles--;
@@ -945,25 +959,16 @@ int br_start(br_t *br) {
     return rc;
   }
   br->started = 1;
-  uv_timer_init(br->loop, &br->retry_timer);
-  br->retry_timer.data = br;
-  uv_timer_init(br->loop, &br->req_timer);
-  br->req_timer.data = br;
-  uv_timer_init(br->loop, &br->ack_timer);
-  br->ack_timer.data = br;
+  uv_handle_t *hs[N_CORE_HANDLES];
+  core_handles(br, hs);
+  for (int i = 0; i < N_CORE_TIMERS; i++)
+    uv_timer_init(br->loop, (uv_timer_t *)hs[i]);
   uv_async_init(br->loop, &br->async, async_cb);
-  br->async.data = br;
   uv_idle_init(br->loop, &br->spin);
-  br->spin.data = br;
-  uv_timer_init(br->loop, &br->fin_timer);
-  br->fin_timer.data = br;
   uv_check_init(br->loop, &br->accept_check);
-  br->accept_check.data = br;
-  uv_timer_init(br->loop, &br->xlinger);
-  br->xlinger.data = br;
-  uv_timer_init(br->loop, &br->pz_timer);
-  br->pz_timer.data = br;
-  br->open_handles += 9;
+  for (int i = 0; i < N_CORE_HANDLES; i++)
+    hs[i]->data = br;
+  br->open_handles += N_CORE_HANDLES;
   br->listener.handle.data = br;
   br->reject.handle.data = br;
 
@@ -1165,15 +1170,10 @@ void br__close_now(br_t *br) {
     br->thread_started = 0;
   }
   if (br->started) {
-    br__close_handle(br, (uv_handle_t *)&br->retry_timer, handle_closed);
-    br__close_handle(br, (uv_handle_t *)&br->req_timer, handle_closed);
-    br__close_handle(br, (uv_handle_t *)&br->ack_timer, handle_closed);
-    br__close_handle(br, (uv_handle_t *)&br->async, handle_closed);
-    br__close_handle(br, (uv_handle_t *)&br->spin, handle_closed);
-    br__close_handle(br, (uv_handle_t *)&br->fin_timer, handle_closed);
-    br__close_handle(br, (uv_handle_t *)&br->accept_check, handle_closed);
-    br__close_handle(br, (uv_handle_t *)&br->xlinger, handle_closed);
-    br__close_handle(br, (uv_handle_t *)&br->pz_timer, handle_closed);
+    uv_handle_t *hs[N_CORE_HANDLES];
+    core_handles(br, hs);
+    for (int i = 0; i < N_CORE_HANDLES; i++)
+      br__close_handle(br, hs[i], handle_closed);
   }
   br__xjob_cancel(br, UV_ECANCELED, 1);
   if (br->listening)
