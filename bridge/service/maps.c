@@ -16,9 +16,18 @@
  * one entry per run of the first period, offset from va, with
  * [<level> <page> <flags>] when they differ from the first run's.  Run i is
  * entry i % P moved up by (i / P) * S.
- * JSON: a fold is {"va","end","size","leaves","fold":{"count","period",
- * "stride"},"runs":[the first period, as plain runs]}; the document states
- * the rule in "fold_rule".
+ * JSON, one run (nothing a reader can derive: no end, which is va + size):
+ *   {"va","size","pa","page_size","level","flags","prot"}
+ * prot is /proc/PID/maps' rwx plus u/k: 'r' ('-' only for a RISC-V leaf
+ * without R), 'w' or '-', 'x' or '-' (ARCH_F_NX; on AArch64 that is UXN,
+ * execution at EL0), 'u' or 'k'.  A run whose first or last leaf is only
+ * partly inside the VA_LO/VA_HI bounds (arch_enumerate cuts the run there,
+ * count still counts the leaf) has size != count * page_size: it carries
+ * "count", the leaves it touches, after "page_size".  Every other run has
+ * size / page_size leaves.
+ * JSON, a fold: {"va","size","leaves","fold":{"count","period","stride"},
+ * "runs":[the first period, as plain runs]}; the document states the rule
+ * in "fold_rule".
  */
 #define _POSIX_C_SOURCE 200809L
 #include "maps.h"
@@ -153,12 +162,6 @@ static int line_done(svc_maps *m, char *end) {
 
 #define PUT(p, lit) (memcpy((p), (lit), sizeof(lit) - 1), (p) += sizeof(lit) - 1)
 
-static char *copy(char *p, const char *s) {
-  size_t n = strlen(s);
-  memcpy(p, s, n);
-  return p + n;
-}
-
 /* The columns up to the PA, shared by runs and folds. */
 static char *columns(char *p, uint64_t va, uint64_t end, const char *level, uint64_t page,
                      uint64_t leaves, const char *fl, size_t fl_len, uint64_t pa) {
@@ -191,26 +194,45 @@ static char *columns(char *p, uint64_t va, uint64_t end, const char *level, uint
   return hex(p + 6, pa);
 }
 
-/* The opening of a JSON entry: {"va":"0x..","end":"0x..","size":"0x.. */
-static char *span_json(char *p, uint64_t va, uint64_t end) {
+/* The opening of a JSON entry: {"va":"0x..","size":"0x.. */
+static char *span_json(char *p, uint64_t va, uint64_t size) {
   PUT(p, "{\"va\":\"0x");
   p = hex(p, va);
-  PUT(p, "\",\"end\":\"0x");
-  p = hex(p, end);
   PUT(p, "\",\"size\":\"0x");
-  return hex(p, end - va);
+  return hex(p, size);
+}
+
+/* "rw-k": like /proc/PID/maps, and u (user) or k (kernel) for the
+ * privilege.  Every leaf is readable on x86 and AArch64 (ARCH_F_READ is
+ * always set there); RISC-V has its own R bit (execute-only pages). */
+static char *prot(const svc_maps *m, char *p, uint32_t f) {
+  int rv = m->mode >= ARCH_RISCV_SV32 && m->mode <= ARCH_RISCV_SV57;
+  p[0] = !rv || (f & ARCH_F_READ) ? 'r' : '-';
+  p[1] = f & ARCH_F_WRITE ? 'w' : '-';
+  p[2] = f & ARCH_F_NX ? '-' : 'x';
+  p[3] = f & ARCH_F_USER ? 'u' : 'k';
+  return p + 4;
+}
+
+/* A run whose first or last leaf sticks out of the VA_LO/VA_HI bounds
+ * (arch_enumerate cuts the run, count still counts the leaf). */
+static int clipped(const arch_run *r) {
+  return !r->page_size || r->size / r->page_size != r->count || r->size % r->page_size;
 }
 
 static char *run_json(svc_maps *m, char *p, const arch_run *r) {
   size_t fl_len;
   const char *fl = flags_of(m, r->flags, &fl_len);
-  p = span_json(p, r->va, r->va + r->size);
+  p = span_json(p, r->va, r->size);
   PUT(p, "\",\"pa\":\"0x");
   p = hex(p, r->pa);
   PUT(p, "\",\"page_size\":\"0x");
   p = hex(p, r->page_size);
-  PUT(p, "\",\"count\":");
-  p = dec(p, r->count);
+  *p++ = '"';
+  if (clipped(r)) {
+    PUT(p, ",\"count\":");
+    p = dec(p, r->count);
+  }
   PUT(p, ",\"level\":");
   char lv[33];
   size_t ln = r->level ? strlen(r->level) : 0;
@@ -221,14 +243,9 @@ static char *run_json(svc_maps *m, char *p, const arch_run *r) {
   p = json_str(p, lv);
   PUT(p, ",\"flags\":");
   p = json_str(p, fl);
-  const char *w = r->flags & ARCH_F_WRITE ? ",\"write\":true" : ",\"write\":false";
-  const char *u = r->flags & ARCH_F_USER ? ",\"user\":true" : ",\"user\":false";
-  const char *x = r->flags & ARCH_F_NX ? ",\"exec\":false" : ",\"exec\":true";
-  p = copy(p, w);
-  p = copy(p, u);
-  p = copy(p, x);
-  PUT(p, ",\"half\":");
-  p = dec(p, (uint64_t)(r->half & 1));
+  PUT(p, ",\"prot\":\"");
+  p = prot(m, p, r->flags);
+  *p++ = '"';
   *p++ = '}';
   return p;
 }
@@ -266,7 +283,7 @@ static int one_fold(svc_maps *m, const arch_fold *f) {
       *p++ = ',';
       *p++ = '\n';
     }
-    p = span_json(p, f->va, f->end);
+    p = span_json(p, f->va, f->end - f->va);
     PUT(p, "\",\"leaves\":");
     p = dec(p, f->leaves);
     PUT(p, ",\"fold\":{\"count\":");

@@ -8,9 +8,9 @@
 #include "svc_int.h"
 
 /* How a JSON fold entry expands (stated in every maps --json document). */
-#define SVC_MAPS_FOLD_RULE                                                                     \
-  "an entry with fold stands for fold.count runs: run i is runs[i % fold.period] with va and " \
-  "end increased by (i / fold.period) * fold.stride"
+#define SVC_MAPS_FOLD_RULE                                                                 \
+  "an entry with fold stands for fold.count runs: run i is runs[i % fold.period] with va " \
+  "increased by (i / fold.period) * fold.stride"
 
 /* Runs repeated fewer times than this are listed one by one. */
 #define SVC_MAPS_FOLD_MIN 8u

@@ -106,7 +106,14 @@ class Bridge:
         return self._request("GET", "/v1/ptov", {"pa": pa, "root": root})
 
     def maps(self, lo=None, hi=None, root=None):
-        """`monitor maps [LO HI] --json`: coalesced mapped ranges (hi exclusive)."""
+        """`monitor maps [LO HI] --json`: coalesced mapped ranges (hi exclusive).
+
+        Each run is {"va", "size", "pa", "page_size", "level", "flags", "prot"}:
+        hex strings but level, flags and prot ("rwxu": read, write, execute,
+        '-' when not; u user or k kernel).  Its end is va + size.  A run whose
+        first or last leaf the bounds cut also has "count", the leaves it
+        touches; any other run has size / page_size.  An entry with "fold"
+        stands for repeated runs (the document's "fold_rule")."""
         if (lo is None) != (hi is None):
             raise ValueError("give both lo and hi, or neither")
         return self._request("GET", "/v1/maps", {"lo": lo, "hi": hi, "root": root})

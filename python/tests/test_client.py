@@ -67,8 +67,20 @@ class ClientTest(unittest.TestCase):
             t = self.b.pte(va)
             self.assertTrue(t["mapped"])
             self.assertEqual(t["pa"], run["pa"])
+            self.assertEqual(list(run), ["va", "size", "pa", "page_size", "level", "flags", "prot"])
+            # The last leaf of the run is mapped too: end is va + size.
+            last = va + Bridge.num(run["size"]) - Bridge.num(run["page_size"])
+            self.assertTrue(self.b.pte(last)["mapped"])
+        prot = {Bridge.num(r["va"]): r["prot"] for r in d["runs"]}
+        self.assertEqual(prot[UVA], "rwxu")
+        self.assertEqual(prot[KVA], "rw-k")
         part = self.b.maps(KVA, KVA + 0x100000)
         self.assertTrue(all(KVA <= Bridge.num(r["va"]) < KVA + 0x100000 for r in part["runs"]))
+        self.assertNotIn("count", part["runs"][0])  # cut on a page edge: 0x100 pages
+        # Bounds inside pages: 0x1000 bytes over 2 pages, which "count" says.
+        cut = self.b.maps(KVA + 0x800, KVA + 0x1800)["runs"]
+        self.assertEqual([(r["va"], r["size"], r.get("count")) for r in cut],
+                         [(hex(KVA + 0x800), "0x1000", 2)])
         with self.assertRaises(ValueError):
             self.b.maps(lo=1)
 

@@ -140,20 +140,30 @@ def check_pte(t, root, vas, root_arg=""):
     t.log("root %s: pte%s agrees on %d VAs" % (root, root_arg, len(vas)))
 
 
+def maps_prot(L, prot):
+    """The layout's letters for a maps run's prot ("rwxu", "r--k"...); no x on AArch64,
+    whose two execute bits (EL0, EL1) prot's one letter cannot both say."""
+    letters = "rwxu" if L.mode.family != "arm64" else "rwu"
+    return "".join(c for c in letters if c in prot)
+
+
 def check_maps(t):
     L = t.layout
     j, ok = t.monitor_json("maps")
     t.require(ok, "maps failed: %s" % j)
     got = {}
     for r in j["runs"]:
-        va, pa, ps = hexint(r["va"]), hexint(r["pa"]), hexint(r["page_size"])
-        t.check(r["count"] * ps == hexint(r["size"]), "maps run %s: count x page size != size" % r)
-        for i in range(r["count"]):
-            got[(va + i * ps) & ((1 << 64) - 1)] = (pa + i * ps, ps, r["write"], r["user"])
+        va, pa, ps, size = hexint(r["va"]), hexint(r["pa"]), hexint(r["page_size"]), hexint(r["size"])
+        # No bounds, no run cut: no "count", the leaves are size / page_size.
+        t.check("count" not in r and size % ps == 0, "maps run %s: cut, or not whole pages" % r)
+        t.check(not {"end", "write", "user", "exec", "half"} & set(r), "maps run %s: old fields" % r)
+        t.check(re.fullmatch("[r-][w-][x-][uk]", r["prot"]) is not None, "maps run %s: prot" % r)
+        for i in range(size // ps):
+            got[(va + i * ps) & ((1 << 64) - 1)] = (pa + i * ps, ps, maps_prot(L, r["prot"]))
     want = {}
     for lf in L.leaf_list():
         eff = L.effective(lf.va)
-        want[lf.va] = (lf.pa, lf.size, "w" in eff, "u" in eff)
+        want[lf.va] = (lf.pa, lf.size, maps_prot(L, eff))
     bad = sorted(set(got) ^ set(want)) + sorted(v for v in set(got) & set(want) if got[v] != want[v])
     for va in bad[:10]:
         t.check(False, "maps %#x: bridge %s, layout %s" % (va, got.get(va), want.get(va)))
@@ -165,16 +175,27 @@ def check_maps(t):
     j, ok = t.monitor_json("maps %#x %#x" % (lo, hi))
     sub = set()
     for r in j.get("runs", []) if ok else []:
-        for i in range(r["count"]):
+        t.check("count" not in r, "maps %#x %#x: run %s is cut" % (lo, hi, r))
+        for i in range(hexint(r["size"]) // hexint(r["page_size"])):
             sub.add(hexint(r["va"]) + i * hexint(r["page_size"]))
     inside = {va for va in want if lo <= va < hi}
     t.check(ok and sub == inside, "maps %#x %#x: %s, layout %s" % (lo, hi, sorted(map(hex, sub)), sorted(map(hex, inside))))
+    # Bounds inside two adjacent leaves: cut there, the run says it touches 2 leaves.
+    pair = next((v for v in sorted(inside) if want.get(v + want[v][1], (0, 0))[1] == want[v][1]), None)
+    if t.check(pair is not None, "maps: no two adjacent leaves in %#x-%#x" % (lo, hi)):
+        ps = want[pair][1]
+        a, b = pair + ps // 2, pair + ps + ps // 2
+        j, ok = t.monitor_json("maps %#x %#x" % (a, b))
+        runs = j.get("runs", []) if ok else []
+        t.check(runs and hexint(runs[0]["va"]) == a and all("count" in r for r in runs)
+                and sum(hexint(r["size"]) for r in runs) == ps and sum(r["count"] for r in runs) == 2,
+                "maps %#x %#x (bounds inside leaves): %s" % (a, b, runs))
     # On x86 the coalesced runs also agree with QEMU's own `info tlb` (one line per leaf).
     if L.mode.family == "x86":
         tlb = {va: pa for va, (pa, _flags) in t.info_tlb().items()}
         # QEMU 7.2's `info tlb` prints 32-bit PDEs without their PSE-36 bits (PA 39:32).
         pa_mask = 0xFFFFFFFF if L.mode.name == "i386" else (1 << 64) - 1
-        mine = {va: pa & pa_mask for va, (pa, _ps, _w, _u) in got.items()}
+        mine = {va: pa & pa_mask for va, (pa, _ps, _prot) in got.items()}
         t.check(mine == tlb, "maps and info tlb list different pages")
 
 

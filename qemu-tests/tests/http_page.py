@@ -45,7 +45,7 @@ def main(t):
     def first(run):
         return run["runs"][0] if "fold" in run else run
 
-    kernel = [r for r in maps["runs"] if not first(r)["user"]]
+    kernel = [r for r in maps["runs"] if first(r)["prot"][3] == "k"]
     click = (kernel or maps["runs"])[0]["va"]
     user = next(m for m in L.maps if m.root == L.roots[0] and m.name == "user")
     hole = next((va for r, va, _ in L.holes if r == L.roots[0]), None)

@@ -67,10 +67,14 @@ def get(url):
 
 
 def drawn_of(run):
-    """What the page draws for one entry of maps' runs: a fold as its first run."""
+    """What the page draws for one entry of maps' runs: a fold as its first run.  Its end
+    is va + size (the page's BigInt: 0x10000000000000000 at the top of the space); prot
+    is "rwxu" (read, write, execute, user or kernel)."""
     first = run["runs"][0] if "fold" in run else run
-    return (run["va"], run["end"], first["pa"], first["flags"], first["user"], first["write"],
-            first["exec"])
+    prot = first["prot"]
+    end = "0x%x" % (int(run["va"], 16) + int(run["size"], 16))
+    return (run["va"], end, first["pa"], first["flags"], prot[3] == "u", prot[1] == "w",
+            prot[2] == "x")
 
 
 def sim_expectations(url):

@@ -74,17 +74,58 @@ j, r = get("pte 0x1000 --root 0x80000000 --json")
 if j:
     check(r == "OK" and "levels" not in j and "cannot read entry: no physical page" in j["error"],
           f"pte unreadable: {j}")
+RUN_KEYS = ["va", "size", "pa", "page_size", "level", "flags", "prot"]
+
+
+def run_keys(x):
+    """A run's keys in order: count only when the bounds cut a leaf."""
+    return [k for k in x if k != "count"] == RUN_KEYS and (
+        "count" not in x or list(x)[4] == "count")
+
+
 j, r = get("maps --json")
 if j:
     runs = j["runs"]
     check(j["runs_count"] == len(runs) == 5 and j["leaves"] == 516, f"maps count: {j}")
     vas = [h(x["va"]) for x in runs]
     check(vas == sorted(vas), "maps order")
+    for x in runs:
+        check(run_keys(x) and "count" not in x, f"maps run keys: {x}")
+    # Leaves: size / page_size when there is no count.
+    check(sum(h(x["size"]) // h(x["page_size"]) for x in runs) == j["leaves"], f"leaves: {runs}")
     k = [x for x in runs if h(x["va"]) == 0xffff800000000000][0]
-    check(h(k["size"]) == 0x200000 and k["count"] == 512 and h(k["pa"]) == 0x200000, f"run: {k}")
+    check(h(k["size"]) == 0x200000 and h(k["page_size"]) == 0x1000 and h(k["pa"]) == 0x200000,
+          f"run: {k}")
+    check(k["prot"] == "rw-k" and k["prot"][1] == "w", f"kernel NX run: {k}")
     u = [x for x in runs if h(x["va"]) == 0x400000][0]
-    check(u["user"] and u["write"] and h(u["pa"]) == 0x300000, f"user run: {u}")
+    check(u["prot"] == "rwxu" and h(u["pa"]) == 0x300000, f"user run: {u}")
+    big = [x for x in runs if h(x["va"]) == 0xffff800000400000][0]
+    check(big["prot"] == "rwxk" and big["level"] == "PDE", f"2M run: {big}")
+    check("va increased" in j["fold_rule"] and "end" not in j["fold_rule"], f"rule: {j}")
     check(not j["interrupted"], "maps interrupted")
+# Bounds inside the first and last leaf: size 0x2000 over 3 leaves, "count" says so.
+j, r = get("maps 0xffff800000000800 0xffff800000002800 --json")
+if j:
+    x = j["runs"][0] if len(j["runs"]) == 1 else {}
+    check(run_keys(x) and x.get("count") == 3 and h(x["size"]) == 0x2000
+          and h(x["va"]) == 0xffff800000000800 and h(x["pa"]) == 0x200800, f"clipped run: {j}")
+# Bounds on leaf edges: nothing cut, no count (size / page_size = 2).
+j, r = get("maps 0xffff800000000000 0xffff800000002000 --json")
+if j:
+    x = j["runs"][0] if len(j["runs"]) == 1 else {}
+    check(run_keys(x) and "count" not in x and h(x["size"]) == 0x2000 and j["leaves"] == 2,
+          f"unclipped run: {j}")
+# A 2M page cut to 0x800 bytes: one leaf.
+j, r = get("maps 0xffff800000400800 0xffff800000401000 --json")
+if j:
+    x = j["runs"][0] if len(j["runs"]) == 1 else {}
+    check(run_keys(x) and x.get("count") == 1 and h(x["size"]) == 0x800
+          and h(x["page_size"]) == 0x200000, f"clipped 2M run: {j}")
+# Root 2: its user page is read-only and executable.
+j, r = get("maps --root 0x2000 --json")
+if j:
+    check(len(j["runs"]) == 1 and j["runs"][0]["prot"] == "r-xu"
+          and h(j["runs"][0]["pa"]) == 0x310000, f"root 2: {j}")
 j, r = get("ptov 0x300004 --json")
 if j:
     # The user page and the kernel's 4K map of 0x200000-0x400000 alias it.

@@ -157,6 +157,61 @@ static void test_maps(void **state) {
   f->t->force_intr = 0;
 }
 
+/* maps --json: one object per run without what a reader derives (end is
+ * va + size, the leaves size / page_size), prot for the permissions, and
+ * "count" only on a run the bounds cut inside a leaf. */
+static void test_maps_json(void **state) {
+  fx *f = *state;
+  /* Before any command reads the tables: a user read-only NX page, a
+   * kernel read-only executable one, and one page aliased 10 times
+   * (folded). */
+  sim_map(f->t, SIM_ROOT, 0x700000, 0x500000, 0x1000, SIM_P | SIM_U | SIM_NX);
+  sim_map(f->t, SIM_ROOT, 0xffff800000a00000ull, 0x501000, 0x1000, SIM_P);
+  for (uint64_t i = 0; i < 10; i++)
+    sim_map(f->t, SIM_ROOT, 0xffff800000800000ull + i * 0x2000, 0x502000, 0x1000,
+            SIM_P | SIM_G | SIM_NX);
+  const char *o = run(f, "maps --json", "OK");
+  /* prot: user/kernel, writable/read-only, executable/NX. */
+  fx_has(o, "{\"va\":\"0x400000\",\"size\":\"0x1000\",\"pa\":\"0x300000\",\"page_size\":"
+            "\"0x1000\",\"level\":\"PTE\",\"flags\":\"-------UWEV\",\"prot\":\"rwxu\"}");
+  fx_has(o, "{\"va\":\"0x700000\",\"size\":\"0x1000\",\"pa\":\"0x500000\",\"page_size\":"
+            "\"0x1000\",\"level\":\"PTE\",\"flags\":\"-------UR-V\",\"prot\":\"r--u\"}");
+  fx_has(o, "{\"va\":\"0xffff800000000000\",\"size\":\"0x200000\",\"pa\":\"0x200000\","
+            "\"page_size\":\"0x1000\",\"level\":\"PTE\",\"flags\":\"-G-----KW-V\","
+            "\"prot\":\"rw-k\"}");
+  fx_has(o, "{\"va\":\"0xffff800000a00000\",\"size\":\"0x1000\",\"pa\":\"0x501000\","
+            "\"page_size\":\"0x1000\",\"level\":\"PTE\",\"flags\":\"-------KREV\","
+            "\"prot\":\"r-xk\"}");
+  /* A fold: no end either, its run shifted by va only. */
+  fx_has(o, "{\"va\":\"0xffff800000800000\",\"size\":\"0x13000\",\"leaves\":10,\"fold\":{"
+            "\"count\":10,\"period\":1,\"stride\":\"0x2000\"},\"runs\":[{\"va\":"
+            "\"0xffff800000800000\",\"size\":\"0x1000\",\"pa\":\"0x502000\",\"page_size\":"
+            "\"0x1000\",\"level\":\"PTE\",\"flags\":\"-G-----KR-V\",\"prot\":\"r--k\"}]}");
+  fx_has(o, "with va increased by (i / fold.period) * fold.stride\"");
+  /* Nothing derivable is left, and no run of the whole space is cut. */
+  static const char *const gone[] = {"\"end\"", "\"write\"", "\"user\"", "\"exec\"", "\"half\""};
+  for (size_t i = 0; i < sizeof(gone) / sizeof(gone[0]); i++)
+    if (strstr(o, gone[i]))
+      fail_msg("maps --json has %s:\n%s", gone[i], o);
+  int counts = 0;
+  for (const char *p = o; (p = strstr(p, "\"count\"")) != NULL; p++)
+    counts++;
+  assert_int_equal(counts, 1); /* the fold's */
+  /* Bounds inside the first and the last leaf: 0x2000 bytes over 3 leaves. */
+  o = run(f, "maps 0xffff800000000800 0xffff800000002800 --json", "OK");
+  fx_has(o, "{\"va\":\"0xffff800000000800\",\"size\":\"0x2000\",\"pa\":\"0x200800\","
+            "\"page_size\":\"0x1000\",\"count\":3,\"level\":\"PTE\",");
+  /* A 2M page cut to 0x800 bytes: one leaf, said so. */
+  o = run(f, "maps 0xffff800000400800 0xffff800000401000 --json", "OK");
+  fx_has(o, "{\"va\":\"0xffff800000400800\",\"size\":\"0x800\",\"pa\":\"0x400800\","
+            "\"page_size\":\"0x200000\",\"count\":1,\"level\":\"PDE\",");
+  /* Bounds on leaf edges cut nothing: no count. */
+  o = run(f, "maps 0xffff800000001000 0xffff800000003000 --json", "OK");
+  fx_has(o, "{\"va\":\"0xffff800000001000\",\"size\":\"0x2000\",\"pa\":\"0x201000\","
+            "\"page_size\":\"0x1000\",\"level\":\"PTE\",");
+  assert_null(strstr(o, "\"count\""));
+}
+
 static void test_ptov(void **state) {
   fx *f = *state;
   fx_has(run(f, "ptov 0x201980", "OK"), "0xffff800000001980  (PTE, 4K page)");
@@ -593,6 +648,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_vtop_regs, fx_setup, fx_teardown),
       cmocka_unit_test_setup_teardown(test_pte, fx_setup, fx_teardown),
       cmocka_unit_test_setup_teardown(test_maps, fx_setup, fx_teardown),
+      cmocka_unit_test_setup_teardown(test_maps_json, fx_setup, fx_teardown),
       cmocka_unit_test_setup_teardown(test_ptov, fx_setup, fx_teardown),
       cmocka_unit_test_setup_teardown(test_phys_read, fx_setup, fx_teardown),
       cmocka_unit_test_setup_teardown(test_phys_write, fx_setup, fx_teardown),
