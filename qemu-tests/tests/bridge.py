@@ -441,9 +441,18 @@ def check_alias_write(t):
 
 
 def check_counter(t, cache_on):
-    """Fresh data after every resume, with the cache on or off."""
+    """Fresh data after every resume, with the cache on or off: after COUNT_STEPS hits of a
+    breakpoint on the increment, the counter GDB reads through the bridge is the one QEMU's
+    own monitor reads (xp, no bridge cache on its way), and it moved.
+
+    Not exactly c0 + COUNT_STEPS: GDB resumes from each ignored hit by stepping over the
+    breakpoint (vCont;s), and QEMU 7.2 now and then (about one step in 1500) answers a
+    step with a stop at the same EIP, having executed nothing.  GDB counts that stop as
+    one more hit and steps again, so the counter ends one short with no bridge involved.
+    A stale cache would serve the copy it holds from the first stop: c0."""
     L = t.layout
-    t.monitor("cache %s" % ("on" if cache_on else "off"))
+    what = "cache %s" % ("on" if cache_on else "off")
+    t.monitor(what)
     loop = t.symbol("counter_loop")
     bp = gdbside.gdb.Breakpoint("*%#x" % loop, internal=True)
     t.gdb("continue")
@@ -452,14 +461,19 @@ def check_counter(t, cache_on):
     bp.ignore_count = COUNT_STEPS - 1
     t.gdb("continue")
     c1 = t.read_word(L.counter)
-    t.check(c1 == c0 + COUNT_STEPS, "cache %s: counter %d, want %d" % ("on" if cache_on else "off", c1, c0 + COUNT_STEPS))
-    j, ok = t.monitor_json("phys read %#x %d" % (L.translate(L.counter), L.mode.word))
+    pa = L.translate(L.counter)
+    q = t.xp(pa, 1, L.mode.word)[0]
+    t.check(c1 == q, "%s: counter %d through the bridge, %d by QEMU's xp (stale cache?)" % (what, c1, q))
+    t.check(c0 < c1 <= c0 + COUNT_STEPS, "%s: counter %d after %d hits from %d" % (what, c1, COUNT_STEPS, c0))
+    if c1 != c0 + COUNT_STEPS:
+        t.log("%s: %d increments in %d hits (QEMU steps that executed nothing)" % (what, c1 - c0, COUNT_STEPS))
+    j, ok = t.monitor_json("phys read %#x %d" % (pa, L.mode.word))
     t.check(ok and int.from_bytes(bytes.fromhex(j["data"]), "little") == c1, "phys read of the counter: %s" % j)
     bp.delete()
     t.interrupt_after(0.2)
     c2 = t.read_word(L.counter)
     t.check(c2 > c1, "counter %d after running from %d" % (c2, c1))
-    t.log("cache %s: counter %d -> %d -> %d" % ("on" if cache_on else "off", c0, c1, c2))
+    t.log("%s: counter %d -> %d -> %d" % (what, c0, c1, c2))
 
 
 def check_paging_off(t):
