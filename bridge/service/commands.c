@@ -435,12 +435,14 @@ static void cmd_vtop(cmd *c) {
     out_json_str(s, fc);
     svc__outf(s, ",\"flags_long\":");
     out_json_str(s, fl);
+    char pr[5];
+    *svc__prot(ctx.mode, xl.flags, pr) = 0;
     svc__outf(s,
-              ",\"write\":%s,\"user\":%s,\"exec\":%s,\"levels\":%u,\"mmio\":%s,\"backed\":\"%s\","
-              "\"region\":",
-              xl.flags & ARCH_F_WRITE ? "true" : "false", xl.flags & ARCH_F_USER ? "true" : "false",
-              xl.flags & ARCH_F_NX ? "false" : "true", xl.nlevels,
-              !strcmp(b, "io") ? "true" : "false", b);
+              ",\"prot\":\"%s\",\"write\":%s,\"user\":%s,\"exec\":%s,\"levels\":%u,\"mmio\":%s,"
+              "\"backed\":\"%s\",\"region\":",
+              pr, xl.flags & ARCH_F_WRITE ? "true" : "false",
+              xl.flags & ARCH_F_USER ? "true" : "false", xl.flags & ARCH_F_NX ? "false" : "true",
+              xl.nlevels, !strcmp(b, "io") ? "true" : "false", b);
     out_json_str(s, rname);
     svc__outf(s, "}\n");
     return;

@@ -205,8 +205,8 @@ static char *span_json(char *p, uint64_t va, uint64_t size) {
 /* "rw-k": like /proc/PID/maps, and u (user) or k (kernel) for the
  * privilege.  Every leaf is readable on x86 and AArch64 (ARCH_F_READ is
  * always set there); RISC-V has its own R bit (execute-only pages). */
-static char *prot(const svc_maps *m, char *p, uint32_t f) {
-  int rv = m->mode >= ARCH_RISCV_SV32 && m->mode <= ARCH_RISCV_SV57;
+char *svc__prot(arch_mode mode, uint32_t f, char *p) {
+  int rv = mode >= ARCH_RISCV_SV32 && mode <= ARCH_RISCV_SV57;
   p[0] = !rv || (f & ARCH_F_READ) ? 'r' : '-';
   p[1] = f & ARCH_F_WRITE ? 'w' : '-';
   p[2] = f & ARCH_F_NX ? '-' : 'x';
@@ -244,7 +244,7 @@ static char *run_json(svc_maps *m, char *p, const arch_run *r) {
   PUT(p, ",\"flags\":");
   p = json_str(p, fl);
   PUT(p, ",\"prot\":\"");
-  p = prot(m, p, r->flags);
+  p = svc__prot(m->mode, r->flags, p);
   *p++ = '"';
   *p++ = '}';
   return p;

@@ -44,10 +44,11 @@ j, r = get("vtop 0xffff800000001980 --json")
 if j:
     check(r == "OK" and j["mapped"] and h(j["pa"]) == 0x201980, f"vtop 4K: {j}")
     check(h(j["page_size"]) == 0x1000 and j["level"] == "PTE", f"vtop 4K page: {j}")
-    check(j["write"] and not j["user"] and not j["exec"], f"vtop 4K perms: {j}")
+    check(j["write"] and not j["user"] and not j["exec"] and j["prot"] == "rw-k", f"vtop 4K perms: {j}")
 j, r = get("vtop 0xffff800000412345 --json")
 if j:
-    check(h(j["pa"]) == 0x412345 and h(j["page_size"]) == 0x200000 and j["exec"], f"2M: {j}")
+    check(h(j["pa"]) == 0x412345 and h(j["page_size"]) == 0x200000 and j["exec"] and j["prot"][2] == "x",
+          f"2M: {j}")
 j, r = get("vtop 0x7f0000000000 --json")
 if j:
     check(r == "OK" and j["mapped"] is False and j["stop"] == "not present", f"unmapped: {j}")
