@@ -19,6 +19,14 @@ static peer *observer(fx *f) {
   return o;
 }
 
+/* An observer whose first request (a read) went through to the target. */
+static peer *observer_up(fx *f) {
+  peer *o = observer(f);
+  pass_pkt(o, f->t, "m0,1");
+  pass_pkt(f->t, o, "00");
+  return o;
+}
+
 /* The controller goes; returns once the bridge closed its connection
  * (the bridge has let go of it). */
 static void controller_leaves(fx *f) {
@@ -218,9 +226,7 @@ static void t_next_connection_controls(void **state) {
   (void)state;
   fx f;
   fx_ready(&f, four_sessions);
-  peer *o = observer(&f);
-  pass_pkt(o, f.t, "m0,1");
-  pass_pkt(f.t, o, "00");
+  peer *o = observer_up(&f);
   controller_leaves(&f);
   f.c = peer_new(tcp_connect_port(f.h.port));
   pass_pkt(f.c, f.t, "c");
@@ -241,9 +247,7 @@ static void t_observer_pauses_running_guest(void **state) {
   (void)state;
   fx f;
   fx_ready(&f, four_sessions);
-  peer *o = observer(&f);
-  pass_pkt(o, f.t, "m0,1"); /* the observer is up */
-  pass_pkt(f.t, o, "00");
+  peer *o = observer_up(&f);
   pass_pkt(f.c, f.t, "vCont;c:p1.-1");
   for (int round = 0; round < 3; round++) {
     peer_send(o, "m1000,4");
@@ -282,9 +286,7 @@ static void t_pause_carries_on_without_signal(void **state) {
   (void)state;
   fx f;
   fx_ready(&f, four_sessions);
-  peer *o = observer(&f);
-  pass_pkt(o, f.t, "m0,1");
-  pass_pkt(f.t, o, "00");
+  peer *o = observer_up(&f);
   static const char *const cases[][2] = {{"C0b", "c"},
                                          {"c1000", "c"},
                                          {"vCont;C0b:p1.1;c", "vCont;c:p1.1;c"},
@@ -310,9 +312,7 @@ static void t_real_stop_during_pause(void **state) {
   (void)state;
   fx f;
   fx_ready(&f, four_sessions);
-  peer *o = observer(&f);
-  pass_pkt(o, f.t, "m0,1");
-  pass_pkt(f.t, o, "00");
+  peer *o = observer_up(&f);
   pass_pkt(f.c, f.t, "c");
   peer_send(o, "m1000,4");
   assert_int_equal(peer_next_noack(f.t, WAIT, NULL, NULL), EV_INTR);
@@ -363,9 +363,7 @@ static void t_controller_request_during_pause(void **state) {
   (void)state;
   fx f;
   fx_ready(&f, four_sessions);
-  peer *o = observer(&f);
-  pass_pkt(o, f.t, "m0,1");
-  pass_pkt(f.t, o, "00");
+  peer *o = observer_up(&f);
   pass_pkt(f.c, f.t, "c");
   peer_send(o, "m1000,4");
   assert_int_equal(peer_next_noack(f.t, WAIT, NULL, NULL), EV_INTR);
@@ -387,9 +385,7 @@ static void t_observer_leaves_during_pause(void **state) {
   (void)state;
   fx f;
   fx_ready(&f, four_sessions);
-  peer *o = observer(&f);
-  pass_pkt(o, f.t, "m0,1");
-  pass_pkt(f.t, o, "00");
+  peer *o = observer_up(&f);
   pass_pkt(f.c, f.t, "c");
   peer_send(o, "m1000,4");
   assert_int_equal(peer_next_noack(f.t, WAIT, NULL, NULL), EV_INTR);
@@ -416,9 +412,7 @@ static void t_controller_leaves_during_pause(void **state) {
   (void)state;
   fx f;
   fx_ready(&f, four_sessions);
-  peer *o = observer(&f);
-  pass_pkt(o, f.t, "m0,1");
-  pass_pkt(f.t, o, "00");
+  peer *o = observer_up(&f);
   pass_pkt(f.c, f.t, "c");
   peer_send(o, "g");
   assert_int_equal(peer_next_noack(f.t, WAIT, NULL, NULL), EV_INTR);
@@ -447,9 +441,7 @@ static void t_target_lost_during_pause(void **state) {
   (void)state;
   fx f;
   fx_ready(&f, four_sessions);
-  peer *o = observer(&f);
-  pass_pkt(o, f.t, "m0,1");
-  pass_pkt(f.t, o, "00");
+  peer *o = observer_up(&f);
   pass_pkt(f.c, f.t, "c");
   peer_send(o, "m1000,4");
   assert_int_equal(peer_next_noack(f.t, WAIT, NULL, NULL), EV_INTR);
@@ -474,9 +466,7 @@ static void t_target_ignores_pause(void **state) {
   (void)state;
   fx f;
   fx_ready(&f, four_sessions);
-  peer *o = observer(&f);
-  pass_pkt(o, f.t, "m0,1");
-  pass_pkt(f.t, o, "00");
+  peer *o = observer_up(&f);
   pass_pkt(f.c, f.t, "c");
   peer_send(o, "m1000,4");
   assert_int_equal(peer_next_noack(f.t, WAIT, NULL, NULL), EV_INTR);
