@@ -441,7 +441,7 @@ static void cmd_vtop(cmd *c) {
               ",\"prot\":\"%s\",\"write\":%s,\"user\":%s,\"exec\":%s,\"levels\":%u,\"mmio\":%s,"
               "\"backed\":\"%s\",\"region\":",
               pr, xl.flags & ARCH_F_WRITE ? "true" : "false",
-              xl.flags & ARCH_F_USER ? "true" : "false", xl.flags & ARCH_F_NX ? "false" : "true",
+              xl.flags & ARCH_F_USER ? "true" : "false", pr[2] == 'x' ? "true" : "false",
               xl.nlevels, !strcmp(b, "io") ? "true" : "false", b);
     out_json_str(s, rname);
     svc__outf(s, "}\n");

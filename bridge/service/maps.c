@@ -204,12 +204,16 @@ static char *span_json(char *p, uint64_t va, uint64_t size) {
 
 /* "rw-k": like /proc/PID/maps, and u (user) or k (kernel) for the
  * privilege.  Every leaf is readable on x86 and AArch64 (ARCH_F_READ is
- * always set there); RISC-V has its own R bit (execute-only pages). */
+ * always set there); RISC-V has its own R bit (execute-only pages).  x is
+ * execution at the page's own privilege: AArch64 has a bit for each EL,
+ * so a user page executes at EL0 unless UXN, a kernel page at EL1 unless
+ * PXN (as lldb.c's permissions). */
 char *svc__prot(arch_mode mode, uint32_t f, char *p) {
   int rv = mode >= ARCH_RISCV_SV32 && mode <= ARCH_RISCV_SV57;
+  int nx = mode == ARCH_AARCH64 && !(f & ARCH_F_USER) ? f & ARCH_F_PXN : f & ARCH_F_NX;
   p[0] = !rv || (f & ARCH_F_READ) ? 'r' : '-';
   p[1] = f & ARCH_F_WRITE ? 'w' : '-';
-  p[2] = f & ARCH_F_NX ? '-' : 'x';
+  p[2] = nx ? '-' : 'x';
   p[3] = f & ARCH_F_USER ? 'u' : 'k';
   return p + 4;
 }

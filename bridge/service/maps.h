@@ -37,7 +37,8 @@ int svc__maps_run(void *arg, const arch_run *run);
 int svc__maps_finish(svc_maps *m);
 void svc__maps_free(svc_maps *m);
 /* The four characters of a leaf's "prot" ("rw-k": r, w, x as in
- * /proc/PID/maps, then u or k) at p; returns p + 4. */
+ * /proc/PID/maps, then u or k; x at the page's own privilege) at p;
+ * returns p + 4. */
 char *svc__prot(arch_mode mode, uint32_t flags, char *p);
 
 #endif

@@ -83,8 +83,8 @@ def check_vtop(t, root, vas, root_arg=""):
         eff = L.effective(va, root)  # the leaf's flags ANDed with its parents' grants
         good = hexint(j["pa"]) == want and hexint(j["page_size"]) == m.page
         good = good and j["write"] == ("w" in eff) and j["user"] == ("u" in eff)
-        if L.mode.family != "arm64":  # AArch64 has two execute bits (EL0, EL1): "exec" is moot
-            good = good and j["exec"] == ("x" in eff)
+        # x at the page's own privilege (AArch64: UXN for user pages, PXN for kernel ones).
+        good = good and j["exec"] == ("x" in eff) and j["prot"] == maps_prot(L, eff, full=True)
         if L.is_device(want):
             good = good and j.get("mmio") is True
         t.check(good, "vtop %#x%s: %s, layout %r, effective %s" % (va, root_arg, j, m, eff))
@@ -140,11 +140,12 @@ def check_pte(t, root, vas, root_arg=""):
     t.log("root %s: pte%s agrees on %d VAs" % (root, root_arg, len(vas)))
 
 
-def maps_prot(L, prot):
-    """The layout's letters for a maps run's prot ("rwxu", "r--k"...); no x on AArch64,
-    whose two execute bits (EL0, EL1) prot's one letter cannot both say."""
-    letters = "rwxu" if L.mode.family != "arm64" else "rwu"
-    return "".join(c for c in letters if c in prot)
+def maps_prot(L, flags, full=False):
+    """The letters r w x u of a prot ("rwxu", "r--k"...) or of the layout's flags, to compare
+    the two; full: the prot string itself ("r-xk") from the layout's flags."""
+    if full:
+        return "".join(c if c in flags else "-" for c in "rwx") + ("u" if "u" in flags else "k")
+    return "".join(c for c in "rwxu" if c in flags)
 
 
 def check_maps(t):
