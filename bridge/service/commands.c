@@ -3,20 +3,19 @@
  * Output is streamed to the client in chunks of about SVC_OUT_CHUNK bytes
  * ('O' packets, sent by the core), then one final reply: OK, or E01 after a
  * one-line error message.  Every query takes --json.  Numbers are hex, 0x
- * optional.  Unknown commands go to the target's own monitor.
+ * optional.  Unknown commands go to the target's own monitor.  The `phys`
+ * commands are in phys_cmds.c (cmd.h: what the two share).
  */
 #define _POSIX_C_SOURCE 200809L
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "rsp.h"
 #include "maps.h"
 #include "walk.h"
+#include "cmd.h"
 
 static double mono(void) {
   struct timespec ts;
@@ -66,31 +65,21 @@ void svc__keepalive(svc *s, const char *fmt, ...) {
   svc__out_flush(s);
 }
 
-static void out_json_str(svc *s, const char *str) {
+void svc__out_json_str(svc *s, const char *str) {
   svc__sb_json_str(&s->out, str, strlen(str));
 }
 
-static int stop_requested(svc *s) {
-  return s->out_err || atomic_load(&s->intr) || (s->io->interrupted && s->io->interrupted(s->ctx));
+/* An argument echoed in a message: at most 40 characters, then "...". */
+const char *svc__cut(const char *tok, char *buf, size_t cap) {
+  if (strlen(tok) <= 40 || cap < 45)
+    return tok;
+  snprintf(buf, cap, "%.40s...", tok);
+  return buf;
 }
 
-typedef struct {
-  svc *s;
-  const char *name; /* command name for messages */
-  int json;
-  int has_root;
-  uint64_t root;
-  int width;
-  int all; /* maps --all */
-  int uw;  /* --u8/16/32/64: bytes */
-  const char *uval;
-  uint64_t max; /* --max */
-  int has_max;
-  const char *file; /* phys read --file NAME */
-  const char *pos[SVC_MAX_TOK];
-  int npos;
-  int failed;
-} cmd;
+int svc__stop_requested(svc *s) {
+  return s->out_err || atomic_load(&s->intr) || (s->io->interrupted && s->io->interrupted(s->ctx));
+}
 
 #if defined(__GNUC__)
 __attribute__((format(printf, 3, 0)))
@@ -101,7 +90,7 @@ vfail(cmd *c, const char *open, const char *fmt, va_list ap) {
   vsnprintf(msg, sizeof(msg), fmt, ap);
   if (c->json) {
     svc__outf(c->s, "%s\"error\":", open);
-    out_json_str(c->s, msg);
+    svc__out_json_str(c->s, msg);
     svc__outf(c->s, "}\n");
   } else {
     svc__outf(c->s, "%s: %s\n", c->name, msg);
@@ -109,11 +98,7 @@ vfail(cmd *c, const char *open, const char *fmt, va_list ap) {
   c->failed = 1;
 }
 
-#if defined(__GNUC__)
-__attribute__((format(printf, 2, 3)))
-#endif
-static void
-fail(cmd *c, const char *fmt, ...) {
+void svc__fail(cmd *c, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   vfail(c, "{", fmt, ap);
@@ -133,19 +118,19 @@ fail_in_list(cmd *c, const char *fmt, ...) {
   va_end(ap);
 }
 
-static int num(cmd *c, const char *tok, const char *what, uint64_t *v) {
+int svc__num(cmd *c, const char *tok, const char *what, uint64_t *v) {
   if (!tok) {
-    fail(c, "missing %s", what);
+    svc__fail(c, "missing %s", what);
     return -1;
   }
   if (svc__parse_num(tok, v)) {
-    fail(c, "bad %s '%s' (hex number expected)", what, tok);
+    svc__fail(c, "bad %s '%s' (hex number expected)", what, tok);
     return -1;
   }
   return 0;
 }
 
-static int extra(cmd *c, int max);
+int svc__extra(cmd *c, int max);
 
 static const char *human(uint64_t n, char *buf, size_t cap) {
   static const char u[] = "KMGTPE";
@@ -236,11 +221,11 @@ static void cmd_help(cmd *c) {
       if (which && strcmp(which, help_tab[i].name))
         continue;
       svc__outf(c->s, "%s{\"name\":", n++ ? "," : "");
-      out_json_str(c->s, help_tab[i].name);
+      svc__out_json_str(c->s, help_tab[i].name);
       svc__outf(c->s, ",\"usage\":");
-      out_json_str(c->s, help_tab[i].usage);
+      svc__out_json_str(c->s, help_tab[i].usage);
       svc__outf(c->s, ",\"text\":");
-      out_json_str(c->s, help_tab[i].text);
+      svc__out_json_str(c->s, help_tab[i].text);
       svc__outf(c->s, "}");
     }
     if (which && !n) {
@@ -264,7 +249,7 @@ static void cmd_help(cmd *c) {
       return;
   }
   if (which) {
-    fail(c, "no command '%s' (try `monitor help`)", which);
+    svc__fail(c, "no command '%s' (try `monitor help`)", which);
     return;
   }
   svc__outf(c->s,
@@ -294,7 +279,7 @@ static int get_ctx(cmd *c, uint64_t va, arch_ctx *ctx) {
   if (c->has_root)
     half = (int)((va >> 55) & 1);
   if (svc__make_ctx(c->s, c->has_root, c->root, half, ctx, err, sizeof(err))) {
-    fail(c, "%s", err);
+    svc__fail(c, "%s", err);
     return -1;
   }
   return 0;
@@ -362,7 +347,7 @@ static void backing_note(svc *s, uint64_t pa, char *buf, size_t cap) {
 static void cmd_vtop(cmd *c) {
   svc *s = c->s;
   uint64_t va;
-  if (num(c, c->npos ? c->pos[0] : NULL, "VA", &va))
+  if (svc__num(c, c->npos ? c->pos[0] : NULL, "VA", &va))
     return;
   arch_ctx ctx;
   if (get_ctx(c, va, &ctx))
@@ -387,7 +372,7 @@ static void cmd_vtop(cmd *c) {
     return;
   }
   if (w.intr) {
-    fail(c, "interrupted");
+    svc__fail(c, "interrupted");
     return;
   }
   if (rc == ARCH_ENOTMAPPED) {
@@ -398,20 +383,20 @@ static void cmd_vtop(cmd *c) {
     if (c->json) {
       svc__outf(s, "{\"va\":\"0x%llx\",\"mapped\":%s,\"stop\":", (unsigned long long)va,
                 xl.stop == ARCH_STOP_READ ? "null" : "false");
-      out_json_str(s, arch_stop_str(xl.stop));
+      svc__out_json_str(s, arch_stop_str(xl.stop));
       svc__outf(s, ",\"error\":");
       char msg[640];
       snprintf(msg, sizeof(msg), "0x%llx %s: %s", (unsigned long long)va, what, why);
-      out_json_str(s, msg);
+      svc__out_json_str(s, msg);
       svc__outf(s, "}\n");
       c->failed = 1;
     } else {
-      fail(c, "0x%llx %s: %s", (unsigned long long)va, what, why);
+      svc__fail(c, "0x%llx %s: %s", (unsigned long long)va, what, why);
     }
     return;
   }
   if (rc) {
-    fail(c, "%s", arch_strerror(rc));
+    svc__fail(c, "%s", arch_strerror(rc));
     return;
   }
   /* A valid leaf is a translation, whatever backs the PA (a 4 KiB page
@@ -428,13 +413,13 @@ static void cmd_vtop(cmd *c) {
               "\"page_size\":\"0x%llx\",\"level\":",
               (unsigned long long)va, (unsigned long long)xl.pa, (unsigned long long)xl.page_pa,
               (unsigned long long)xl.page_size);
-    out_json_str(s, lvl);
+    svc__out_json_str(s, lvl);
     svc__outf(s, ",\"mode\":");
-    out_json_str(s, arch_mode_name(ctx.mode));
+    svc__out_json_str(s, arch_mode_name(ctx.mode));
     svc__outf(s, ",\"flags\":");
-    out_json_str(s, fc);
+    svc__out_json_str(s, fc);
     svc__outf(s, ",\"flags_long\":");
-    out_json_str(s, fl);
+    svc__out_json_str(s, fl);
     char pr[5];
     *svc__prot(ctx.mode, xl.flags, pr) = 0;
     svc__outf(s,
@@ -443,7 +428,7 @@ static void cmd_vtop(cmd *c) {
               pr, xl.flags & ARCH_F_WRITE ? "true" : "false",
               xl.flags & ARCH_F_USER ? "true" : "false", pr[2] == 'x' ? "true" : "false",
               xl.nlevels, !strcmp(b, "io") ? "true" : "false", b);
-    out_json_str(s, rname);
+    svc__out_json_str(s, rname);
     svc__outf(s, "}\n");
     return;
   }
@@ -455,13 +440,13 @@ static void cmd_vtop(cmd *c) {
 static void cmd_pte(cmd *c) {
   svc *s = c->s;
   uint64_t va;
-  if (num(c, c->npos ? c->pos[0] : NULL, "VA", &va))
+  if (svc__num(c, c->npos ? c->pos[0] : NULL, "VA", &va))
     return;
   arch_ctx ctx;
   if (get_ctx(c, va, &ctx))
     return;
   if (ctx.mode == ARCH_MODE_NONE) {
-    fail(c, "paging is off: 0x%llx is a physical address", (unsigned long long)va);
+    svc__fail(c, "paging is off: 0x%llx is a physical address", (unsigned long long)va);
     return;
   }
   svc_walk w;
@@ -470,18 +455,18 @@ static void cmd_pte(cmd *c) {
   memset(&xl, 0, sizeof(xl));
   int rc = arch_translate(&ctx, &w.mem, va, &xl);
   if (w.intr) {
-    fail(c, "interrupted");
+    svc__fail(c, "interrupted");
     return;
   }
   if (rc && rc != ARCH_ENOTMAPPED) {
-    fail(c, "%s", arch_strerror(rc));
+    svc__fail(c, "%s", arch_strerror(rc));
     return;
   }
   if (rc && xl.nlevels == 0) {
     /* Nothing to show: the walk did not even reach a table entry. */
     char why[512];
     stop_reason(&w, &xl, why, sizeof(why));
-    fail(c, "0x%llx: %s", (unsigned long long)va, why);
+    svc__fail(c, "0x%llx: %s", (unsigned long long)va, why);
     return;
   }
   char cs[160];
@@ -495,14 +480,14 @@ static void cmd_pte(cmd *c) {
   int unread = rc && xl.stop == ARCH_STOP_READ;
   unsigned shown = unread ? xl.nlevels - 1 : xl.nlevels;
   if (unread && shown == 0) {
-    fail(c, "0x%llx not translated: %s", (unsigned long long)va, why);
+    svc__fail(c, "0x%llx not translated: %s", (unsigned long long)va, why);
     return;
   }
   if (c->json) {
     svc__outf(s, "{\"va\":\"0x%llx\",\"mode\":", (unsigned long long)va);
-    out_json_str(s, arch_mode_name(ctx.mode));
+    svc__out_json_str(s, arch_mode_name(ctx.mode));
     svc__outf(s, ",\"context\":");
-    out_json_str(s, cs);
+    svc__out_json_str(s, cs);
     svc__outf(s, ",\"levels\":[");
     for (unsigned i = 0; i < shown; i++) {
       const arch_level *l = &xl.lv[i];
@@ -510,16 +495,16 @@ static void cmd_pte(cmd *c) {
       flags_str(ctx.mode, l->flags, ARCH_FMT_COMPACT, fc, sizeof(fc));
       flags_str(ctx.mode, l->flags, ARCH_FMT_LONG, fl, sizeof(fl));
       svc__outf(s, "%s{\"name\":", i ? "," : "");
-      out_json_str(s, l->name);
+      svc__out_json_str(s, l->name);
       svc__outf(s,
                 ",\"index\":%u,\"table_pa\":\"0x%llx\",\"entry_pa\":\"0x%llx\",\"raw\":\"0x%llx\","
                 "\"next_pa\":\"0x%llx\",\"size\":\"0x%llx\",\"leaf\":%s,\"flags\":",
                 l->index, (unsigned long long)l->table_pa, (unsigned long long)l->entry_pa,
                 (unsigned long long)l->raw, (unsigned long long)l->next_pa,
                 (unsigned long long)l->size, l->leaf ? "true" : "false");
-      out_json_str(s, fc);
+      svc__out_json_str(s, fc);
       svc__outf(s, ",\"flags_long\":");
-      out_json_str(s, fl);
+      svc__out_json_str(s, fl);
       svc__outf(s, "}");
     }
     svc__outf(s, "],\"mapped\":%s", unread ? "null" : rc ? "false" : "true");
@@ -528,9 +513,9 @@ static void cmd_pte(cmd *c) {
                 (unsigned long long)xl.page_size);
     else {
       svc__outf(s, ",\"stop\":");
-      out_json_str(s, arch_stop_str(xl.stop));
+      svc__out_json_str(s, arch_stop_str(xl.stop));
       svc__outf(s, ",\"reason\":");
-      out_json_str(s, why);
+      svc__out_json_str(s, why);
     }
     svc__outf(s, "}\n");
     if (unread)
@@ -556,7 +541,7 @@ static void cmd_pte(cmd *c) {
     svc__outf(s, "%-6s %-6s %-18s %-18s %-22s %s\n", l->name, idx, ea, raw, nx, fc);
   }
   if (unread) {
-    fail(c, "0x%llx not translated: %s", (unsigned long long)va, why);
+    svc__fail(c, "0x%llx not translated: %s", (unsigned long long)va, why);
   } else if (rc) {
     svc__outf(s, "not mapped: %s\n", why);
   } else {
@@ -569,13 +554,13 @@ static void cmd_pte(cmd *c) {
 static void cmd_maps(cmd *c) {
   svc *s = c->s;
   uint64_t lo = 0, hi = ~0ull;
-  if (c->npos >= 1 && num(c, c->pos[0], "VA_LO", &lo))
+  if (c->npos >= 1 && svc__num(c, c->pos[0], "VA_LO", &lo))
     return;
   if (c->npos >= 2) {
-    if (num(c, c->pos[1], "VA_HI", &hi))
+    if (svc__num(c, c->pos[1], "VA_HI", &hi))
       return;
     if (hi <= lo) {
-      fail(c, "empty range 0x%llx-0x%llx", (unsigned long long)lo, (unsigned long long)hi);
+      svc__fail(c, "empty range 0x%llx-0x%llx", (unsigned long long)lo, (unsigned long long)hi);
       return;
     }
     hi--;
@@ -584,7 +569,7 @@ static void cmd_maps(cmd *c) {
   if (get_ctx(c, lo, &ctx))
     return;
   if (ctx.mode == ARCH_MODE_NONE) {
-    fail(c, "paging is off: every address is physical");
+    svc__fail(c, "paging is off: every address is physical");
     return;
   }
   size_t wl = arch_work_size(&ctx);
@@ -592,7 +577,7 @@ static void cmd_maps(cmd *c) {
     wl = ARCH_WORK_MAX;
   void *work = malloc(wl);
   if (!work) {
-    fail(c, "out of memory");
+    svc__fail(c, "out of memory");
     return;
   }
   svc_walk w;
@@ -600,7 +585,7 @@ static void cmd_maps(cmd *c) {
   svc_maps rc;
   if (svc__maps_init(&rc, s, ctx.mode, c->json, c->all)) {
     free(work);
-    fail(c, "out of memory");
+    svc__fail(c, "out of memory");
     return;
   }
   arch_walk_stats st;
@@ -661,28 +646,28 @@ static int on_ptov(void *arg, uint64_t va, const arch_run *r) {
   flags_str(p->mode, r->flags, ARCH_FMT_COMPACT, fc, sizeof(fc));
   if (p->c->json) {
     svc__outf(s, "%s{\"va\":\"0x%llx\",\"level\":", p->n ? "," : "", (unsigned long long)va);
-    out_json_str(s, r->level ? r->level : "");
+    svc__out_json_str(s, r->level ? r->level : "");
     svc__outf(s, ",\"page_size\":\"0x%llx\",\"flags\":", (unsigned long long)r->page_size);
-    out_json_str(s, fc);
+    svc__out_json_str(s, fc);
     svc__outf(s, "}");
   } else {
     svc__outf(s, "0x%llx  (%s, %s page)  %s\n", (unsigned long long)va, r->level ? r->level : "",
               human(r->page_size, ps, sizeof(ps)), fc);
   }
   p->n++;
-  return stop_requested(s);
+  return svc__stop_requested(s);
 }
 
 static void cmd_ptov(cmd *c) {
   svc *s = c->s;
   uint64_t pa;
-  if (num(c, c->npos ? c->pos[0] : NULL, "PA", &pa))
+  if (svc__num(c, c->npos ? c->pos[0] : NULL, "PA", &pa))
     return;
   arch_ctx ctx;
   if (get_ctx(c, 0, &ctx))
     return;
   if (ctx.mode == ARCH_MODE_NONE) {
-    fail(c, "paging is off: 0x%llx is mapped at the same address", (unsigned long long)pa);
+    svc__fail(c, "paging is off: 0x%llx is mapped at the same address", (unsigned long long)pa);
     return;
   }
   size_t wl = arch_work_size(&ctx);
@@ -690,7 +675,7 @@ static void cmd_ptov(cmd *c) {
     wl = ARCH_WORK_MAX;
   void *work = malloc(wl);
   if (!work) {
-    fail(c, "out of memory");
+    svc__fail(c, "out of memory");
     return;
   }
   svc_walk w;
@@ -712,7 +697,7 @@ static void cmd_ptov(cmd *c) {
     svc__outf(s, "],\"count\":%llu,\"interrupted\":%s}\n", (unsigned long long)p.n,
               r == ARCH_ECANCELED ? "true" : "false");
   } else if (r < 0 && r != ARCH_ECANCELED) {
-    fail(c, "%s", arch_strerror(r));
+    svc__fail(c, "%s", arch_strerror(r));
   } else {
     svc__outf(s, "%llu virtual address%s map%s 0x%llx%s", (unsigned long long)p.n,
               p.n == 1 ? "" : "es", p.n == 1 ? "s" : "", (unsigned long long)pa,
@@ -726,704 +711,6 @@ static void cmd_ptov(cmd *c) {
 }
 
 /* ------------------------------------------------------------------------
- * Physical memory. */
-
-#define PHYS_CHUNK            0x40000u
-#define PHYS_MAX_READ         (64u << 20)
-/* phys read --file: streamed to the file, bounded only against typos. */
-#define PHYS_MAX_SAVE         (64ull << 30)
-/* phys search without a RAM map (offset backend, qemu without `info mtree`):
- * nothing says where RAM ends, so the length is capped. */
-#define PHYS_MAX_SEARCH_NOMAP 0x40000000ull
-/* phys write BYTES; a monitor line holds 1023 characters, so about 500 fit. */
-#define PHYS_MAX_BYTES        512
-/* fill and search PATTERN. */
-#define PHYS_MAX_PATTERN      256
-/* phys search stops after this many matches unless --max says otherwise. */
-#define PHYS_SEARCH_MAX       0x100
-
-/* The RAM map bounds physical accesses (what physical.c's ram_check
- * enforces): the qemu backend, with a map or on x86 (no RAM above 4 GiB). */
-static int ram_bounded(const svc *s) {
-  return s->phys == SVC_PHYS_QEMU && (s->ram_known || s->td.arch == SVC_ARCH_X86);
-}
-
-/* The first RAM address in [a, last] (ram_bounded): 1 and *next, or 0. */
-static int ram_next(const svc *s, uint64_t a, uint64_t last, uint64_t *next) {
-  int found = 0;
-  for (int i = 0; s->ram_known && i < s->nram; i++) {
-    const svc_region *r = &s->ram[i];
-    uint64_t lo = r->lo > a ? r->lo : a;
-    if (r->kind == 'r' && r->hi >= a && lo <= last && (!found || lo < *next)) {
-      *next = lo;
-      found = 1;
-    }
-  }
-  if (found && s->td.arch == SVC_ARCH_X86 && *next >> 32)
-    found = 0;
-  return found;
-}
-
-/* An argument echoed in a message: at most 40 characters, then "...". */
-static const char *cut(const char *tok, char *buf, size_t cap) {
-  if (strlen(tok) <= 40 || cap < 45)
-    return tok;
-  snprintf(buf, cap, "%.40s...", tok);
-  return buf;
-}
-
-/* "00".."ff": two digits per byte with one load. */
-#define HX16(c) \
-  c "0" c "1" c "2" c "3" c "4" c "5" c "6" c "7" c "8" c "9" c "a" c "b" c "c" c "d" c "e" c "f"
-static const char hx2[513] = HX16("0") HX16("1") HX16("2") HX16("3") HX16("4") HX16("5") HX16("6")
-    HX16("7") HX16("8") HX16("9") HX16("a") HX16("b") HX16("c") HX16("d") HX16("e") HX16("f");
-#undef HX16
-
-/* Bulk output (a dump, --json data) is flushed in chunks this large: one
- * O packet each (the core sends up to 64 KiB of text per packet), instead
- * of one hand-over to the loop thread per SVC_OUT_CHUNK. */
-#define PHYS_OUT_CHUNK 0xf000u
-
-static char *hex_bytes(char *o, const uint8_t *p, size_t n) {
-  for (size_t i = 0; i < n; i++, o += 2)
-    memcpy(o, hx2 + 2 * p[i], 2);
-  return o;
-}
-
-/* One line of a dump, formatted straight into the output buffer without
- * printf (64 MiB are four million lines):
- *   <PA, 16 digits>  00 11 22 33 44 55 66 77  88 ... ff  <16 characters>
- * with --width 2/4/8 the words little endian, most significant byte
- * first; the bytes of a last word past the end of the range show as ??
- * ("??434241"), missing words as blanks. */
-static void dump_line(svc *s, uint64_t a, const uint8_t *p, size_t n, int width) {
-  char *line = svc__sb_room(&s->out, 96);
-  if (!line)
-    return;
-  char *o = line;
-  for (int d = 56; d >= 0; d -= 8, o += 2)
-    memcpy(o, hx2 + 2 * ((a >> d) & 0xff), 2);
-  *o++ = ' ';
-  if (width == 1 && n == 16) { /* the common line */
-    for (size_t i = 0; i < 16; i++) {
-      o[0] = ' ';
-      memcpy(o + 1, hx2 + 2 * p[i], 2);
-      o += 3;
-      if (i == 7)
-        *o++ = ' ';
-    }
-  } else {
-    for (size_t i = 0; i < 16; i += (size_t)width) {
-      *o++ = ' ';
-      for (int b = width - 1; b >= 0; b--, o += 2) {
-        size_t at = i + (size_t)b;
-        if (i >= n)
-          memcpy(o, "  ", 2);
-        else if (at < n)
-          memcpy(o, hx2 + 2 * p[at], 2);
-        else
-          memcpy(o, "??", 2);
-      }
-      if (width == 1 && i == 7)
-        *o++ = ' ';
-    }
-  }
-  *o++ = ' ';
-  *o++ = ' ';
-  for (size_t i = 0; i < n; i++)
-    *o++ = (unsigned)(p[i] - 0x20) < 0x5f ? (char)p[i] : '.';
-  *o++ = '\n';
-  s->out.len += (size_t)(o - line);
-  s->out.p[s->out.len] = 0;
-  if (s->out.len >= PHYS_OUT_CHUNK)
-    svc__out_flush(s);
-}
-
-/* Creates NAME in --save-dir for writing: a plain name (no '/', not . or
- * ..), never an existing file, never through a symlink.  The fd, or -1 after
- * the error. */
-static int save_open(cmd *c, const char *name) {
-  const char *dir = c->s->cfg.save_dir;
-  char cb[48];
-  if (!dir) {
-    fail(c, "--file: the bridge saves files only in the directory given with --save-dir DIR "
-            "(not given)");
-    return -1;
-  }
-  size_t n = strlen(name);
-  if (!n || n > 255 || strchr(name, '/') || !strcmp(name, ".") || !strcmp(name, "..")) {
-    fail(c, "--file '%s': a file name in %s expected (no '/')", cut(name, cb, sizeof(cb)), dir);
-    return -1;
-  }
-  int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  int fd =
-      dfd < 0 ? -1 : openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-  int err = errno;
-  if (dfd >= 0)
-    close(dfd);
-  if (fd < 0)
-    fail(c, "%s/%s: %s%s", dir, cut(name, cb, sizeof(cb)), strerror(err),
-         err == EEXIST ? " (files are never overwritten)" : "");
-  return fd;
-}
-
-static int write_all(int fd, const uint8_t *p, size_t n) {
-  while (n) {
-    ssize_t k = write(fd, p, n);
-    if (k < 0 && errno == EINTR)
-      continue;
-    if (k <= 0)
-      return -1;
-    p += k;
-    n -= (size_t)k;
-  }
-  return 0;
-}
-
-/* phys read PA LEN --file NAME: the raw bytes into a new file in
- * --save-dir, with one line of output.  A read or write that stops removes
- * the file: a file that exists holds all LEN bytes. */
-static void phys_save(cmd *c, uint64_t pa, uint64_t len) {
-  svc *s = c->s;
-  const char *dir = s->cfg.save_dir;
-  int fd = save_open(c, c->file);
-  if (fd < 0)
-    return;
-  uint8_t *buf = malloc(PHYS_CHUNK);
-  uint64_t done = 0;
-  int rc = buf ? 0 : SVC_ENOMEM, werr = 0;
-  s->bulk = len > (uint64_t)s->cache.max * SVC_CPAGE / 4;
-  while (!rc && done < len) {
-    svc__keepalive(s, "phys read: 0x%llx of 0x%llx bytes saved\n", (unsigned long long)done,
-                   (unsigned long long)len);
-    size_t n = len - done > PHYS_CHUNK ? PHYS_CHUNK : (size_t)(len - done), got = 0;
-    rc = svc__phys_read_cached(s, pa + done, buf, n, &got);
-    if (write_all(fd, buf, got)) {
-      werr = errno;
-      break;
-    }
-    done += got;
-    if (!rc && stop_requested(s))
-      rc = SVC_EINTR;
-  }
-  free(buf);
-  if (!werr && close(fd))
-    werr = errno;
-  else if (werr)
-    close(fd);
-  char cb[48];
-  const char *name = cut(c->file, cb, sizeof(cb));
-  if (rc || werr) {
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-      unlinkat(dfd, c->file, 0);
-      close(dfd);
-    }
-    fail(c, "%s/%s not saved (removed): %s at 0x%llx", dir, name,
-         werr ? strerror(werr) : svc__strerror(rc), (unsigned long long)(pa + done));
-    return;
-  }
-  if (c->json) {
-    svc__outf(s, "{\"pa\":\"0x%llx\",\"len\":\"0x%llx\",\"file\":", (unsigned long long)pa,
-              (unsigned long long)len);
-    svc_sb path;
-    svc__sb_init(&path);
-    svc__sb_printf(&path, "%s/%s", dir, c->file);
-    out_json_str(s, path.p ? path.p : "");
-    svc__sb_free(&path);
-    svc__outf(s, "}\n");
-  } else {
-    svc__outf(s, "0x%llx bytes of PA 0x%llx saved in %s/%s\n", (unsigned long long)len,
-              (unsigned long long)pa, dir, name);
-  }
-}
-
-static void phys_read(cmd *c) {
-  svc *s = c->s;
-  uint64_t pa, len;
-  if (num(c, c->npos > 1 ? c->pos[1] : NULL, "PA", &pa) ||
-      num(c, c->npos > 2 ? c->pos[2] : NULL, "LEN", &len))
-    return;
-  if (c->file) {
-    if (c->width)
-      fail(c, "--width does not apply with --file (the file holds the raw bytes)");
-    else if (!len || len > PHYS_MAX_SAVE || pa + len - 1 < pa)
-      fail(c, "LEN 0x%llx out of range (1..0x%llx, no wrap around)", (unsigned long long)len,
-           (unsigned long long)PHYS_MAX_SAVE);
-    else
-      phys_save(c, pa, len);
-    return;
-  }
-  int width = c->width ? c->width : 1;
-  if (width != 1 && width != 2 && width != 4 && width != 8) {
-    fail(c, "bad --width %d (1, 2, 4 or 8)", width);
-    return;
-  }
-  if (!len || len > PHYS_MAX_READ) {
-    fail(c, "LEN 0x%llx out of range (1..0x%x)", (unsigned long long)len, PHYS_MAX_READ);
-    return;
-  }
-  if (pa + len < pa) {
-    fail(c, "range wraps around");
-    return;
-  }
-  uint8_t *buf = malloc(PHYS_CHUNK);
-  if (!buf) {
-    fail(c, "out of memory");
-    return;
-  }
-  /* A dump larger than a quarter of the cache would only evict the tables. */
-  s->bulk = len > (uint64_t)s->cache.max * SVC_CPAGE / 4;
-  if (c->json)
-    svc__outf(s, "{\"pa\":\"0x%llx\",\"data\":\"", (unsigned long long)pa);
-  uint64_t done = 0;
-  int rc = 0;
-  while (done < len) {
-    size_t n = len - done > PHYS_CHUNK ? PHYS_CHUNK : (size_t)(len - done);
-    size_t got = 0;
-    rc = svc__phys_read_cached(s, pa + done, buf, n, &got);
-    if (c->json) {
-      /* The hex digits straight into the output, a chunk at a time. */
-      for (size_t i = 0; i < got;) {
-        size_t m = got - i > PHYS_OUT_CHUNK / 2 ? PHYS_OUT_CHUNK / 2 : got - i;
-        char *o = svc__sb_room(&s->out, 2 * m);
-        if (!o)
-          break;
-        s->out.len = (size_t)(hex_bytes(o, buf + i, m) - s->out.p);
-        s->out.p[s->out.len] = 0;
-        if (s->out.len >= PHYS_OUT_CHUNK)
-          svc__out_flush(s);
-        i += m;
-      }
-    } else {
-      for (size_t i = 0; i < got; i += 16)
-        dump_line(s, pa + done + i, buf + i, got - i > 16 ? 16 : got - i, width);
-    }
-    done += got;
-    if (rc)
-      break;
-    if (stop_requested(s)) {
-      rc = SVC_EINTR;
-      break;
-    }
-  }
-  free(buf);
-  if (c->json) {
-    svc__outf(s, "\",\"len\":\"0x%llx\"", (unsigned long long)done);
-    if (rc) {
-      char msg[200];
-      snprintf(msg, sizeof(msg), "stopped at 0x%llx: %s", (unsigned long long)(pa + done),
-               svc__strerror(rc));
-      svc__outf(s, ",\"error\":");
-      out_json_str(s, msg);
-      c->failed = 1;
-    }
-    svc__outf(s, "}\n");
-    return;
-  }
-  if (rc)
-    fail(c, "read stopped at 0x%llx: %s", (unsigned long long)(pa + done), svc__strerror(rc));
-}
-
-static int pattern(cmd *c, const char *tok, uint8_t *buf, size_t cap) {
-  if (!tok) {
-    fail(c, "missing PATTERN (hex bytes)");
-    return -1;
-  }
-  /* Parsed whole first (a token is shorter than a command line), so that
-   * a pattern too long is told from one that is not hex. */
-  uint8_t tmp[sizeof(((svc_args *)0)->buf) / 2];
-  char cb[48];
-  int n = svc__parse_bytes(tok, tmp, sizeof(tmp));
-  if (n <= 0) {
-    fail(c, "bad byte pattern '%s' (hex bytes expected, e.g. deadbeef)", cut(tok, cb, sizeof(cb)));
-    return -1;
-  }
-  if ((size_t)n > cap) {
-    fail(c, "byte pattern too long: %d bytes (max %zu)", n, cap);
-    return -1;
-  }
-  memcpy(buf, tmp, (size_t)n);
-  return n;
-}
-
-/* The failure of a write that stopped at pa + done: what was written, where
- * it stopped and why. */
-static void write_stopped(cmd *c, const char *key, uint64_t pa, uint64_t done, uint64_t len,
-                          int rc) {
-  char msg[200];
-  if (done)
-    snprintf(msg, sizeof(msg), "wrote 0x%llx of 0x%llx bytes at 0x%llx; stopped at 0x%llx: %s",
-             (unsigned long long)done, (unsigned long long)len, (unsigned long long)pa,
-             (unsigned long long)(pa + done), svc__strerror(rc));
-  else
-    snprintf(msg, sizeof(msg), "0x%llx: %s", (unsigned long long)pa, svc__strerror(rc));
-  if (c->json) {
-    svc__outf(c->s, "{\"pa\":\"0x%llx\",\"%s\":\"0x%llx\",\"error\":", (unsigned long long)pa, key,
-              (unsigned long long)done);
-    out_json_str(c->s, msg);
-    svc__outf(c->s, "}\n");
-    c->failed = 1;
-  } else {
-    fail(c, "%s", msg);
-  }
-}
-
-static void phys_write(cmd *c) {
-  svc *s = c->s;
-  uint64_t pa;
-  if (num(c, c->npos > 1 ? c->pos[1] : NULL, "PA", &pa))
-    return;
-  uint8_t buf[PHYS_MAX_BYTES];
-  int n;
-  if (c->uw) {
-    uint64_t v;
-    if (num(c, c->uval, "value", &v))
-      return;
-    if (c->uw < 8 && v >> (8 * c->uw)) {
-      fail(c, "value 0x%llx does not fit in %d bytes", (unsigned long long)v, c->uw);
-      return;
-    }
-    for (int i = 0; i < c->uw; i++)
-      buf[i] = (uint8_t)(v >> (8 * i));
-    n = c->uw;
-  } else {
-    n = pattern(c, c->npos > 2 ? c->pos[2] : NULL, buf, sizeof(buf));
-    if (n <= 0)
-      return;
-  }
-  if (pa + (uint64_t)n - 1 < pa) {
-    fail(c, "range wraps around");
-    return;
-  }
-  /* The bytes up to the end of RAM are written; the first one past it is
-   * the address named. */
-  int why;
-  uint64_t span = svc__ram_span(s, pa, (uint64_t)n, &why);
-  int rc = span ? svc__phys_write(s, pa, buf, (size_t)span) : why;
-  if (!rc && span < (uint64_t)n)
-    rc = why;
-  else if (rc)
-    span = 0;
-  if (rc) {
-    write_stopped(c, "written", pa, span, (uint64_t)n, rc);
-    return;
-  }
-  if (c->json)
-    svc__outf(s, "{\"pa\":\"0x%llx\",\"written\":%d}\n", (unsigned long long)pa, n);
-  else
-    svc__outf(s, "wrote %d byte%s at 0x%llx\n", n, n == 1 ? "" : "s", (unsigned long long)pa);
-}
-
-static void phys_fill(cmd *c) {
-  svc *s = c->s;
-  uint64_t pa, len;
-  if (num(c, c->npos > 1 ? c->pos[1] : NULL, "PA", &pa) ||
-      num(c, c->npos > 2 ? c->pos[2] : NULL, "LEN", &len))
-    return;
-  uint8_t pat[PHYS_MAX_PATTERN];
-  int pn = pattern(c, c->npos > 3 ? c->pos[3] : NULL, pat, sizeof(pat));
-  if (pn <= 0)
-    return;
-  if (!len || len > PHYS_MAX_READ || pa + len - 1 < pa) {
-    fail(c, "LEN 0x%llx out of range (1..0x%x)", (unsigned long long)len, PHYS_MAX_READ);
-    return;
-  }
-  uint8_t *buf = malloc(PHYS_CHUNK);
-  if (!buf) {
-    fail(c, "out of memory");
-    return;
-  }
-  uint64_t done = 0;
-  int rc = 0;
-  while (done < len) {
-    size_t n = len - done > PHYS_CHUNK ? PHYS_CHUNK : (size_t)(len - done);
-    int why;
-    size_t ram = (size_t)svc__ram_span(s, pa + done, n, &why);
-    if (!ram) {
-      rc = why; /* the end of RAM: what came before it is written */
-      break;
-    }
-    n = ram;
-    for (size_t i = 0; i < n; i++)
-      buf[i] = pat[(done + i) % (uint64_t)pn];
-    rc = svc__phys_write(s, pa + done, buf, n);
-    if (rc)
-      break;
-    done += n;
-    if (done < len && stop_requested(s)) {
-      rc = SVC_EINTR;
-      break;
-    }
-    svc__keepalive(s, "phys fill: 0x%llx of 0x%llx bytes written\n", (unsigned long long)done,
-                   (unsigned long long)len);
-  }
-  free(buf);
-  if (rc) {
-    write_stopped(c, "filled", pa, done, len, rc);
-    return;
-  }
-  if (c->json)
-    svc__outf(s, "{\"pa\":\"0x%llx\",\"filled\":\"0x%llx\"}\n", (unsigned long long)pa,
-              (unsigned long long)done);
-  else
-    svc__outf(s, "filled 0x%llx bytes at 0x%llx\n", (unsigned long long)done,
-              (unsigned long long)pa);
-}
-
-static void phys_search(cmd *c) {
-  svc *s = c->s;
-  uint64_t pa, len;
-  if (num(c, c->npos > 1 ? c->pos[1] : NULL, "PA", &pa) ||
-      num(c, c->npos > 2 ? c->pos[2] : NULL, "LEN", &len))
-    return;
-  uint8_t pat[PHYS_MAX_PATTERN];
-  int pn = pattern(c, c->npos > 3 ? c->pos[3] : NULL, pat, sizeof(pat));
-  if (pn <= 0)
-    return;
-  if (!len || pa + len - 1 < pa) {
-    fail(c, "bad range (LEN 0 or past the end of the address space)");
-    return;
-  }
-  /* With a RAM map only RAM is read and a hole is crossed in one step, so
-   * any length ends; without one each unread unit costs a round trip. */
-  int bounded = ram_bounded(s);
-  if (!bounded && len > PHYS_MAX_SEARCH_NOMAP) {
-    fail(c,
-         "LEN 0x%llx too large without a RAM map (max 0x%llx; the %s backend does not know "
-         "where RAM is)",
-         (unsigned long long)len, PHYS_MAX_SEARCH_NOMAP, svc__phys_name(s));
-    return;
-  }
-  size_t keep = (size_t)pn - 1;
-  uint8_t *buf = malloc(PHYS_CHUNK + keep);
-  if (!buf) {
-    fail(c, "out of memory");
-    return;
-  }
-  s->bulk = len > (uint64_t)s->cache.max * SVC_CPAGE / 4;
-  if (c->json)
-    svc__outf(s, "{\"pattern_len\":%d,\"matches\":[", pn);
-  uint64_t hits = 0, skipped = 0, pos = 0;
-  uint64_t max = c->has_max ? c->max : PHYS_SEARCH_MAX, more_at = ~0ull;
-  size_t have = 0; /* bytes carried over, ending at pa + pos */
-  int rc = 0;
-  while (pos < len) {
-    if (stop_requested(s)) {
-      rc = SVC_EINTR;
-      break;
-    }
-    svc__keepalive(s, "phys search: at 0x%llx, %llu match%s so far\n",
-                   (unsigned long long)(pa + pos), (unsigned long long)hits, hits == 1 ? "" : "es");
-    size_t n = len - pos > PHYS_CHUNK ? PHYS_CHUNK : (size_t)(len - pos);
-    if (bounded) {
-      int why;
-      n = (size_t)svc__ram_span(s, pa + pos, n, &why);
-      if (!n) {
-        /* A hole of the map: on to the next RAM region (or the end) at once. */
-        uint64_t next = 0, npos = len;
-        if (ram_next(s, pa + pos, pa + len - 1, &next))
-          npos = next - pa;
-        skipped += npos - pos;
-        pos = npos;
-        have = 0;
-        continue;
-      }
-    }
-    size_t got = 0;
-    rc = svc__phys_read_cached(s, pa + pos, buf + have, n, &got);
-    size_t total = have + got;
-    uint64_t base = pa + pos - have;
-    for (size_t i = 0; i + (size_t)pn <= total; i++) {
-      const uint8_t *f = memchr(buf + i, pat[0], total - (size_t)pn + 1 - i);
-      if (!f)
-        break; /* no first byte left: memchr is ten times a memcmp per byte */
-      i = (size_t)(f - buf);
-      if (!memcmp(buf + i, pat, (size_t)pn)) {
-        if (hits == max) {
-          more_at = base + i; /* one match too many: where to go on from */
-          break;
-        }
-        if (c->json)
-          svc__outf(s, "%s\"0x%llx\"", hits ? "," : "", (unsigned long long)(base + i));
-        else
-          svc__outf(s, "0x%llx\n", (unsigned long long)(base + i));
-        hits++;
-      }
-    }
-    if (more_at != ~0ull)
-      break;
-    pos += got;
-    if (rc == SVC_ENOPAGE || rc == SVC_EMMIO || rc == SVC_ETARGET) {
-      /* Not RAM here: skip to the next unit, a match cannot span the hole. */
-      uint64_t next = ((pa + pos) | (SVC_CPAGE - 1)) + 1;
-      if (next - pa > len || next < pa)
-        next = pa + len;
-      skipped += next - (pa + pos);
-      pos = next - pa;
-      have = 0;
-      rc = 0;
-      continue;
-    }
-    if (rc)
-      break;
-    have = total < keep ? total : keep;
-    memmove(buf, buf + total - have, have);
-    if (stop_requested(s)) {
-      rc = SVC_EINTR;
-      break;
-    }
-  }
-  free(buf);
-  if (c->json) {
-    svc__outf(s, "],\"count\":%llu,\"skipped\":\"0x%llx\",\"max\":\"0x%llx\",\"truncated\":%s",
-              (unsigned long long)hits, (unsigned long long)skipped, (unsigned long long)max,
-              more_at != ~0ull ? "true" : "false");
-    if (more_at != ~0ull)
-      svc__outf(s, ",\"next\":\"0x%llx\"", (unsigned long long)more_at);
-    if (rc) {
-      svc__outf(s, ",\"error\":");
-      out_json_str(s, svc__strerror(rc));
-      c->failed = 1;
-    }
-    svc__outf(s, "}\n");
-    return;
-  }
-  if (rc) {
-    fail(c, "stopped at 0x%llx: %s", (unsigned long long)(pa + pos), svc__strerror(rc));
-    return;
-  }
-  svc__outf(s, "%llu match%s", (unsigned long long)hits, hits == 1 ? "" : "es");
-  if (more_at != ~0ull)
-    svc__outf(s, "; stopped at the limit of 0x%llx matches (--max N), the next is at 0x%llx",
-              (unsigned long long)max, (unsigned long long)more_at);
-  if (skipped)
-    svc__outf(s, " (0x%llx bytes without physical pages skipped)", (unsigned long long)skipped);
-  svc__outf(s, "\n");
-}
-
-static void phys_backend(cmd *c) {
-  svc *s = c->s;
-  svc__discover(s);
-  if (c->npos > 1) {
-    const char *b = c->pos[1];
-    if (!strcmp(b, "auto")) {
-      s->phys_forced = 0;
-      s->phys = s->qemu_phys ? SVC_PHYS_QEMU : SVC_PHYS_NONE;
-    } else if (!strcmp(b, "qemu")) {
-      if (!s->qemu_phys) {
-        fail(c, "the target does not list PhyMemMode in qqemu.Supported");
-        return;
-      }
-      s->phys = SVC_PHYS_QEMU;
-      s->phys_forced = 1;
-    } else if (!strcmp(b, "offset")) {
-      uint64_t off;
-      if (num(c, c->npos > 2 ? c->pos[2] : NULL, "OFF", &off))
-        return;
-      s->phys = SVC_PHYS_OFFSET;
-      s->phys_off = off;
-      s->phys_forced = 1;
-    } else if (!strcmp(b, "none")) {
-      s->phys = SVC_PHYS_NONE;
-      s->phys_forced = 1;
-    } else {
-      fail(c, "unknown backend '%s' (auto, qemu, offset OFF, none)", b);
-      return;
-    }
-    svc__cache_flush(&s->cache);
-    if (s->phys == SVC_PHYS_QEMU && !s->ram_known)
-      svc__ram_load(s);
-  }
-  if (c->json)
-    svc__outf(s, "{\"backend\":\"%s\",\"offset\":\"0x%llx\",\"forced\":%s,\"ram_map\":%s}\n",
-              svc__phys_name(s), (unsigned long long)s->phys_off, s->phys_forced ? "true" : "false",
-              s->ram_known ? "true" : "false");
-  else if (s->phys == SVC_PHYS_OFFSET)
-    svc__outf(s, "physical backend: offset 0x%llx (PA + offset read as virtual)\n",
-              (unsigned long long)s->phys_off);
-  else if (s->phys == SVC_PHYS_QEMU)
-    svc__outf(s, "physical backend: qemu (PhyMemMode)%s\n",
-              s->ram_known ? ", RAM map from `info mtree -f`" : ", RAM map unknown");
-  else
-    svc__outf(s, "physical backend: none (%s)\n", svc__strerror(SVC_ENOBACK));
-}
-
-static void phys_map(cmd *c) {
-  svc *s = c->s;
-  svc__discover(s);
-  if (!s->ram_known) {
-    fail(c, "physical memory map unknown (qemu backend only)");
-    return;
-  }
-  if (c->json)
-    svc__outf(s, "{\"regions\":[");
-  for (int i = 0; i < s->nram; i++) {
-    const svc_region *r = &s->ram[i];
-    if (c->json) {
-      svc__outf(s, "%s{\"lo\":\"0x%llx\",\"hi\":\"0x%llx\",\"kind\":\"%s\",\"name\":", i ? "," : "",
-                (unsigned long long)r->lo, (unsigned long long)r->hi,
-                r->kind == 'r' ? "ram" : "io");
-      out_json_str(s, r->name);
-      svc__outf(s, "}");
-    } else {
-      svc__outf(s, "0x%016llx-0x%016llx %-4s %s\n", (unsigned long long)r->lo,
-                (unsigned long long)r->hi, r->kind == 'r' ? "ram" : "i/o", r->name);
-    }
-  }
-  if (c->json)
-    svc__outf(s, "]}\n");
-}
-
-static void cmd_phys(cmd *c) {
-  const char *sub = c->npos ? c->pos[0] : NULL;
-  svc__discover(c->s);
-  if (!sub) {
-    fail(c, "missing subcommand (read, write, fill, search, backend, map)");
-    return;
-  }
-  if (!strcmp(sub, "backend")) {
-    if (!extra(c, c->npos > 1 && !strcmp(c->pos[1], "offset") ? 3 : 2))
-      phys_backend(c);
-    return;
-  }
-  if (!strcmp(sub, "map")) {
-    if (!extra(c, 1))
-      phys_map(c);
-    return;
-  }
-  /* Options and argument counts of each subcommand: nothing is ignored. */
-  const char *bad = c->width && strcmp(sub, "read")       ? "--width"
-                    : c->file && strcmp(sub, "read")      ? "--file"
-                    : c->uw && strcmp(sub, "write")       ? "--uN"
-                    : c->has_max && strcmp(sub, "search") ? "--max"
-                                                          : NULL;
-  if (bad) {
-    fail(c, "%s does not apply to `phys %s` (see `monitor help phys`)", bad, sub);
-    return;
-  }
-  int maxpos = !strcmp(sub, "read") || !strcmp(sub, "write")    ? (c->uw ? 2 : 3)
-               : !strcmp(sub, "fill") || !strcmp(sub, "search") ? 4
-                                                                : 5;
-  if (extra(c, maxpos))
-    return;
-  if (c->s->phys == SVC_PHYS_NONE) {
-    fail(c, "%s", svc__strerror(SVC_ENOBACK));
-    return;
-  }
-  if (!strcmp(sub, "read"))
-    phys_read(c);
-  else if (!strcmp(sub, "write"))
-    phys_write(c);
-  else if (!strcmp(sub, "fill"))
-    phys_fill(c);
-  else if (!strcmp(sub, "search"))
-    phys_search(c);
-  else
-    fail(c, "unknown subcommand '%s' (read, write, fill, search, backend, map)", sub);
-}
-
-/* ------------------------------------------------------------------------
  * State commands. */
 
 static void cmd_context(cmd *c) {
@@ -1433,22 +720,22 @@ static void cmd_context(cmd *c) {
       atomic_store(&s->ctx_on, 0);
     } else {
       uint64_t root;
-      if (num(c, c->pos[0], "ROOT", &root))
+      if (svc__num(c, c->pos[0], "ROOT", &root))
         return;
       if (atomic_load(&s->detached)) {
-        fail(c, "no process attached (the client detached): `context ROOT` needs the CPU's "
-                "memory; attach again first (GDB: attach 1)");
+        svc__fail(c, "no process attached (the client detached): `context ROOT` needs the CPU's "
+                     "memory; attach again first (GDB: attach 1)");
         return;
       }
       svc__discover(s);
       if (s->phys == SVC_PHYS_NONE) {
-        fail(c, "%s", svc__strerror(SVC_ENOBACK));
+        svc__fail(c, "%s", svc__strerror(SVC_ENOBACK));
         return;
       }
       arch_ctx ctx;
       char err[200];
       if (svc__make_ctx(s, 1, root, 0, &ctx, err, sizeof(err))) {
-        fail(c, "%s", err);
+        svc__fail(c, "%s", err);
         return;
       }
       /* The top-level table must be readable, or every later GDB access
@@ -1459,12 +746,12 @@ static void cmd_context(cmd *c) {
       int rc = svc__phys_read_cached(s, table, ent, sizeof(ent), &got);
       if (rc) {
         if (table == root)
-          fail(c, "ROOT 0x%llx: the top-level table cannot be read: %s", (unsigned long long)root,
-               svc__strerror(rc));
+          svc__fail(c, "ROOT 0x%llx: the top-level table cannot be read: %s",
+                    (unsigned long long)root, svc__strerror(rc));
         else
-          fail(c, "ROOT 0x%llx: the top-level table at 0x%llx (%s) cannot be read: %s",
-               (unsigned long long)root, (unsigned long long)table, arch_mode_name(ctx.mode),
-               svc__strerror(rc));
+          svc__fail(c, "ROOT 0x%llx: the top-level table at 0x%llx (%s) cannot be read: %s",
+                    (unsigned long long)root, (unsigned long long)table, arch_mode_name(ctx.mode),
+                    svc__strerror(rc));
         return;
       }
       s->ctx_root = root;
@@ -1488,7 +775,7 @@ static void cmd_cache(cmd *c) {
   const char *sub = c->npos ? c->pos[0] : "stats";
   if (!strcmp(sub, "on")) {
     if (!s->cache.max) {
-      fail(c, "the cache has no room (--cache-size 0)");
+      svc__fail(c, "the cache has no room (--cache-size 0)");
       return;
     }
     svc__cache_flush(&s->cache);
@@ -1499,7 +786,7 @@ static void cmd_cache(cmd *c) {
   } else if (!strcmp(sub, "flush")) {
     svc__cache_flush(&s->cache);
   } else if (strcmp(sub, "stats")) {
-    fail(c, "unknown subcommand '%s' (on, off, flush, stats)", sub);
+    svc__fail(c, "unknown subcommand '%s' (on, off, flush, stats)", sub);
     return;
   }
   svc_cache *k = &s->cache;
@@ -1528,17 +815,17 @@ static void cmd_uncached(cmd *c) {
   const char *sub = c->npos ? c->pos[0] : "list";
   if (!strcmp(sub, "add") || !strcmp(sub, "del")) {
     uint64_t lo, hi;
-    if (num(c, c->npos > 1 ? c->pos[1] : NULL, "LO", &lo) ||
-        num(c, c->npos > 2 ? c->pos[2] : NULL, "HI", &hi))
+    if (svc__num(c, c->npos > 1 ? c->pos[1] : NULL, "LO", &lo) ||
+        svc__num(c, c->npos > 2 ? c->pos[2] : NULL, "HI", &hi))
       return;
     if (hi <= lo) {
-      fail(c, "empty range 0x%llx-0x%llx (HI is exclusive)", (unsigned long long)lo,
-           (unsigned long long)hi);
+      svc__fail(c, "empty range 0x%llx-0x%llx (HI is exclusive)", (unsigned long long)lo,
+                (unsigned long long)hi);
       return;
     }
     if (sub[0] == 'a') {
       if (s->nunc == SVC_MAX_UNCACHED) {
-        fail(c, "too many ranges (%d)", SVC_MAX_UNCACHED);
+        svc__fail(c, "too many ranges (%d)", SVC_MAX_UNCACHED);
         return;
       }
       s->unc[s->nunc].lo = lo;
@@ -1554,14 +841,14 @@ static void cmd_uncached(cmd *c) {
           break;
         }
       if (!found) {
-        fail(c, "no range 0x%llx-0x%llx", (unsigned long long)lo, (unsigned long long)hi);
+        svc__fail(c, "no range 0x%llx-0x%llx", (unsigned long long)lo, (unsigned long long)hi);
         return;
       }
     }
   } else if (strcmp(sub, "list")) {
-    fail(c, "unknown subcommand '%s' (add, del, list)", sub);
+    svc__fail(c, "unknown subcommand '%s' (add, del, list)", sub);
     return;
-  } else if (extra(c, 1)) {
+  } else if (svc__extra(c, 1)) {
     return;
   }
   if (c->json)
@@ -1589,10 +876,10 @@ static void cmd_arch(cmd *c) {
     } else {
       arch_mode m = arch_mode_parse(c->pos[0], strlen(c->pos[0]));
       if (m == ARCH_MODE_NONE) {
-        fail(c,
-             "unknown mode '%s' (x86-32 x86-pae x86-64 x86-64-la57 aarch64 sv32 sv39 sv48 "
-             "sv57, or auto)",
-             c->pos[0]);
+        svc__fail(c,
+                  "unknown mode '%s' (x86-32 x86-pae x86-64 x86-64-la57 aarch64 sv32 sv39 sv48 "
+                  "sv57, or auto)",
+                  c->pos[0]);
         return;
       }
       s->arch_forced = 1;
@@ -1617,13 +904,13 @@ static void cmd_arch(cmd *c) {
     snprintf(cs, sizeof(cs), "%s", arch_mode_name(ctx.mode));
   if (c->json) {
     svc__outf(s, "{\"target\":");
-    out_json_str(s, s->td.arch_name);
+    svc__out_json_str(s, s->td.arch_name);
     svc__outf(s, ",\"forced\":%s,\"mode\":", s->arch_forced ? "true" : "false");
-    out_json_str(s, rc ? "unknown" : arch_mode_name(ctx.mode));
+    svc__out_json_str(s, rc ? "unknown" : arch_mode_name(ctx.mode));
     svc__outf(s, ",\"context\":");
-    out_json_str(s, rc ? err : cs);
+    svc__out_json_str(s, rc ? err : cs);
     svc__outf(s, ",\"privilege\":");
-    out_json_str(s, priv);
+    svc__out_json_str(s, priv);
     svc__outf(s, "}\n");
   } else {
     svc__outf(s, "target %s%s%s; paging %s%s: %s\n",
@@ -1655,14 +942,16 @@ static int parse_opts(cmd *c, svc_args *a, const char *opts) {
     if (!strcmp(t, "--json")) {
       c->json = 1;
     } else if (t[0] == '-' && t[1] == '-' && !takes(opts, uopt ? "u" : t + 2)) {
-      fail(c, "unknown option '%s' (see `monitor help %s`)", cut(t, cb, sizeof(cb)), c->name);
+      svc__fail(c, "unknown option '%s' (see `monitor help %s`)", svc__cut(t, cb, sizeof(cb)),
+                c->name);
       return -1;
     } else if (!strcmp(t, "--all")) {
       c->all = 1;
     } else if (!strcmp(t, "--root")) {
       if (i + 1 >= a->n || svc__parse_num(a->tok[i + 1], &c->root)) {
-        fail(c, "--root needs a hex address%s%s%s", i + 1 < a->n ? " (not '" : "",
-             i + 1 < a->n ? cut(a->tok[i + 1], cb, sizeof(cb)) : "", i + 1 < a->n ? "')" : "");
+        svc__fail(c, "--root needs a hex address%s%s%s", i + 1 < a->n ? " (not '" : "",
+                  i + 1 < a->n ? svc__cut(a->tok[i + 1], cb, sizeof(cb)) : "",
+                  i + 1 < a->n ? "')" : "");
         return -1;
       }
       c->has_root = 1;
@@ -1670,38 +959,40 @@ static int parse_opts(cmd *c, svc_args *a, const char *opts) {
     } else if (!strcmp(t, "--width")) {
       uint64_t w;
       if (i + 1 >= a->n) {
-        fail(c, "--width needs 1, 2, 4 or 8");
+        svc__fail(c, "--width needs 1, 2, 4 or 8");
         return -1;
       }
       if (svc__parse_num(a->tok[i + 1], &w) || (w != 1 && w != 2 && w != 4 && w != 8)) {
-        fail(c, "bad --width %s (1, 2, 4 or 8)", cut(a->tok[i + 1], cb, sizeof(cb)));
+        svc__fail(c, "bad --width %s (1, 2, 4 or 8)", svc__cut(a->tok[i + 1], cb, sizeof(cb)));
         return -1;
       }
       c->width = (int)w;
       i++;
     } else if (!strcmp(t, "--max")) {
       if (i + 1 >= a->n || svc__parse_num(a->tok[i + 1], &c->max) || !c->max) {
-        fail(c, "--max needs a hex count of at least 1%s%s%s", i + 1 < a->n ? " (not '" : "",
-             i + 1 < a->n ? cut(a->tok[i + 1], cb, sizeof(cb)) : "", i + 1 < a->n ? "')" : "");
+        svc__fail(c, "--max needs a hex count of at least 1%s%s%s", i + 1 < a->n ? " (not '" : "",
+                  i + 1 < a->n ? svc__cut(a->tok[i + 1], cb, sizeof(cb)) : "",
+                  i + 1 < a->n ? "')" : "");
         return -1;
       }
       c->has_max = 1;
       i++;
     } else if (!strcmp(t, "--file")) {
       if (i + 1 >= a->n) {
-        fail(c, "--file needs a file name");
+        svc__fail(c, "--file needs a file name");
         return -1;
       }
       c->file = a->tok[++i];
     } else if (uopt) {
       if (i + 1 >= a->n) {
-        fail(c, "%s needs a value", t);
+        svc__fail(c, "%s needs a value", t);
         return -1;
       }
       c->uw = atoi(t + 3) / 8;
       c->uval = a->tok[++i];
     } else if (t[0] == '-' && t[1] == '-') {
-      fail(c, "unknown option '%s' (see `monitor help %s`)", cut(t, cb, sizeof(cb)), c->name);
+      svc__fail(c, "unknown option '%s' (see `monitor help %s`)", svc__cut(t, cb, sizeof(cb)),
+                c->name);
       return -1;
     } else {
       c->pos[c->npos++] = t;
@@ -1712,12 +1003,12 @@ static int parse_opts(cmd *c, svc_args *a, const char *opts) {
 
 /* More positional arguments than the command takes: an error naming the
  * first one too many (never silently ignored). */
-static int extra(cmd *c, int max) {
+int svc__extra(cmd *c, int max) {
   if (c->npos <= max)
     return 0;
   char cb[48];
-  fail(c, "unexpected argument '%s' (see `monitor help %s`)", cut(c->pos[max], cb, sizeof(cb)),
-       c->name);
+  svc__fail(c, "unexpected argument '%s' (see `monitor help %s`)",
+            svc__cut(c->pos[max], cb, sizeof(cb)), c->name);
   return -1;
 }
 
@@ -1727,9 +1018,10 @@ typedef struct {
 } cmd_entry;
 
 static const cmd_entry cmds[] = {
-    {"vtop", cmd_vtop}, {"pte", cmd_pte},         {"phys", cmd_phys},   {"maps", cmd_maps},
-    {"ptov", cmd_ptov}, {"context", cmd_context}, {"cache", cmd_cache}, {"uncached", cmd_uncached},
-    {"arch", cmd_arch}, {"help", cmd_help},
+    {"vtop", cmd_vtop},   {"pte", cmd_pte},           {"phys", svc__cmd_phys},
+    {"maps", cmd_maps},   {"ptov", cmd_ptov},         {"context", cmd_context},
+    {"cache", cmd_cache}, {"uncached", cmd_uncached}, {"arch", cmd_arch},
+    {"help", cmd_help},
 };
 
 /* What each command takes.  A command missing here takes every option, checks
@@ -1828,11 +1120,11 @@ void svc__monitor(svc *s, const char *line, size_t len) {
   if (n < 0) {
     c.json = line && has_json(line, len);
     if (!line && len <= SVC_LINE_MAX)
-      fail(&c, "the command line is not valid hex in qRcmd");
+      svc__fail(&c, "the command line is not valid hex in qRcmd");
     else if (n == -2)
-      fail(&c, "too many arguments (at most %d words)", SVC_MAX_TOK);
+      svc__fail(&c, "too many arguments (at most %d words)", SVC_MAX_TOK);
     else
-      fail(&c, "command line too long: %zu characters (the limit is %d)", len, SVC_LINE_MAX);
+      svc__fail(&c, "command line too long: %zu characters (the limit is %d)", len, SVC_LINE_MAX);
     finish(s, &c);
     return;
   }
@@ -1849,15 +1141,15 @@ void svc__monitor(svc *s, const char *line, size_t len) {
     if (!monitor_allowed(s, line, len, name, sizeof(name))) {
       c.json = has_json(line, len);
       if (s->cfg.monitor_policy == SVC_MON_NONE)
-        fail(&c,
-             "`%s` refused: --monitor none forwards no command to the target's monitor (the "
-             "bridge's own commands: monitor help)",
-             name);
+        svc__fail(&c,
+                  "`%s` refused: --monitor none forwards no command to the target's monitor (the "
+                  "bridge's own commands: monitor help)",
+                  name);
       else
-        fail(&c,
-             "`%s` refused: %s lets only these commands through to the target's "
-             "monitor: " RO_MONITOR_LIST,
-             name, s->cfg.read_only ? "--read-only" : "--monitor read-only");
+        svc__fail(&c,
+                  "`%s` refused: %s lets only these commands through to the target's "
+                  "monitor: " RO_MONITOR_LIST,
+                  name, s->cfg.read_only ? "--read-only" : "--monitor read-only");
       svc__log(s, 1, "refused monitor command '%s'", name);
       finish(s, &c);
       return;
@@ -1876,13 +1168,13 @@ void svc__monitor(svc *s, const char *line, size_t len) {
   c.name = e->name;
   c.json = has_json(line, len); /* errors in the options are JSON too */
   cmd_rule r = rule_of(e->name);
-  if (parse_opts(&c, &a, r.opts) == 0 && (r.maxpos < 0 || extra(&c, r.maxpos) == 0)) {
+  if (parse_opts(&c, &a, r.opts) == 0 && (r.maxpos < 0 || svc__extra(&c, r.maxpos) == 0)) {
     s->json_mode = c.json;
     if (r.needs_cpu && atomic_load(&s->detached))
-      fail(&c,
-           "no process attached (the client detached): `%s` needs the CPU's registers and "
-           "memory; attach again first (GDB: attach 1)",
-           e->name);
+      svc__fail(&c,
+                "no process attached (the client detached): `%s` needs the CPU's registers and "
+                "memory; attach again first (GDB: attach 1)",
+                e->name);
     else
       e->fn(&c);
   }

@@ -142,10 +142,6 @@ static const char *flags_of(svc_maps *m, uint32_t f, size_t *len) {
   return m->fl;
 }
 
-static int stop_requested(svc *s) {
-  return s->out_err || atomic_load(&s->intr) || (s->io->interrupted && s->io->interrupted(s->ctx));
-}
-
 static int line_done(svc_maps *m, char *end) {
   svc *s = m->s;
   s->out.len = (size_t)(end - s->out.p);
@@ -153,7 +149,7 @@ static int line_done(svc_maps *m, char *end) {
   m->entries++;
   if (s->out.len >= MAPS_CHUNK)
     svc__out_flush(s);
-  return stop_requested(s);
+  return svc__stop_requested(s);
 }
 
 /* Room for one run's text or JSON: level names are cut at 32 characters,

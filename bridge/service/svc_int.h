@@ -365,6 +365,8 @@ void svc__keepalive(svc *s, const char *fmt, ...);
 __attribute__((format(printf, 2, 3)))
 #endif
 void svc__outf(svc *s, const char *fmt, ...);
+/* The client went, sent ^C, or output failed: long commands stop. */
+int svc__stop_requested(svc *s);
 
 /* LLDB's packets (lldb.c): classify on any thread; handle replies and
  * returns 1 when the packet is one of them. */
