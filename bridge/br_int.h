@@ -166,9 +166,8 @@ struct br {
   int pz_ctl_intr;   /* the controller sent ^C during the pause */
   char pz_stop[256]; /* the stop reply our ^C caused */
   size_t pz_stop_len;
-  uint64_t pz_t0;                            /* uv_hrtime() when our ^C went */
-  uv_timer_t pz_timer;                       /* --timeout for the stop our ^C asks */
-  int pz_stuck;                              /* it passed: observers' requests fail */
+  uint64_t pz_t0;      /* uv_hrtime() when our ^C went */
+  uv_timer_t pz_timer; /* --timeout for the stop our ^C asks; run out: br__pause_stuck() */
   uint64_t pz_count, pz_ns_total, pz_ns_max; /* pauses so far */
   unsigned fobs;                             /* upstream entries owned by observers */
   int obs_pumping;                           /* br__obs_pump() runs */

@@ -338,15 +338,16 @@ static void obs_job_cb(void *arg, int status, const char *out, size_t olen, cons
   br__obs_reply(br, id, reply, rlen, 1, 0);
 }
 
-/* Whether the target is stopped for the observers: no resume of the
- * controller outstanding, no pause being made. */
+/* A pause whose --timeout passed (pz_timer ran out) with no stop yet. */
 int br__pause_stuck(const br_t *br) {
-  return br->pz_state == BR__PZ_INTR && br->pz_stuck;
+  return br->pz_state == BR__PZ_INTR && !uv_is_active((const uv_handle_t *)&br->pz_timer);
 }
 
 const char br__why_nopause[] = "the target did not stop for an observer's request (it ignores "
                                "^C?); the guest runs on";
 
+/* Whether the target is stopped for the observers: no resume of the
+ * controller outstanding, no pause being made. */
 static int obs_target_ready(br_t *br) {
   return br->tstate == BR__T_UP && !br__client_running(br) && br->pz_state != BR__PZ_INTR &&
          !br->kill_pending;
@@ -533,7 +534,6 @@ static void pause_timeout_cb(uv_timer_t *t) {
   br_t *br = t->data;
   if (br->closing || br->pz_state != BR__PZ_INTR)
     return;
-  br->pz_stuck = 1;
   br__log(br, 0, "the target did not stop within %u ms of a ^C for observers: their requests fail",
           br->cfg.timeout_ms);
   br__drain_pending(br); /* observers' requests and jobs: they fail */
@@ -550,7 +550,6 @@ static void pause_begin(br_t *br) {
   br__trace(br, "b>t", "^C (pause for observers)", NULL, 0);
   br->pz_state = BR__PZ_INTR;
   br->pz_ctl_intr = 0;
-  br->pz_stuck = 0;
   br->pz_t0 = uv_hrtime();
   uv_timer_start(&br->pz_timer, pause_timeout_cb, br->cfg.timeout_ms, 0);
   for (br__sess *o = br->sessions; o; o = o->next)
@@ -564,10 +563,10 @@ static void pause_begin(br_t *br) {
 int br__pause_stop(br_t *br, const char *b, size_t len) {
   if (br->pz_state != BR__PZ_INTR)
     return 0;
-  uv_timer_stop(&br->pz_timer);
-  if (br->pz_stuck)
+  if (br__pause_stuck(br))
     br__log(br, 0, "the target stopped %.3f ms after the ^C for observers",
             (double)(uv_hrtime() - br->pz_t0) / 1e6);
+  uv_timer_stop(&br->pz_timer);
   br->pz_state = BR__PZ_NONE;
   int ours = !br->intr_sent && len >= 3 && len <= sizeof(br->pz_stop) &&
              (b[0] == 'T' || b[0] == 'S') && rsp_classify_reply(b, len, NULL) == RSP_REPLY_STOP &&
