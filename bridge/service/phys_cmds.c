@@ -116,10 +116,20 @@ static void dump_line(svc *s, uint64_t a, const uint8_t *p, size_t n, int width)
     svc__out_flush(s);
 }
 
-/* Creates NAME in --save-dir for writing: a plain name (no '/', not . or
- * ..), never an existing file, never through a symlink.  The fd, or -1 after
+/* PA and LEN, the arguments after read, fill and search: 0, or -1 after
  * the error. */
-static int save_open(cmd *c, const char *name) {
+static int pa_len(cmd *c, uint64_t *pa, uint64_t *len) {
+  if (svc__num(c, c->npos > 1 ? c->pos[1] : NULL, "PA", pa) ||
+      svc__num(c, c->npos > 2 ? c->pos[2] : NULL, "LEN", len))
+    return -1;
+  return 0;
+}
+
+/* Creates NAME in --save-dir for writing: a plain name (no '/', not . or
+ * ..), never an existing file, never through a symlink.  The fd, and the
+ * directory's in *dfd (to remove NAME again); or -1 after the error, with
+ * nothing left open. */
+static int save_open(cmd *c, const char *name, int *dfd) {
   const char *dir = c->s->cfg.save_dir;
   char cb[48];
   if (!dir) {
@@ -133,15 +143,17 @@ static int save_open(cmd *c, const char *name) {
               dir);
     return -1;
   }
-  int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  int fd =
-      dfd < 0 ? -1 : openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-  int err = errno;
-  if (dfd >= 0)
-    close(dfd);
-  if (fd < 0)
+  *dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  int fd = *dfd < 0
+               ? -1
+               : openat(*dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    int err = errno;
+    if (*dfd >= 0)
+      close(*dfd);
     svc__fail(c, "%s/%s: %s%s", dir, svc__cut(name, cb, sizeof(cb)), strerror(err),
               err == EEXIST ? " (files are never overwritten)" : "");
+  }
   return fd;
 }
 
@@ -164,7 +176,7 @@ static int write_all(int fd, const uint8_t *p, size_t n) {
 static void phys_save(cmd *c, uint64_t pa, uint64_t len) {
   svc *s = c->s;
   const char *dir = s->cfg.save_dir;
-  int fd = save_open(c, c->file);
+  int dfd, fd = save_open(c, c->file, &dfd);
   if (fd < 0)
     return;
   uint8_t *buf = malloc(PHYS_CHUNK);
@@ -185,18 +197,14 @@ static void phys_save(cmd *c, uint64_t pa, uint64_t len) {
       rc = SVC_EINTR;
   }
   free(buf);
-  if (!werr && close(fd))
+  if (close(fd) && !werr)
     werr = errno;
-  else if (werr)
-    close(fd);
+  if (rc || werr)
+    unlinkat(dfd, c->file, 0);
+  close(dfd);
   char cb[48];
   const char *name = svc__cut(c->file, cb, sizeof(cb));
   if (rc || werr) {
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-      unlinkat(dfd, c->file, 0);
-      close(dfd);
-    }
     svc__fail(c, "%s/%s not saved (removed): %s at 0x%llx", dir, name,
               werr ? strerror(werr) : svc__strerror(rc), (unsigned long long)(pa + done));
     return;
@@ -219,8 +227,7 @@ static void phys_save(cmd *c, uint64_t pa, uint64_t len) {
 static void phys_read(cmd *c) {
   svc *s = c->s;
   uint64_t pa, len;
-  if (svc__num(c, c->npos > 1 ? c->pos[1] : NULL, "PA", &pa) ||
-      svc__num(c, c->npos > 2 ? c->pos[2] : NULL, "LEN", &len))
+  if (pa_len(c, &pa, &len))
     return;
   if (c->file) {
     if (c->width)
@@ -397,8 +404,7 @@ static void phys_write(cmd *c) {
 static void phys_fill(cmd *c) {
   svc *s = c->s;
   uint64_t pa, len;
-  if (svc__num(c, c->npos > 1 ? c->pos[1] : NULL, "PA", &pa) ||
-      svc__num(c, c->npos > 2 ? c->pos[2] : NULL, "LEN", &len))
+  if (pa_len(c, &pa, &len))
     return;
   uint8_t pat[PHYS_MAX_PATTERN];
   int pn = pattern(c, c->npos > 3 ? c->pos[3] : NULL, pat, sizeof(pat));
@@ -453,8 +459,7 @@ static void phys_fill(cmd *c) {
 static void phys_search(cmd *c) {
   svc *s = c->s;
   uint64_t pa, len;
-  if (svc__num(c, c->npos > 1 ? c->pos[1] : NULL, "PA", &pa) ||
-      svc__num(c, c->npos > 2 ? c->pos[2] : NULL, "LEN", &len))
+  if (pa_len(c, &pa, &len))
     return;
   uint8_t pat[PHYS_MAX_PATTERN];
   int pn = pattern(c, c->npos > 3 ? c->pos[3] : NULL, pat, sizeof(pat));
