@@ -19,8 +19,8 @@
  * JSON, one run (nothing a reader can derive: no end, which is va + size):
  *   {"va","size","pa","page_size","level","flags","prot"}
  * prot is /proc/PID/maps' rwx plus u/k: 'r' ('-' only for a RISC-V leaf
- * without R), 'w' or '-', 'x' or '-' (ARCH_F_NX; on AArch64 that is UXN,
- * execution at EL0), 'u' or 'k'.  A run whose first or last leaf is only
+ * without R), 'w' or '-', 'x' or '-' (execution at the page's own
+ * privilege, svc__prot), 'u' or 'k'.  A run whose first or last leaf is only
  * partly inside the VA_LO/VA_HI bounds (arch_enumerate cuts the run there,
  * count still counts the leaf) has size != count * page_size: it carries
  * "count", the leaves it touches, after "page_size".  Every other run has
