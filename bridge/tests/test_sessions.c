@@ -27,6 +27,13 @@ static peer *observer_up(fx *f) {
   return o;
 }
 
+/* The observer o sends req while the controller's resume is out: the
+ * target gets the ^C of a pause for it. */
+static void pause_for(fx *f, peer *o, const char *req) {
+  peer_send(o, req);
+  assert_int_equal(peer_next_noack(f->t, WAIT, NULL, NULL), EV_INTR);
+}
+
 /* The controller goes; returns once the bridge closed its connection
  * (the bridge has let go of it). */
 static void controller_leaves(fx *f) {
@@ -250,8 +257,7 @@ static void t_observer_pauses_running_guest(void **state) {
   peer *o = observer_up(&f);
   pass_pkt(f.c, f.t, "vCont;c:p1.-1");
   for (int round = 0; round < 3; round++) {
-    peer_send(o, "m1000,4");
-    assert_int_equal(peer_next_noack(f.t, WAIT, NULL, NULL), EV_INTR);
+    pause_for(&f, o, "m1000,4");
     peer_send(f.t, "T02thread:p01.01;");
     expect_pkt(f.t, "m1000,4");
     peer_send(f.t, "c0ffee00");
@@ -259,8 +265,7 @@ static void t_observer_pauses_running_guest(void **state) {
     expect_pkt(f.t, "vCont;c:p1.-1"); /* resumed with its own action */
   }
   /* Several queries during one pause: all answered, one resume. */
-  peer_send(o, "g");
-  assert_int_equal(peer_next_noack(f.t, WAIT, NULL, NULL), EV_INTR);
+  pause_for(&f, o, "g");
   peer_send(f.t, "T02thread:p01.01;");
   expect_pkt(f.t, "g");
   peer_send(o, "p10");  /* while its g is in flight */
@@ -293,8 +298,7 @@ static void t_pause_carries_on_without_signal(void **state) {
                                          {"vCont;c:p1.-1", "vCont;c:p1.-1"}};
   for (size_t i = 0; i < 4; i++) {
     pass_pkt(f.c, f.t, cases[i][0]);
-    peer_send(o, "m1000,4");
-    assert_int_equal(peer_next_noack(f.t, WAIT, NULL, NULL), EV_INTR);
+    pause_for(&f, o, "m1000,4");
     peer_send(f.t, "T02thread:p01.01;");
     expect_pkt(f.t, "m1000,4");
     pass_pkt(f.t, o, "01020304");
@@ -314,8 +318,7 @@ static void t_real_stop_during_pause(void **state) {
   fx_ready(&f, four_sessions);
   peer *o = observer_up(&f);
   pass_pkt(f.c, f.t, "c");
-  peer_send(o, "m1000,4");
-  assert_int_equal(peer_next_noack(f.t, WAIT, NULL, NULL), EV_INTR);
+  pause_for(&f, o, "m1000,4");
   peer_send(f.t, "T05thread:p01.01;swbreak:;");
   expect_pkt(f.c, "T05thread:p01.01;swbreak:;");
   expect_pkt(f.t, "m1000,4");
@@ -336,8 +339,7 @@ static void t_real_stop_during_pause(void **state) {
   /* The controller's ^C while the guest is held for observers: it gets
    * the stop reply in place of the resume. */
   pass_pkt(f.c, f.t, "c");
-  peer_send(o, "m3000,4");
-  assert_int_equal(peer_next_noack(f.t, WAIT, NULL, NULL), EV_INTR);
+  pause_for(&f, o, "m3000,4");
   peer_send(f.t, "T02thread:p01.01;");
   expect_pkt(f.t, "m3000,4");
   peer_raw(f.c, "\003", 1);
@@ -365,8 +367,7 @@ static void t_controller_request_during_pause(void **state) {
   fx_ready(&f, four_sessions);
   peer *o = observer_up(&f);
   pass_pkt(f.c, f.t, "c");
-  peer_send(o, "m1000,4");
-  assert_int_equal(peer_next_noack(f.t, WAIT, NULL, NULL), EV_INTR);
+  pause_for(&f, o, "m1000,4");
   peer_send(f.c, "qC");
   expect_ev(f.c, EV_ACK); /* c's */
   expect_ev(f.c, EV_ACK); /* qC's: the bridge has it */
@@ -387,8 +388,7 @@ static void t_observer_leaves_during_pause(void **state) {
   fx_ready(&f, four_sessions);
   peer *o = observer_up(&f);
   pass_pkt(f.c, f.t, "c");
-  peer_send(o, "m1000,4");
-  assert_int_equal(peer_next_noack(f.t, WAIT, NULL, NULL), EV_INTR);
+  pause_for(&f, o, "m1000,4");
   peer_free(o);
   peer_send(f.t, "T02thread:p01.01;");
   /* Its read may have gone up before its leaving was seen: answered
@@ -414,8 +414,7 @@ static void t_controller_leaves_during_pause(void **state) {
   fx_ready(&f, four_sessions);
   peer *o = observer_up(&f);
   pass_pkt(f.c, f.t, "c");
-  peer_send(o, "g");
-  assert_int_equal(peer_next_noack(f.t, WAIT, NULL, NULL), EV_INTR);
+  pause_for(&f, o, "g");
   peer_send(f.t, "T02thread:p01.01;");
   expect_pkt(f.t, "g");
   controller_leaves(&f);
@@ -443,8 +442,7 @@ static void t_target_lost_during_pause(void **state) {
   fx_ready(&f, four_sessions);
   peer *o = observer_up(&f);
   pass_pkt(f.c, f.t, "c");
-  peer_send(o, "m1000,4");
-  assert_int_equal(peer_next_noack(f.t, WAIT, NULL, NULL), EV_INTR);
+  pause_for(&f, o, "m1000,4");
   peer_send(f.t, "T02thread:p01.01;");
   expect_pkt(f.t, "m1000,4");
   peer_free(f.t);
@@ -468,8 +466,7 @@ static void t_target_ignores_pause(void **state) {
   fx_ready(&f, four_sessions);
   peer *o = observer_up(&f);
   pass_pkt(f.c, f.t, "c");
-  peer_send(o, "m1000,4");
-  assert_int_equal(peer_next_noack(f.t, WAIT, NULL, NULL), EV_INTR);
+  pause_for(&f, o, "m1000,4");
   assert_true(harness_advance(&f.h, BR_TEST_TIMEOUT) >= 1);
   expect_pkt(o, "E05");
   assert_true(harness_log_wait(&f.h, "did not stop within", 10000));
